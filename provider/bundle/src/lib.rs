@@ -1,0 +1,1 @@
+//! Validation rules and deterministic rendering of the deployment bundle (see issue "Deployment bundle").

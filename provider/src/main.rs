@@ -1,0 +1,2 @@
+//! Entry point of terraform-provider-cloudcode.
+fn main() {}

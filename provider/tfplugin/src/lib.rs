@@ -1,0 +1,1 @@
+//! Terraform plugin protocol 6 server: handshake, mTLS, value codec and a small resource framework.

@@ -1,0 +1,1 @@
+//! Acceptance harness: builds the provider, lays out an offline plugin dir and drives real terraform.
