@@ -1,1 +1,17 @@
-//! Validation rules and deterministic rendering of the deployment bundle (see issue "Deployment bundle").
+//! Validation rules and deterministic rendering of the deployment bundle: every file a cloudcode host needs
+//! (Compose file, Caddyfile, Authelia configuration and users database, devbox build files, env file, the
+//! host-secret bootstrap script and `manifest.json`), used by the provider and the CLI without gRPC.
+
+pub mod escape;
+pub mod password;
+pub mod render;
+pub mod settings;
+pub mod validate;
+
+pub use password::{existing_password_hash, hash_password, HashError};
+pub use render::{
+    paths, render, Bundle, File, FileKind, HostSecret, Manifest, RenderError, SecretFile, WriteOnlyVersions,
+    AUTH_PORT, AUTH_SERVICE, CLOUDCODE_VERSION, HASH_LABEL, HOST_SECRETS, NOTIFICATION_FILE, OPENCODE_PORT, TTYD_PORT,
+};
+pub use settings::{Images, Secrets, Settings, DEFAULT_OPENCODE_VERSION};
+pub use validate::{fallback_domain, validate, Invalid};

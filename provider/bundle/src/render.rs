@@ -1,0 +1,414 @@
+//! Rendering of the bundle: every file the host needs under `remote_dir`, from validated `Settings` and the
+//! write-only `Secrets` of this apply, deterministically (same inputs → same bytes), plus `manifest.json`.
+
+use std::collections::BTreeMap;
+
+use minijinja::{context, Environment, UndefinedBehavior, Value};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::password::{ARGON2_KEY_LEN, ARGON2_M, ARGON2_P, ARGON2_SALT_LEN, ARGON2_T};
+use crate::settings::{Secrets, Settings};
+use crate::validate::{self, Invalid};
+
+/// The cloudcode version recorded in rendered files and the manifest.
+pub const CLOUDCODE_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Compose service name and port of the forward-auth endpoint; the test VM's stand-in uses the same.
+pub const AUTH_SERVICE: &str = "authelia";
+/// Port Authelia (or the stand-in) listens on inside the Compose network.
+pub const AUTH_PORT: u16 = 9091;
+/// OpenCode's port inside the devbox.
+pub const OPENCODE_PORT: u16 = 4096;
+/// ttyd's port inside the devbox.
+pub const TTYD_PORT: u16 = 7681;
+/// Label on each service holding the hash of the configuration it uses.
+pub const HASH_LABEL: &str = "dev.cloudcode.config-hash";
+/// Where Authelia's filesystem notifier writes one-time codes, inside the `authelia` container.
+pub const NOTIFICATION_FILE: &str = "/data/notification.txt";
+
+/// Paths (relative to `remote_dir`) of the files the bundle renders.
+pub mod paths {
+    pub const COMPOSE: &str = "docker-compose.yml";
+    pub const CADDYFILE: &str = "caddy/Caddyfile";
+    pub const AUTHELIA_CONFIG: &str = "authelia/configuration.yml";
+    pub const USERS_DATABASE: &str = "authelia/users_database.yml";
+    pub const ENV: &str = ".env";
+    pub const OPENCODE_JSON: &str = "devbox/opencode.json";
+    pub const DOCKERFILE: &str = "devbox/Dockerfile";
+    pub const ENTRYPOINT: &str = "devbox/entrypoint.sh";
+    pub const ENSURE_SECRETS: &str = "bin/ensure-secrets.sh";
+    pub const MANIFEST: &str = "manifest.json";
+    pub const SECRETS_DIR: &str = "secrets";
+}
+
+/// A secret generated once on the host (never in Terraform state), read by Authelia through `<ENV>` = file path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct HostSecret {
+    /// File name under `secrets/`, also the Compose secret name.
+    pub name: &'static str,
+    /// Path relative to `remote_dir`.
+    pub path: &'static str,
+    /// Authelia's `*_FILE` environment variable.
+    pub env: &'static str,
+    /// Number of random alphanumeric characters.
+    pub length: usize,
+}
+
+/// Authelia's secrets, created by `bin/ensure-secrets.sh` if absent and never overwritten.
+pub const HOST_SECRETS: [HostSecret; 3] = [
+    HostSecret {
+        name: "authelia_session_secret",
+        path: "secrets/authelia_session_secret",
+        env: "AUTHELIA_SESSION_SECRET_FILE",
+        length: 64,
+    },
+    HostSecret {
+        name: "authelia_storage_encryption_key",
+        path: "secrets/authelia_storage_encryption_key",
+        env: "AUTHELIA_STORAGE_ENCRYPTION_KEY_FILE",
+        length: 64,
+    },
+    HostSecret {
+        name: "authelia_reset_password_jwt_secret",
+        path: "secrets/authelia_reset_password_jwt_secret",
+        env: "AUTHELIA_IDENTITY_VALIDATION_RESET_PASSWORD_JWT_SECRET_FILE",
+        length: 64,
+    },
+];
+
+/// How the SSH layer treats a file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FileKind {
+    /// Written whenever its bytes differ from the host's; its sha256 goes into state and drift detection.
+    Managed,
+    /// Holds a write-only secret (`source` = its Terraform attribute). Only present in a bundle when that secret
+    /// was supplied; never compared for drift; its bytes must never be logged.
+    Secret { source: &'static str },
+}
+
+/// One file of the bundle.
+#[derive(Clone, PartialEq, Eq)]
+pub struct File {
+    pub bytes: Vec<u8>,
+    /// Unix permission bits, e.g. 0o644.
+    pub mode: u32,
+    pub kind: FileKind,
+}
+
+impl File {
+    /// Hex sha256 of the bytes.
+    pub fn sha256(&self) -> String {
+        sha256_hex(&self.bytes)
+    }
+}
+
+impl std::fmt::Debug for File {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("File");
+        d.field("len", &self.bytes.len()).field("mode", &format_args!("{:o}", self.mode)).field("kind", &self.kind);
+        if self.kind == FileKind::Managed {
+            d.field("sha256", &self.sha256());
+        }
+        d.finish()
+    }
+}
+
+/// The rendered bundle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bundle {
+    /// Path relative to `remote_dir` → file. Includes `manifest.json`.
+    pub files: BTreeMap<String, File>,
+    /// The parsed manifest (also in `files["manifest.json"]`).
+    pub manifest: Manifest,
+}
+
+impl Bundle {
+    /// Path → sha256 of the managed files (what goes into state as `files`).
+    pub fn managed_hashes(&self) -> BTreeMap<String, String> {
+        self.files
+            .iter()
+            .filter(|(_, f)| f.kind == FileKind::Managed)
+            .map(|(p, f)| (p.clone(), f.sha256()))
+            .collect()
+    }
+}
+
+/// Versions of the write-only attributes the host's files correspond to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct WriteOnlyVersions {
+    pub admin_password_wo_version: i64,
+    pub llm_api_key_wo_version: Option<i64>,
+}
+
+/// A file that holds a write-only secret and is kept on the host when the secret is not supplied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct SecretFile {
+    pub path: String,
+    /// The write-only Terraform attribute it comes from.
+    pub source: String,
+}
+
+/// `manifest.json`: enough to read an imported host back into state without a diff.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Manifest {
+    pub cloudcode_version: String,
+    /// sha256 over the sorted `path sha256` lines of the managed files (manifest excluded).
+    pub bundle_hash: String,
+    /// Managed file → sha256 (manifest excluded).
+    pub files: BTreeMap<String, String>,
+    /// Files holding write-only secrets (no hashes).
+    pub secret_files: Vec<SecretFile>,
+    /// Files generated on the host by `bin/ensure-secrets.sh`.
+    pub host_secret_files: Vec<String>,
+    pub inputs: Settings,
+    pub write_only_versions: WriteOnlyVersions,
+}
+
+/// Rendering failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// Settings rejected by [`validate::validate`]: (attribute, error) pairs.
+    #[error("invalid settings: {}", .0.iter().map(|(f, e)| format!("{f}: {e}")).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<(String, Invalid)>),
+    /// A template failed (a bug, or a value no rule caught). Never includes secret values.
+    #[error("could not render {file}: {message}")]
+    Template { file: &'static str, message: String },
+}
+
+struct Template {
+    name: &'static str,
+    source: &'static str,
+}
+
+const TEMPLATES: [Template; 9] = [
+    Template { name: paths::COMPOSE, source: include_str!("../templates/docker-compose.yml.j2") },
+    Template { name: paths::CADDYFILE, source: include_str!("../templates/caddy/Caddyfile.j2") },
+    Template { name: paths::AUTHELIA_CONFIG, source: include_str!("../templates/authelia/configuration.yml.j2") },
+    Template { name: paths::USERS_DATABASE, source: include_str!("../templates/authelia/users_database.yml.j2") },
+    Template { name: paths::ENV, source: include_str!("../templates/env.j2") },
+    Template { name: paths::OPENCODE_JSON, source: include_str!("../templates/devbox/opencode.json.j2") },
+    Template { name: paths::DOCKERFILE, source: include_str!("../templates/devbox/Dockerfile.j2") },
+    Template { name: paths::ENTRYPOINT, source: include_str!("../templates/devbox/entrypoint.sh.j2") },
+    Template { name: paths::ENSURE_SECRETS, source: include_str!("../templates/bin/ensure-secrets.sh.j2") },
+];
+
+fn sha256_hex(b: &[u8]) -> String {
+    hex::encode(Sha256::digest(b))
+}
+
+fn environment() -> Result<Environment<'static>, RenderError> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_keep_trailing_newline(true);
+    crate::escape::register(&mut env);
+    for t in &TEMPLATES {
+        env.add_template(t.name, t.source)
+            .map_err(|e| RenderError::Template { file: t.name, message: e.to_string() })?;
+    }
+    Ok(env)
+}
+
+fn render_one(env: &Environment<'_>, name: &'static str, ctx: &Value) -> Result<Vec<u8>, RenderError> {
+    let t = env.get_template(name).map_err(|e| RenderError::Template { file: name, message: e.to_string() })?;
+    // minijinja errors name the filter and template line, not the secret value: dotenv_quote's message is fixed.
+    t.render(ctx)
+        .map(String::into_bytes)
+        .map_err(|e| RenderError::Template { file: name, message: e.to_string() })
+}
+
+/// The environment variable OpenCode reads the API key from, per provider.
+pub fn llm_key_env(provider: &str) -> &'static str {
+    match provider {
+        "anthropic" => "ANTHROPIC_API_KEY",
+        "gemini" => "GOOGLE_GENERATIVE_AI_API_KEY",
+        "openai_compatible" => "CLOUDCODE_LLM_API_KEY",
+        _ => "OPENAI_API_KEY",
+    }
+}
+
+/// OpenCode's provider id for our `llm_provider`.
+fn opencode_provider_id(provider: &str) -> &'static str {
+    match provider {
+        "anthropic" => "anthropic",
+        "gemini" => "google",
+        "openai_compatible" => "cloudcode",
+        _ => "openai",
+    }
+}
+
+/// OpenCode's configuration: the model, and for a base URL / OpenAI-compatible endpoint the provider block.
+fn opencode_config(s: &Settings) -> serde_json::Value {
+    use serde_json::{json, Map, Value as J};
+    let id = opencode_provider_id(&s.llm_provider);
+    let mut root = Map::new();
+    root.insert("$schema".into(), json!("https://opencode.ai/config.json"));
+    root.insert("autoupdate".into(), json!(false));
+    if let Some(m) = &s.llm_model {
+        root.insert("model".into(), json!(format!("{id}/{m}")));
+    }
+    let mut provider = Map::new();
+    if s.llm_provider == "openai_compatible" {
+        let mut models = Map::new();
+        if let Some(m) = &s.llm_model {
+            models.insert(m.clone(), json!({ "name": m }));
+        }
+        provider.insert(
+            id.into(),
+            json!({
+                "npm": "@ai-sdk/openai-compatible",
+                "name": "OpenAI-compatible (cloudcode)",
+                "options": { "baseURL": s.llm_base_url, "apiKey": format!("{{env:{}}}", llm_key_env(&s.llm_provider)) },
+                "models": J::Object(models),
+            }),
+        );
+    } else if let Some(u) = &s.llm_base_url {
+        provider.insert(id.into(), json!({ "options": { "baseURL": u } }));
+    }
+    if !provider.is_empty() {
+        root.insert("provider".into(), J::Object(provider));
+    }
+    J::Object(root)
+}
+
+/// Hash for a service label: its files' hashes plus the write-only versions it depends on.
+fn service_hash(files: &BTreeMap<String, File>, paths: &[&str], extra: &[(&str, String)]) -> String {
+    let mut h = Sha256::new();
+    for p in paths {
+        if let Some(f) = files.get(*p) {
+            h.update(format!("{p} {}\n", f.sha256()));
+        }
+    }
+    for (k, v) in extra {
+        h.update(format!("{k}={v}\n"));
+    }
+    hex::encode(h.finalize())
+}
+
+/// Renders every file for `settings` (validated first; errors name the attribute). Secret-bearing files are
+/// included only when their secret is supplied in `secrets`.
+pub fn render(settings: &Settings, secrets: &Secrets) -> Result<Bundle, RenderError> {
+    let mut errors = validate::validate(settings);
+    if let Some(h) = &secrets.admin_password_hash {
+        if !h.starts_with("$argon2id$v=19$") || h.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            errors.push(("admin_password_wo".into(), Invalid::new("the password hash is not a PHC argon2id hash")));
+        }
+    }
+    if let Some(k) = &secrets.llm_api_key {
+        if let Err(e) = validate::api_key(k) {
+            errors.push(("llm_api_key_wo".into(), e));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(RenderError::Invalid(errors));
+    }
+    let env = environment()?;
+    let s = settings;
+    let domain = s.domain.as_str();
+    let auth_domain = format!("auth.{domain}");
+    let base = context! {
+        version => CLOUDCODE_VERSION,
+        domain,
+        auth_domain,
+        site_url => format!("https://{domain}"),
+        auth_url => format!("https://auth.{domain}"),
+        acme_email => s.acme_email_or_admin(),
+        tls_internal => s.tls_mode == "internal",
+        alt_port => s.https_alt_port,
+        terminal_enabled => s.terminal_enabled,
+        auth_service => AUTH_SERVICE,
+        auth_upstream => format!("{AUTH_SERVICE}:{AUTH_PORT}"),
+        auth_listen => format!("tcp://:{AUTH_PORT}/"),
+        opencode_upstream => format!("devbox:{OPENCODE_PORT}"),
+        terminal_upstream => format!("devbox:{TTYD_PORT}"),
+        opencode_port => OPENCODE_PORT,
+        ttyd_port => TTYD_PORT,
+        webauthn_display_name => "cloudcode",
+        notification_file => NOTIFICATION_FILE,
+        argon2_t => ARGON2_T,
+        argon2_m => ARGON2_M,
+        argon2_p => ARGON2_P,
+        argon2_key_len => ARGON2_KEY_LEN,
+        argon2_salt_len => ARGON2_SALT_LEN,
+        admin_username => s.admin_username,
+        admin_email => s.admin_email,
+        admin_display_name => s.admin_display_name.as_deref().unwrap_or(&s.admin_username),
+        opencode_version => s.opencode_version,
+        opencode_config => Value::from_serialize(opencode_config(s)),
+        llm_key_env => llm_key_env(&s.llm_provider),
+        caddy_image => s.caddy_image(),
+        authelia_image => s.authelia_image(),
+        devbox_image => s.devbox_image(),
+        devbox_build => s.devbox_build,
+        timezone => s.timezone,
+        remote_dir => s.remote_dir,
+        host_secrets => Value::from_serialize(HOST_SECRETS),
+        hash_label => HASH_LABEL,
+    };
+
+    let mut files = BTreeMap::new();
+    let managed = |bytes, mode| File { bytes, mode, kind: FileKind::Managed };
+    files.insert(paths::CADDYFILE.to_string(), managed(render_one(&env, paths::CADDYFILE, &base)?, 0o644));
+    files.insert(paths::AUTHELIA_CONFIG.to_string(), managed(render_one(&env, paths::AUTHELIA_CONFIG, &base)?, 0o644));
+    files.insert(paths::OPENCODE_JSON.to_string(), managed(render_one(&env, paths::OPENCODE_JSON, &base)?, 0o644));
+    files.insert(paths::ENSURE_SECRETS.to_string(), managed(render_one(&env, paths::ENSURE_SECRETS, &base)?, 0o755));
+    if s.devbox_build {
+        files.insert(paths::DOCKERFILE.to_string(), managed(render_one(&env, paths::DOCKERFILE, &base)?, 0o644));
+        files.insert(paths::ENTRYPOINT.to_string(), managed(render_one(&env, paths::ENTRYPOINT, &base)?, 0o755));
+    }
+    if let Some(hash) = &secrets.admin_password_hash {
+        let ctx = context! { ..base.clone(), ..context! { admin_password_hash => hash } };
+        let bytes = render_one(&env, paths::USERS_DATABASE, &ctx)?;
+        files.insert(paths::USERS_DATABASE.into(), File { bytes, mode: 0o600, kind: FileKind::Secret { source: "admin_password_wo" } });
+    }
+    if let Some(key) = &secrets.llm_api_key {
+        let ctx = context! { ..base.clone(), ..context! { llm_api_key => key } };
+        let bytes = render_one(&env, paths::ENV, &ctx)?;
+        files.insert(paths::ENV.into(), File { bytes, mode: 0o600, kind: FileKind::Secret { source: "llm_api_key_wo" } });
+    }
+
+    let pw_version = ("admin_password_wo_version", s.admin_password_wo_version.to_string());
+    let key_version = ("llm_api_key_wo_version", s.llm_api_key_wo_version.map_or("none".into(), |v| v.to_string()));
+    let hashes = context! {
+        caddy => service_hash(&files, &[paths::CADDYFILE], &[]),
+        authelia => service_hash(&files, &[paths::AUTHELIA_CONFIG], &[pw_version]),
+        devbox => service_hash(&files, &[paths::OPENCODE_JSON, paths::DOCKERFILE, paths::ENTRYPOINT], &[key_version]),
+    };
+    let ctx = context! { ..base, ..context! { hashes } };
+    files.insert(paths::COMPOSE.to_string(), managed(render_one(&env, paths::COMPOSE, &ctx)?, 0o644));
+
+    let manifest = manifest(s, &files);
+    let mut text = serde_json::to_string_pretty(&manifest)
+        .map_err(|e| RenderError::Template { file: paths::MANIFEST, message: e.to_string() })?;
+    text.push('\n');
+    files.insert(paths::MANIFEST.to_string(), managed(text.into_bytes(), 0o644));
+    Ok(Bundle { files, manifest })
+}
+
+fn manifest(s: &Settings, files: &BTreeMap<String, File>) -> Manifest {
+    let managed: BTreeMap<String, String> = files
+        .iter()
+        .filter(|(_, f)| f.kind == FileKind::Managed)
+        .map(|(p, f)| (p.clone(), f.sha256()))
+        .collect();
+    let mut h = Sha256::new();
+    for (p, sha) in &managed {
+        h.update(format!("{p} {sha}\n"));
+    }
+    Manifest {
+        cloudcode_version: CLOUDCODE_VERSION.to_string(),
+        bundle_hash: hex::encode(h.finalize()),
+        files: managed,
+        secret_files: vec![
+            SecretFile { path: paths::USERS_DATABASE.into(), source: "admin_password_wo".into() },
+            SecretFile { path: paths::ENV.into(), source: "llm_api_key_wo".into() },
+        ],
+        host_secret_files: HOST_SECRETS.iter().map(|h| h.path.to_string()).collect(),
+        inputs: s.clone(),
+        write_only_versions: WriteOnlyVersions {
+            admin_password_wo_version: s.admin_password_wo_version,
+            llm_api_key_wo_version: s.llm_api_key_wo_version,
+        },
+    }
+}

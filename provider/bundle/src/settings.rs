@@ -1,0 +1,127 @@
+//! The non-secret inputs of a bundle (`Settings`, named after the `cloudcode_stack` attributes), their pinned
+//! defaults, and the write-only secrets handed to one render (`Secrets`).
+
+use serde::{Deserialize, Serialize};
+
+/// OpenCode version installed in the devbox unless `opencode_version` says otherwise (npm `opencode-ai`).
+pub const DEFAULT_OPENCODE_VERSION: &str = "1.18.33";
+/// Caddy image (2.x).
+pub const DEFAULT_CADDY_IMAGE: &str = "docker.io/library/caddy:2.10.2";
+/// Authelia image (4.39.x; the configuration is written for 4.39).
+pub const DEFAULT_AUTHELIA_IMAGE: &str = "docker.io/authelia/authelia:4.39.15";
+/// Prebuilt devbox image repository; the tag is the OpenCode version (built by the release workflow).
+pub const DEFAULT_DEVBOX_REPOSITORY: &str = "ghcr.io/cloudcode-dev/devbox";
+/// Default directory on the host.
+pub const DEFAULT_REMOTE_DIR: &str = "/opt/cloudcode";
+/// Default alternative HTTPS port when `https_alt_port` is enabled.
+pub const DEFAULT_HTTPS_ALT_PORT: u16 = 8443;
+
+/// Image overrides per service (`images` attribute); `None` uses the pinned default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Images {
+    pub caddy: Option<String>,
+    pub authelia: Option<String>,
+    pub devbox: Option<String>,
+}
+
+/// The non-secret settings of one stack. Field names are the Terraform attribute names of `cloudcode_stack`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    /// Already resolved: the caller passes [`crate::fallback_domain`] of the host when the user left it empty.
+    pub domain: String,
+    pub admin_username: String,
+    pub admin_email: String,
+    pub admin_display_name: Option<String>,
+    /// Version of the write-only `admin_password_wo`; a change means a new password hash is supplied.
+    pub admin_password_wo_version: i64,
+    pub llm_provider: String,
+    pub llm_base_url: Option<String>,
+    pub llm_model: Option<String>,
+    /// Version of the write-only `llm_api_key_wo`; `None` when no key was ever configured.
+    pub llm_api_key_wo_version: Option<i64>,
+    pub opencode_version: String,
+    pub images: Images,
+    /// Build the devbox on the host from the rendered Dockerfile instead of pulling the prebuilt image.
+    pub devbox_build: bool,
+    pub terminal_enabled: bool,
+    /// Also serve HTTPS on this port (e.g. 8443) for networks that block 443.
+    pub https_alt_port: Option<u16>,
+    /// `acme` or `internal`.
+    pub tls_mode: String,
+    /// ACME account e-mail; `None` uses `admin_email`.
+    pub acme_email: Option<String>,
+    pub timezone: String,
+    pub remote_dir: String,
+}
+
+impl Settings {
+    /// Settings with every default filled in: OpenAI, terminal on, ACME, UTC, `/opt/cloudcode`.
+    pub fn default_for(domain: &str, admin_username: &str, admin_email: &str) -> Self {
+        Self {
+            domain: domain.to_string(),
+            admin_username: admin_username.to_string(),
+            admin_email: admin_email.to_string(),
+            admin_display_name: None,
+            admin_password_wo_version: 1,
+            llm_provider: "openai".to_string(),
+            llm_base_url: None,
+            llm_model: None,
+            llm_api_key_wo_version: None,
+            opencode_version: DEFAULT_OPENCODE_VERSION.to_string(),
+            images: Images::default(),
+            devbox_build: false,
+            terminal_enabled: true,
+            https_alt_port: None,
+            tls_mode: "acme".to_string(),
+            acme_email: None,
+            timezone: "UTC".to_string(),
+            remote_dir: DEFAULT_REMOTE_DIR.to_string(),
+        }
+    }
+
+    /// The image each service runs (override or pinned default).
+    pub fn caddy_image(&self) -> &str {
+        self.images.caddy.as_deref().unwrap_or(DEFAULT_CADDY_IMAGE)
+    }
+
+    /// The Authelia image (override or pinned default).
+    pub fn authelia_image(&self) -> &str {
+        self.images.authelia.as_deref().unwrap_or(DEFAULT_AUTHELIA_IMAGE)
+    }
+
+    /// The devbox image (override, or the prebuilt image tagged with the OpenCode version; with `devbox_build` the
+    /// name the locally built image gets).
+    pub fn devbox_image(&self) -> String {
+        match &self.images.devbox {
+            Some(i) => i.clone(),
+            None if self.devbox_build => format!("cloudcode-devbox:{}", self.opencode_version),
+            None => format!("{DEFAULT_DEVBOX_REPOSITORY}:{}", self.opencode_version),
+        }
+    }
+
+    /// The e-mail Caddy registers with the ACME CAs.
+    pub fn acme_email_or_admin(&self) -> &str {
+        self.acme_email.as_deref().unwrap_or(&self.admin_email)
+    }
+}
+
+/// Write-only secrets for one render. `None` means "not supplied in this apply: keep what the host has" — the
+/// files that hold it are then left out of the bundle.
+#[derive(Clone, Default)]
+pub struct Secrets {
+    /// The PHC argon2id hash of `admin_password_wo` (see [`crate::hash_password`]), or the hash read back from the
+    /// host's users database (see [`crate::existing_password_hash`]) when other user fields change.
+    pub admin_password_hash: Option<String>,
+    /// `llm_api_key_wo`.
+    pub llm_api_key: Option<String>,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let r = |o: &Option<String>| if o.is_some() { "Some(<redacted>)" } else { "None" };
+        f.debug_struct("Secrets")
+            .field("admin_password_hash", &r(&self.admin_password_hash))
+            .field("llm_api_key", &r(&self.llm_api_key))
+            .finish()
+    }
+}

@@ -1,0 +1,505 @@
+//! Validation rules for every user-supplied value of `cloudcode_stack`: one pure function per rule, shared by the
+//! bundle renderer and the provider's plan-time validation. Errors are human sentences without an attribute path
+//! (the caller adds it) and never repeat a secret value.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use crate::settings::Settings;
+
+/// A rejected value: a human sentence saying what is wrong and what is accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Invalid {
+    message: String,
+}
+
+impl Invalid {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
+        Self { message: message.into() }
+    }
+
+    /// The sentence, e.g. "must be between 1 and 65535, got 0".
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+type Rule = Result<(), Invalid>;
+
+/// Shows a non-secret value in an error, shortened and with control characters escaped.
+fn shown(v: &str) -> String {
+    let mut s: String = v.chars().take(80).collect::<String>().escape_debug().to_string();
+    if v.chars().count() > 80 {
+        s.push('…');
+    }
+    format!("\"{s}\"")
+}
+
+fn is_label(l: &str) -> bool {
+    !l.is_empty()
+        && l.len() <= 63
+        && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !l.starts_with('-')
+        && !l.ends_with('-')
+}
+
+/// An RFC 1123 host name (lowercase letters, digits, hyphens; dot-separated labels of 1..=63 characters).
+fn hostname_rule(v: &str, max_len: usize) -> Rule {
+    if v.is_empty() {
+        return Err(Invalid::new("must not be empty"));
+    }
+    if v.len() > max_len {
+        return Err(Invalid::new(format!("must be at most {max_len} characters long, got {}", v.len())));
+    }
+    if !v.split('.').all(is_label) {
+        return Err(Invalid::new(format!(
+            "{} is not an RFC 1123 host name: use lowercase letters, digits and hyphens in dot-separated labels of 1 to 63 characters that neither start nor end with a hyphen",
+            shown(v)
+        )));
+    }
+    Ok(())
+}
+
+/// SSH target: an IPv4/IPv6 address or an RFC 1123 host name.
+pub fn host(v: &str) -> Rule {
+    if v.parse::<IpAddr>().is_ok() {
+        return Ok(());
+    }
+    hostname_rule(&v.to_ascii_lowercase(), 253)
+        .map_err(|e| Invalid::new(format!("must be an IP address or a host name: {}", e.message())))
+}
+
+/// A TCP port, 1..=65535.
+pub fn port(v: i64) -> Rule {
+    if (1..=65535).contains(&v) {
+        Ok(())
+    } else {
+        Err(Invalid::new(format!("must be a TCP port between 1 and 65535, got {v}")))
+    }
+}
+
+/// The alternative HTTPS port (for networks that block 443): 1024..=65535 and not 80/443.
+pub fn https_alt_port(v: i64) -> Rule {
+    port(v)?;
+    if v < 1024 {
+        return Err(Invalid::new(format!("must be 1024 or higher (ports 80 and 443 are already used), got {v}")));
+    }
+    Ok(())
+}
+
+/// The site's domain: an RFC 1123 host name with at least two labels, not an IP address; `auth.` is prepended for
+/// Authelia, so at most 248 characters.
+pub fn domain(v: &str) -> Rule {
+    if v.parse::<IpAddr>().is_ok() {
+        return Err(Invalid::new(format!(
+            "{} is an IP address; give a domain name, or leave it empty to use the <a-b-c-d>.sslip.io fallback",
+            shown(v)
+        )));
+    }
+    hostname_rule(v, 248)?;
+    if !v.contains('.') {
+        return Err(Invalid::new(format!("{} needs at least two labels, e.g. code.example.com", shown(v))));
+    }
+    Ok(())
+}
+
+/// Authelia user name: 1..=64 of `A-Z a-z 0-9 . _ -`, starting with a letter or digit.
+pub fn username(v: &str) -> Rule {
+    let ok = !v.is_empty()
+        && v.len() <= 64
+        && v.as_bytes()[0].is_ascii_alphanumeric()
+        && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Invalid::new(format!(
+            "{} is not a valid user name: use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+            shown(v)
+        )))
+    }
+}
+
+/// An e-mail address: `local@domain` with a conservative local part (`A-Z a-z 0-9 . _ % + -`) and an RFC 1123
+/// domain; at most 254 characters.
+pub fn email(v: &str) -> Rule {
+    let bad = || {
+        Invalid::new(format!(
+            "{} is not an e-mail address of the form name@example.com (letters, digits and . _ % + - before the @)",
+            shown(v)
+        ))
+    };
+    if v.len() > 254 {
+        return Err(Invalid::new(format!("must be at most 254 characters long, got {}", v.len())));
+    }
+    let (local, dom) = v.split_once('@').ok_or_else(bad)?;
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && local.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'%' | b'+' | b'-'))
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..");
+    if !local_ok || hostname_rule(&dom.to_ascii_lowercase(), 253).is_err() || !dom.contains('.') {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+/// The admin password: at least 12 characters, at most 1024, no control characters. Never echoed.
+pub fn password(v: &str) -> Rule {
+    let n = v.chars().count();
+    if n < 12 {
+        return Err(Invalid::new(format!("must be at least 12 characters long (got {n})")));
+    }
+    if n > 1024 {
+        return Err(Invalid::new(format!("must be at most 1024 characters long (got {n})")));
+    }
+    if v.chars().any(char::is_control) {
+        return Err(Invalid::new("must not contain control characters (newlines, tabs, escape codes)"));
+    }
+    Ok(())
+}
+
+/// An LLM API key: 1..=4096 visible characters without whitespace or single quotes. Never echoed.
+pub fn api_key(v: &str) -> Rule {
+    if v.is_empty() || v.len() > 4096 {
+        return Err(Invalid::new(format!("must be 1 to 4096 bytes long (got {})", v.len())));
+    }
+    if v.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\'' || c == '\u{feff}') {
+        return Err(Invalid::new("must not contain whitespace, control characters or single quotes (')"));
+    }
+    Ok(())
+}
+
+/// The admin's display name: 1..=100 characters, no control characters (any script is fine).
+pub fn display_name(v: &str) -> Rule {
+    let n = v.chars().count();
+    if n == 0 || n > 100 {
+        return Err(Invalid::new(format!("must be 1 to 100 characters long, got {n}")));
+    }
+    if v.chars().any(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}')) {
+        return Err(Invalid::new(format!("{} must not contain control characters or line breaks", shown(v))));
+    }
+    Ok(())
+}
+
+/// The LLM providers cloudcode configures.
+pub const LLM_PROVIDERS: [&str; 4] = ["openai", "anthropic", "gemini", "openai_compatible"];
+
+/// One of [`LLM_PROVIDERS`].
+pub fn llm_provider(v: &str) -> Rule {
+    one_of(v, &LLM_PROVIDERS)
+}
+
+/// `acme` (public certificates) or `internal` (Caddy's own CA, for private networks and tests).
+pub fn tls_mode(v: &str) -> Rule {
+    one_of(v, &["acme", "internal"])
+}
+
+/// `auto` (install Docker if missing) or `skip`.
+pub fn docker_install(v: &str) -> Rule {
+    one_of(v, &["auto", "skip"])
+}
+
+fn one_of(v: &str, allowed: &[&str]) -> Rule {
+    if allowed.contains(&v) {
+        Ok(())
+    } else {
+        Err(Invalid::new(format!("{} is not one of: {}", shown(v), allowed.join(", "))))
+    }
+}
+
+/// An https:// base URL with a host, without credentials, whitespace, quotes, braces or backslashes.
+pub fn https_url(v: &str) -> Rule {
+    if v.chars().any(|c| c.is_control() || c.is_whitespace() || matches!(c, '"' | '\'' | '{' | '}' | '\\' | '`' | '<' | '>' | '$'))
+    {
+        return Err(Invalid::new(format!(
+            "{} must not contain whitespace, quotes, braces, backslashes, '$' or control characters",
+            shown(v)
+        )));
+    }
+    if v.len() > 2048 {
+        return Err(Invalid::new(format!("must be at most 2048 characters long, got {}", v.len())));
+    }
+    let u = url::Url::parse(v).map_err(|e| Invalid::new(format!("{} is not a URL: {e}", shown(v))))?;
+    if u.scheme() != "https" {
+        return Err(Invalid::new(format!("{} must start with https:// (the key is sent to it)", shown(v))));
+    }
+    if u.host_str().is_none_or(str::is_empty) {
+        return Err(Invalid::new(format!("{} has no host", shown(v))));
+    }
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err(Invalid::new("must not contain credentials (user:password@); the API key is set separately"));
+    }
+    Ok(())
+}
+
+/// The directory on the host: absolute, `A-Z a-z 0-9 . _ - /` only, no `.`/`..` components, not `/`, at most 200
+/// characters.
+pub fn remote_dir(v: &str) -> Rule {
+    let ok = v.starts_with('/')
+        && v.len() > 1
+        && v.len() <= 200
+        && !v.ends_with('/')
+        && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/'))
+        && v[1..].split('/').all(|c| !c.is_empty() && c != "." && c != "..");
+    if ok {
+        Ok(())
+    } else {
+        Err(Invalid::new(format!(
+            "{} must be an absolute directory such as /opt/cloudcode: letters, digits, '.', '_', '-' and '/', no '..', no trailing '/'",
+            shown(v)
+        )))
+    }
+}
+
+/// An IANA time zone name such as `UTC`, `Asia/Shanghai` or `America/Argentina/Buenos_Aires`.
+pub fn timezone(v: &str) -> Rule {
+    let seg_ok = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 30
+            && s.as_bytes()[0].is_ascii_uppercase()
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'+'))
+    };
+    let segs: Vec<&str> = v.split('/').collect();
+    let ok = matches!(v, "UTC" | "GMT") || ((2..=3).contains(&segs.len()) && segs.iter().all(|s| seg_ok(s)));
+    if ok {
+        Ok(())
+    } else {
+        Err(Invalid::new(format!(
+            "{} is not an IANA time zone name such as UTC, Asia/Shanghai or Europe/Berlin",
+            shown(v)
+        )))
+    }
+}
+
+fn path_component_ok(c: &str) -> bool {
+    // [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*
+    let b = c.as_bytes();
+    if b.is_empty() || !b[0].is_ascii_alphanumeric() || !b[b.len() - 1].is_ascii_alphanumeric() {
+        return false;
+    }
+    if !c.bytes().all(|x| x.is_ascii_lowercase() || x.is_ascii_digit() || matches!(x, b'.' | b'_' | b'-')) {
+        return false;
+    }
+    // separators: '.', '_', '__', or runs of '-'; never mixed or doubled dots
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_alphanumeric() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && !b[i].is_ascii_alphanumeric() {
+            i += 1;
+        }
+        let sep = &c[start..i];
+        if !(sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|x| x == b'-')) {
+            return false;
+        }
+    }
+    true
+}
+
+/// A container image reference, `[registry[:port]/]path[:tag][@sha256:<64 hex>]`, per the distribution
+/// reference grammar (lowercase path components), at most 255 characters.
+pub fn image_ref(v: &str) -> Rule {
+    let bad = |why: &str| {
+        Invalid::new(format!(
+            "{} is not an image reference such as docker.io/library/caddy:2.10.2 or registry.example.com:5000/team/devbox@sha256:<digest>: {why}",
+            shown(v)
+        ))
+    };
+    if v.is_empty() || v.len() > 255 {
+        return Err(bad("it must be 1 to 255 characters long"));
+    }
+    let (name_tag, digest) = match v.split_once('@') {
+        Some((n, d)) => (n, Some(d)),
+        None => (v, None),
+    };
+    if let Some(d) = digest {
+        let hex_ok = d
+            .strip_prefix("sha256:")
+            .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        if !hex_ok {
+            return Err(bad("the digest must be sha256: followed by 64 lowercase hex digits"));
+        }
+    }
+    // The tag is after the last ':' that follows the last '/'.
+    let last_slash = name_tag.rfind('/').map_or(0, |i| i + 1);
+    let (name, tag) = match name_tag[last_slash..].rfind(':') {
+        Some(i) => (&name_tag[..last_slash + i], Some(&name_tag[last_slash + i + 1..])),
+        None => (name_tag, None),
+    };
+    if let Some(t) = tag {
+        let tb = t.as_bytes();
+        let ok = !tb.is_empty()
+            && tb.len() <= 128
+            && (tb[0].is_ascii_alphanumeric() || tb[0] == b'_')
+            && t.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+        if !ok {
+            return Err(bad("the tag must be 1 to 128 letters, digits, '_', '.' or '-'"));
+        }
+    }
+    let mut comps: Vec<&str> = name.split('/').collect();
+    if comps.len() > 1 {
+        let first = comps[0];
+        let is_registry = first.contains('.') || first.contains(':') || first == "localhost";
+        if is_registry {
+            let (h, p) = match first.split_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (first, None),
+            };
+            let host_ok = hostname_rule(&h.to_ascii_lowercase(), 253).is_ok() || h.parse::<Ipv4Addr>().is_ok();
+            let port_ok = p.is_none_or(|p| p.parse::<u16>().is_ok_and(|n| n > 0));
+            if !host_ok || !port_ok {
+                return Err(bad("the registry must be a host name with an optional :port"));
+            }
+            comps.remove(0);
+        }
+    }
+    if comps.is_empty() || !comps.iter().all(|c| path_component_ok(c)) {
+        return Err(bad("path components must be lowercase letters and digits separated by '.', '_', '__' or '-'"));
+    }
+    Ok(())
+}
+
+/// An OpenCode version: semantic version `MAJOR.MINOR.PATCH[-pre]` (the npm package `opencode-ai`).
+pub fn opencode_version(v: &str) -> Rule {
+    match semver::Version::parse(v) {
+        Ok(ver) if ver.build.is_empty() && v.len() <= 64 => Ok(()),
+        _ => Err(Invalid::new(format!("{} is not a version such as 1.18.33", shown(v)))),
+    }
+}
+
+/// An LLM model name such as `gpt-4.1`, `claude-sonnet-4-5` or `qwen2.5-coder:32b`: 1..=200 of
+/// `A-Z a-z 0-9 . _ : / @ + -`.
+pub fn model_name(v: &str) -> Rule {
+    let ok = !v.is_empty()
+        && v.len() <= 200
+        && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'/' | b'@' | b'+' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Invalid::new(format!(
+            "{} is not a model name: use 1 to 200 letters, digits and . _ : / @ + -",
+            shown(v)
+        )))
+    }
+}
+
+/// An SSH host key to pin: either a public key line `<type> <base64>` (as in known_hosts, without the host
+/// column; a trailing comment is allowed) or an OpenSSH fingerprint `SHA256:<43 base64 characters>`.
+pub fn ssh_host_key(v: &str) -> Rule {
+    use base64::Engine;
+    const TYPES: [&str; 6] = [
+        "ssh-ed25519",
+        "ssh-rsa",
+        "ecdsa-sha2-nistp256",
+        "ecdsa-sha2-nistp384",
+        "ecdsa-sha2-nistp521",
+        "sk-ssh-ed25519@openssh.com",
+    ];
+    let bad = || {
+        Invalid::new(format!(
+            "{} is not an SSH host key: give \"ssh-ed25519 AAAA...\" (from ssh-keyscan) or a fingerprint \"SHA256:...\"",
+            shown(v)
+        ))
+    };
+    if let Some(fp) = v.strip_prefix("SHA256:") {
+        let e = base64::engine::general_purpose::STANDARD_NO_PAD;
+        return match e.decode(fp) {
+            Ok(b) if b.len() == 32 => Ok(()),
+            _ => Err(bad()),
+        };
+    }
+    let mut parts = v.split_whitespace();
+    let (Some(kind), Some(blob)) = (parts.next(), parts.next()) else {
+        return Err(bad());
+    };
+    if !TYPES.contains(&kind) {
+        return Err(Invalid::new(format!("unsupported SSH key type {}; expected one of: {}", shown(kind), TYPES.join(", "))));
+    }
+    let raw = base64::engine::general_purpose::STANDARD.decode(blob).map_err(|_| bad())?;
+    // The blob starts with the length-prefixed key type.
+    let n = kind.len();
+    let ok = raw.len() > 4 + n && raw[..4] == (n as u32).to_be_bytes() && &raw[4..4 + n] == kind.as_bytes();
+    if !ok {
+        return Err(Invalid::new(format!("the key data does not match its type {}", shown(kind))));
+    }
+    Ok(())
+}
+
+/// The `<a-b-c-d>.sslip.io` domain for a host without its own domain: `"47.1.2.3"` → `"47-1-2-3.sslip.io"`.
+/// IPv4 only.
+pub fn fallback_domain(ip: &str) -> Result<String, Invalid> {
+    if ip.parse::<std::net::Ipv6Addr>().is_ok() {
+        return Err(Invalid::new(format!(
+            "{} is an IPv6 address; the sslip.io fallback domain needs an IPv4 address (set domain instead)",
+            shown(ip)
+        )));
+    }
+    let addr: Ipv4Addr = ip
+        .parse()
+        .map_err(|_| Invalid::new(format!("{} is not an IPv4 address such as 47.1.2.3", shown(ip))))?;
+    let [a, b, c, d] = addr.octets();
+    Ok(format!("{a}-{b}-{c}-{d}.sslip.io"))
+}
+
+/// Every rule that applies to the settings, as (Terraform attribute name, error). Empty means valid.
+pub fn validate(s: &Settings) -> Vec<(String, Invalid)> {
+    let mut out = Vec::new();
+    let mut check = |field: &str, r: Rule| {
+        if let Err(e) = r {
+            out.push((field.to_string(), e));
+        }
+    };
+    check("domain", domain(&s.domain));
+    check("admin_username", username(&s.admin_username));
+    check("admin_email", email(&s.admin_email));
+    if let Some(n) = &s.admin_display_name {
+        check("admin_display_name", display_name(n));
+    }
+    check("llm_provider", llm_provider(&s.llm_provider));
+    if let Some(u) = &s.llm_base_url {
+        check("llm_base_url", https_url(u));
+    }
+    if s.llm_provider == "openai_compatible" && s.llm_base_url.is_none() {
+        check("llm_base_url", Err(Invalid::new("is required when llm_provider is \"openai_compatible\"")));
+    }
+    if s.llm_provider == "openai_compatible" && s.llm_model.is_none() {
+        check("llm_model", Err(Invalid::new("is required when llm_provider is \"openai_compatible\"")));
+    }
+    if let Some(m) = &s.llm_model {
+        check("llm_model", model_name(m));
+    }
+    check("opencode_version", opencode_version(&s.opencode_version));
+    for (field, img) in [
+        ("images.caddy", &s.images.caddy),
+        ("images.authelia", &s.images.authelia),
+        ("images.devbox", &s.images.devbox),
+    ] {
+        if let Some(i) = img {
+            check(field, image_ref(i));
+        }
+    }
+    if let Some(p) = s.https_alt_port {
+        check("https_alt_port", https_alt_port(i64::from(p)));
+    }
+    check("tls_mode", tls_mode(&s.tls_mode));
+    if let Some(e) = &s.acme_email {
+        check("acme_email", email(e));
+    }
+    check("timezone", timezone(&s.timezone));
+    check("remote_dir", remote_dir(&s.remote_dir));
+    for (field, v) in [
+        ("admin_password_wo_version", Some(s.admin_password_wo_version)),
+        ("llm_api_key_wo_version", s.llm_api_key_wo_version),
+    ] {
+        if let Some(v) = v {
+            if v < 0 {
+                check(field, Err(Invalid::new(format!("must be zero or positive, got {v}"))));
+            }
+        }
+    }
+    out
+}
