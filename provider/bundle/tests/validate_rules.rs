@@ -1,0 +1,231 @@
+//! Scenarios for each validation rule: accepted values, rejected values with a clear sentence, and secrets never
+//! echoed in errors.
+
+use cloudcode_bundle::validate::*;
+use cloudcode_bundle::Settings;
+
+fn msg<T: std::fmt::Debug>(r: Result<T, Invalid>) -> String {
+    r.expect_err("expected a rejection").message().to_string()
+}
+
+#[test]
+fn host_accepts_ips_and_names_rejects_garbage() {
+    for ok in ["47.1.2.3", "::1", "2001:db8::1", "vm-1.example.com", "localhost", "Host.Example.COM"] {
+        host(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+    }
+    for bad in ["", "a b", "-x.example.com", "x..y", "exa_mple.com", "a;rm -rf /", &"a".repeat(64)] {
+        assert!(msg(host(bad)).contains("IP address or a host name"), "{bad}");
+    }
+}
+
+#[test]
+fn port_range_is_enforced() {
+    port(22).unwrap();
+    port(65535).unwrap();
+    assert_eq!(msg(port(0)), "must be a TCP port between 1 and 65535, got 0");
+    assert!(msg(port(70000)).contains("70000"));
+    assert!(msg(https_alt_port(443)).contains("1024"));
+    https_alt_port(8443).unwrap();
+}
+
+#[test]
+fn domain_must_be_rfc1123_with_two_labels_and_not_an_ip() {
+    domain("code.example.com").unwrap();
+    domain("47-1-2-3.sslip.io").unwrap();
+    assert!(msg(domain("47.1.2.3")).contains("IP address"));
+    assert!(msg(domain("localhost")).contains("two labels"));
+    for bad in ["Code.example.com", "a_b.example.com", "x.example.com.", "-a.example.com", "a b.com", "{$X}.com", ""] {
+        domain(bad).expect_err(bad);
+    }
+    domain(&format!("{}.com", "a".repeat(63))).unwrap();
+    domain(&format!("{}.com", "a".repeat(64))).unwrap_err();
+    let long = ["a".repeat(61).as_str(); 4].join(".") + ".com"; // 248 chars max because auth. is prepended
+    assert!(long.len() > 248);
+    assert!(msg(domain(&long)).contains("at most 248"));
+}
+
+#[test]
+fn username_uses_authelias_safe_charset() {
+    for ok in ["alice", "Bob.Smith", "a_1-2", "x"] {
+        username(ok).unwrap();
+    }
+    for bad in ["", "_a", ".a", "a b", "a:b", "a\nb", "ä", &"a".repeat(65), "a@b"] {
+        assert!(msg(username(bad)).contains("not a valid user name"), "{bad:?}");
+    }
+}
+
+#[test]
+fn email_is_conservative() {
+    email("ops+cloud@example.co.uk").unwrap();
+    for bad in ["", "a", "a@b", "@example.com", "a@@example.com", "a b@example.com", "a{b}@example.com", "a@exa mple.com", "a..b@example.com", "a$b@example.com"] {
+        assert!(msg(email(bad)).contains("not an e-mail address"), "{bad}");
+    }
+}
+
+#[test]
+fn password_length_and_control_chars_and_never_echoed() {
+    password("twelve chars").unwrap();
+    password("密码密码密码密码密码密码").unwrap();
+    let short = "hunter2secr";
+    let m = msg(password(short));
+    assert!(m.contains("at least 12"), "{m}");
+    assert!(!m.contains(short));
+    let ctrl = "abcdefghijkl\nmnop";
+    let m = msg(password(ctrl));
+    assert!(m.contains("control characters"));
+    assert!(!m.contains("abcdefghijkl"));
+}
+
+#[test]
+fn api_key_rejections_never_echo_the_key() {
+    api_key("sk-abc$#\"\\x").unwrap();
+    for bad in ["", "sk-with space", "sk-'quote", "sk-\nnl", "sk-\u{feff}bom"] {
+        let m = msg(api_key(bad));
+        if bad.len() > 3 {
+            assert!(!m.contains(bad), "{m}");
+            assert!(!m.contains("sk-"), "{m}");
+        }
+    }
+}
+
+#[test]
+fn enums_list_the_allowed_values() {
+    for p in ["openai", "anthropic", "gemini", "openai_compatible"] {
+        llm_provider(p).unwrap();
+    }
+    assert_eq!(msg(llm_provider("azure")), "\"azure\" is not one of: openai, anthropic, gemini, openai_compatible");
+    tls_mode("internal").unwrap();
+    assert!(msg(tls_mode("none")).contains("acme, internal"));
+    docker_install("skip").unwrap();
+    assert!(msg(docker_install("yes")).contains("auto, skip"));
+}
+
+#[test]
+fn base_url_must_be_https_without_credentials_or_braces() {
+    https_url("https://api.example.com/v1").unwrap();
+    https_url("https://10.0.0.5:8443/v1/").unwrap();
+    assert!(msg(https_url("http://api.example.com")).contains("https://"));
+    assert!(msg(https_url("https://u:p@api.example.com")).contains("credentials"));
+    for bad in ["https://x.com/{env:HOME}", "https://x.com/ a", "https://x.com/\"", "ftp://x", "https://", "not a url", "https://x.com/$X"] {
+        https_url(bad).expect_err(bad);
+    }
+}
+
+#[test]
+fn remote_dir_is_absolute_and_plain() {
+    remote_dir("/opt/cloudcode").unwrap();
+    remote_dir("/srv/cloud_code-2").unwrap();
+    for bad in ["opt/cloudcode", "/", "/opt/../etc", "/opt/./x", "/opt//x", "/opt/x/", "/opt/cloud code", "/opt/$(id)", "/opt/'x'"] {
+        assert!(msg(remote_dir(bad)).contains("absolute directory"), "{bad}");
+    }
+}
+
+#[test]
+fn timezone_looks_like_iana() {
+    for ok in ["UTC", "Asia/Shanghai", "America/Argentina/Buenos_Aires", "Etc/GMT+8", "America/Port-au-Prince"] {
+        timezone(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+    }
+    for bad in ["", "utc", "Asia", "asia/shanghai", "Asia/Shang hai", "Asia/$X", "../etc/passwd", "A/B/C/D"] {
+        assert!(msg(timezone(bad)).contains("IANA"), "{bad}");
+    }
+}
+
+#[test]
+fn image_refs_follow_the_reference_grammar() {
+    for ok in [
+        "caddy",
+        "caddy:2.10.2",
+        "docker.io/library/caddy:2.10.2",
+        "localhost:5000/cloudcode/devbox:test",
+        "registry.cn-hangzhou.aliyuncs.com/team/authelia:4.39.15",
+        "ghcr.io/cloudcode-dev/devbox@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "cloudcode-devbox:1.18.33",
+        "a__b/c--d:x",
+    ] {
+        image_ref(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+    }
+    for bad in ["", "Caddy", "caddy:", "caddy:-x", "caddy:a b", "a/b@sha256:xyz", "caddy $X", "a..b", "-a", "a/", "reg.io:99999/a", "a:b:c"] {
+        assert!(msg(image_ref(bad)).contains("not an image reference"), "{bad}");
+    }
+}
+
+#[test]
+fn opencode_version_is_semver() {
+    opencode_version("1.18.33").unwrap();
+    opencode_version("1.19.0-beta.1").unwrap();
+    for bad in ["1.18", "v1.18.33", "latest", "1.18.33+build", "1.18.33; rm"] {
+        assert!(msg(opencode_version(bad)).contains("not a version"), "{bad}");
+    }
+}
+
+#[test]
+fn model_names() {
+    for ok in ["gpt-4.1", "claude-sonnet-4-5", "qwen2.5-coder:32b", "meta/llama@v3+x"] {
+        model_name(ok).unwrap();
+    }
+    for bad in ["", "a b", "{env:HOME}", "a\"b", &"m".repeat(201)] {
+        model_name(bad).expect_err(bad);
+    }
+}
+
+#[test]
+fn ssh_host_keys_and_fingerprints() {
+    // ssh-ed25519 blob: len(11) "ssh-ed25519" len(32) key
+    let mut blob = vec![0, 0, 0, 11];
+    blob.extend_from_slice(b"ssh-ed25519");
+    blob.extend_from_slice(&[0, 0, 0, 32]);
+    blob.extend_from_slice(&[7u8; 32]);
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&blob);
+    ssh_host_key(&format!("ssh-ed25519 {b64}")).unwrap();
+    ssh_host_key(&format!("ssh-ed25519 {b64} root@vm")).unwrap();
+    let fp = base64::engine::general_purpose::STANDARD_NO_PAD.encode([1u8; 32]);
+    ssh_host_key(&format!("SHA256:{fp}")).unwrap();
+    assert!(msg(ssh_host_key(&format!("ssh-rsa {b64}"))).contains("does not match"));
+    assert!(msg(ssh_host_key("ssh-dss AAAA")).contains("unsupported"));
+    assert!(msg(ssh_host_key("SHA256:short")).contains("not an SSH host key"));
+    assert!(msg(ssh_host_key("garbage")).contains("not an SSH host key"));
+}
+
+#[test]
+fn fallback_domain_maps_ipv4_and_rejects_others() {
+    assert_eq!(fallback_domain("47.1.2.3").unwrap(), "47-1-2-3.sslip.io");
+    assert_eq!(fallback_domain("10.0.0.1").unwrap(), "10-0-0-1.sslip.io");
+    assert!(msg(fallback_domain("2001:db8::1")).contains("IPv6"));
+    assert!(msg(fallback_domain("example.com")).contains("not an IPv4 address"));
+    assert!(msg(fallback_domain("47.1.2")).contains("not an IPv4 address"));
+    domain(&fallback_domain("203.0.113.9").unwrap()).unwrap();
+}
+
+#[test]
+fn validate_names_every_bad_field_by_its_terraform_attribute() {
+    let mut s = Settings::default_for("bad_domain", "a b", "nope");
+    s.llm_provider = "openai_compatible".into();
+    s.llm_base_url = Some("http://x".into());
+    s.opencode_version = "latest".into();
+    s.images.devbox = Some("Bad Image".into());
+    s.https_alt_port = Some(80);
+    s.tls_mode = "off".into();
+    s.timezone = "nowhere".into();
+    s.remote_dir = "relative".into();
+    s.admin_password_wo_version = -1;
+    let fields: Vec<String> = validate(&s).into_iter().map(|(f, _)| f).collect();
+    assert_eq!(
+        fields,
+        [
+            "domain",
+            "admin_username",
+            "admin_email",
+            "llm_base_url",
+            "llm_model",
+            "opencode_version",
+            "images.devbox",
+            "https_alt_port",
+            "tls_mode",
+            "timezone",
+            "remote_dir",
+            "admin_password_wo_version"
+        ]
+    );
+    assert!(validate(&Settings::default_for("code.example.com", "alice", "a@example.com")).is_empty());
+}
