@@ -1,1 +1,2 @@
 //! Acceptance harness: builds the provider, lays out an offline plugin dir and drives real terraform.
+pub mod ecs_double;

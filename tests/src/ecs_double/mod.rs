@@ -1,0 +1,167 @@
+//! Alibaba Cloud ECS API contract double: a local HTTP server that verifies ACS3-HMAC-SHA256
+//! signatures and implements the ECS actions cloudcode uses, with injectable faults. One of the
+//! two doubles the test standards allow (see docs/engineering/alicloud.md for what it follows).
+//!
+//! It runs on its own thread and Tokio runtime, so tests may block (e.g. on a terraform child
+//! process) without starving it. Dropping the handle stops the server.
+
+mod server;
+pub mod signature;
+mod state;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+pub use server::API_VERSION;
+pub use state::{ApiError, Fault, InstanceSeed, RecordedCall, SnapshotView};
+
+use server::{lock, Shared};
+use state::{AccessKey, World};
+
+/// A running double. Seed it, point a client at [`EcsDouble::base_url`], inspect it.
+pub struct EcsDouble {
+    addr: SocketAddr,
+    shared: Shared,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EcsDouble {
+    /// Starts the server on 127.0.0.1 with an ephemeral port.
+    pub fn start() -> std::io::Result<Self> {
+        let shared: Shared = Arc::new(Mutex::new(World::new()));
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        std_listener.set_nonblocking(true)?;
+        let addr = std_listener.local_addr()?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .thread_name("ecs-double")
+            .build()?;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let app = server::router(shared.clone());
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<std::io::Result<()>>();
+        let thread = std::thread::Builder::new()
+            .name("ecs-double".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let listener = match tokio::net::TcpListener::from_std(std_listener) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    let _ = ready_tx.send(Ok(()));
+                    let _ = axum::serve(listener, app)
+                        .with_graceful_shutdown(async {
+                            let _ = rx.await;
+                        })
+                        .await;
+                });
+            })?;
+        ready_rx
+            .recv()
+            .map_err(|_| std::io::Error::other("ecs double thread exited early"))??;
+        Ok(Self {
+            addr,
+            shared,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// `http://127.0.0.1:<port>` — use as the endpoint override.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Accepts requests signed with this AccessKey pair.
+    pub fn add_access_key(&self, access_key_id: &str, secret: &str) {
+        lock(&self.shared).keys.insert(
+            access_key_id.to_string(),
+            AccessKey {
+                secret: secret.to_string(),
+                security_token: None,
+            },
+        );
+    }
+
+    /// Accepts requests signed with this STS pair that carry `security_token`.
+    pub fn add_sts_access_key(&self, access_key_id: &str, secret: &str, security_token: &str) {
+        lock(&self.shared).keys.insert(
+            access_key_id.to_string(),
+            AccessKey {
+                secret: secret.to_string(),
+                security_token: Some(security_token.to_string()),
+            },
+        );
+    }
+
+    /// Adds an instance and its system disk.
+    pub fn add_instance(&self, seed: InstanceSeed) {
+        lock(&self.shared).add_instance(seed);
+    }
+
+    /// Creates a custom image from an accomplished snapshot (what `alicloud_image` does for a
+    /// restore); the snapshot then cannot be deleted until [`Self::delete_image`] or DeleteImage.
+    pub fn create_image_from_snapshot(&self, snapshot_id: &str) -> Result<String, String> {
+        lock(&self.shared).create_image_from_snapshot(snapshot_id)
+    }
+
+    /// Fails the next `times` calls of `action` (after authentication) with `fault`.
+    pub fn inject(&self, action: &str, fault: Fault, times: u32) {
+        lock(&self.shared).inject(action, fault, times);
+    }
+
+    /// DescribeSnapshots polls a new snapshot needs to become `accomplished` (default 3).
+    pub fn set_snapshot_polls(&self, polls: u32) {
+        lock(&self.shared).snapshot_polls = polls.max(1);
+    }
+
+    /// DescribeInstances polls Stopping/Starting take to settle (default 2).
+    pub fn set_transition_polls(&self, polls: u32) {
+        lock(&self.shared).transition_polls = polls.max(1);
+    }
+
+    pub fn snapshots(&self) -> Vec<SnapshotView> {
+        lock(&self.shared).snapshots()
+    }
+
+    pub fn image_ids(&self) -> Vec<String> {
+        lock(&self.shared).image_ids()
+    }
+
+    pub fn instance_status(&self, instance_id: &str) -> Option<String> {
+        lock(&self.shared).instance_status(instance_id)
+    }
+
+    /// Every authenticated-or-rejected call so far, in order.
+    pub fn calls(&self) -> Vec<RecordedCall> {
+        lock(&self.shared).calls.clone()
+    }
+
+    /// Calls of one action, in order.
+    pub fn calls_of(&self, action: &str) -> Vec<RecordedCall> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.action == action)
+            .collect()
+    }
+}
+
+impl Drop for EcsDouble {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

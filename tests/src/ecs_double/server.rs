@@ -1,0 +1,240 @@
+//! The HTTP side of the double: authenticates every request as the ECS gateway does (ACS3
+//! signature, access key, nonce replay, clock skew, body hash), then dispatches to the world.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use super::signature;
+use super::state::{ApiError, RecordedCall, World};
+
+/// The API version the double serves.
+pub const API_VERSION: &str = "2014-05-26";
+
+pub(crate) type Shared = Arc<Mutex<World>>;
+
+pub(crate) fn lock(shared: &Shared) -> MutexGuard<'_, World> {
+    shared
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+pub(crate) fn router(shared: Shared) -> axum::Router {
+    axum::Router::new().fallback(
+        move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+            let shared = shared.clone();
+            async move { handle(&shared, &method, &uri, &headers, &body) }
+        },
+    )
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn handle(
+    shared: &Shared,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    let query_pairs = signature::decode_pairs(uri.query().unwrap_or(""));
+    let mut params: BTreeMap<String, String> = query_pairs.iter().cloned().collect();
+    let form = header(headers, "content-type")
+        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+    if form {
+        params.extend(signature::decode_pairs(&String::from_utf8_lossy(body)));
+    }
+    let host_id = match params.get("RegionId") {
+        Some(r) => format!("ecs.{r}.aliyuncs.com"),
+        None => "ecs.aliyuncs.com".to_string(),
+    };
+    let mut world = lock(shared);
+    let request_id = world.request_id();
+    let action = header(headers, "x-acs-action").unwrap_or("").to_string();
+    let result = authenticate(&mut world, method, uri, headers, body, &query_pairs).and_then(
+        |()| match world.take_fault(&action) {
+            Some(fault) => Err(fault),
+            None => world.handle(&action, &params),
+        },
+    );
+    let outcome = match &result {
+        Ok(_) => "OK".to_string(),
+        Err(e) => e.code.clone(),
+    };
+    world.calls.push(RecordedCall {
+        action,
+        params,
+        outcome,
+    });
+    drop(world);
+    match result {
+        Ok(mut value) => {
+            if let Value::Object(map) = &mut value {
+                map.insert("RequestId".into(), json!(request_id));
+            }
+            (StatusCode::OK, axum::Json(value)).into_response()
+        }
+        Err(err) => {
+            let status = StatusCode::from_u16(err.status).unwrap_or(StatusCode::BAD_REQUEST);
+            let doc = json!({
+                "RequestId": request_id,
+                "HostId": host_id,
+                "Code": err.code,
+                "Message": err.message,
+                "Recommend": format!(
+                    "https://api.aliyun.com/troubleshoot?q={}&product=Ecs&requestId={request_id}",
+                    err.code
+                ),
+            });
+            (status, axum::Json(doc)).into_response()
+        }
+    }
+}
+
+const REQUIRED_SIGNED: [&str; 6] = [
+    "host",
+    "x-acs-action",
+    "x-acs-content-sha256",
+    "x-acs-date",
+    "x-acs-signature-nonce",
+    "x-acs-version",
+];
+
+fn authenticate(
+    world: &mut World,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    query_pairs: &[(String, String)],
+) -> Result<(), ApiError> {
+    let incomplete = |what: &str| {
+        ApiError::new(
+            400,
+            "IncompleteSignature",
+            format!("The request signature does not conform to Aliyun standards. {what}"),
+        )
+    };
+    let auth = header(headers, "authorization")
+        .and_then(signature::parse_authorization)
+        .ok_or_else(|| incomplete("Authorization header is missing or malformed."))?;
+    for required in REQUIRED_SIGNED {
+        if header(headers, required).is_none() {
+            return Err(ApiError::new(
+                400,
+                "MissingParameter",
+                format!("The input parameter \"{required}\" that is mandatory for processing this request is not supplied."),
+            ));
+        }
+        if !auth.signed_headers.iter().any(|h| h == required) {
+            return Err(incomplete(&format!("Header {required} must be signed.")));
+        }
+    }
+    let token = header(headers, "x-acs-security-token");
+    if token.is_some()
+        && !auth
+            .signed_headers
+            .iter()
+            .any(|h| h == "x-acs-security-token")
+    {
+        return Err(incomplete("Header x-acs-security-token must be signed."));
+    }
+    let version = header(headers, "x-acs-version").unwrap_or("");
+    if version != API_VERSION {
+        return Err(ApiError::new(
+            400,
+            "InvalidVersion",
+            format!("Specified parameter Version is not valid: {version}"),
+        ));
+    }
+    let key = world.keys.get(&auth.access_key_id).ok_or_else(|| {
+        ApiError::new(
+            404,
+            "InvalidAccessKeyId.NotFound",
+            "Specified access key is not found.",
+        )
+    })?;
+    let payload_hash = header(headers, "x-acs-content-sha256").unwrap_or("");
+    if !payload_hash.eq_ignore_ascii_case(&hex::encode(Sha256::digest(body))) {
+        return Err(ApiError::new(
+            400,
+            "ContentSHA256NotMatched",
+            "The x-acs-content-sha256 header does not match the request body.",
+        ));
+    }
+    let mut signed: Vec<(String, String)> = Vec::new();
+    for name in &auth.signed_headers {
+        let value = header(headers, name).ok_or_else(|| {
+            incomplete(&format!(
+                "Signed header {name} is not present in the request."
+            ))
+        })?;
+        signed.push((name.to_ascii_lowercase(), value.to_string()));
+    }
+    let string_to_sign = signature::string_to_sign(
+        method.as_str(),
+        uri.path(),
+        query_pairs,
+        &signed,
+        payload_hash,
+    );
+    if !signature::verify(&key.secret, &string_to_sign, &auth.signature) {
+        return Err(ApiError::new(
+            400,
+            "SignatureDoesNotMatch",
+            format!(
+                "Specified signature does not match our calculation. The server string to sign is: {}",
+                string_to_sign.replace('\n', "\\n")
+            ),
+        ));
+    }
+    match (&key.security_token, token) {
+        (Some(expected), Some(got)) if expected == got => {}
+        (None, None) => {}
+        (Some(_), None) => {
+            return Err(ApiError::new(
+                400,
+                "MissingSecurityToken",
+                "SecurityToken is mandatory for this action.",
+            ))
+        }
+        _ => {
+            return Err(ApiError::new(
+                400,
+                "InvalidSecurityToken.MismatchWithAccessKey",
+                "Specified SecurityToken mismatch with the AccessKey.",
+            ))
+        }
+    }
+    let date = header(headers, "x-acs-date").unwrap_or("");
+    let skew_ok = OffsetDateTime::parse(date, &Rfc3339)
+        .map(|t| (OffsetDateTime::now_utc() - t).whole_minutes().abs() <= 15)
+        .unwrap_or(false);
+    if !skew_ok {
+        return Err(ApiError::new(
+            400,
+            "InvalidTimeStamp.Expired",
+            "Specified time stamp or date value is expired.",
+        ));
+    }
+    let nonce = header(headers, "x-acs-signature-nonce")
+        .unwrap_or("")
+        .to_string();
+    if !world.nonces.insert(nonce) {
+        return Err(ApiError::new(
+            400,
+            "SignatureNonceUsed",
+            "Specified signature nonce was used already.",
+        ));
+    }
+    Ok(())
+}

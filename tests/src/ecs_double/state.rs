@@ -1,0 +1,668 @@
+//! The double's world: instances, disks, snapshots, images, access keys, injected faults, and
+//! the ECS 2014-05-26 actions cloudcode uses, with their documented parameters, response shapes,
+//! state transitions and error codes.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde_json::{json, Value};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+/// An error answer: HTTP status, `Code`, `Message`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: u16, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code: code.to_string(),
+            message: message.into(),
+        }
+    }
+
+    fn missing(param: &str) -> Self {
+        Self::new(
+            400,
+            "MissingParameter",
+            format!("The input parameter \"{param}\" that is mandatory for processing this request is not supplied."),
+        )
+    }
+
+    fn invalid(param: &str) -> Self {
+        Self::new(
+            400,
+            "InvalidParameter",
+            format!("The specified parameter \"{param}\" is not valid."),
+        )
+    }
+
+    fn incorrect_instance_status() -> Self {
+        Self::new(
+            403,
+            "IncorrectInstanceStatus",
+            "The current status of the resource does not support this operation.",
+        )
+    }
+}
+
+/// A fault to inject into the next N calls of one action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault(pub ApiError);
+
+impl Fault {
+    /// Flow control (`Throttling.User`, HTTP 400).
+    pub fn throttling() -> Self {
+        Self(ApiError::new(
+            400,
+            "Throttling.User",
+            "Request was denied due to user flow control.",
+        ))
+    }
+
+    /// `IncorrectInstanceStatus`, HTTP 403.
+    pub fn incorrect_instance_status() -> Self {
+        Self(ApiError::incorrect_instance_status())
+    }
+
+    /// `ServiceUnavailable`, HTTP 503.
+    pub fn service_unavailable() -> Self {
+        Self(ApiError::new(
+            503,
+            "ServiceUnavailable",
+            "The request has failed due to a temporary failure of the server.",
+        ))
+    }
+
+    /// Any other documented error.
+    pub fn custom(status: u16, code: &str, message: &str) -> Self {
+        Self(ApiError::new(status, code, message))
+    }
+}
+
+/// A VM with its system disk, to seed the double.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceSeed {
+    pub instance_id: String,
+    pub region_id: String,
+    /// `Running` or `Stopped`.
+    pub status: String,
+    pub system_disk_id: String,
+    pub system_disk_size_gib: u64,
+}
+
+impl InstanceSeed {
+    /// A running instance `id` in `region` with a 40 GiB system disk `d-<id>`.
+    pub fn running(id: &str, region: &str) -> Self {
+        Self {
+            instance_id: id.to_string(),
+            region_id: region.to_string(),
+            status: "Running".to_string(),
+            system_disk_id: format!("d-{}", id.trim_start_matches("i-")),
+            system_disk_size_gib: 40,
+        }
+    }
+}
+
+/// What a test can see of a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotView {
+    pub snapshot_id: String,
+    pub disk_id: String,
+    pub status: String,
+    pub progress: String,
+    pub creation_time: String,
+    pub tags: Vec<(String, String)>,
+}
+
+impl SnapshotView {
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        self.tags
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One verified call, for assertions (retries, parameters).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedCall {
+    pub action: String,
+    pub params: BTreeMap<String, String>,
+    /// `OK` or the error code returned.
+    pub outcome: String,
+}
+
+#[derive(Debug, Clone)]
+struct InstanceRec {
+    id: String,
+    region: String,
+    status: String,
+    /// (target status, DescribeInstances calls left before reaching it)
+    pending: Option<(String, u32)>,
+}
+
+#[derive(Debug, Clone)]
+struct DiskRec {
+    id: String,
+    instance_id: String,
+    region: String,
+    size: u64,
+}
+
+#[derive(Debug, Clone)]
+struct SnapshotRec {
+    id: String,
+    name: String,
+    description: String,
+    disk_id: String,
+    disk_size: u64,
+    region: String,
+    status: String,
+    polls: u32,
+    creation_time: String,
+    tags: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone)]
+struct ImageRec {
+    id: String,
+    region: String,
+    snapshot_id: String,
+    size: u64,
+}
+
+pub(crate) struct AccessKey {
+    pub secret: String,
+    pub security_token: Option<String>,
+}
+
+/// Mutable state behind the server.
+pub(crate) struct World {
+    instances: BTreeMap<String, InstanceRec>,
+    disks: BTreeMap<String, DiskRec>,
+    snapshots: BTreeMap<String, SnapshotRec>,
+    images: BTreeMap<String, ImageRec>,
+    faults: HashMap<String, Vec<(Fault, u32)>>,
+    client_tokens: HashMap<String, String>,
+    pub(crate) keys: HashMap<String, AccessKey>,
+    pub(crate) nonces: HashSet<String>,
+    pub(crate) calls: Vec<RecordedCall>,
+    /// DescribeSnapshots calls a new snapshot needs before it is accomplished.
+    pub(crate) snapshot_polls: u32,
+    /// DescribeInstances calls a Stopping/Starting instance needs to settle.
+    pub(crate) transition_polls: u32,
+    seq: u64,
+}
+
+/// Deterministic clock for CreationTime: 2024-01-01T00:00:00Z plus one minute per snapshot.
+const EPOCH: i64 = 1_704_067_200;
+
+impl World {
+    pub(crate) fn new() -> Self {
+        Self {
+            instances: BTreeMap::new(),
+            disks: BTreeMap::new(),
+            snapshots: BTreeMap::new(),
+            images: BTreeMap::new(),
+            faults: HashMap::new(),
+            client_tokens: HashMap::new(),
+            keys: HashMap::new(),
+            nonces: HashSet::new(),
+            calls: Vec::new(),
+            snapshot_polls: 3,
+            transition_polls: 2,
+            seq: 0,
+        }
+    }
+
+    pub(crate) fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    pub(crate) fn request_id(&mut self) -> String {
+        let n = self.next_seq();
+        format!("{n:08X}-D0B1-4C1D-8E5A-{n:012X}")
+    }
+
+    fn clock(&mut self) -> String {
+        let n = i64::try_from(self.next_seq()).unwrap_or(0);
+        OffsetDateTime::from_unix_timestamp(EPOCH + n * 60)
+            .ok()
+            .and_then(|t| t.format(&Rfc3339).ok())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn add_instance(&mut self, seed: InstanceSeed) {
+        self.disks.insert(
+            seed.system_disk_id.clone(),
+            DiskRec {
+                id: seed.system_disk_id.clone(),
+                instance_id: seed.instance_id.clone(),
+                region: seed.region_id.clone(),
+                size: seed.system_disk_size_gib,
+            },
+        );
+        self.instances.insert(
+            seed.instance_id.clone(),
+            InstanceRec {
+                id: seed.instance_id,
+                region: seed.region_id,
+                status: seed.status,
+                pending: None,
+            },
+        );
+    }
+
+    pub(crate) fn inject(&mut self, action: &str, fault: Fault, times: u32) {
+        self.faults
+            .entry(action.to_string())
+            .or_default()
+            .push((fault, times));
+    }
+
+    /// Takes one pending injected fault for `action`, if any.
+    pub(crate) fn take_fault(&mut self, action: &str) -> Option<ApiError> {
+        let list = self.faults.get_mut(action)?;
+        let slot = list.iter_mut().find(|(_, left)| *left > 0)?;
+        slot.1 -= 1;
+        Some(slot.0 .0.clone())
+    }
+
+    pub(crate) fn create_image_from_snapshot(
+        &mut self,
+        snapshot_id: &str,
+    ) -> Result<String, String> {
+        let snap = self
+            .snapshots
+            .get(snapshot_id)
+            .ok_or_else(|| format!("no snapshot {snapshot_id}"))?;
+        if snap.status != "accomplished" {
+            return Err(format!("snapshot {snapshot_id} is {}", snap.status));
+        }
+        let (region, size) = (snap.region.clone(), snap.disk_size);
+        let id = format!("m-dbl{:015x}", self.next_seq());
+        self.images.insert(
+            id.clone(),
+            ImageRec {
+                id: id.clone(),
+                region,
+                snapshot_id: snapshot_id.to_string(),
+                size,
+            },
+        );
+        Ok(id)
+    }
+
+    pub(crate) fn snapshots(&self) -> Vec<SnapshotView> {
+        self.snapshots
+            .values()
+            .map(|s| SnapshotView {
+                snapshot_id: s.id.clone(),
+                disk_id: s.disk_id.clone(),
+                status: s.status.clone(),
+                progress: self.progress(s),
+                creation_time: s.creation_time.clone(),
+                tags: s.tags.clone(),
+            })
+            .collect()
+    }
+
+    pub(crate) fn image_ids(&self) -> Vec<String> {
+        self.images.keys().cloned().collect()
+    }
+
+    pub(crate) fn instance_status(&self, id: &str) -> Option<String> {
+        self.instances.get(id).map(|i| i.status.clone())
+    }
+
+    fn progress(&self, s: &SnapshotRec) -> String {
+        if s.status == "accomplished" {
+            return "100%".into();
+        }
+        let total = self.snapshot_polls.max(1);
+        format!("{}%", (s.polls.min(total) * 100 / total).min(99))
+    }
+
+    /// Runs one action. `params` merges query and form body.
+    pub(crate) fn handle(
+        &mut self,
+        action: &str,
+        params: &BTreeMap<String, String>,
+    ) -> Result<Value, ApiError> {
+        match action {
+            "DescribeInstances" => self.describe_instances(params),
+            "StopInstance" => self.stop_instance(params),
+            "StartInstance" => self.start_instance(params),
+            "DescribeDisks" => self.describe_disks(params),
+            "CreateSnapshot" => self.create_snapshot(params),
+            "DescribeSnapshots" => self.describe_snapshots(params),
+            "DeleteSnapshot" => self.delete_snapshot(params),
+            "DescribeImages" => self.describe_images(params),
+            "DeleteImage" => self.delete_image(params),
+            _ => Err(ApiError::new(
+                404,
+                "InvalidAction.NotFound",
+                "Specified api is not found, please check your url and method.",
+            )),
+        }
+    }
+
+    fn describe_instances(&mut self, p: &BTreeMap<String, String>) -> Result<Value, ApiError> {
+        let region = required(p, "RegionId")?;
+        let ids = json_ids(p, "InstanceIds")?;
+        for inst in self.instances.values_mut() {
+            if let Some((target, left)) = inst.pending.take() {
+                if left <= 1 {
+                    inst.status = target;
+                } else {
+                    inst.pending = Some((target, left - 1));
+                }
+            }
+        }
+        let items: Vec<Value> = self
+            .instances
+            .values()
+            .filter(|i| i.region == region)
+            .filter(|i| ids.as_ref().is_none_or(|ids| ids.contains(&i.id)))
+            .map(|i| {
+                json!({
+                    "InstanceId": i.id, "InstanceName": format!("cloudcode-{}", i.id),
+                    "RegionId": i.region, "ZoneId": format!("{}-a", i.region),
+                    "Status": i.status, "ImageId": "debian_12_x64_20G_alibase_20240101.vhd",
+                    "InstanceType": "ecs.e-c1m2.large",
+                })
+            })
+            .collect();
+        Ok(paged(p, "Instances", "Instance", items))
+    }
+
+    fn instance_mut(&mut self, p: &BTreeMap<String, String>) -> Result<&mut InstanceRec, ApiError> {
+        let id = required(p, "InstanceId")?;
+        self.instances.get_mut(&id).ok_or_else(|| {
+            ApiError::new(
+                404,
+                "InvalidInstanceId.NotFound",
+                "The specified InstanceId does not exist.",
+            )
+        })
+    }
+
+    fn stop_instance(&mut self, p: &BTreeMap<String, String>) -> Result<Value, ApiError> {
+        if let Some(mode) = p.get("StoppedMode") {
+            if mode != "StopCharging" && mode != "KeepCharging" {
+                return Err(ApiError::invalid("StoppedMode"));
+            }
+        }
+        let polls = self.transition_polls;
+        let inst = self.instance_mut(p)?;
+        if inst.status != "Running" {
+            return Err(ApiError::incorrect_instance_status());
+        }
+        inst.status = "Stopping".into();
+        inst.pending = Some(("Stopped".into(), polls));
+        Ok(json!({}))
+    }
+
+    fn start_instance(&mut self, p: &BTreeMap<String, String>) -> Result<Value, ApiError> {
+        let polls = self.transition_polls;
+        let inst = self.instance_mut(p)?;
+        if inst.status != "Stopped" {
+            return Err(ApiError::incorrect_instance_status());
+        }
+        inst.status = "Starting".into();
+        inst.pending = Some(("Running".into(), polls));
+        Ok(json!({}))
+    }
+
+    fn describe_disks(&mut self, p: &BTreeMap<String, String>) -> Result<Value, ApiError> {
+        let region = required(p, "RegionId")?;
+        let disk_type = p.get("DiskType").map(String::as_str).unwrap_or("all");
+        if !matches!(disk_type, "all" | "system" | "data") {
+            return Err(ApiError::invalid("DiskType"));
+        }
+        let ids = json_ids(p, "DiskIds")?;
+        let items: Vec<Value> = self
+            .disks
+            .values()
+            .filter(|d| d.region == region)
+            .filter(|d| p.get("InstanceId").is_none_or(|i| *i == d.instance_id))
+            .filter(|_| disk_type != "data")
+            .filter(|d| ids.as_ref().is_none_or(|ids| ids.contains(&d.id)))
+            .map(|d| {
+                json!({
+                    "DiskId": d.id, "InstanceId": d.instance_id, "RegionId": d.region,
+                    "ZoneId": format!("{}-a", d.region), "Type": "system",
+                    "Category": "cloud_essd", "Size": d.size, "Status": "In_use",
+                    "Device": "/dev/xvda", "Portable": false,
+                })
+            })
+            .collect();
+        Ok(paged(p, "Disks", "Disk", items))
+    }
+
+    fn create_snapshot(&mut self, p: &BTreeMap<String, String>) -> Result<Value, ApiError> {
+        let disk_id = required(p, "DiskId")?;
+        if let Some(existing) = p.get("ClientToken").and_then(|t| self.client_tokens.get(t)) {
+            return Ok(json!({ "SnapshotId": existing }));
+        }
+        let disk = self.disks.get(&disk_id).cloned().ok_or_else(|| {
+            ApiError::new(
+                404,
+                "InvalidDiskId.NotFound",
+                "The specified disk does not exist.",
+            )
+        })?;
+        let inst_status = self
+            .instances
+            .get(&disk.instance_id)
+            .map(|i| i.status.clone())
+            .unwrap_or_default();
+        if inst_status != "Running" && inst_status != "Stopped" {
+            return Err(ApiError::incorrect_instance_status());
+        }
+        let name = p.get("SnapshotName").cloned().unwrap_or_default();
+        if !name.is_empty()
+            && (name.len() < 2
+                || name.len() > 128
+                || !name.starts_with(|c: char| c.is_alphabetic())
+                || name.starts_with("auto")
+                || name.starts_with("http://")
+                || name.starts_with("https://"))
+        {
+            return Err(ApiError::invalid("SnapshotName"));
+        }
+        let tags = tag_params(p)?;
+        let id = format!("s-dbl{:015x}", self.next_seq());
+        let creation_time = self.clock();
+        self.snapshots.insert(
+            id.clone(),
+            SnapshotRec {
+                id: id.clone(),
+                name,
+                description: p.get("Description").cloned().unwrap_or_default(),
+                disk_id: disk.id.clone(),
+                disk_size: disk.size,
+                region: disk.region.clone(),
+                status: "progressing".into(),
+                polls: 0,
+                creation_time,
+                tags,
+            },
+        );
+        if let Some(token) = p.get("ClientToken") {
+            self.client_tokens.insert(token.clone(), id.clone());
+        }
+        Ok(json!({ "SnapshotId": id }))
+    }
+
+    fn describe_snapshots(&mut self, p: &BTreeMap<String, String>) -> Result<Value, ApiError> {
+        let region = required(p, "RegionId")?;
+        let status = p.get("Status").map(String::as_str).unwrap_or("all");
+        if !matches!(status, "all" | "progressing" | "accomplished" | "failed") {
+            return Err(ApiError::invalid("Status"));
+        }
+        let ids = json_ids(p, "SnapshotIds")?;
+        let tags = tag_params(p)?;
+        let needed = self.snapshot_polls;
+        for snap in self.snapshots.values_mut() {
+            if snap.status == "progressing" {
+                snap.polls += 1;
+                if snap.polls >= needed {
+                    snap.status = "accomplished".into();
+                }
+            }
+        }
+        let mut matching: Vec<&SnapshotRec> = self
+            .snapshots
+            .values()
+            .filter(|s| s.region == region)
+            .filter(|s| status == "all" || s.status == status)
+            .filter(|s| ids.as_ref().is_none_or(|ids| ids.contains(&s.id)))
+            .filter(|s| p.get("DiskId").is_none_or(|d| *d == s.disk_id))
+            .filter(|s| tags.iter().all(|t| s.tags.contains(t)))
+            .collect();
+        // Newest first, as the console and API list them.
+        matching.sort_by(|a, b| b.creation_time.cmp(&a.creation_time).then(b.id.cmp(&a.id)));
+        let items: Vec<Value> = matching
+            .into_iter()
+            .map(|s| {
+                let tag_list: Vec<Value> = s
+                    .tags
+                    .iter()
+                    .map(|(k, v)| json!({"TagKey": k, "TagValue": v}))
+                    .collect();
+                let used = self.images.values().any(|i| i.snapshot_id == s.id);
+                json!({
+                    "SnapshotId": s.id, "SnapshotName": s.name, "Description": s.description,
+                    "Status": s.status, "Progress": self.progress(s),
+                    "SourceDiskId": s.disk_id, "SourceDiskSize": s.disk_size.to_string(),
+                    "SourceDiskType": "System", "CreationTime": s.creation_time,
+                    "Usage": if used { "image" } else { "none" },
+                    "RemainTime": if s.status == "accomplished" { 0 } else { 30 },
+                    "Category": "standard", "Encrypted": false,
+                    "Tags": { "Tag": tag_list },
+                })
+            })
+            .collect();
+        Ok(paged(p, "Snapshots", "Snapshot", items))
+    }
+
+    fn delete_snapshot(&mut self, p: &BTreeMap<String, String>) -> Result<Value, ApiError> {
+        let id = required(p, "SnapshotId")?;
+        if self.images.values().any(|i| i.snapshot_id == id) {
+            return Err(ApiError::new(
+                403,
+                "SnapshotCreatedImage",
+                "The snapshot has been used to create user defined image(s).",
+            ));
+        }
+        // Documented: deleting a snapshot that does not exist is ignored.
+        self.snapshots.remove(&id);
+        Ok(json!({}))
+    }
+
+    fn describe_images(&mut self, p: &BTreeMap<String, String>) -> Result<Value, ApiError> {
+        let region = required(p, "RegionId")?;
+        let ids: Option<Vec<String>> = p
+            .get("ImageId")
+            .map(|s| s.split(',').map(|x| x.trim().to_string()).collect());
+        let items: Vec<Value> = self
+            .images
+            .values()
+            .filter(|i| i.region == region)
+            .filter(|i| ids.as_ref().is_none_or(|ids| ids.contains(&i.id)))
+            .filter(|i| p.get("SnapshotId").is_none_or(|s| *s == i.snapshot_id))
+            .filter(|_| p.get("ImageOwnerAlias").is_none_or(|o| o == "self"))
+            .map(|i| {
+                json!({
+                    "ImageId": i.id, "ImageName": format!("restore-{}", i.snapshot_id),
+                    "ImageOwnerAlias": "self", "Status": "Available", "Size": i.size,
+                    "DiskDeviceMappings": { "DiskDeviceMapping": [
+                        { "SnapshotId": i.snapshot_id, "Size": i.size.to_string(), "Type": "system" }
+                    ]},
+                })
+            })
+            .collect();
+        Ok(paged(p, "Images", "Image", items))
+    }
+
+    fn delete_image(&mut self, p: &BTreeMap<String, String>) -> Result<Value, ApiError> {
+        required(p, "RegionId")?;
+        let id = required(p, "ImageId")?;
+        if self.images.remove(&id).is_none() {
+            return Err(ApiError::new(
+                404,
+                "InvalidImageId.NotFound",
+                "The specified ImageId does not exist.",
+            ));
+        }
+        Ok(json!({}))
+    }
+}
+
+fn required(p: &BTreeMap<String, String>, name: &str) -> Result<String, ApiError> {
+    p.get(name)
+        .filter(|v| !v.is_empty())
+        .cloned()
+        .ok_or_else(|| ApiError::missing(name))
+}
+
+/// `InstanceIds`/`SnapshotIds`/`DiskIds`: a JSON array of strings.
+fn json_ids(p: &BTreeMap<String, String>, name: &str) -> Result<Option<Vec<String>>, ApiError> {
+    p.get(name)
+        .map(|raw| serde_json::from_str::<Vec<String>>(raw).map_err(|_| ApiError::invalid(name)))
+        .transpose()
+}
+
+/// `Tag.N.Key` / `Tag.N.Value`, N in 1..=20.
+fn tag_params(p: &BTreeMap<String, String>) -> Result<Vec<(String, String)>, ApiError> {
+    let mut tags = Vec::new();
+    for n in 1..=20 {
+        match p.get(&format!("Tag.{n}.Key")) {
+            Some(k) if k.is_empty() => return Err(ApiError::invalid(&format!("Tag.{n}.Key"))),
+            Some(k) => tags.push((
+                k.clone(),
+                p.get(&format!("Tag.{n}.Value"))
+                    .cloned()
+                    .unwrap_or_default(),
+            )),
+            None => {}
+        }
+    }
+    if p.contains_key("Tag.21.Key") {
+        return Err(ApiError::invalid("Tag.21.Key"));
+    }
+    Ok(tags)
+}
+
+/// PageNumber/PageSize paging (PageSize default 10, max 100) with TotalCount.
+fn paged(p: &BTreeMap<String, String>, outer: &str, inner: &str, items: Vec<Value>) -> Value {
+    let page_number: usize = p
+        .get("PageNumber")
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n >= 1)
+        .unwrap_or(1);
+    let page_size: usize = p
+        .get("PageSize")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10)
+        .clamp(1, 100);
+    let total = items.len();
+    let page: Vec<Value> = items
+        .into_iter()
+        .skip((page_number - 1) * page_size)
+        .take(page_size)
+        .collect();
+    let mut out = serde_json::Map::new();
+    out.insert("TotalCount".into(), json!(total));
+    out.insert("PageNumber".into(), json!(page_number));
+    out.insert("PageSize".into(), json!(page_size));
+    out.insert(outer.into(), json!({ inner: page }));
+    Value::Object(out)
+}
