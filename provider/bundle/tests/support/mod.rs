@@ -137,7 +137,25 @@ pub fn caddy_adapt(path: &Path) -> serde_json::Value {
 }
 
 /// `docker compose config --format json` with the standalone Compose v2 binary; no Docker engine is contacted.
+/// Its output is itself a Compose file, so every `$` in it is written `$$`; this undoes that in all strings, giving
+/// the values the containers would see.
 pub fn compose_config(dir: &Path) -> serde_json::Value {
+    let mut v = compose_config_raw(dir);
+    unescape_dollars(&mut v);
+    v
+}
+
+fn unescape_dollars(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::String(s) => *s = s.replace("$$", "$"),
+        serde_json::Value::Array(a) => a.iter_mut().for_each(unescape_dollars),
+        serde_json::Value::Object(m) => m.values_mut().for_each(unescape_dollars),
+        _ => {}
+    }
+}
+
+/// `docker compose config --format json` output as printed.
+pub fn compose_config_raw(dir: &Path) -> serde_json::Value {
     let out = run_ok(
         Command::new(tool("docker-compose"))
             .arg("-f")
