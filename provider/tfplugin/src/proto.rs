@@ -37,11 +37,17 @@ mod tests {
 
     #[test]
     fn dynamic_value_debug_hides_payload() {
-        let v = DynamicValue { msgpack: b"hunter2-secret".to_vec(), json: Vec::new() };
+        let v = DynamicValue {
+            msgpack: b"hunter2-secret".to_vec(),
+            json: Vec::new(),
+        };
         let s = format!("{v:?}");
         assert!(!s.contains("104"), "byte values leaked: {s}");
         assert!(s.contains("msgpack_len: 14"), "{s}");
-        let r = RawState { json: br#"{"password":"x"}"#.to_vec(), flatmap: [("password".into(), "x".into())].into() };
+        let r = RawState {
+            json: br#"{"password":"x"}"#.to_vec(),
+            flatmap: [("password".into(), "x".into())].into(),
+        };
         let s = format!("{r:?}");
         assert!(!s.contains("password"), "{s}");
     }

@@ -17,13 +17,21 @@ pub enum CodecError {
     TrailingBytes(usize),
     /// The wire value has a different kind than the type requires.
     #[error("at {path}: expected {expected}, found {found}")]
-    Mismatch { path: Path, expected: String, found: &'static str },
+    Mismatch {
+        path: Path,
+        expected: String,
+        found: &'static str,
+    },
     /// An object carries an attribute its type does not declare.
     #[error("at {path}: unsupported attribute {name:?}")]
     UnsupportedAttribute { path: Path, name: String },
     /// A tuple has the wrong number of elements.
     #[error("at {path}: tuple needs {expected} element(s), found {found}")]
-    TupleLength { path: Path, expected: usize, found: usize },
+    TupleLength {
+        path: Path,
+        expected: usize,
+        found: usize,
+    },
     /// A number is not finite or not in a form Terraform understands.
     #[error("at {path}: invalid number")]
     InvalidNumber { path: Path },
@@ -37,7 +45,9 @@ pub enum CodecError {
     #[error("at {path}: unknown values cannot be encoded as JSON")]
     UnknownInJson { path: Path },
     /// A value of dynamic type whose concrete type cannot be determined.
-    #[error("at {path}: cannot determine the type of this dynamic value; wrap it in Value::Dynamic")]
+    #[error(
+        "at {path}: cannot determine the type of this dynamic value; wrap it in Value::Dynamic"
+    )]
     UntypedDynamic { path: Path },
     /// A `{type, value}` wrapper for a dynamic value is malformed.
     #[error("at {path}: malformed dynamic value: {detail}")]
@@ -61,7 +71,9 @@ impl CodecError {
             | CodecError::UnknownInJson { path }
             | CodecError::UntypedDynamic { path }
             | CodecError::MalformedDynamic { path, .. } => Some(path),
-            CodecError::MalformedMsgpack(_) | CodecError::TrailingBytes(_) | CodecError::InvalidType(_) => None,
+            CodecError::MalformedMsgpack(_)
+            | CodecError::TrailingBytes(_)
+            | CodecError::InvalidType(_) => None,
         }
     }
 }

@@ -29,7 +29,10 @@ pub fn encode_json(v: &Value, ty: &Type) -> Result<Vec<u8>, CodecError> {
 }
 
 fn malformed(cur: &Cursor, e: &serde_json::Error) -> CodecError {
-    CodecError::MalformedJson { path: cur.path(), detail: e.to_string() }
+    CodecError::MalformedJson {
+        path: cur.path(),
+        detail: e.to_string(),
+    }
 }
 
 /// One JSON node, with containers split only one level deep.
@@ -71,12 +74,19 @@ fn split<'a>(raw: &'a RawValue, cur: &Cursor) -> Result<Node<'a>, CodecError> {
 }
 
 fn mismatch(ty: &Type, node: &Node<'_>, cur: &Cursor) -> CodecError {
-    CodecError::Mismatch { path: cur.path(), expected: ty.to_string(), found: node.kind() }
+    CodecError::Mismatch {
+        path: cur.path(),
+        expected: ty.to_string(),
+        found: node.kind(),
+    }
 }
 
 fn decode(raw: &RawValue, ty: &Type, cur: &mut Cursor, depth: usize) -> Result<Value, CodecError> {
     if depth > MAX_DEPTH {
-        return Err(CodecError::MalformedJson { path: cur.path(), detail: "nesting too deep".into() });
+        return Err(CodecError::MalformedJson {
+            path: cur.path(),
+            detail: "nesting too deep".into(),
+        });
     }
     let node = split(raw, cur)?;
     if let Type::Dynamic = ty {
@@ -88,9 +98,15 @@ fn decode(raw: &RawValue, ty: &Type, cur: &mut Cursor, depth: usize) -> Result<V
     let invalid_number = |cur: &Cursor| CodecError::InvalidNumber { path: cur.path() };
     match (ty, node) {
         (Type::Bool, Node::Bool(b)) => Ok(Value::Bool(b)),
-        (Type::Bool, Node::String(s)) if s == "true" || s == "false" => Ok(Value::Bool(s == "true")),
-        (Type::Number, Node::Number(text)) => Number::parse(text).map(Value::Number).ok_or_else(|| invalid_number(cur)),
-        (Type::Number, Node::String(s)) => Number::parse(&s).map(Value::Number).ok_or_else(|| invalid_number(cur)),
+        (Type::Bool, Node::String(s)) if s == "true" || s == "false" => {
+            Ok(Value::Bool(s == "true"))
+        }
+        (Type::Number, Node::Number(text)) => Number::parse(text)
+            .map(Value::Number)
+            .ok_or_else(|| invalid_number(cur)),
+        (Type::Number, Node::String(s)) => Number::parse(&s)
+            .map(Value::Number)
+            .ok_or_else(|| invalid_number(cur)),
         (Type::String, Node::String(s)) => Ok(Value::String(s)),
         (Type::String, Node::Number(text)) => Ok(Value::string(text)),
         (Type::String, Node::Bool(b)) => Ok(Value::string(if b { "true" } else { "false" })),
@@ -98,26 +114,44 @@ fn decode(raw: &RawValue, ty: &Type, cur: &mut Cursor, depth: usize) -> Result<V
             let items = items
                 .into_iter()
                 .enumerate()
-                .map(|(i, item)| cur.with(PathStep::Index(i as u64), |c| decode(item, elem, c, depth + 1)))
+                .map(|(i, item)| {
+                    cur.with(PathStep::Index(i as u64), |c| {
+                        decode(item, elem, c, depth + 1)
+                    })
+                })
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok(if matches!(ty, Type::Set(_)) { Value::Set(items) } else { Value::List(items) })
+            Ok(if matches!(ty, Type::Set(_)) {
+                Value::Set(items)
+            } else {
+                Value::List(items)
+            })
         }
         (Type::Tuple(elems), Node::Array(items)) => {
             if items.len() != elems.len() {
-                return Err(CodecError::TupleLength { path: cur.path(), expected: elems.len(), found: items.len() });
+                return Err(CodecError::TupleLength {
+                    path: cur.path(),
+                    expected: elems.len(),
+                    found: items.len(),
+                });
             }
             items
                 .into_iter()
                 .zip(elems)
                 .enumerate()
-                .map(|(i, (item, et))| cur.with(PathStep::Index(i as u64), |c| decode(item, et, c, depth + 1)))
+                .map(|(i, (item, et))| {
+                    cur.with(PathStep::Index(i as u64), |c| {
+                        decode(item, et, c, depth + 1)
+                    })
+                })
                 .collect::<Result<Vec<_>, _>>()
                 .map(Value::Tuple)
         }
         (Type::Map(elem), Node::Object(entries)) => entries
             .into_iter()
             .map(|(k, item)| {
-                let v = cur.with(PathStep::Key(k.clone()), |c| decode(item, elem, c, depth + 1))?;
+                let v = cur.with(PathStep::Key(k.clone()), |c| {
+                    decode(item, elem, c, depth + 1)
+                })?;
                 Ok((k, v))
             })
             .collect::<Result<BTreeMap<_, _>, _>>()
@@ -126,9 +160,14 @@ fn decode(raw: &RawValue, ty: &Type, cur: &mut Cursor, depth: usize) -> Result<V
             let mut out = BTreeMap::new();
             for (k, item) in entries {
                 let Some(aty) = attrs.get(&k) else {
-                    return Err(CodecError::UnsupportedAttribute { path: cur.path(), name: k });
+                    return Err(CodecError::UnsupportedAttribute {
+                        path: cur.path(),
+                        name: k,
+                    });
                 };
-                let v = cur.with(PathStep::Attr(k.clone()), |c| decode(item, aty, c, depth + 1))?;
+                let v = cur.with(PathStep::Attr(k.clone()), |c| {
+                    decode(item, aty, c, depth + 1)
+                })?;
                 out.insert(k, v);
             }
             // Like cty: an attribute missing from stored state is null.
@@ -142,12 +181,20 @@ fn decode(raw: &RawValue, ty: &Type, cur: &mut Cursor, depth: usize) -> Result<V
 }
 
 fn decode_dynamic(node: Node<'_>, cur: &mut Cursor, depth: usize) -> Result<Value, CodecError> {
-    let malformed = |cur: &Cursor, detail: &str| CodecError::MalformedDynamic { path: cur.path(), detail: detail.into() };
+    let malformed = |cur: &Cursor, detail: &str| CodecError::MalformedDynamic {
+        path: cur.path(),
+        detail: detail.into(),
+    };
     match node {
         Node::Null => Ok(Value::Null),
         Node::Object(mut parts) => {
-            let (Some(tj), Some(inner), 2) = (parts.remove("type"), parts.remove("value"), parts.len() + 2) else {
-                return Err(malformed(cur, r#"expected exactly the keys "type" and "value""#));
+            let (Some(tj), Some(inner), 2) =
+                (parts.remove("type"), parts.remove("value"), parts.len() + 2)
+            else {
+                return Err(malformed(
+                    cur,
+                    r#"expected exactly the keys "type" and "value""#,
+                ));
             };
             let t = Type::from_json(tj.get().as_bytes())?;
             let inner = decode(inner, &t, cur, depth + 1)?;
@@ -156,7 +203,13 @@ fn decode_dynamic(node: Node<'_>, cur: &mut Cursor, depth: usize) -> Result<Valu
                 t => Value::Dynamic(t, Box::new(inner)),
             })
         }
-        other => Err(malformed(cur, &format!("expected an object with type and value, found {}", other.kind()))),
+        other => Err(malformed(
+            cur,
+            &format!(
+                "expected an object with type and value, found {}",
+                other.kind()
+            ),
+        )),
     }
 }
 
@@ -190,9 +243,10 @@ fn encode(v: &Value, ty: &Type, cur: &mut Cursor, out: &mut String) -> Result<()
         (Value::Null, _) => out.push_str("null"),
         (Value::Dynamic(t, inner), _) if t == ty => return encode(inner, ty, cur, out),
         (Value::Bool(b), Type::Bool) => out.push_str(if *b { "true" } else { "false" }),
-        (Value::Number(n), Type::Number) => {
-            out.push_str(&n.to_decimal().ok_or_else(|| CodecError::InvalidNumber { path: cur.path() })?)
-        }
+        (Value::Number(n), Type::Number) => out.push_str(
+            &n.to_decimal()
+                .ok_or_else(|| CodecError::InvalidNumber { path: cur.path() })?,
+        ),
         (Value::String(s), Type::String) => write_str(out, s),
         (Value::List(items), Type::List(elem)) | (Value::Set(items), Type::Set(elem)) => {
             out.push('[');
@@ -206,7 +260,11 @@ fn encode(v: &Value, ty: &Type, cur: &mut Cursor, out: &mut String) -> Result<()
         }
         (Value::Tuple(items), Type::Tuple(elems)) => {
             if items.len() != elems.len() {
-                return Err(CodecError::TupleLength { path: cur.path(), expected: elems.len(), found: items.len() });
+                return Err(CodecError::TupleLength {
+                    path: cur.path(),
+                    expected: elems.len(),
+                    found: items.len(),
+                });
             }
             out.push('[');
             for (i, (item, et)) in items.iter().zip(elems).enumerate() {
@@ -231,7 +289,10 @@ fn encode(v: &Value, ty: &Type, cur: &mut Cursor, out: &mut String) -> Result<()
         }
         (Value::Object(m), Type::Object(attrs)) => {
             if let Some(extra) = m.keys().find(|k| !attrs.contains_key(*k)) {
-                return Err(CodecError::UnsupportedAttribute { path: cur.path(), name: extra.clone() });
+                return Err(CodecError::UnsupportedAttribute {
+                    path: cur.path(),
+                    name: extra.clone(),
+                });
             }
             out.push('{');
             for (i, (k, aty)) in attrs.iter().enumerate() {

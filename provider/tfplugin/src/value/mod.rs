@@ -114,7 +114,9 @@ impl Value {
         match self {
             Value::Unknown => false,
             Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => true,
-            Value::List(v) | Value::Set(v) | Value::Tuple(v) => v.iter().all(Value::is_wholly_known),
+            Value::List(v) | Value::Set(v) | Value::Tuple(v) => {
+                v.iter().all(Value::is_wholly_known)
+            }
             Value::Map(m) | Value::Object(m) => m.values().all(Value::is_wholly_known),
             Value::Dynamic(_, v) => v.is_wholly_known(),
         }
@@ -192,13 +194,15 @@ impl Value {
     }
 
     /// The concrete type this value would have at a dynamic position, when it can be told from the value:
-    /// `List`/`Set`/`Map` take their element type from their elements (which must agree; empty ones get
-    /// `Dynamic`), and `Null`/`Unknown` inside containers become `Dynamic`. `None` for a top-level
+    /// `List`/`Set`/`Map` take their element type from their non-null known elements (which must agree;
+    /// without any such element it is `Dynamic`), and `Null`/`Unknown` object attributes or tuple elements
+    /// become `Dynamic`. `None` for a top-level
     /// `Null`/`Unknown` or for disagreeing elements.
     pub fn infer_type(&self) -> Option<Type> {
         fn elem_type<'a>(items: impl Iterator<Item = &'a Value>) -> Option<Type> {
             let mut found: Option<Type> = None;
-            for item in items {
+            // Null and unknown elements fit any element type.
+            for item in items.filter(|i| !matches!(i, Value::Null | Value::Unknown)) {
                 let t = item.infer_type_inner();
                 match &found {
                     None => found = Some(t?),
@@ -221,7 +225,11 @@ impl Value {
                 .map(|(k, v)| Some((k.clone(), v.infer_type_inner()?)))
                 .collect::<Option<BTreeMap<_, _>>>()
                 .map(Type::Object),
-            Value::Tuple(v) => v.iter().map(Value::infer_type_inner).collect::<Option<Vec<_>>>().map(Type::Tuple),
+            Value::Tuple(v) => v
+                .iter()
+                .map(Value::infer_type_inner)
+                .collect::<Option<Vec<_>>>()
+                .map(Type::Tuple),
             Value::Dynamic(t, _) => Some(t.clone()),
         }
     }

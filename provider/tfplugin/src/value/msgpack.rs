@@ -34,7 +34,8 @@ pub fn decode_msgpack(b: &[u8], ty: &Type) -> Result<Value, CodecError> {
 pub fn encode_msgpack(v: &Value, ty: &Type) -> Result<Vec<u8>, CodecError> {
     let mp = encode(v, ty, &mut Cursor::default())?;
     let mut out = Vec::new();
-    rmpv::encode::write_value(&mut out, &mp).map_err(|e| CodecError::MalformedMsgpack(e.to_string()))?;
+    rmpv::encode::write_value(&mut out, &mp)
+        .map_err(|e| CodecError::MalformedMsgpack(e.to_string()))?;
     Ok(out)
 }
 
@@ -53,7 +54,11 @@ fn kind(mp: &Mp) -> &'static str {
 }
 
 fn mismatch(ty: &Type, found: &'static str, cur: &Cursor) -> CodecError {
-    CodecError::Mismatch { path: cur.path(), expected: ty.to_string(), found }
+    CodecError::Mismatch {
+        path: cur.path(),
+        expected: ty.to_string(),
+        found,
+    }
 }
 
 fn utf8(bytes: Vec<u8>, cur: &Cursor) -> Result<String, CodecError> {
@@ -103,14 +108,22 @@ fn decode(mp: Mp, ty: &Type, cur: &mut Cursor) -> Result<Value, CodecError> {
                 .enumerate()
                 .map(|(i, item)| cur.with(PathStep::Index(i as u64), |c| decode(item, elem, c)))
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok(if matches!(ty, Type::Set(_)) { Value::Set(items) } else { Value::List(items) })
+            Ok(if matches!(ty, Type::Set(_)) {
+                Value::Set(items)
+            } else {
+                Value::List(items)
+            })
         }
         Type::Tuple(elems) => {
             let Mp::Array(items) = mp else {
                 return Err(mismatch(ty, kind(&mp), cur));
             };
             if items.len() != elems.len() {
-                return Err(CodecError::TupleLength { path: cur.path(), expected: elems.len(), found: items.len() });
+                return Err(CodecError::TupleLength {
+                    path: cur.path(),
+                    expected: elems.len(),
+                    found: items.len(),
+                });
             }
             items
                 .into_iter()
@@ -140,7 +153,10 @@ fn decode(mp: Mp, ty: &Type, cur: &mut Cursor) -> Result<Value, CodecError> {
             for (k, v) in pairs {
                 let k = decode_key(k, cur)?;
                 let Some(aty) = attrs.get(&k) else {
-                    return Err(CodecError::UnsupportedAttribute { path: cur.path(), name: k });
+                    return Err(CodecError::UnsupportedAttribute {
+                        path: cur.path(),
+                        name: k,
+                    });
                 };
                 let v = cur.with(PathStep::Attr(k.clone()), |c| decode(v, aty, c))?;
                 out.insert(k, v);
@@ -174,7 +190,10 @@ fn decode_number(mp: Mp, ty: &Type, cur: &Cursor) -> Result<Number, CodecError> 
 }
 
 fn decode_dynamic(mp: Mp, cur: &mut Cursor) -> Result<Value, CodecError> {
-    let malformed = |cur: &Cursor, detail: &str| CodecError::MalformedDynamic { path: cur.path(), detail: detail.into() };
+    let malformed = |cur: &Cursor, detail: &str| CodecError::MalformedDynamic {
+        path: cur.path(),
+        detail: detail.into(),
+    };
     match mp {
         Mp::Nil => Ok(Value::Null),
         Mp::Ext(..) => Ok(Value::Unknown),
@@ -216,11 +235,18 @@ fn value_kind(v: &Value) -> &'static str {
 }
 
 pub(crate) fn value_mismatch(ty: &Type, v: &Value, cur: &Cursor) -> CodecError {
-    CodecError::Mismatch { path: cur.path(), expected: ty.to_string(), found: value_kind(v) }
+    CodecError::Mismatch {
+        path: cur.path(),
+        expected: ty.to_string(),
+        found: value_kind(v),
+    }
 }
 
 /// The concrete type to write for a value at a dynamic position, or `None` for a typeless null/unknown.
-pub(crate) fn dynamic_parts<'a>(v: &'a Value, cur: &Cursor) -> Result<Option<(Type, &'a Value)>, CodecError> {
+pub(crate) fn dynamic_parts<'a>(
+    v: &'a Value,
+    cur: &Cursor,
+) -> Result<Option<(Type, &'a Value)>, CodecError> {
     match v {
         Value::Null | Value::Unknown => Ok(None),
         Value::Dynamic(Type::Dynamic, inner) => dynamic_parts(inner, cur),
@@ -241,7 +267,10 @@ fn encode(v: &Value, ty: &Type, cur: &mut Cursor) -> Result<Mp, CodecError> {
             // A typeless null or unknown.
             None if v.is_known() => Ok(Mp::Nil),
             None => Ok(Mp::Ext(UNKNOWN_EXT_TYPE, vec![0])),
-            Some((t, inner)) => Ok(Mp::Array(vec![Mp::Binary(t.to_json()), encode(inner, &t, cur)?])),
+            Some((t, inner)) => Ok(Mp::Array(vec![
+                Mp::Binary(t.to_json()),
+                encode(inner, &t, cur)?,
+            ])),
         };
     }
     match (v, ty) {
@@ -258,7 +287,11 @@ fn encode(v: &Value, ty: &Type, cur: &mut Cursor) -> Result<Mp, CodecError> {
             .map(Mp::Array),
         (Value::Tuple(items), Type::Tuple(elems)) => {
             if items.len() != elems.len() {
-                return Err(CodecError::TupleLength { path: cur.path(), expected: elems.len(), found: items.len() });
+                return Err(CodecError::TupleLength {
+                    path: cur.path(),
+                    expected: elems.len(),
+                    found: items.len(),
+                });
             }
             items
                 .iter()
@@ -278,7 +311,10 @@ fn encode(v: &Value, ty: &Type, cur: &mut Cursor) -> Result<Mp, CodecError> {
             .map(Mp::Map),
         (Value::Object(m), Type::Object(attrs)) => {
             if let Some(extra) = m.keys().find(|k| !attrs.contains_key(*k)) {
-                return Err(CodecError::UnsupportedAttribute { path: cur.path(), name: extra.clone() });
+                return Err(CodecError::UnsupportedAttribute {
+                    path: cur.path(),
+                    name: extra.clone(),
+                });
             }
             // Every declared attribute is written (absent ones as nil), in sorted order like cty.
             attrs

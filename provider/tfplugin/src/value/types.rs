@@ -54,7 +54,8 @@ impl Type {
     /// Parses cty's JSON type description. The optional-attributes list some type constraints carry as a
     /// third element of `["object", {...}, [...]]` is accepted and ignored.
     pub fn from_json(b: &[u8]) -> Result<Type, CodecError> {
-        let json: Json = serde_json::from_slice(b).map_err(|e| CodecError::InvalidType(e.to_string()))?;
+        let json: Json =
+            serde_json::from_slice(b).map_err(|e| CodecError::InvalidType(e.to_string()))?;
         Type::from_json_value(&json)
     }
 
@@ -68,8 +69,10 @@ impl Type {
             Type::Set(e) => Json::Array(vec![Json::from("set"), e.to_json_value()]),
             Type::Map(e) => Json::Array(vec![Json::from("map"), e.to_json_value()]),
             Type::Object(attrs) => {
-                let obj: serde_json::Map<String, Json> =
-                    attrs.iter().map(|(k, t)| (k.clone(), t.to_json_value())).collect();
+                let obj: serde_json::Map<String, Json> = attrs
+                    .iter()
+                    .map(|(k, t)| (k.clone(), t.to_json_value()))
+                    .collect();
                 Json::Array(vec![Json::from("object"), Json::Object(obj)])
             }
             Type::Tuple(elems) => Json::Array(vec![
@@ -90,7 +93,10 @@ impl Type {
                 _ => Err(bad("unknown primitive type")),
             },
             Json::Array(parts) => {
-                let kind = parts.first().and_then(Json::as_str).ok_or_else(|| bad("missing type kind"))?;
+                let kind = parts
+                    .first()
+                    .and_then(Json::as_str)
+                    .ok_or_else(|| bad("missing type kind"))?;
                 let arg = parts.get(1).ok_or_else(|| bad("missing type argument"))?;
                 let extra_ok = kind == "object" && parts.len() == 3;
                 if parts.len() != 2 && !extra_ok {
@@ -101,7 +107,9 @@ impl Type {
                     "set" => Ok(Type::set(Type::from_json_value(arg)?)),
                     "map" => Ok(Type::map(Type::from_json_value(arg)?)),
                     "object" => {
-                        let attrs = arg.as_object().ok_or_else(|| bad("object attributes must be a JSON object"))?;
+                        let attrs = arg
+                            .as_object()
+                            .ok_or_else(|| bad("object attributes must be a JSON object"))?;
                         let mut out = BTreeMap::new();
                         for (k, v) in attrs {
                             out.insert(k.clone(), Type::from_json_value(v)?);
@@ -109,8 +117,15 @@ impl Type {
                         Ok(Type::Object(out))
                     }
                     "tuple" => {
-                        let elems = arg.as_array().ok_or_else(|| bad("tuple elements must be a JSON array"))?;
-                        Ok(Type::Tuple(elems.iter().map(Type::from_json_value).collect::<Result<_, _>>()?))
+                        let elems = arg
+                            .as_array()
+                            .ok_or_else(|| bad("tuple elements must be a JSON array"))?;
+                        Ok(Type::Tuple(
+                            elems
+                                .iter()
+                                .map(Type::from_json_value)
+                                .collect::<Result<_, _>>()?,
+                        ))
                     }
                     _ => Err(bad("unknown type kind")),
                 }
