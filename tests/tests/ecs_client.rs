@@ -364,3 +364,95 @@ async fn missing_instance_is_a_clear_error_before_any_snapshot() {
     assert!(err.to_string().contains("i-gone"), "{err}");
     assert!(double.snapshots().is_empty());
 }
+
+/// Sends one hand-signed DescribeInstances with the given nonce, date and form body.
+async fn raw_call(
+    double: &EcsDouble,
+    nonce: &str,
+    date: &str,
+    body: &str,
+) -> (u16, serde_json::Value) {
+    use cloudcode_alicloud::signer;
+    let host = double.addr().to_string();
+    let query = signer::canonical_query(&[("InstanceIds", format!("[\"{INSTANCE}\"]"))]);
+    let body_hash = signer::sha256_hex(body.as_bytes());
+    let mut headers = vec![
+        ("host", host.as_str()),
+        ("x-acs-action", "DescribeInstances"),
+        ("x-acs-version", "2014-05-26"),
+        ("x-acs-date", date),
+        ("x-acs-signature-nonce", nonce),
+        ("x-acs-content-sha256", body_hash.as_str()),
+    ];
+    if !body.is_empty() {
+        headers.push(("content-type", "application/x-www-form-urlencoded"));
+    }
+    let (auth, _) = signer::sign(
+        AK,
+        SK,
+        &signer::SigningInput {
+            method: "POST",
+            path: "/",
+            canonical_query: &query,
+            headers: &headers,
+            payload_hash: &body_hash,
+        },
+    );
+    let mut req = reqwest::Client::new()
+        .post(format!("{}/?{query}", double.base_url()))
+        .header("authorization", auth)
+        .body(body.to_string());
+    for (k, v) in &headers {
+        req = req.header(*k, *v);
+    }
+    let resp = req.send().await.unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap())
+}
+
+fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    now.replace_nanosecond(0)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn double_accepts_form_body_params_and_rejects_replayed_nonce_and_stale_date() {
+    let double = double_with_instance();
+    let now = now_rfc3339();
+    let (status, doc) = raw_call(&double, "nonce-1", &now, "RegionId=cn-hangzhou").await;
+    assert_eq!(status, 200, "{doc}");
+    assert_eq!(doc["Instances"]["Instance"][0]["InstanceId"], INSTANCE);
+    assert!(doc["RequestId"].is_string());
+
+    let (status, doc) = raw_call(&double, "nonce-1", &now, "RegionId=cn-hangzhou").await;
+    assert_eq!(
+        (status, doc["Code"].as_str()),
+        (400, Some("SignatureNonceUsed")),
+        "{doc}"
+    );
+    for field in ["RequestId", "HostId", "Code", "Message", "Recommend"] {
+        assert!(doc[field].is_string(), "{field} missing in {doc}");
+    }
+
+    let (status, doc) = raw_call(
+        &double,
+        "nonce-2",
+        "2023-10-26T09:01:01Z",
+        "RegionId=cn-hangzhou",
+    )
+    .await;
+    assert_eq!(
+        (status, doc["Code"].as_str()),
+        (400, Some("InvalidTimeStamp.Expired")),
+        "{doc}"
+    );
+
+    let (status, doc) = raw_call(&double, "nonce-3", &now, "").await;
+    assert_eq!(
+        (status, doc["Code"].as_str()),
+        (400, Some("MissingParameter")),
+        "{doc}"
+    );
+}

@@ -243,86 +243,35 @@ fn push_tags(params: &mut Vec<(String, String)>, tags: &[(String, String)]) {
     }
 }
 
+/// Paging fields of a Describe* answer; the items sit at `<Outer>.<Inner>[]`.
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct Page<T> {
+struct Page {
     #[serde(default)]
     total_count: usize,
     #[serde(flatten)]
-    items: T,
+    rest: serde_json::Map<String, serde_json::Value>,
 }
 
-#[derive(Deserialize, Default)]
-struct InstancesWrap {
-    #[serde(rename = "Instances", default)]
-    inner: Option<InstanceList>,
-}
-#[derive(Deserialize, Default)]
-struct InstanceList {
-    #[serde(rename = "Instance", default)]
-    list: Vec<Instance>,
-}
-
-#[derive(Deserialize, Default)]
-struct DisksWrap {
-    #[serde(rename = "Disks", default)]
-    inner: Option<DiskList>,
-}
-#[derive(Deserialize, Default)]
-struct DiskList {
-    #[serde(rename = "Disk", default)]
-    list: Vec<Disk>,
-}
-
-#[derive(Deserialize, Default)]
-struct SnapshotsWrap {
-    #[serde(rename = "Snapshots", default)]
-    inner: Option<SnapshotList>,
-}
-#[derive(Deserialize, Default)]
-struct SnapshotList {
-    #[serde(rename = "Snapshot", default)]
-    list: Vec<Snapshot>,
-}
-
-#[derive(Deserialize, Default)]
-struct ImagesWrap {
-    #[serde(rename = "Images", default)]
-    inner: Option<ImageList>,
-}
-#[derive(Deserialize, Default)]
-struct ImageList {
-    #[serde(rename = "Image", default)]
-    list: Vec<Image>,
-}
-
-/// Lists extracted from one page.
-trait Listing: DeserializeOwned {
-    type Item;
-    fn take(self) -> Vec<Self::Item>;
-}
-impl Listing for InstancesWrap {
-    type Item = Instance;
-    fn take(self) -> Vec<Instance> {
-        self.inner.map(|i| i.list).unwrap_or_default()
-    }
-}
-impl Listing for DisksWrap {
-    type Item = Disk;
-    fn take(self) -> Vec<Disk> {
-        self.inner.map(|i| i.list).unwrap_or_default()
-    }
-}
-impl Listing for SnapshotsWrap {
-    type Item = Snapshot;
-    fn take(self) -> Vec<Snapshot> {
-        self.inner.map(|i| i.list).unwrap_or_default()
-    }
-}
-impl Listing for ImagesWrap {
-    type Item = Image;
-    fn take(self) -> Vec<Image> {
-        self.inner.map(|i| i.list).unwrap_or_default()
+impl Page {
+    /// Takes `<outer>.<inner>` (absent or null → empty) and decodes it as a list of `T`.
+    fn items<T: DeserializeOwned>(
+        mut self,
+        action: &str,
+        outer: &str,
+        inner: &str,
+    ) -> Result<Vec<T>, Error> {
+        let list = match self.rest.remove(outer) {
+            Some(serde_json::Value::Object(mut wrapper)) => wrapper.remove(inner),
+            _ => None,
+        };
+        match list {
+            None | Some(serde_json::Value::Null) => Ok(Vec::new()),
+            Some(value) => serde_json::from_value(value).map_err(|e| Error::Decode {
+                action: action.to_string(),
+                message: format!("{outer}.{inner}: {e}"),
+            }),
+        }
     }
 }
 
@@ -338,19 +287,20 @@ struct Ack {}
 
 impl EcsClient {
     /// Fetches every page of a PageNumber/PageSize listing.
-    async fn all_pages<L: Listing>(
+    async fn all_pages<T: DeserializeOwned>(
         &self,
         action: &str,
+        (outer, inner): (&str, &str),
         params: Vec<(String, String)>,
-    ) -> Result<Vec<L::Item>, Error> {
+    ) -> Result<Vec<T>, Error> {
         let mut out = Vec::new();
         for page_number in 1usize.. {
             let mut page_params = params.clone();
             page_params.push(p("PageNumber", page_number.to_string()));
             page_params.push(p("PageSize", PAGE_SIZE.to_string()));
-            let page: Page<L> = self.call(action, &page_params).await?;
+            let page: Page = self.call(action, &page_params).await?;
             let total = page.total_count;
-            let items = page.items.take();
+            let items: Vec<T> = page.items(action, outer, inner)?;
             let got = items.len();
             out.extend(items);
             if got == 0 || out.len() >= total || got < PAGE_SIZE {
@@ -368,8 +318,8 @@ impl Ecs for EcsClient {
             self.region_param(),
             p("InstanceIds", json_list(&[instance_id.to_string()])),
         ];
-        let list = self
-            .all_pages::<InstancesWrap>("DescribeInstances", params)
+        let list: Vec<Instance> = self
+            .all_pages("DescribeInstances", ("Instances", "Instance"), params)
             .await?;
         Ok(list.into_iter().find(|i| i.instance_id == instance_id))
     }
@@ -397,7 +347,8 @@ impl Ecs for EcsClient {
             p("InstanceId", instance_id),
             p("DiskType", disk_type.as_str()),
         ];
-        self.all_pages::<DisksWrap>("DescribeDisks", params).await
+        self.all_pages("DescribeDisks", ("Disks", "Disk"), params)
+            .await
     }
 
     async fn create_snapshot(&self, request: &CreateSnapshotRequest) -> Result<String, Error> {
@@ -430,7 +381,7 @@ impl Ecs for EcsClient {
             params.push(p("Status", status.clone()));
         }
         push_tags(&mut params, &filter.tags);
-        self.all_pages::<SnapshotsWrap>("DescribeSnapshots", params)
+        self.all_pages("DescribeSnapshots", ("Snapshots", "Snapshot"), params)
             .await
     }
 
@@ -452,7 +403,8 @@ impl Ecs for EcsClient {
         if let Some(owner) = &filter.image_owner_alias {
             params.push(p("ImageOwnerAlias", owner.clone()));
         }
-        self.all_pages::<ImagesWrap>("DescribeImages", params).await
+        self.all_pages("DescribeImages", ("Images", "Image"), params)
+            .await
     }
 
     async fn delete_image(&self, image_id: &str) -> Result<(), Error> {

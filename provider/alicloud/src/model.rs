@@ -71,7 +71,7 @@ pub struct Snapshot {
     /// ISO 8601 UTC, e.g. `2024-01-01T12:00:00Z`.
     #[serde(default)]
     pub creation_time: String,
-    #[serde(default, deserialize_with = "tag_list")]
+    #[serde(default, deserialize_with = "nested_list")]
     pub tags: Vec<Tag>,
 }
 
@@ -116,7 +116,7 @@ pub struct Image {
     pub image_name: String,
     #[serde(default)]
     pub status: String,
-    #[serde(default, deserialize_with = "mapping_list")]
+    #[serde(default, deserialize_with = "nested_list")]
     pub disk_device_mappings: Vec<DiskDeviceMapping>,
 }
 
@@ -226,25 +226,20 @@ fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     })
 }
 
-fn tag_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Tag>, D::Error> {
+/// ECS wraps lists in an object named after the item: `{"Tag": [...]}`,
+/// `{"DiskDeviceMapping": [...]}`. Absent or null means empty.
+fn nested_list<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
     #[derive(Deserialize)]
-    struct Tags {
-        #[serde(rename = "Tag", default)]
-        tag: Vec<Tag>,
+    struct Wrapper<T> {
+        #[serde(rename = "Tag", alias = "DiskDeviceMapping", default = "Vec::new")]
+        items: Vec<T>,
     }
-    Ok(Option::<Tags>::deserialize(d)?
-        .map(|t| t.tag)
-        .unwrap_or_default())
-}
-
-fn mapping_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<DiskDeviceMapping>, D::Error> {
-    #[derive(Deserialize)]
-    struct Mappings {
-        #[serde(rename = "DiskDeviceMapping", default)]
-        mapping: Vec<DiskDeviceMapping>,
-    }
-    Ok(Option::<Mappings>::deserialize(d)?
-        .map(|m| m.mapping)
+    Ok(Option::<Wrapper<T>>::deserialize(d)?
+        .map(|w| w.items)
         .unwrap_or_default())
 }
 

@@ -399,24 +399,29 @@ impl World {
                 return Err(ApiError::invalid("StoppedMode"));
             }
         }
-        let polls = self.transition_polls;
-        let inst = self.instance_mut(p)?;
-        if inst.status != "Running" {
-            return Err(ApiError::incorrect_instance_status());
-        }
-        inst.status = "Stopping".into();
-        inst.pending = Some(("Stopped".into(), polls));
-        Ok(json!({}))
+        self.transition(p, "Running", "Stopping", "Stopped")
     }
 
     fn start_instance(&mut self, p: &BTreeMap<String, String>) -> Result<Value, ApiError> {
+        self.transition(p, "Stopped", "Starting", "Running")
+    }
+
+    /// `from` → `via` now, → `to` after `transition_polls` DescribeInstances calls; any other
+    /// current status is `IncorrectInstanceStatus`.
+    fn transition(
+        &mut self,
+        p: &BTreeMap<String, String>,
+        from: &str,
+        via: &str,
+        to: &str,
+    ) -> Result<Value, ApiError> {
         let polls = self.transition_polls;
         let inst = self.instance_mut(p)?;
-        if inst.status != "Stopped" {
+        if inst.status != from {
             return Err(ApiError::incorrect_instance_status());
         }
-        inst.status = "Starting".into();
-        inst.pending = Some(("Running".into(), polls));
+        inst.status = via.into();
+        inst.pending = Some((to.into(), polls));
         Ok(json!({}))
     }
 
