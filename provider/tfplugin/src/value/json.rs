@@ -11,7 +11,7 @@ use super::msgpack::{dynamic_parts, value_mismatch};
 use super::path::{Cursor, PathStep};
 use super::{CodecError, Number, Type, Value};
 
-/// Nesting limit while reading (serde_json also stops at 128 levels per parse).
+/// Nesting limit while reading; serde_json does not bound RawValue nesting for us.
 const MAX_DEPTH: usize = 256;
 
 /// Decodes JSON bytes as a value of type `ty`.
