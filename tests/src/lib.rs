@@ -1,2 +1,3 @@
 //! Acceptance harness: builds the provider, lays out an offline plugin dir and drives real terraform.
 pub mod ecs_double;
+pub mod terraform;

@@ -1,0 +1,3 @@
+//! Provider-defined functions (`provider::cloudcode::<name>(...)`).
+
+pub mod fallback_domain;

@@ -1,0 +1,270 @@
+//! The provider foundation through real Terraform: offline init, schema, plan-time validation with attribute
+//! paths, write-only secrets kept out of saved plans, the `fallback_domain` function, and the run-by-hand message.
+
+use cloudcode_tests::provider_bin;
+use cloudcode_tests::terraform::Workdir;
+use serde_json::Value as Json;
+
+const PASSWORD: &str = "correct-horse-battery-staple-7781";
+
+/// A valid stack body; each `extra` line `name = value` replaces the default of that attribute or adds it.
+fn stack(name: &str, extra: &str) -> String {
+    let defaults = [
+        ("host", r#""47.1.2.3""#),
+        ("admin_username", r#""admin""#),
+        ("admin_email", r#""admin@example.com""#),
+        ("admin_password_wo_version", "1"),
+        ("private_key_path", r#""/nonexistent/id_ed25519""#),
+    ];
+    let overridden = |key: &str| {
+        extra
+            .lines()
+            .any(|l| l.split('=').next().map(str::trim) == Some(key))
+    };
+    let mut body: String = defaults
+        .iter()
+        .filter(|(k, _)| !overridden(k))
+        .map(|(k, v)| format!("  {k} = {v}\n"))
+        .collect();
+    body.push_str(extra);
+    format!("\nresource \"cloudcode_stack\" \"{name}\" {{\n{body}\n}}\n")
+}
+
+#[test]
+fn offline_init_installs_the_provider_and_serves_its_schema() {
+    let wd = Workdir::new(provider_bin!(), &stack("s", "")).unwrap();
+    let init = wd.init().unwrap();
+    assert!(
+        init.stdout.contains("cloudcode-dev/cloudcode"),
+        "{}",
+        init.stdout
+    );
+    let schema = wd.schema().unwrap();
+    let p = &schema["provider_schemas"]["registry.terraform.io/cloudcode-dev/cloudcode"];
+    let attrs = &p["resource_schemas"]["cloudcode_stack"]["block"]["attributes"];
+    for a in [
+        "host",
+        "admin_password_wo",
+        "files",
+        "url",
+        "jump_host",
+        "timeouts",
+    ] {
+        assert!(attrs.get(a).is_some(), "missing attribute {a}");
+    }
+    assert_eq!(attrs["admin_password_wo"]["write_only"], true);
+    assert_eq!(attrs["admin_password_wo"]["sensitive"], true);
+    assert_eq!(
+        p["provider"]["block"]["attributes"]["ssh_private_key"]["sensitive"],
+        true
+    );
+    assert!(p["functions"].get("fallback_domain").is_some());
+}
+
+/// Each case: (attribute, HCL line). One resource per case, so one `validate` checks them all.
+const BAD_INPUTS: &[(&str, &str)] = &[
+    ("host", r#"host = "not a host!""#),
+    ("port", "port = 0"),
+    ("port", "port = 70000"),
+    ("domain", r#"domain = "Bad_Domain.example""#),
+    ("admin_username", r#"admin_username = "bad user""#),
+    ("admin_email", r#"admin_email = "not-an-email""#),
+    ("admin_password_wo", r#"admin_password_wo = "short""#),
+    ("llm_provider", r#"llm_provider = "openaix""#),
+    (
+        "llm_base_url",
+        r#"llm_base_url = "http://llm.example.com/v1""#,
+    ),
+    ("tls_mode", r#"tls_mode = "selfsigned""#),
+    ("timezone", r#"timezone = "Mars/Olympus Mons""#),
+    ("remote_dir", r#"remote_dir = "relative/dir""#),
+    ("images", r#"images = { nginx = "nginx:1" }"#),
+    ("docker_install", r#"docker_install = "maybe""#),
+    ("https_alt_port", "https_alt_port = 80"),
+    ("opencode_version", r#"opencode_version = "latest""#),
+    ("host_key", r#"host_key = "not-a-key""#),
+    ("acme_email", r#"acme_email = "@example.com""#),
+    ("timeouts.create", r#"timeouts = { create = "soon" }"#),
+    (
+        "jump_host.port",
+        r#"jump_host = { host = "bastion.example.com", port = 0 }"#,
+    ),
+];
+
+#[test]
+fn bad_input_gets_an_error_naming_the_attribute_at_plan_time() {
+    let body: String = BAD_INPUTS
+        .iter()
+        .enumerate()
+        .map(|(i, (_, line))| stack(&format!("case{i}"), &format!("  {line}")))
+        .collect();
+    let wd = Workdir::new(provider_bin!(), &body).unwrap();
+    wd.init().unwrap();
+    let run = wd.validate().unwrap();
+    assert!(!run.success, "validate accepted bad input");
+    let diags = run.diagnostics();
+    for (i, (attr, line)) in BAD_INPUTS.iter().enumerate() {
+        // The diagnostic names the attribute path and points at the offending line; for a nested attribute
+        // Terraform anchors it at the resource block instead.
+        let address = format!("cloudcode_stack.case{i}");
+        let found = diags.iter().any(|d| {
+            let code = d["snippet"]["code"].as_str().unwrap_or_default();
+            d["severity"] == "error"
+                && d["summary"].as_str().unwrap_or_default().contains(attr)
+                && d["address"] == address.as_str()
+                && (code.contains(line)
+                    || (attr.contains('.') && code.contains(&format!("\"case{i}\""))))
+        });
+        assert!(
+            found,
+            "no error naming `{attr}` for `{line}`; diagnostics:\n{diags:#?}"
+        );
+    }
+    let text = serde_json::to_string(&diags).unwrap();
+    assert!(
+        !text.contains("\"short\""),
+        "the rejected password was echoed"
+    );
+}
+
+#[test]
+fn cross_field_rules_report_the_dependent_attribute() {
+    let wd = Workdir::new(
+        provider_bin!(),
+        &stack("s", r#"  llm_provider = "openai_compatible""#),
+    )
+    .unwrap();
+    wd.init().unwrap();
+    let run = wd.validate().unwrap();
+    assert!(!run.success);
+    let diags = run.diagnostics();
+    assert!(
+        diags.iter().any(|d| d["summary"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("llm_base_url")),
+        "{diags:#?}"
+    );
+}
+
+fn password_config() -> String {
+    format!(
+        r#"
+variable "admin_password" {{
+  type      = string
+  ephemeral = true
+  sensitive = true
+}}
+{}
+"#,
+        stack("s", "  admin_password_wo = var.admin_password")
+    )
+}
+
+#[test]
+fn a_saved_plan_holds_no_trace_of_the_write_only_password() {
+    let mut wd = Workdir::new(provider_bin!(), &password_config()).unwrap();
+    wd.set_env("TF_VAR_admin_password", PASSWORD);
+    wd.init().unwrap();
+    let (_, plan) = wd.plan_saved("tfplan").unwrap();
+    let text = serde_json::to_string(&plan).unwrap();
+    assert!(!text.contains(PASSWORD), "password found in plan JSON");
+    let change = &plan["resource_changes"][0]["change"];
+    assert_eq!(change["after"]["admin_password_wo"], Json::Null);
+    // The computed values the provider knows at plan time.
+    assert_eq!(change["after"]["domain"], "47-1-2-3.sslip.io");
+    assert_eq!(change["after"]["url"], "https://47-1-2-3.sslip.io/");
+    assert_eq!(
+        change["after"]["auth_url"],
+        "https://auth.47-1-2-3.sslip.io/"
+    );
+    assert_eq!(change["after"]["port"], 22);
+    let raw = std::fs::read(wd.path().join("tfplan")).unwrap();
+    assert!(
+        !raw.windows(PASSWORD.len())
+            .any(|w| w == PASSWORD.as_bytes()),
+        "password found in the plan file"
+    );
+}
+
+#[test]
+fn creating_without_the_password_is_refused_at_plan_time() {
+    let wd = Workdir::new(provider_bin!(), &stack("s", "")).unwrap();
+    wd.init().unwrap();
+    let run = wd.tf(&["plan", "-json", "-input=false"]).unwrap();
+    assert!(!run.success);
+    let diags = run.diagnostics();
+    assert!(
+        diags
+            .iter()
+            .any(|d| d["summary"] == "admin_password_wo is required"),
+        "{diags:#?}"
+    );
+}
+
+#[test]
+fn apply_stops_with_a_clear_not_yet_implemented_diagnostic() {
+    let mut wd = Workdir::new(provider_bin!(), &password_config()).unwrap();
+    wd.set_env("TF_VAR_admin_password", PASSWORD);
+    wd.init().unwrap();
+    let run = wd.apply().unwrap();
+    assert!(!run.success, "apply should fail until the SSH layer lands");
+    let diags = run.diagnostics();
+    assert!(
+        diags.iter().any(|d| d["summary"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not implemented yet")),
+        "{diags:#?}"
+    );
+    assert!(!wd.state_text().contains(PASSWORD));
+}
+
+#[test]
+fn fallback_domain_function_returns_the_sslip_name_in_an_output() {
+    let wd = Workdir::new(
+        provider_bin!(),
+        r#"
+output "domain" {
+  value = provider::cloudcode::fallback_domain("47.1.2.3")
+}
+"#,
+    )
+    .unwrap();
+    wd.init().unwrap();
+    let run = wd.apply().unwrap().ok().unwrap();
+    assert!(run.success);
+    assert_eq!(
+        wd.outputs().unwrap()["domain"]["value"],
+        "47-1-2-3.sslip.io"
+    );
+}
+
+#[test]
+fn fallback_domain_function_rejects_ipv6_with_a_message() {
+    let wd = Workdir::new(
+        provider_bin!(),
+        r#"
+output "domain" {
+  value = provider::cloudcode::fallback_domain("2001:db8::1")
+}
+"#,
+    )
+    .unwrap();
+    wd.init().unwrap();
+    let run = wd.tf(&["plan", "-no-color", "-input=false"]).unwrap();
+    assert!(!run.success);
+    assert!(run.stderr.contains("IPv4"), "{}", run.stderr);
+}
+
+#[test]
+fn provider_run_by_hand_prints_a_human_sentence_and_exits_1() {
+    let out = std::process::Command::new(provider_bin!())
+        .env_remove("TF_PLUGIN_MAGIC_COOKIE")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty(), "wrote to stdout");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("plugin for Terraform"), "{err}");
+}
