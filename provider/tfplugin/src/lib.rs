@@ -9,4 +9,4 @@ pub mod tls;
 pub mod transport;
 pub mod value;
 
-pub use server::{serve, ServeError};
+pub use server::{serve, serve_service, ServeError};

@@ -34,7 +34,17 @@ pub enum ServeError {
 
 /// Runs the provider as a Terraform plugin until Terraform shuts it down.
 pub async fn serve<P: Provider>(provider: P) -> Result<(), ServeError> {
-    let hs = HandshakeEnv::from_env(provider.name(), |k| std::env::var(k).ok())?;
+    let name = provider.name();
+    serve_service(name, PluginServer::new(provider)).await
+}
+
+/// Serves any `tfplugin6.Provider` implementation (e.g. a schema-only test stub) with the same handshake,
+/// pinned mTLS, controller and signal handling as [`serve`].
+pub async fn serve_service<S: pb::provider_server::Provider>(
+    name: &str,
+    service: S,
+) -> Result<(), ServeError> {
+    let hs = HandshakeEnv::from_env(name, |k| std::env::var(k).ok())?;
     let pinned = parse_pem_cert(&hs.client_cert_pem)?;
     let identity = ServerIdentity::generate()?;
     let tls = server_config(&identity, pinned)?;
@@ -50,7 +60,6 @@ pub async fn serve<P: Provider>(provider: P) -> Result<(), ServeError> {
     });
 
     let shutdown = Arc::new(Notify::new());
-    let server = PluginServer::new(provider);
     let controller = Controller {
         shutdown: shutdown.clone(),
     };
@@ -63,10 +72,8 @@ pub async fn serve<P: Provider>(provider: P) -> Result<(), ServeError> {
     tracing::debug!("serving plugin protocol 6 on {addr}");
     let stop = shutdown.clone();
     tonic::transport::Server::builder()
-        .add_service(pb::provider_server::ProviderServer::new(server))
-        .add_service(plugin::grpc_controller_server::GrpcControllerServer::new(
-            controller,
-        ))
+        .add_service(pb::provider_server::ProviderServer::new(service))
+        .add_service(plugin::grpc_controller_server::GrpcControllerServer::new(controller))
         .serve_with_incoming_shutdown(crate::transport::incoming(listener, tls), async move {
             stop.notified().await
         })
