@@ -16,7 +16,12 @@ pub fn yaml_quote(s: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
-            c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}') => {
+            c if c.is_control()
+                || matches!(
+                    c,
+                    '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}'
+                ) =>
+            {
                 out.push_str(&format!("\\u{:04X}", c as u32));
             }
             c => out.push(c),
@@ -32,27 +37,38 @@ pub fn compose_quote(s: &str) -> String {
 }
 
 /// A Compose env-file value: single-quoted, which Compose reads literally (no `$` interpolation, no escapes, no
-/// comments). Values containing a single quote or a line break cannot be written this way and are refused.
+/// comments). Values containing a single quote, a backslash (read as an escape before the closing quote) or a line
+/// break cannot be written this way and are refused.
 pub fn dotenv_quote(s: &str) -> Result<String, Error> {
-    if s.contains(['\'', '\n', '\r']) {
-        return Err(Error::new(ErrorKind::InvalidOperation, "value cannot be written to an env file"));
+    if s.contains(['\'', '\\', '\n', '\r']) {
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            "value cannot be written to an env file",
+        ));
     }
     Ok(format!("'{s}'"))
 }
 
 /// A bare Caddyfile token: only characters that cannot start a comment, quote, placeholder, block or new token.
 pub fn caddy_token(s: &str) -> Result<String, Error> {
-    let ok = !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'@' | b'%' | b'+' | b':'));
+    let ok = !s.is_empty()
+        && s.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'@' | b'%' | b'+' | b':')
+        });
     if ok {
         Ok(s.to_string())
     } else {
-        Err(Error::new(ErrorKind::InvalidOperation, format!("{s:?} is not a plain Caddyfile token")))
+        Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("{s:?} is not a plain Caddyfile token"),
+        ))
     }
 }
 
 /// JSON text for any serialisable value (pretty, two-space indent; key order as given).
 pub fn json(v: minijinja::Value) -> Result<String, Error> {
-    serde_json::to_string_pretty(&v).map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))
+    serde_json::to_string_pretty(&v)
+        .map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))
 }
 
 /// Registers the filters above under the names the templates use.
@@ -69,13 +85,26 @@ mod tests {
     use super::*;
 
     fn yaml_roundtrip(s: &str) -> String {
-        let v: serde_yaml::Value = serde_yaml::from_str(&format!("k: {}\n", yaml_quote(s))).unwrap();
+        let v: serde_yaml::Value =
+            serde_yaml::from_str(&format!("k: {}\n", yaml_quote(s))).unwrap();
         v.get("k").unwrap().as_str().unwrap().to_string()
     }
 
     #[test]
     fn yaml_quote_reads_back_line_separators_quotes_and_bom() {
-        for s in ["a\u{2028}b", "\u{85}x", "\"'\\", "\u{feff}lead", "tab\there", "null", "yes", "~", "- x", "#c", "€😀"] {
+        for s in [
+            "a\u{2028}b",
+            "\u{85}x",
+            "\"'\\",
+            "\u{feff}lead",
+            "tab\there",
+            "null",
+            "yes",
+            "~",
+            "- x",
+            "#c",
+            "€😀",
+        ] {
             assert_eq!(yaml_roundtrip(s), s);
         }
     }

@@ -10,8 +10,9 @@ pub mod validate;
 
 pub use password::{existing_password_hash, hash_password, HashError};
 pub use render::{
-    paths, render, Bundle, File, FileKind, HostSecret, Manifest, RenderError, SecretFile, WriteOnlyVersions,
-    AUTH_PORT, AUTH_SERVICE, CLOUDCODE_VERSION, HASH_LABEL, HOST_SECRETS, NOTIFICATION_FILE, OPENCODE_PORT, TTYD_PORT,
+    paths, render, Bundle, File, FileKind, HostSecret, Manifest, RenderError, SecretFile,
+    WriteOnlyVersions, AUTH_PORT, AUTH_SERVICE, CLOUDCODE_VERSION, HASH_LABEL, HOST_SECRETS,
+    NOTIFICATION_FILE, OPENCODE_PORT, TTYD_PORT,
 };
 pub use settings::{Images, Secrets, Settings, DEFAULT_OPENCODE_VERSION};
 pub use validate::{fallback_domain, validate, Invalid};

@@ -19,7 +19,8 @@ pub struct HashError(String);
 
 /// `$argon2id$v=19$m=65536,t=3,p=4$<salt>$<hash>` for the password, with a fresh random 16-byte salt.
 pub fn hash_password(password: &str) -> Result<String, HashError> {
-    let params = Params::new(ARGON2_M, ARGON2_T, ARGON2_P, Some(ARGON2_KEY_LEN)).map_err(|e| HashError(e.to_string()))?;
+    let params = Params::new(ARGON2_M, ARGON2_T, ARGON2_P, Some(ARGON2_KEY_LEN))
+        .map_err(|e| HashError(e.to_string()))?;
     let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
     // `rand`'s thread generator is a CSPRNG seeded from the OS.
     let mut salt = [0u8; ARGON2_SALT_LEN];

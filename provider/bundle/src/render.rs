@@ -107,7 +107,9 @@ impl File {
 impl std::fmt::Debug for File {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut d = f.debug_struct("File");
-        d.field("len", &self.bytes.len()).field("mode", &format_args!("{:o}", self.mode)).field("kind", &self.kind);
+        d.field("len", &self.bytes.len())
+            .field("mode", &format_args!("{:o}", self.mode))
+            .field("kind", &self.kind);
         if self.kind == FileKind::Managed {
             d.field("sha256", &self.sha256());
         }
@@ -183,15 +185,42 @@ struct Template {
 }
 
 const TEMPLATES: [Template; 9] = [
-    Template { name: paths::COMPOSE, source: include_str!("../templates/docker-compose.yml.j2") },
-    Template { name: paths::CADDYFILE, source: include_str!("../templates/caddy/Caddyfile.j2") },
-    Template { name: paths::AUTHELIA_CONFIG, source: include_str!("../templates/authelia/configuration.yml.j2") },
-    Template { name: paths::USERS_DATABASE, source: include_str!("../templates/authelia/users_database.yml.j2") },
-    Template { name: paths::ENV, source: include_str!("../templates/env.j2") },
-    Template { name: paths::OPENCODE_JSON, source: include_str!("../templates/devbox/opencode.json.j2") },
-    Template { name: paths::DOCKERFILE, source: include_str!("../templates/devbox/Dockerfile.j2") },
-    Template { name: paths::ENTRYPOINT, source: include_str!("../templates/devbox/entrypoint.sh.j2") },
-    Template { name: paths::ENSURE_SECRETS, source: include_str!("../templates/bin/ensure-secrets.sh.j2") },
+    Template {
+        name: paths::COMPOSE,
+        source: include_str!("../templates/docker-compose.yml.j2"),
+    },
+    Template {
+        name: paths::CADDYFILE,
+        source: include_str!("../templates/caddy/Caddyfile.j2"),
+    },
+    Template {
+        name: paths::AUTHELIA_CONFIG,
+        source: include_str!("../templates/authelia/configuration.yml.j2"),
+    },
+    Template {
+        name: paths::USERS_DATABASE,
+        source: include_str!("../templates/authelia/users_database.yml.j2"),
+    },
+    Template {
+        name: paths::ENV,
+        source: include_str!("../templates/env.j2"),
+    },
+    Template {
+        name: paths::OPENCODE_JSON,
+        source: include_str!("../templates/devbox/opencode.json.j2"),
+    },
+    Template {
+        name: paths::DOCKERFILE,
+        source: include_str!("../templates/devbox/Dockerfile.j2"),
+    },
+    Template {
+        name: paths::ENTRYPOINT,
+        source: include_str!("../templates/devbox/entrypoint.sh.j2"),
+    },
+    Template {
+        name: paths::ENSURE_SECRETS,
+        source: include_str!("../templates/bin/ensure-secrets.sh.j2"),
+    },
 ];
 
 fn sha256_hex(b: &[u8]) -> String {
@@ -205,17 +234,30 @@ fn environment() -> Result<Environment<'static>, RenderError> {
     crate::escape::register(&mut env);
     for t in &TEMPLATES {
         env.add_template(t.name, t.source)
-            .map_err(|e| RenderError::Template { file: t.name, message: e.to_string() })?;
+            .map_err(|e| RenderError::Template {
+                file: t.name,
+                message: e.to_string(),
+            })?;
     }
     Ok(env)
 }
 
-fn render_one(env: &Environment<'_>, name: &'static str, ctx: &Value) -> Result<Vec<u8>, RenderError> {
-    let t = env.get_template(name).map_err(|e| RenderError::Template { file: name, message: e.to_string() })?;
+fn render_one(
+    env: &Environment<'_>,
+    name: &'static str,
+    ctx: &Value,
+) -> Result<Vec<u8>, RenderError> {
+    let t = env.get_template(name).map_err(|e| RenderError::Template {
+        file: name,
+        message: e.to_string(),
+    })?;
     // minijinja errors name the filter and template line, not the secret value: dotenv_quote's message is fixed.
     t.render(ctx)
         .map(String::into_bytes)
-        .map_err(|e| RenderError::Template { file: name, message: e.to_string() })
+        .map_err(|e| RenderError::Template {
+            file: name,
+            message: e.to_string(),
+        })
 }
 
 /// The environment variable OpenCode reads the API key from, per provider.
@@ -273,7 +315,11 @@ fn opencode_config(s: &Settings) -> serde_json::Value {
 }
 
 /// Hash for a service label: its files' hashes plus the write-only versions it depends on.
-fn service_hash(files: &BTreeMap<String, File>, paths: &[&str], extra: &[(&str, String)]) -> String {
+fn service_hash(
+    files: &BTreeMap<String, File>,
+    paths: &[&str],
+    extra: &[(&str, String)],
+) -> String {
     let mut h = Sha256::new();
     for p in paths {
         if let Some(f) = files.get(*p) {
@@ -291,8 +337,13 @@ fn service_hash(files: &BTreeMap<String, File>, paths: &[&str], extra: &[(&str, 
 pub fn render(settings: &Settings, secrets: &Secrets) -> Result<Bundle, RenderError> {
     let mut errors = validate::validate(settings);
     if let Some(h) = &secrets.admin_password_hash {
-        if !h.starts_with("$argon2id$v=19$") || h.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            errors.push(("admin_password_wo".into(), Invalid::new("the password hash is not a PHC argon2id hash")));
+        if !h.starts_with("$argon2id$v=19$")
+            || h.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            errors.push((
+                "admin_password_wo".into(),
+                Invalid::new("the password hash is not a PHC argon2id hash"),
+            ));
         }
     }
     if let Some(k) = &secrets.llm_api_key {
@@ -348,41 +399,96 @@ pub fn render(settings: &Settings, secrets: &Secrets) -> Result<Bundle, RenderEr
     };
 
     let mut files = BTreeMap::new();
-    let managed = |bytes, mode| File { bytes, mode, kind: FileKind::Managed };
-    files.insert(paths::CADDYFILE.to_string(), managed(render_one(&env, paths::CADDYFILE, &base)?, 0o644));
-    files.insert(paths::AUTHELIA_CONFIG.to_string(), managed(render_one(&env, paths::AUTHELIA_CONFIG, &base)?, 0o644));
-    files.insert(paths::OPENCODE_JSON.to_string(), managed(render_one(&env, paths::OPENCODE_JSON, &base)?, 0o644));
-    files.insert(paths::ENSURE_SECRETS.to_string(), managed(render_one(&env, paths::ENSURE_SECRETS, &base)?, 0o755));
+    let managed = |bytes, mode| File {
+        bytes,
+        mode,
+        kind: FileKind::Managed,
+    };
+    files.insert(
+        paths::CADDYFILE.to_string(),
+        managed(render_one(&env, paths::CADDYFILE, &base)?, 0o644),
+    );
+    files.insert(
+        paths::AUTHELIA_CONFIG.to_string(),
+        managed(render_one(&env, paths::AUTHELIA_CONFIG, &base)?, 0o644),
+    );
+    files.insert(
+        paths::OPENCODE_JSON.to_string(),
+        managed(render_one(&env, paths::OPENCODE_JSON, &base)?, 0o644),
+    );
+    files.insert(
+        paths::ENSURE_SECRETS.to_string(),
+        managed(render_one(&env, paths::ENSURE_SECRETS, &base)?, 0o755),
+    );
     if s.devbox_build {
-        files.insert(paths::DOCKERFILE.to_string(), managed(render_one(&env, paths::DOCKERFILE, &base)?, 0o644));
-        files.insert(paths::ENTRYPOINT.to_string(), managed(render_one(&env, paths::ENTRYPOINT, &base)?, 0o755));
+        files.insert(
+            paths::DOCKERFILE.to_string(),
+            managed(render_one(&env, paths::DOCKERFILE, &base)?, 0o644),
+        );
+        files.insert(
+            paths::ENTRYPOINT.to_string(),
+            managed(render_one(&env, paths::ENTRYPOINT, &base)?, 0o755),
+        );
     }
     if let Some(hash) = &secrets.admin_password_hash {
         let ctx = context! { ..base.clone(), ..context! { admin_password_hash => hash } };
         let bytes = render_one(&env, paths::USERS_DATABASE, &ctx)?;
-        files.insert(paths::USERS_DATABASE.into(), File { bytes, mode: 0o600, kind: FileKind::Secret { source: "admin_password_wo" } });
+        files.insert(
+            paths::USERS_DATABASE.into(),
+            File {
+                bytes,
+                mode: 0o600,
+                kind: FileKind::Secret {
+                    source: "admin_password_wo",
+                },
+            },
+        );
     }
     if let Some(key) = &secrets.llm_api_key {
         let ctx = context! { ..base.clone(), ..context! { llm_api_key => key } };
         let bytes = render_one(&env, paths::ENV, &ctx)?;
-        files.insert(paths::ENV.into(), File { bytes, mode: 0o600, kind: FileKind::Secret { source: "llm_api_key_wo" } });
+        files.insert(
+            paths::ENV.into(),
+            File {
+                bytes,
+                mode: 0o600,
+                kind: FileKind::Secret {
+                    source: "llm_api_key_wo",
+                },
+            },
+        );
     }
 
-    let pw_version = ("admin_password_wo_version", s.admin_password_wo_version.to_string());
-    let key_version = ("llm_api_key_wo_version", s.llm_api_key_wo_version.map_or("none".into(), |v| v.to_string()));
+    let pw_version = (
+        "admin_password_wo_version",
+        s.admin_password_wo_version.to_string(),
+    );
+    let key_version = (
+        "llm_api_key_wo_version",
+        s.llm_api_key_wo_version
+            .map_or("none".into(), |v| v.to_string()),
+    );
     let hashes = context! {
         caddy => service_hash(&files, &[paths::CADDYFILE], &[]),
         authelia => service_hash(&files, &[paths::AUTHELIA_CONFIG], &[pw_version]),
         devbox => service_hash(&files, &[paths::OPENCODE_JSON, paths::DOCKERFILE, paths::ENTRYPOINT], &[key_version]),
     };
     let ctx = context! { ..base, ..context! { hashes } };
-    files.insert(paths::COMPOSE.to_string(), managed(render_one(&env, paths::COMPOSE, &ctx)?, 0o644));
+    files.insert(
+        paths::COMPOSE.to_string(),
+        managed(render_one(&env, paths::COMPOSE, &ctx)?, 0o644),
+    );
 
     let manifest = manifest(s, &files);
-    let mut text = serde_json::to_string_pretty(&manifest)
-        .map_err(|e| RenderError::Template { file: paths::MANIFEST, message: e.to_string() })?;
+    let mut text = serde_json::to_string_pretty(&manifest).map_err(|e| RenderError::Template {
+        file: paths::MANIFEST,
+        message: e.to_string(),
+    })?;
     text.push('\n');
-    files.insert(paths::MANIFEST.to_string(), managed(text.into_bytes(), 0o644));
+    files.insert(
+        paths::MANIFEST.to_string(),
+        managed(text.into_bytes(), 0o644),
+    );
     Ok(Bundle { files, manifest })
 }
 
@@ -401,8 +507,14 @@ fn manifest(s: &Settings, files: &BTreeMap<String, File>) -> Manifest {
         bundle_hash: hex::encode(h.finalize()),
         files: managed,
         secret_files: vec![
-            SecretFile { path: paths::USERS_DATABASE.into(), source: "admin_password_wo".into() },
-            SecretFile { path: paths::ENV.into(), source: "llm_api_key_wo".into() },
+            SecretFile {
+                path: paths::USERS_DATABASE.into(),
+                source: "admin_password_wo".into(),
+            },
+            SecretFile {
+                path: paths::ENV.into(),
+                source: "llm_api_key_wo".into(),
+            },
         ],
         host_secret_files: HOST_SECRETS.iter().map(|h| h.path.to_string()).collect(),
         inputs: s.clone(),

@@ -86,7 +86,10 @@ impl Settings {
 
     /// The Authelia image (override or pinned default).
     pub fn authelia_image(&self) -> &str {
-        self.images.authelia.as_deref().unwrap_or(DEFAULT_AUTHELIA_IMAGE)
+        self.images
+            .authelia
+            .as_deref()
+            .unwrap_or(DEFAULT_AUTHELIA_IMAGE)
     }
 
     /// The devbox image (override, or the prebuilt image tagged with the OpenCode version; with `devbox_build` the
@@ -118,7 +121,13 @@ pub struct Secrets {
 
 impl std::fmt::Debug for Secrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let r = |o: &Option<String>| if o.is_some() { "Some(<redacted>)" } else { "None" };
+        let r = |o: &Option<String>| {
+            if o.is_some() {
+                "Some(<redacted>)"
+            } else {
+                "None"
+            }
+        };
         f.debug_struct("Secrets")
             .field("admin_password_hash", &r(&self.admin_password_hash))
             .field("llm_api_key", &r(&self.llm_api_key))

@@ -15,7 +15,9 @@ pub struct Invalid {
 
 impl Invalid {
     pub(crate) fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into() }
+        Self {
+            message: message.into(),
+        }
     }
 
     /// The sentence, e.g. "must be between 1 and 65535, got 0".
@@ -28,7 +30,12 @@ type Rule = Result<(), Invalid>;
 
 /// Shows a non-secret value in an error, shortened and with control characters escaped.
 fn shown(v: &str) -> String {
-    let mut s: String = v.chars().take(80).collect::<String>().escape_debug().to_string();
+    let mut s: String = v
+        .chars()
+        .take(80)
+        .collect::<String>()
+        .escape_debug()
+        .to_string();
     if v.chars().count() > 80 {
         s.push('…');
     }
@@ -38,7 +45,8 @@ fn shown(v: &str) -> String {
 fn is_label(l: &str) -> bool {
     !l.is_empty()
         && l.len() <= 63
-        && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && l.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !l.starts_with('-')
         && !l.ends_with('-')
 }
@@ -49,7 +57,10 @@ fn hostname_rule(v: &str, max_len: usize) -> Rule {
         return Err(Invalid::new("must not be empty"));
     }
     if v.len() > max_len {
-        return Err(Invalid::new(format!("must be at most {max_len} characters long, got {}", v.len())));
+        return Err(Invalid::new(format!(
+            "must be at most {max_len} characters long, got {}",
+            v.len()
+        )));
     }
     if !v.split('.').all(is_label) {
         return Err(Invalid::new(format!(
@@ -65,8 +76,12 @@ pub fn host(v: &str) -> Rule {
     if v.parse::<IpAddr>().is_ok() {
         return Ok(());
     }
-    hostname_rule(&v.to_ascii_lowercase(), 253)
-        .map_err(|e| Invalid::new(format!("must be an IP address or a host name: {}", e.message())))
+    hostname_rule(&v.to_ascii_lowercase(), 253).map_err(|e| {
+        Invalid::new(format!(
+            "must be an IP address or a host name: {}",
+            e.message()
+        ))
+    })
 }
 
 /// A TCP port, 1..=65535.
@@ -74,7 +89,9 @@ pub fn port(v: i64) -> Rule {
     if (1..=65535).contains(&v) {
         Ok(())
     } else {
-        Err(Invalid::new(format!("must be a TCP port between 1 and 65535, got {v}")))
+        Err(Invalid::new(format!(
+            "must be a TCP port between 1 and 65535, got {v}"
+        )))
     }
 }
 
@@ -82,7 +99,9 @@ pub fn port(v: i64) -> Rule {
 pub fn https_alt_port(v: i64) -> Rule {
     port(v)?;
     if v < 1024 {
-        return Err(Invalid::new(format!("must be 1024 or higher (ports 80 and 443 are already used), got {v}")));
+        return Err(Invalid::new(format!(
+            "must be 1024 or higher (ports 80 and 443 are already used), got {v}"
+        )));
     }
     Ok(())
 }
@@ -97,8 +116,19 @@ pub fn domain(v: &str) -> Rule {
         )));
     }
     hostname_rule(v, 248)?;
+    // Labels with "--" in positions 3-4 are reserved (RFC 5891); `xn--` ones must be valid punycode, which Caddy
+    // checks strictly. Internationalised domains are not supported yet.
+    if let Some(l) = v.split('.').find(|l| l.get(2..4) == Some("--")) {
+        return Err(Invalid::new(format!(
+            "label {} has \"--\" in positions 3-4, which is reserved for internationalised (xn--) names; those are not supported",
+            shown(l)
+        )));
+    }
     if !v.contains('.') {
-        return Err(Invalid::new(format!("{} needs at least two labels, e.g. code.example.com", shown(v))));
+        return Err(Invalid::new(format!(
+            "{} needs at least two labels, e.g. code.example.com",
+            shown(v)
+        )));
     }
     Ok(())
 }
@@ -108,7 +138,8 @@ pub fn username(v: &str) -> Rule {
     let ok = !v.is_empty()
         && v.len() <= 64
         && v.as_bytes()[0].is_ascii_alphanumeric()
-        && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     if ok {
         Ok(())
     } else {
@@ -129,12 +160,17 @@ pub fn email(v: &str) -> Rule {
         ))
     };
     if v.len() > 254 {
-        return Err(Invalid::new(format!("must be at most 254 characters long, got {}", v.len())));
+        return Err(Invalid::new(format!(
+            "must be at most 254 characters long, got {}",
+            v.len()
+        )));
     }
     let (local, dom) = v.split_once('@').ok_or_else(bad)?;
     let local_ok = !local.is_empty()
         && local.len() <= 64
-        && local.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'%' | b'+' | b'-'))
+        && local
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'%' | b'+' | b'-'))
         && !local.starts_with('.')
         && !local.ends_with('.')
         && !local.contains("..");
@@ -148,24 +184,38 @@ pub fn email(v: &str) -> Rule {
 pub fn password(v: &str) -> Rule {
     let n = v.chars().count();
     if n < 12 {
-        return Err(Invalid::new(format!("must be at least 12 characters long (got {n})")));
+        return Err(Invalid::new(format!(
+            "must be at least 12 characters long (got {n})"
+        )));
     }
     if n > 1024 {
-        return Err(Invalid::new(format!("must be at most 1024 characters long (got {n})")));
+        return Err(Invalid::new(format!(
+            "must be at most 1024 characters long (got {n})"
+        )));
     }
     if v.chars().any(char::is_control) {
-        return Err(Invalid::new("must not contain control characters (newlines, tabs, escape codes)"));
+        return Err(Invalid::new(
+            "must not contain control characters (newlines, tabs, escape codes)",
+        ));
     }
     Ok(())
 }
 
-/// An LLM API key: 1..=4096 visible characters without whitespace or single quotes. Never echoed.
+/// An LLM API key: 1..=4096 visible characters without whitespace, single quotes or backslashes (Compose's env-file
+/// reader treats a backslash before the closing quote as an escape). Never echoed.
 pub fn api_key(v: &str) -> Rule {
     if v.is_empty() || v.len() > 4096 {
-        return Err(Invalid::new(format!("must be 1 to 4096 bytes long (got {})", v.len())));
+        return Err(Invalid::new(format!(
+            "must be 1 to 4096 bytes long (got {})",
+            v.len()
+        )));
     }
-    if v.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\'' || c == '\u{feff}') {
-        return Err(Invalid::new("must not contain whitespace, control characters or single quotes (')"));
+    if v.chars()
+        .any(|c| c.is_control() || c.is_whitespace() || matches!(c, '\'' | '\\' | '\u{feff}'))
+    {
+        return Err(Invalid::new(
+            "must not contain whitespace, control characters, single quotes (') or backslashes",
+        ));
     }
     Ok(())
 }
@@ -174,10 +224,17 @@ pub fn api_key(v: &str) -> Rule {
 pub fn display_name(v: &str) -> Rule {
     let n = v.chars().count();
     if n == 0 || n > 100 {
-        return Err(Invalid::new(format!("must be 1 to 100 characters long, got {n}")));
+        return Err(Invalid::new(format!(
+            "must be 1 to 100 characters long, got {n}"
+        )));
     }
-    if v.chars().any(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}')) {
-        return Err(Invalid::new(format!("{} must not contain control characters or line breaks", shown(v))));
+    if v.chars()
+        .any(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}'))
+    {
+        return Err(Invalid::new(format!(
+            "{} must not contain control characters or line breaks",
+            shown(v)
+        )));
     }
     Ok(())
 }
@@ -204,31 +261,47 @@ fn one_of(v: &str, allowed: &[&str]) -> Rule {
     if allowed.contains(&v) {
         Ok(())
     } else {
-        Err(Invalid::new(format!("{} is not one of: {}", shown(v), allowed.join(", "))))
+        Err(Invalid::new(format!(
+            "{} is not one of: {}",
+            shown(v),
+            allowed.join(", ")
+        )))
     }
 }
 
 /// An https:// base URL with a host, without credentials, whitespace, quotes, braces or backslashes.
 pub fn https_url(v: &str) -> Rule {
-    if v.chars().any(|c| c.is_control() || c.is_whitespace() || matches!(c, '"' | '\'' | '{' | '}' | '\\' | '`' | '<' | '>' | '$'))
-    {
+    if v.chars().any(|c| {
+        c.is_control()
+            || c.is_whitespace()
+            || matches!(c, '"' | '\'' | '{' | '}' | '\\' | '`' | '<' | '>' | '$')
+    }) {
         return Err(Invalid::new(format!(
             "{} must not contain whitespace, quotes, braces, backslashes, '$' or control characters",
             shown(v)
         )));
     }
     if v.len() > 2048 {
-        return Err(Invalid::new(format!("must be at most 2048 characters long, got {}", v.len())));
+        return Err(Invalid::new(format!(
+            "must be at most 2048 characters long, got {}",
+            v.len()
+        )));
     }
-    let u = url::Url::parse(v).map_err(|e| Invalid::new(format!("{} is not a URL: {e}", shown(v))))?;
+    let u =
+        url::Url::parse(v).map_err(|e| Invalid::new(format!("{} is not a URL: {e}", shown(v))))?;
     if u.scheme() != "https" {
-        return Err(Invalid::new(format!("{} must start with https:// (the key is sent to it)", shown(v))));
+        return Err(Invalid::new(format!(
+            "{} must start with https:// (the key is sent to it)",
+            shown(v)
+        )));
     }
     if u.host_str().is_none_or(str::is_empty) {
         return Err(Invalid::new(format!("{} has no host", shown(v))));
     }
     if !u.username().is_empty() || u.password().is_some() {
-        return Err(Invalid::new("must not contain credentials (user:password@); the API key is set separately"));
+        return Err(Invalid::new(
+            "must not contain credentials (user:password@); the API key is set separately",
+        ));
     }
     Ok(())
 }
@@ -240,8 +313,11 @@ pub fn remote_dir(v: &str) -> Rule {
         && v.len() > 1
         && v.len() <= 200
         && !v.ends_with('/')
-        && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/'))
-        && v[1..].split('/').all(|c| !c.is_empty() && c != "." && c != "..");
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/'))
+        && v[1..]
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..");
     if ok {
         Ok(())
     } else {
@@ -258,10 +334,12 @@ pub fn timezone(v: &str) -> Rule {
         !s.is_empty()
             && s.len() <= 30
             && s.as_bytes()[0].is_ascii_uppercase()
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'+'))
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'+'))
     };
     let segs: Vec<&str> = v.split('/').collect();
-    let ok = matches!(v, "UTC" | "GMT") || ((2..=3).contains(&segs.len()) && segs.iter().all(|s| seg_ok(s)));
+    let ok = matches!(v, "UTC" | "GMT")
+        || ((2..=3).contains(&segs.len()) && segs.iter().all(|s| seg_ok(s)));
     if ok {
         Ok(())
     } else {
@@ -278,7 +356,10 @@ fn path_component_ok(c: &str) -> bool {
     if b.is_empty() || !b[0].is_ascii_alphanumeric() || !b[b.len() - 1].is_ascii_alphanumeric() {
         return false;
     }
-    if !c.bytes().all(|x| x.is_ascii_lowercase() || x.is_ascii_digit() || matches!(x, b'.' | b'_' | b'-')) {
+    if !c
+        .bytes()
+        .all(|x| x.is_ascii_lowercase() || x.is_ascii_digit() || matches!(x, b'.' | b'_' | b'-'))
+    {
         return false;
     }
     // separators: '.', '_', '__', or runs of '-'; never mixed or doubled dots
@@ -317,17 +398,24 @@ pub fn image_ref(v: &str) -> Rule {
         None => (v, None),
     };
     if let Some(d) = digest {
-        let hex_ok = d
-            .strip_prefix("sha256:")
-            .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        let hex_ok = d.strip_prefix("sha256:").is_some_and(|h| {
+            h.len() == 64
+                && h.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        });
         if !hex_ok {
-            return Err(bad("the digest must be sha256: followed by 64 lowercase hex digits"));
+            return Err(bad(
+                "the digest must be sha256: followed by 64 lowercase hex digits",
+            ));
         }
     }
     // The tag is after the last ':' that follows the last '/'.
     let last_slash = name_tag.rfind('/').map_or(0, |i| i + 1);
     let (name, tag) = match name_tag[last_slash..].rfind(':') {
-        Some(i) => (&name_tag[..last_slash + i], Some(&name_tag[last_slash + i + 1..])),
+        Some(i) => (
+            &name_tag[..last_slash + i],
+            Some(&name_tag[last_slash + i + 1..]),
+        ),
         None => (name_tag, None),
     };
     if let Some(t) = tag {
@@ -335,9 +423,12 @@ pub fn image_ref(v: &str) -> Rule {
         let ok = !tb.is_empty()
             && tb.len() <= 128
             && (tb[0].is_ascii_alphanumeric() || tb[0] == b'_')
-            && t.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
         if !ok {
-            return Err(bad("the tag must be 1 to 128 letters, digits, '_', '.' or '-'"));
+            return Err(bad(
+                "the tag must be 1 to 128 letters, digits, '_', '.' or '-'",
+            ));
         }
     }
     let mut comps: Vec<&str> = name.split('/').collect();
@@ -349,10 +440,13 @@ pub fn image_ref(v: &str) -> Rule {
                 Some((h, p)) => (h, Some(p)),
                 None => (first, None),
             };
-            let host_ok = hostname_rule(&h.to_ascii_lowercase(), 253).is_ok() || h.parse::<Ipv4Addr>().is_ok();
+            let host_ok = hostname_rule(&h.to_ascii_lowercase(), 253).is_ok()
+                || h.parse::<Ipv4Addr>().is_ok();
             let port_ok = p.is_none_or(|p| p.parse::<u16>().is_ok_and(|n| n > 0));
             if !host_ok || !port_ok {
-                return Err(bad("the registry must be a host name with an optional :port"));
+                return Err(bad(
+                    "the registry must be a host name with an optional :port",
+                ));
             }
             comps.remove(0);
         }
@@ -367,7 +461,10 @@ pub fn image_ref(v: &str) -> Rule {
 pub fn opencode_version(v: &str) -> Rule {
     match semver::Version::parse(v) {
         Ok(ver) if ver.build.is_empty() && v.len() <= 64 => Ok(()),
-        _ => Err(Invalid::new(format!("{} is not a version such as 1.18.33", shown(v)))),
+        _ => Err(Invalid::new(format!(
+            "{} is not a version such as 1.18.33",
+            shown(v)
+        ))),
     }
 }
 
@@ -376,7 +473,9 @@ pub fn opencode_version(v: &str) -> Rule {
 pub fn model_name(v: &str) -> Rule {
     let ok = !v.is_empty()
         && v.len() <= 200
-        && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'/' | b'@' | b'+' | b'-'));
+        && v.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'/' | b'@' | b'+' | b'-')
+        });
     if ok {
         Ok(())
     } else {
@@ -417,14 +516,25 @@ pub fn ssh_host_key(v: &str) -> Rule {
         return Err(bad());
     };
     if !TYPES.contains(&kind) {
-        return Err(Invalid::new(format!("unsupported SSH key type {}; expected one of: {}", shown(kind), TYPES.join(", "))));
+        return Err(Invalid::new(format!(
+            "unsupported SSH key type {}; expected one of: {}",
+            shown(kind),
+            TYPES.join(", ")
+        )));
     }
-    let raw = base64::engine::general_purpose::STANDARD.decode(blob).map_err(|_| bad())?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(blob)
+        .map_err(|_| bad())?;
     // The blob starts with the length-prefixed key type.
     let n = kind.len();
-    let ok = raw.len() > 4 + n && raw[..4] == (n as u32).to_be_bytes() && &raw[4..4 + n] == kind.as_bytes();
+    let ok = raw.len() > 4 + n
+        && raw[..4] == (n as u32).to_be_bytes()
+        && &raw[4..4 + n] == kind.as_bytes();
     if !ok {
-        return Err(Invalid::new(format!("the key data does not match its type {}", shown(kind))));
+        return Err(Invalid::new(format!(
+            "the key data does not match its type {}",
+            shown(kind)
+        )));
     }
     Ok(())
 }
@@ -438,9 +548,12 @@ pub fn fallback_domain(ip: &str) -> Result<String, Invalid> {
             shown(ip)
         )));
     }
-    let addr: Ipv4Addr = ip
-        .parse()
-        .map_err(|_| Invalid::new(format!("{} is not an IPv4 address such as 47.1.2.3", shown(ip))))?;
+    let addr: Ipv4Addr = ip.parse().map_err(|_| {
+        Invalid::new(format!(
+            "{} is not an IPv4 address such as 47.1.2.3",
+            shown(ip)
+        ))
+    })?;
     let [a, b, c, d] = addr.octets();
     Ok(format!("{a}-{b}-{c}-{d}.sslip.io"))
 }
@@ -464,10 +577,20 @@ pub fn validate(s: &Settings) -> Vec<(String, Invalid)> {
         check("llm_base_url", https_url(u));
     }
     if s.llm_provider == "openai_compatible" && s.llm_base_url.is_none() {
-        check("llm_base_url", Err(Invalid::new("is required when llm_provider is \"openai_compatible\"")));
+        check(
+            "llm_base_url",
+            Err(Invalid::new(
+                "is required when llm_provider is \"openai_compatible\"",
+            )),
+        );
     }
     if s.llm_provider == "openai_compatible" && s.llm_model.is_none() {
-        check("llm_model", Err(Invalid::new("is required when llm_provider is \"openai_compatible\"")));
+        check(
+            "llm_model",
+            Err(Invalid::new(
+                "is required when llm_provider is \"openai_compatible\"",
+            )),
+        );
     }
     if let Some(m) = &s.llm_model {
         check("llm_model", model_name(m));
@@ -492,12 +615,18 @@ pub fn validate(s: &Settings) -> Vec<(String, Invalid)> {
     check("timezone", timezone(&s.timezone));
     check("remote_dir", remote_dir(&s.remote_dir));
     for (field, v) in [
-        ("admin_password_wo_version", Some(s.admin_password_wo_version)),
+        (
+            "admin_password_wo_version",
+            Some(s.admin_password_wo_version),
+        ),
         ("llm_api_key_wo_version", s.llm_api_key_wo_version),
     ] {
         if let Some(v) = v {
             if v < 0 {
-                check(field, Err(Invalid::new(format!("must be zero or positive, got {v}"))));
+                check(
+                    field,
+                    Err(Invalid::new(format!("must be zero or positive, got {v}"))),
+                );
             }
         }
     }

@@ -13,13 +13,22 @@ use support::*;
 
 fn caddy_variants() -> Vec<(&'static str, Settings)> {
     let custom = custom_domain();
-    let mut fallback = Settings::default_for(&cloudcode_bundle::fallback_domain("8.8.4.4").unwrap(), "admin", "a@example.com");
+    let mut fallback = Settings::default_for(
+        &cloudcode_bundle::fallback_domain("8.8.4.4").unwrap(),
+        "admin",
+        "a@example.com",
+    );
     fallback.tls_mode = "internal".into();
     let mut terminal_off = custom_domain();
     terminal_off.terminal_enabled = false;
     let mut alt = custom_domain();
     alt.https_alt_port = Some(8443);
-    vec![("custom domain", custom), ("fallback domain", fallback), ("terminal off", terminal_off), ("8443 on", alt)]
+    vec![
+        ("custom domain", custom),
+        ("fallback domain", fallback),
+        ("terminal off", terminal_off),
+        ("8443 on", alt),
+    ]
 }
 
 /// All (host, path-matcher, upstream) triples of Caddy's adapted JSON, flattened from routes and subroutes.
@@ -31,7 +40,13 @@ fn routes(cfg: &Value) -> Vec<String> {
                 if let Some(ms) = m.get("match") {
                     for mm in ms.as_array().into_iter().flatten() {
                         if let Some(h) = mm.get("host") {
-                            hosts = h.as_array().unwrap().iter().map(|x| x.as_str().unwrap()).collect::<Vec<_>>().join(",");
+                            hosts = h
+                                .as_array()
+                                .unwrap()
+                                .iter()
+                                .map(|x| x.as_str().unwrap())
+                                .collect::<Vec<_>>()
+                                .join(",");
                         }
                         if let Some(p) = mm.get("path") {
                             out.push(format!("{hosts} path={}", p));
@@ -68,17 +83,33 @@ fn real_caddy_accepts_custom_fallback_terminal_off_and_8443_variants() {
         let r = routes(&cfg).join("\n");
         let d = &s.domain;
         assert!(r.contains(&format!("{d} -> devbox:4096")), "{name}: {r}");
-        assert!(r.contains(&format!("auth.{d} -> authelia:9091")), "{name}: {r}");
-        assert!(r.contains(&format!("{d} -> authelia:9091")), "{name}: forward_auth missing: {r}");
+        assert!(
+            r.contains(&format!("auth.{d} -> authelia:9091")),
+            "{name}: {r}"
+        );
+        assert!(
+            r.contains(&format!("{d} -> authelia:9091")),
+            "{name}: forward_auth missing: {r}"
+        );
         assert_eq!(r.contains("devbox:7681"), s.terminal_enabled, "{name}: {r}");
         let listen = cfg["apps"]["http"]["servers"].to_string();
-        assert_eq!(listen.contains(":8443"), s.https_alt_port.is_some(), "{name}: {listen}");
+        assert_eq!(
+            listen.contains(":8443"),
+            s.https_alt_port.is_some(),
+            "{name}: {listen}"
+        );
         let text = cfg.to_string();
         assert!(text.contains("Strict-Transport-Security"), "{name}");
         if s.tls_mode == "acme" {
-            assert!(text.contains(s.acme_email_or_admin()), "{name}: global email missing");
+            assert!(
+                text.contains(s.acme_email_or_admin()),
+                "{name}: global email missing"
+            );
         } else {
-            assert!(text.contains("\"internal\""), "{name}: internal issuer missing");
+            assert!(
+                text.contains("\"internal\""),
+                "{name}: internal issuer missing"
+            );
         }
     }
 }
@@ -96,27 +127,58 @@ fn real_compose_accepts_the_file_without_an_engine_and_reads_back_the_values() {
     let names: Vec<&String> = svc.as_object().unwrap().keys().collect();
     assert_eq!(names, ["authelia", "caddy", "devbox"]);
     assert_eq!(svc["caddy"]["image"], "localhost:5000/mirror/caddy:2.10.2");
-    assert_eq!(svc["authelia"]["image"], cloudcode_bundle::settings::DEFAULT_AUTHELIA_IMAGE);
+    assert_eq!(
+        svc["authelia"]["image"],
+        cloudcode_bundle::settings::DEFAULT_AUTHELIA_IMAGE
+    );
     assert_eq!(svc["devbox"]["image"], "cloudcode-devbox:test");
     // Only Caddy publishes ports.
     assert!(svc["authelia"].get("ports").is_none() && svc["devbox"].get("ports").is_none());
-    let ports: Vec<u64> = svc["caddy"]["ports"].as_array().unwrap().iter().map(|p| p["published"].as_str().unwrap().parse().unwrap()).collect();
+    let ports: Vec<u64> = svc["caddy"]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["published"].as_str().unwrap().parse().unwrap())
+        .collect();
     assert_eq!(ports, [80, 443, 443]);
     assert_eq!(svc["devbox"]["init"], true);
-    assert_eq!(svc["devbox"]["healthcheck"]["test"][3], "http://127.0.0.1:4096/global/health");
+    assert_eq!(
+        svc["devbox"]["healthcheck"]["test"][3],
+        "http://127.0.0.1:4096/global/health"
+    );
     // The API key from the env file, exactly as given ($, #, " survive).
     assert_eq!(svc["devbox"]["environment"]["ANTHROPIC_API_KEY"], API_KEY);
     assert_eq!(svc["devbox"]["environment"]["TZ"], "Asia/Shanghai");
     for name in ["caddy", "authelia", "devbox"] {
-        assert_eq!(svc[name]["labels"][cloudcode_bundle::HASH_LABEL].as_str().unwrap().len(), 64, "{name}");
+        assert_eq!(
+            svc[name]["labels"][cloudcode_bundle::HASH_LABEL]
+                .as_str()
+                .unwrap()
+                .len(),
+            64,
+            "{name}"
+        );
     }
     let env = &svc["authelia"]["environment"];
     for h in cloudcode_bundle::HOST_SECRETS {
         assert_eq!(env[h.env], format!("/run/secrets/{}", h.name));
-        assert_eq!(cfg["secrets"][h.name]["file"], dir.path().join(h.path).to_str().unwrap());
+        assert_eq!(
+            cfg["secrets"][h.name]["file"],
+            dir.path().join(h.path).to_str().unwrap()
+        );
     }
     let vols: Vec<&String> = cfg["volumes"].as_object().unwrap().keys().collect();
-    assert_eq!(vols, ["authelia_data", "caddy_config", "caddy_data", "opencode_config", "opencode_data", "workspace"]);
+    assert_eq!(
+        vols,
+        [
+            "authelia_data",
+            "caddy_config",
+            "caddy_data",
+            "opencode_config",
+            "opencode_data",
+            "workspace"
+        ]
+    );
 
     // devbox_build adds a build section with the pinned OpenCode version; 8443 adds the port.
     let s = fallback_terminal_off_8443();
@@ -124,11 +186,21 @@ fn real_compose_accepts_the_file_without_an_engine_and_reads_back_the_values() {
     let dir = tempfile::tempdir().unwrap();
     write_bundle(&b, dir.path());
     let cfg = compose_config(dir.path());
-    assert_eq!(cfg["services"]["devbox"]["build"]["args"]["OPENCODE_VERSION"], "1.18.33");
-    assert_eq!(cfg["services"]["devbox"]["environment"]["CLOUDCODE_TERMINAL"], "0");
-    assert!(cfg["services"]["caddy"]["ports"].to_string().contains("8443"));
+    assert_eq!(
+        cfg["services"]["devbox"]["build"]["args"]["OPENCODE_VERSION"],
+        "1.18.33"
+    );
+    assert_eq!(
+        cfg["services"]["devbox"]["environment"]["CLOUDCODE_TERMINAL"],
+        "0"
+    );
+    assert!(cfg["services"]["caddy"]["ports"]
+        .to_string()
+        .contains("8443"));
     // Without the write-only key supplied there is no .env and Compose still accepts the project.
-    assert!(cfg["services"]["devbox"]["environment"].get("CLOUDCODE_LLM_API_KEY").is_none());
+    assert!(cfg["services"]["devbox"]["environment"]
+        .get("CLOUDCODE_LLM_API_KEY")
+        .is_none());
 }
 
 fn python_verify(hash: &str, password: &str) -> bool {
@@ -142,7 +214,12 @@ fn python_verify(hash: &str, password: &str) -> bool {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(password.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(password.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     match String::from_utf8(out.stdout).unwrap().trim() {
@@ -155,7 +232,10 @@ fn python_verify(hash: &str, password: &str) -> bool {
 #[test]
 fn argon2_cffi_verifies_the_hash_and_rejects_a_wrong_password() {
     let hash = cloudcode_bundle::hash_password(PASSWORD).unwrap();
-    assert!(hash.starts_with("$argon2id$v=19$m=65536,t=3,p=4$"), "{hash}");
+    assert!(
+        hash.starts_with("$argon2id$v=19$m=65536,t=3,p=4$"),
+        "{hash}"
+    );
     let parts: Vec<&str> = hash.split('$').collect();
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
@@ -164,8 +244,15 @@ fn argon2_cffi_verifies_the_hash_and_rejects_a_wrong_password() {
     assert!(python_verify(&hash, PASSWORD));
     assert!(!python_verify(&hash, "correct horse battery stapler"));
     let unicode = "пароль-密码-🔑-long enough";
-    assert!(python_verify(&cloudcode_bundle::hash_password(unicode).unwrap(), unicode));
-    assert_ne!(cloudcode_bundle::hash_password(PASSWORD).unwrap(), hash, "fresh salt each time");
+    assert!(python_verify(
+        &cloudcode_bundle::hash_password(unicode).unwrap(),
+        unicode
+    ));
+    assert_ne!(
+        cloudcode_bundle::hash_password(PASSWORD).unwrap(),
+        hash,
+        "fresh salt each time"
+    );
 }
 
 #[test]
@@ -179,20 +266,48 @@ fn dockerfile_parses_with_dockers_parser_and_scripts_pass_sh_n() {
         dir.path().join(paths::DOCKERFILE).to_str().unwrap(),
     ]));
     let cmds: Vec<(String, Vec<String>)> = serde_json::from_str(&out).unwrap();
-    let find = |c: &str| cmds.iter().filter(|(k, _)| k == c).map(|(_, v)| v.join(" ")).collect::<Vec<_>>().join("\n");
+    let find = |c: &str| {
+        cmds.iter()
+            .filter(|(k, _)| k == c)
+            .map(|(_, v)| v.join(" "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
     assert_eq!(cmds[0].0, "FROM");
     assert_eq!(cmds[0].1, ["docker.io/library/ubuntu:24.04"]);
     assert_eq!(find("ARG"), "OPENCODE_VERSION=1.18.33");
     let run = find("RUN");
-    for needle in ["opencode-ai@${OPENCODE_VERSION}", " ttyd ", " gh ", " nodejs ", " python3 ", " git ", " sudo ", "useradd", "NOPASSWD", "chown -R dev:dev /home/dev"] {
+    for needle in [
+        "opencode-ai@${OPENCODE_VERSION}",
+        " ttyd ",
+        " gh ",
+        " nodejs ",
+        " python3 ",
+        " git ",
+        " sudo ",
+        "useradd",
+        "NOPASSWD",
+        "chown -R dev:dev /home/dev",
+    ] {
         assert!(run.contains(needle), "missing {needle:?} in RUN:\n{run}");
     }
     assert_eq!(find("ENTRYPOINT"), "/usr/local/bin/cloudcode-entrypoint");
-    assert_eq!(find("COPY"), "entrypoint.sh /usr/local/bin/cloudcode-entrypoint");
-    assert!(!cmds.iter().any(|(k, _)| k == "USER"), "entrypoint drops privileges itself after fixing volume ownership");
+    assert_eq!(
+        find("COPY"),
+        "entrypoint.sh /usr/local/bin/cloudcode-entrypoint"
+    );
+    assert!(
+        !cmds.iter().any(|(k, _)| k == "USER"),
+        "entrypoint drops privileges itself after fixing volume ownership"
+    );
 
     let entry = text(&b, paths::ENTRYPOINT);
-    for needle in ["opencode serve --hostname 0.0.0.0 --port 4096", "ttyd -W -b /terminal", "while :; do", "setpriv --reuid=dev"] {
+    for needle in [
+        "opencode serve --hostname 0.0.0.0 --port 4096",
+        "ttyd -W -b /terminal",
+        "while :; do",
+        "setpriv --reuid=dev",
+    ] {
         assert!(entry.contains(needle), "entrypoint lacks {needle:?}");
     }
     for script in [paths::ENTRYPOINT, paths::ENSURE_SECRETS] {

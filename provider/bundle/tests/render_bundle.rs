@@ -8,7 +8,9 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
-use cloudcode_bundle::{paths, render, FileKind, Manifest, RenderError, Secrets, HASH_LABEL, HOST_SECRETS};
+use cloudcode_bundle::{
+    paths, render, FileKind, Manifest, RenderError, Secrets, HASH_LABEL, HOST_SECRETS,
+};
 use support::*;
 
 #[test]
@@ -29,23 +31,35 @@ fn check_golden(name: &str, b: &cloudcode_bundle::Bundle) {
             text.push('\n');
         }
     }
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, &text).unwrap();
     }
-    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 writes it)", path.display()));
-    assert!(want == text, "{name} differs from the golden file; review the diff and rerun with UPDATE_GOLDEN=1");
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 writes it)", path.display()));
+    assert!(
+        want == text,
+        "{name} differs from the golden file; review the diff and rerun with UPDATE_GOLDEN=1"
+    );
 }
 
 #[test]
 fn golden_custom_domain() {
-    check_golden("custom-domain.txt", &render_ok(&custom_domain(), &secrets_fixed()));
+    check_golden(
+        "custom-domain.txt",
+        &render_ok(&custom_domain(), &secrets_fixed()),
+    );
 }
 
 #[test]
 fn golden_fallback_domain_terminal_off_8443() {
-    check_golden("fallback-terminal-off-8443.txt", &render_ok(&fallback_terminal_off_8443(), &secrets_fixed()));
+    check_golden(
+        "fallback-terminal-off-8443.txt",
+        &render_ok(&fallback_terminal_off_8443(), &secrets_fixed()),
+    );
 }
 
 #[test]
@@ -53,10 +67,20 @@ fn secret_files_are_present_only_when_the_secret_is_supplied() {
     let s = custom_domain();
     let full = render_ok(&s, &secrets_fixed());
     let users = &full.files[paths::USERS_DATABASE];
-    assert_eq!(users.kind, FileKind::Secret { source: "admin_password_wo" });
+    assert_eq!(
+        users.kind,
+        FileKind::Secret {
+            source: "admin_password_wo"
+        }
+    );
     assert_eq!(users.mode, 0o600);
     let env = &full.files[paths::ENV];
-    assert_eq!(env.kind, FileKind::Secret { source: "llm_api_key_wo" });
+    assert_eq!(
+        env.kind,
+        FileKind::Secret {
+            source: "llm_api_key_wo"
+        }
+    );
     assert_eq!(env.mode, 0o600);
 
     let kept = render_ok(&s, &Secrets::default());
@@ -72,7 +96,10 @@ fn debug_output_never_shows_secrets() {
     let b = render_ok(&custom_domain(), &secrets_fixed());
     let dbg = format!("{b:?} {:?}", secrets_fixed());
     assert!(!dbg.contains(API_KEY) && !dbg.contains("sk-test"), "{dbg}");
-    assert!(!dbg.contains(FIXED_HASH) && !dbg.contains("argon2id$"), "{dbg}");
+    assert!(
+        !dbg.contains(FIXED_HASH) && !dbg.contains("argon2id$"),
+        "{dbg}"
+    );
     assert!(dbg.contains("<redacted>"));
 }
 
@@ -98,7 +125,12 @@ fn manifest_records_hashes_inputs_and_write_only_versions_but_no_secret() {
 
 fn labels(b: &cloudcode_bundle::Bundle) -> [String; 3] {
     let v: serde_yaml::Value = serde_yaml::from_slice(&b.files[paths::COMPOSE].bytes).unwrap();
-    ["caddy", "authelia", "devbox"].map(|svc| v["services"][svc]["labels"][HASH_LABEL].as_str().unwrap().to_string())
+    ["caddy", "authelia", "devbox"].map(|svc| {
+        v["services"][svc]["labels"][HASH_LABEL]
+            .as_str()
+            .unwrap()
+            .to_string()
+    })
 }
 
 #[test]
@@ -136,7 +168,11 @@ fn flatten(prefix: &str, v: &serde_yaml::Value, out: &mut BTreeSet<String>) {
         serde_yaml::Value::Mapping(m) => {
             for (k, v) in m {
                 let k = k.as_str().expect("string keys only");
-                let p = if prefix.is_empty() { k.to_string() } else { format!("{prefix}.{k}") };
+                let p = if prefix.is_empty() {
+                    k.to_string()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 flatten(&p, v, out);
             }
         }
@@ -156,7 +192,9 @@ fn known_keys() -> BTreeSet<String> {
     list.lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
         .map(|l| {
-            let (k, link) = l.split_once('\t').unwrap_or_else(|| panic!("line without a doc link: {l}"));
+            let (k, link) = l
+                .split_once('\t')
+                .unwrap_or_else(|| panic!("line without a doc link: {l}"));
             assert!(link.starts_with("https://www.authelia.com/"), "{l}");
             k.to_string()
         })
@@ -168,35 +206,72 @@ fn authelia_files_parse_and_use_only_known_4_39_keys() {
     let known = known_keys();
     for s in [custom_domain(), fallback_terminal_off_8443()] {
         let b = render_ok(&s, &secrets_fixed());
-        let cfg: serde_yaml::Value = serde_yaml::from_slice(&b.files[paths::AUTHELIA_CONFIG].bytes).unwrap();
+        let cfg: serde_yaml::Value =
+            serde_yaml::from_slice(&b.files[paths::AUTHELIA_CONFIG].bytes).unwrap();
         let mut keys = BTreeSet::new();
         flatten("", &cfg, &mut keys);
         let unknown: Vec<_> = keys.difference(&known).collect();
         assert!(unknown.is_empty(), "keys not in the 4.39 list: {unknown:?}");
         // Values the issue requires.
-        assert_eq!(cfg["session"]["cookies"][0]["domain"].as_str(), Some(s.domain.as_str()));
-        assert_eq!(cfg["session"]["cookies"][0]["authelia_url"].as_str(), Some(format!("https://auth.{}", s.domain).as_str()));
-        assert_eq!(cfg["session"]["cookies"][0]["default_redirection_url"].as_str(), Some(format!("https://{}", s.domain).as_str()));
-        assert_eq!(cfg["webauthn"]["enable_passkey_login"].as_bool(), Some(true));
-        assert_eq!(cfg["access_control"]["default_policy"].as_str(), Some("deny"));
-        assert_eq!(cfg["access_control"]["rules"][0]["policy"].as_str(), Some("two_factor"));
+        assert_eq!(
+            cfg["session"]["cookies"][0]["domain"].as_str(),
+            Some(s.domain.as_str())
+        );
+        assert_eq!(
+            cfg["session"]["cookies"][0]["authelia_url"].as_str(),
+            Some(format!("https://auth.{}", s.domain).as_str())
+        );
+        assert_eq!(
+            cfg["session"]["cookies"][0]["default_redirection_url"].as_str(),
+            Some(format!("https://{}", s.domain).as_str())
+        );
+        assert_eq!(
+            cfg["webauthn"]["enable_passkey_login"].as_bool(),
+            Some(true)
+        );
+        assert_eq!(
+            cfg["access_control"]["default_policy"].as_str(),
+            Some("deny")
+        );
+        assert_eq!(
+            cfg["access_control"]["rules"][0]["policy"].as_str(),
+            Some("two_factor")
+        );
         assert_eq!(cfg["ntp"]["disable_startup_check"].as_bool(), Some(true));
         let a = &cfg["authentication_backend"]["file"]["password"]["argon2"];
-        assert_eq!((a["iterations"].as_u64(), a["memory"].as_u64(), a["parallelism"].as_u64()), (Some(3), Some(65536), Some(4)));
+        assert_eq!(
+            (
+                a["iterations"].as_u64(),
+                a["memory"].as_u64(),
+                a["parallelism"].as_u64()
+            ),
+            (Some(3), Some(65536), Some(4))
+        );
 
-        let users: serde_yaml::Value = serde_yaml::from_slice(&b.files[paths::USERS_DATABASE].bytes).unwrap();
+        let users: serde_yaml::Value =
+            serde_yaml::from_slice(&b.files[paths::USERS_DATABASE].bytes).unwrap();
         let mut ukeys = BTreeSet::new();
         let user = &users["users"][s.admin_username.as_str()];
         assert_eq!(user["password"].as_str(), Some(FIXED_HASH));
         assert_eq!(user["email"].as_str(), Some(s.admin_email.as_str()));
         flatten("users.*", user, &mut ukeys);
         let unknown: Vec<_> = ukeys.difference(&known).collect();
-        assert!(unknown.is_empty(), "users database keys not in the list: {unknown:?}");
+        assert!(
+            unknown.is_empty(),
+            "users database keys not in the list: {unknown:?}"
+        );
     }
     // Secrets reach Authelia through *_FILE variables whose names map to listed keys.
-    for (h, key) in HOST_SECRETS.iter().zip(["session.secret", "storage.encryption_key", "identity_validation.reset_password.jwt_secret"]) {
+    for (h, key) in HOST_SECRETS.iter().zip([
+        "session.secret",
+        "storage.encryption_key",
+        "identity_validation.reset_password.jwt_secret",
+    ]) {
         assert!(known.contains(key));
-        assert_eq!(h.env, format!("AUTHELIA_{}_FILE", key.replace('.', "_").to_uppercase()));
+        assert_eq!(
+            h.env,
+            format!("AUTHELIA_{}_FILE", key.replace('.', "_").to_uppercase())
+        );
         assert!(h.length >= 64);
     }
 }
@@ -204,7 +279,8 @@ fn authelia_files_parse_and_use_only_known_4_39_keys() {
 #[test]
 fn opencode_json_for_an_openai_compatible_endpoint() {
     let b = render_ok(&fallback_terminal_off_8443(), &secrets_fixed());
-    let v: serde_json::Value = serde_json::from_slice(&b.files[paths::OPENCODE_JSON].bytes).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_slice(&b.files[paths::OPENCODE_JSON].bytes).unwrap();
     assert_eq!(v["model"], "cloudcode/qwen2.5-coder:32b");
     let p = &v["provider"]["cloudcode"];
     assert_eq!(p["npm"], "@ai-sdk/openai-compatible");
@@ -221,13 +297,21 @@ fn opencode_json_for_an_openai_compatible_endpoint() {
 fn invalid_settings_are_rejected_with_field_names_and_no_secret() {
     let mut s = custom_domain();
     s.domain = "not a domain".into();
-    let secrets = Secrets { admin_password_hash: Some("plain-password-oops".into()), llm_api_key: Some("sk-secret 'value".into()) };
+    let secrets = Secrets {
+        admin_password_hash: Some("plain-password-oops".into()),
+        llm_api_key: Some("sk-secret 'value".into()),
+    };
     let err = render(&s, &secrets).unwrap_err();
-    let RenderError::Invalid(list) = &err else { panic!("{err}") };
+    let RenderError::Invalid(list) = &err else {
+        panic!("{err}")
+    };
     let fields: Vec<&str> = list.iter().map(|(f, _)| f.as_str()).collect();
     assert_eq!(fields, ["domain", "admin_password_wo", "llm_api_key_wo"]);
     let text = err.to_string();
-    assert!(!text.contains("plain-password-oops") && !text.contains("sk-secret"), "{text}");
+    assert!(
+        !text.contains("plain-password-oops") && !text.contains("sk-secret"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -237,7 +321,10 @@ fn ensure_secrets_script_creates_once_and_never_overwrites() {
     let dir = tempfile::tempdir().unwrap();
     write_bundle(&b, dir.path());
     let script = dir.path().join(paths::ENSURE_SECRETS);
-    assert_eq!(std::fs::metadata(&script).unwrap().permissions().mode() & 0o777, 0o755);
+    assert_eq!(
+        std::fs::metadata(&script).unwrap().permissions().mode() & 0o777,
+        0o755
+    );
     let first = run_ok(Command::new("sh").arg(&script).arg(dir.path()));
     assert_eq!(first.lines().count(), 3, "{first}");
     let read = || HOST_SECRETS.map(|h| std::fs::read_to_string(dir.path().join(h.path)).unwrap());
@@ -245,7 +332,11 @@ fn ensure_secrets_script_creates_once_and_never_overwrites() {
     for (h, v) in HOST_SECRETS.iter().zip(&before) {
         assert_eq!(v.len(), h.length);
         assert!(v.bytes().all(|c| c.is_ascii_alphanumeric()));
-        let mode = std::fs::metadata(dir.path().join(h.path)).unwrap().permissions().mode() & 0o777;
+        let mode = std::fs::metadata(dir.path().join(h.path))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600, "{}", h.name);
     }
     assert_ne!(before[0], before[1]);
@@ -264,7 +355,13 @@ fn existing_hash_is_read_back_from_the_users_database() {
     let s = custom_domain();
     let b = render_ok(&s, &secrets_fixed());
     let users = &b.files[paths::USERS_DATABASE].bytes;
-    assert_eq!(cloudcode_bundle::existing_password_hash(users, "alice").as_deref(), Some(FIXED_HASH));
+    assert_eq!(
+        cloudcode_bundle::existing_password_hash(users, "alice").as_deref(),
+        Some(FIXED_HASH)
+    );
     assert_eq!(cloudcode_bundle::existing_password_hash(users, "bob"), None);
-    assert_eq!(cloudcode_bundle::existing_password_hash(b"not: [yaml", "alice"), None);
+    assert_eq!(
+        cloudcode_bundle::existing_password_hash(b"not: [yaml", "alice"),
+        None
+    );
 }

@@ -10,11 +10,29 @@ fn msg<T: std::fmt::Debug>(r: Result<T, Invalid>) -> String {
 
 #[test]
 fn host_accepts_ips_and_names_rejects_garbage() {
-    for ok in ["47.1.2.3", "::1", "2001:db8::1", "vm-1.example.com", "localhost", "Host.Example.COM"] {
+    for ok in [
+        "47.1.2.3",
+        "::1",
+        "2001:db8::1",
+        "vm-1.example.com",
+        "localhost",
+        "Host.Example.COM",
+    ] {
         host(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
     }
-    for bad in ["", "a b", "-x.example.com", "x..y", "exa_mple.com", "a;rm -rf /", &"a".repeat(64)] {
-        assert!(msg(host(bad)).contains("IP address or a host name"), "{bad}");
+    for bad in [
+        "",
+        "a b",
+        "-x.example.com",
+        "x..y",
+        "exa_mple.com",
+        "a;rm -rf /",
+        &"a".repeat(64),
+    ] {
+        assert!(
+            msg(host(bad)).contains("IP address or a host name"),
+            "{bad}"
+        );
     }
 }
 
@@ -22,7 +40,10 @@ fn host_accepts_ips_and_names_rejects_garbage() {
 fn port_range_is_enforced() {
     port(22).unwrap();
     port(65535).unwrap();
-    assert_eq!(msg(port(0)), "must be a TCP port between 1 and 65535, got 0");
+    assert_eq!(
+        msg(port(0)),
+        "must be a TCP port between 1 and 65535, got 0"
+    );
     assert!(msg(port(70000)).contains("70000"));
     assert!(msg(https_alt_port(443)).contains("1024"));
     https_alt_port(8443).unwrap();
@@ -34,7 +55,19 @@ fn domain_must_be_rfc1123_with_two_labels_and_not_an_ip() {
     domain("47-1-2-3.sslip.io").unwrap();
     assert!(msg(domain("47.1.2.3")).contains("IP address"));
     assert!(msg(domain("localhost")).contains("two labels"));
-    for bad in ["Code.example.com", "a_b.example.com", "x.example.com.", "-a.example.com", "a b.com", "{$X}.com", ""] {
+    // Regression: Caddy refused a generated domain whose label began "xn--" but was not valid punycode.
+    assert!(msg(domain("xn----d39v.example.com")).contains("positions 3-4"));
+    assert!(msg(domain("ab--c.example.com")).contains("positions 3-4"));
+    domain("a--b.example.com").unwrap();
+    for bad in [
+        "Code.example.com",
+        "a_b.example.com",
+        "x.example.com.",
+        "-a.example.com",
+        "a b.com",
+        "{$X}.com",
+        "",
+    ] {
         domain(bad).expect_err(bad);
     }
     domain(&format!("{}.com", "a".repeat(63))).unwrap();
@@ -49,15 +82,39 @@ fn username_uses_authelias_safe_charset() {
     for ok in ["alice", "Bob.Smith", "a_1-2", "x"] {
         username(ok).unwrap();
     }
-    for bad in ["", "_a", ".a", "a b", "a:b", "a\nb", "ä", &"a".repeat(65), "a@b"] {
-        assert!(msg(username(bad)).contains("not a valid user name"), "{bad:?}");
+    for bad in [
+        "",
+        "_a",
+        ".a",
+        "a b",
+        "a:b",
+        "a\nb",
+        "ä",
+        &"a".repeat(65),
+        "a@b",
+    ] {
+        assert!(
+            msg(username(bad)).contains("not a valid user name"),
+            "{bad:?}"
+        );
     }
 }
 
 #[test]
 fn email_is_conservative() {
     email("ops+cloud@example.co.uk").unwrap();
-    for bad in ["", "a", "a@b", "@example.com", "a@@example.com", "a b@example.com", "a{b}@example.com", "a@exa mple.com", "a..b@example.com", "a$b@example.com"] {
+    for bad in [
+        "",
+        "a",
+        "a@b",
+        "@example.com",
+        "a@@example.com",
+        "a b@example.com",
+        "a{b}@example.com",
+        "a@exa mple.com",
+        "a..b@example.com",
+        "a$b@example.com",
+    ] {
         assert!(msg(email(bad)).contains("not an e-mail address"), "{bad}");
     }
 }
@@ -78,8 +135,15 @@ fn password_length_and_control_chars_and_never_echoed() {
 
 #[test]
 fn api_key_rejections_never_echo_the_key() {
-    api_key("sk-abc$#\"\\x").unwrap();
-    for bad in ["", "sk-with space", "sk-'quote", "sk-\nnl", "sk-\u{feff}bom"] {
+    api_key("sk-abc$#\"{x}").unwrap();
+    assert!(msg(api_key("sk-a\\")).contains("backslashes"));
+    for bad in [
+        "",
+        "sk-with space",
+        "sk-'quote",
+        "sk-\nnl",
+        "sk-\u{feff}bom",
+    ] {
         let m = msg(api_key(bad));
         if bad.len() > 3 {
             assert!(!m.contains(bad), "{m}");
@@ -93,7 +157,10 @@ fn enums_list_the_allowed_values() {
     for p in ["openai", "anthropic", "gemini", "openai_compatible"] {
         llm_provider(p).unwrap();
     }
-    assert_eq!(msg(llm_provider("azure")), "\"azure\" is not one of: openai, anthropic, gemini, openai_compatible");
+    assert_eq!(
+        msg(llm_provider("azure")),
+        "\"azure\" is not one of: openai, anthropic, gemini, openai_compatible"
+    );
     tls_mode("internal").unwrap();
     assert!(msg(tls_mode("none")).contains("acme, internal"));
     docker_install("skip").unwrap();
@@ -106,7 +173,15 @@ fn base_url_must_be_https_without_credentials_or_braces() {
     https_url("https://10.0.0.5:8443/v1/").unwrap();
     assert!(msg(https_url("http://api.example.com")).contains("https://"));
     assert!(msg(https_url("https://u:p@api.example.com")).contains("credentials"));
-    for bad in ["https://x.com/{env:HOME}", "https://x.com/ a", "https://x.com/\"", "ftp://x", "https://", "not a url", "https://x.com/$X"] {
+    for bad in [
+        "https://x.com/{env:HOME}",
+        "https://x.com/ a",
+        "https://x.com/\"",
+        "ftp://x",
+        "https://",
+        "not a url",
+        "https://x.com/$X",
+    ] {
         https_url(bad).expect_err(bad);
     }
 }
@@ -115,17 +190,42 @@ fn base_url_must_be_https_without_credentials_or_braces() {
 fn remote_dir_is_absolute_and_plain() {
     remote_dir("/opt/cloudcode").unwrap();
     remote_dir("/srv/cloud_code-2").unwrap();
-    for bad in ["opt/cloudcode", "/", "/opt/../etc", "/opt/./x", "/opt//x", "/opt/x/", "/opt/cloud code", "/opt/$(id)", "/opt/'x'"] {
+    for bad in [
+        "opt/cloudcode",
+        "/",
+        "/opt/../etc",
+        "/opt/./x",
+        "/opt//x",
+        "/opt/x/",
+        "/opt/cloud code",
+        "/opt/$(id)",
+        "/opt/'x'",
+    ] {
         assert!(msg(remote_dir(bad)).contains("absolute directory"), "{bad}");
     }
 }
 
 #[test]
 fn timezone_looks_like_iana() {
-    for ok in ["UTC", "Asia/Shanghai", "America/Argentina/Buenos_Aires", "Etc/GMT+8", "America/Port-au-Prince"] {
+    for ok in [
+        "UTC",
+        "Asia/Shanghai",
+        "America/Argentina/Buenos_Aires",
+        "Etc/GMT+8",
+        "America/Port-au-Prince",
+    ] {
         timezone(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
     }
-    for bad in ["", "utc", "Asia", "asia/shanghai", "Asia/Shang hai", "Asia/$X", "../etc/passwd", "A/B/C/D"] {
+    for bad in [
+        "",
+        "utc",
+        "Asia",
+        "asia/shanghai",
+        "Asia/Shang hai",
+        "Asia/$X",
+        "../etc/passwd",
+        "A/B/C/D",
+    ] {
         assert!(msg(timezone(bad)).contains("IANA"), "{bad}");
     }
 }
@@ -144,8 +244,24 @@ fn image_refs_follow_the_reference_grammar() {
     ] {
         image_ref(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
     }
-    for bad in ["", "Caddy", "caddy:", "caddy:-x", "caddy:a b", "a/b@sha256:xyz", "caddy $X", "a..b", "-a", "a/", "reg.io:99999/a", "a:b:c"] {
-        assert!(msg(image_ref(bad)).contains("not an image reference"), "{bad}");
+    for bad in [
+        "",
+        "Caddy",
+        "caddy:",
+        "caddy:-x",
+        "caddy:a b",
+        "a/b@sha256:xyz",
+        "caddy $X",
+        "a..b",
+        "-a",
+        "a/",
+        "reg.io:99999/a",
+        "a:b:c",
+    ] {
+        assert!(
+            msg(image_ref(bad)).contains("not an image reference"),
+            "{bad}"
+        );
     }
 }
 
@@ -154,13 +270,21 @@ fn opencode_version_is_semver() {
     opencode_version("1.18.33").unwrap();
     opencode_version("1.19.0-beta.1").unwrap();
     for bad in ["1.18", "v1.18.33", "latest", "1.18.33+build", "1.18.33; rm"] {
-        assert!(msg(opencode_version(bad)).contains("not a version"), "{bad}");
+        assert!(
+            msg(opencode_version(bad)).contains("not a version"),
+            "{bad}"
+        );
     }
 }
 
 #[test]
 fn model_names() {
-    for ok in ["gpt-4.1", "claude-sonnet-4-5", "qwen2.5-coder:32b", "meta/llama@v3+x"] {
+    for ok in [
+        "gpt-4.1",
+        "claude-sonnet-4-5",
+        "qwen2.5-coder:32b",
+        "meta/llama@v3+x",
+    ] {
         model_name(ok).unwrap();
     }
     for bad in ["", "a b", "{env:HOME}", "a\"b", &"m".repeat(201)] {
@@ -227,5 +351,10 @@ fn validate_names_every_bad_field_by_its_terraform_attribute() {
             "admin_password_wo_version"
         ]
     );
-    assert!(validate(&Settings::default_for("code.example.com", "alice", "a@example.com")).is_empty());
+    assert!(validate(&Settings::default_for(
+        "code.example.com",
+        "alice",
+        "a@example.com"
+    ))
+    .is_empty());
 }

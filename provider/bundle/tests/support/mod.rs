@@ -43,11 +43,17 @@ pub const FIXED_HASH: &str =
     "$argon2id$v=19$m=65536,t=3,p=4$c29tZXNhbHRzb21lc2FsdA$0123456789abcdefghijklmnopqrstuvwxyzABCDEFG";
 
 pub fn secrets_fixed() -> Secrets {
-    Secrets { admin_password_hash: Some(FIXED_HASH.into()), llm_api_key: Some(API_KEY.into()) }
+    Secrets {
+        admin_password_hash: Some(FIXED_HASH.into()),
+        llm_api_key: Some(API_KEY.into()),
+    }
 }
 
 pub fn secrets_real_hash() -> Secrets {
-    Secrets { admin_password_hash: Some(hash_password(PASSWORD).unwrap()), llm_api_key: Some(API_KEY.into()) }
+    Secrets {
+        admin_password_hash: Some(hash_password(PASSWORD).unwrap()),
+        llm_api_key: Some(API_KEY.into()),
+    }
 }
 
 pub fn render_ok(s: &Settings, secrets: &Secrets) -> Bundle {
@@ -66,16 +72,28 @@ pub fn write_bundle(b: &Bundle, dir: &Path) {
 }
 
 pub fn text(b: &Bundle, path: &str) -> String {
-    String::from_utf8(b.files.get(path).unwrap_or_else(|| panic!("{path} missing")).bytes.clone()).unwrap()
+    String::from_utf8(
+        b.files
+            .get(path)
+            .unwrap_or_else(|| panic!("{path} missing"))
+            .bytes
+            .clone(),
+    )
+    .unwrap()
 }
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 /// Finds an executable on PATH or in `$REPO/.cache/bin`; panics with how to install it when missing.
 pub fn tool(name: &str) -> PathBuf {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
     dirs.insert(0, repo_root().join(".cache/bin"));
     for d in dirs {
         let p = d.join(name);
@@ -89,13 +107,22 @@ pub fn tool(name: &str) -> PathBuf {
 /// python3 with argon2-cffi and dockerfile importable.
 pub fn python() -> PathBuf {
     let py = tool("python3");
-    let ok = Command::new(&py).args(["-c", "import argon2, dockerfile"]).status().map(|s| s.success()).unwrap_or(false);
-    assert!(ok, "python3 lacks argon2-cffi/dockerfile: run `bash scripts/deps/20-bundle.sh`");
+    let ok = Command::new(&py)
+        .args(["-c", "import argon2, dockerfile"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "python3 lacks argon2-cffi/dockerfile: run `bash scripts/deps/20-bundle.sh`"
+    );
     py
 }
 
 pub fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("could not run {cmd:?}: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("could not run {cmd:?}: {e}"));
     out
 }
 
@@ -218,14 +245,22 @@ pub fn caddy_tokens(src: &str) -> Vec<Token> {
                 i += 1;
             }
             i += 1;
-            out.push(Token { text: t, line: start_line, quoted: true });
+            out.push(Token {
+                text: t,
+                line: start_line,
+                quoted: true,
+            });
             continue;
         }
         while i < chars.len() && !chars[i].is_whitespace() {
             t.push(chars[i]);
             i += 1;
         }
-        out.push(Token { text: t, line: start_line, quoted: false });
+        out.push(Token {
+            text: t,
+            line: start_line,
+            quoted: false,
+        });
     }
     out
 }
