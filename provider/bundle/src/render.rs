@@ -227,19 +227,28 @@ fn sha256_hex(b: &[u8]) -> String {
     hex::encode(Sha256::digest(b))
 }
 
-fn environment() -> Result<Environment<'static>, RenderError> {
+fn build_environment() -> Result<Environment<'static>, (&'static str, String)> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_keep_trailing_newline(true);
     crate::escape::register(&mut env);
     for t in &TEMPLATES {
         env.add_template(t.name, t.source)
-            .map_err(|e| RenderError::Template {
-                file: t.name,
-                message: e.to_string(),
-            })?;
+            .map_err(|e| (t.name, e.to_string()))?;
     }
     Ok(env)
+}
+
+/// The template environment, parsed once per process.
+fn environment() -> Result<&'static Environment<'static>, RenderError> {
+    static ENV: std::sync::OnceLock<Result<Environment<'static>, (&'static str, String)>> =
+        std::sync::OnceLock::new();
+    ENV.get_or_init(build_environment)
+        .as_ref()
+        .map_err(|(file, message)| RenderError::Template {
+            file,
+            message: message.clone(),
+        })
 }
 
 fn render_one(

@@ -57,10 +57,8 @@ fn compose_interpolate(s: &str) -> Option<String> {
     let mut out = String::new();
     let mut it = s.chars().peekable();
     while let Some(c) = it.next() {
-        if c == '$' {
-            if it.next() != Some('$') {
-                return None;
-            }
+        if c == '$' && it.next() != Some('$') {
+            return None;
         }
         out.push(c);
     }
