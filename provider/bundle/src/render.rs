@@ -415,33 +415,33 @@ pub fn render(settings: &Settings, secrets: &Secrets) -> Result<Bundle, RenderEr
     };
     files.insert(
         paths::CADDYFILE.to_string(),
-        managed(render_one(&env, paths::CADDYFILE, &base)?, 0o644),
+        managed(render_one(env, paths::CADDYFILE, &base)?, 0o644),
     );
     files.insert(
         paths::AUTHELIA_CONFIG.to_string(),
-        managed(render_one(&env, paths::AUTHELIA_CONFIG, &base)?, 0o644),
+        managed(render_one(env, paths::AUTHELIA_CONFIG, &base)?, 0o644),
     );
     files.insert(
         paths::OPENCODE_JSON.to_string(),
-        managed(render_one(&env, paths::OPENCODE_JSON, &base)?, 0o644),
+        managed(render_one(env, paths::OPENCODE_JSON, &base)?, 0o644),
     );
     files.insert(
         paths::ENSURE_SECRETS.to_string(),
-        managed(render_one(&env, paths::ENSURE_SECRETS, &base)?, 0o755),
+        managed(render_one(env, paths::ENSURE_SECRETS, &base)?, 0o755),
     );
     if s.devbox_build {
         files.insert(
             paths::DOCKERFILE.to_string(),
-            managed(render_one(&env, paths::DOCKERFILE, &base)?, 0o644),
+            managed(render_one(env, paths::DOCKERFILE, &base)?, 0o644),
         );
         files.insert(
             paths::ENTRYPOINT.to_string(),
-            managed(render_one(&env, paths::ENTRYPOINT, &base)?, 0o755),
+            managed(render_one(env, paths::ENTRYPOINT, &base)?, 0o755),
         );
     }
     if let Some(hash) = &secrets.admin_password_hash {
         let ctx = context! { ..base.clone(), ..context! { admin_password_hash => hash } };
-        let bytes = render_one(&env, paths::USERS_DATABASE, &ctx)?;
+        let bytes = render_one(env, paths::USERS_DATABASE, &ctx)?;
         files.insert(
             paths::USERS_DATABASE.into(),
             File {
@@ -455,7 +455,7 @@ pub fn render(settings: &Settings, secrets: &Secrets) -> Result<Bundle, RenderEr
     }
     if let Some(key) = &secrets.llm_api_key {
         let ctx = context! { ..base.clone(), ..context! { llm_api_key => key } };
-        let bytes = render_one(&env, paths::ENV, &ctx)?;
+        let bytes = render_one(env, paths::ENV, &ctx)?;
         files.insert(
             paths::ENV.into(),
             File {
@@ -485,7 +485,7 @@ pub fn render(settings: &Settings, secrets: &Secrets) -> Result<Bundle, RenderEr
     let ctx = context! { ..base, ..context! { hashes } };
     files.insert(
         paths::COMPOSE.to_string(),
-        managed(render_one(&env, paths::COMPOSE, &ctx)?, 0o644),
+        managed(render_one(env, paths::COMPOSE, &ctx)?, 0o644),
     );
 
     let manifest = manifest(s, &files);
