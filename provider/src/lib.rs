@@ -1,5 +1,6 @@
 //! The cloudcode provider: resources, data sources and functions on top of the tfplugin layer.
 
+pub mod data_sources;
 pub mod functions;
 pub mod provider;
 pub mod resources;

@@ -1,3 +1,4 @@
 //! Managed resources, one file each.
 
+pub mod snapshot_backup;
 pub mod stack;
