@@ -23,6 +23,14 @@ macro_rules! provider_bin {
     };
 }
 
+/// The path of the schema-only alicloud stub built by this crate; use in integration tests only.
+#[macro_export]
+macro_rules! alicloud_stub_bin {
+    () => {
+        std::path::Path::new(env!("CARGO_BIN_EXE_alicloud-schema-stub"))
+    };
+}
+
 /// The `required_providers` block every test configuration starts with.
 pub fn required_providers() -> String {
     format!(
@@ -105,6 +113,14 @@ pub struct Workdir {
 impl Workdir {
     /// Lays out a working directory holding `main.tf` (prefixed with [`required_providers`]).
     pub fn new(provider_bin: &Path, main_tf: &str) -> Result<Self> {
+        let wd = Self::empty(provider_bin)?;
+        wd.write("main.tf", &format!("{}\n{main_tf}", required_providers()))?;
+        Ok(wd)
+    }
+
+    /// Lays out a working directory with the provider installed and no configuration: fill it with
+    /// [`Workdir::copy_tree`] / [`Workdir::write`] and run commands in subdirectories with [`Workdir::tf_in`].
+    pub fn empty(provider_bin: &Path) -> Result<Self> {
         check_terraform_version()?;
         let dir = tempfile::Builder::new().prefix("cloudcode-tf-").tempdir()?;
         let plugins = dir.path().join("terraform.d/plugins");
@@ -126,10 +142,6 @@ impl Workdir {
                 plugins.display()
             ),
         )?;
-        std::fs::write(
-            dir.path().join("main.tf"),
-            format!("{}\n{main_tf}", required_providers()),
-        )?;
         let env = vec![
             (
                 "TF_CLI_CONFIG_FILE".into(),
@@ -146,6 +158,49 @@ impl Workdir {
         self.dir.path()
     }
 
+    /// Installs the schema-only alicloud stub (the `alicloud-schema-stub` binary, see
+    /// [`crate::alicloud_stub`]) in the filesystem mirror as `registry.terraform.io/aliyun/alicloud`
+    /// [`crate::alicloud_stub::VERSION`], serving `schema` (the JSON of `terraform providers schema -json`).
+    pub fn install_alicloud_stub(&mut self, stub_bin: &Path, schema: &Path) -> Result<()> {
+        let v = crate::alicloud_stub::VERSION;
+        let target = self.dir.path().join(format!(
+            "terraform.d/plugins/registry.terraform.io/aliyun/alicloud/{v}/linux_amd64"
+        ));
+        std::fs::create_dir_all(&target)?;
+        std::fs::copy(
+            stub_bin,
+            target.join(format!("terraform-provider-alicloud_v{v}")),
+        )
+        .with_context(|| format!("copying the alicloud stub from {}", stub_bin.display()))?;
+        let schema = schema
+            .canonicalize()
+            .with_context(|| format!("the alicloud schema {} is missing", schema.display()))?;
+        self.set_env(
+            crate::alicloud_stub::SCHEMA_ENV,
+            &schema.display().to_string(),
+        );
+        Ok(())
+    }
+
+    /// Copies the directory `src` (recursively, without `.terraform*` and state files) to `dest` inside the
+    /// working directory, e.g. the repository's `modules/` so that relative module sources resolve.
+    pub fn copy_tree(&self, src: &Path, dest: &str) -> Result<()> {
+        copy_tree(src, &self.dir.path().join(dest))
+    }
+
+    /// Runs `terraform <args>` in the subdirectory `sub` of the working directory.
+    pub fn tf_in(&self, sub: &str, args: &[&str]) -> Result<Run> {
+        let out = Command::new(terraform())
+            .args(args)
+            .current_dir(self.dir.path().join(sub))
+            .env_remove("TF_LOG")
+            .env_remove("TF_LOG_PATH")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .output()
+            .context("running terraform (is it on PATH?)")?;
+        Ok(Run::from(args, out))
+    }
+
     /// Adds an environment variable to every later command (e.g. `TF_VAR_password`).
     pub fn set_env(&mut self, key: &str, value: &str) {
         self.env.retain(|(k, _)| k != key);
@@ -159,15 +214,7 @@ impl Workdir {
 
     /// Runs `terraform <args>` here.
     pub fn tf(&self, args: &[&str]) -> Result<Run> {
-        let out = Command::new(terraform())
-            .args(args)
-            .current_dir(self.dir.path())
-            .env_remove("TF_LOG")
-            .env_remove("TF_LOG_PATH")
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .output()
-            .context("running terraform (is it on PATH?)")?;
-        Ok(Run::from(args, out))
+        self.tf_in(".", args)
     }
 
     pub fn init(&self) -> Result<Run> {
@@ -208,6 +255,34 @@ impl Workdir {
     pub fn state_text(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("terraform.tfstate")).unwrap_or_default()
     }
+}
+
+fn copy_tree(src: &Path, dest: &Path) -> Result<()> {
+    std::fs::create_dir_all(dest)?;
+    for entry in std::fs::read_dir(src).with_context(|| format!("reading {}", src.display()))? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name_str = name.to_string_lossy();
+        if name_str.starts_with(".terraform") || name_str.contains(".tfstate") {
+            continue;
+        }
+        let to = dest.join(&name);
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &to)?;
+        } else {
+            std::fs::copy(entry.path(), &to)
+                .with_context(|| format!("copying {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// The repository's root directory (where `modules/` and `examples/` live).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(".."))
 }
 
 /// The terraform binary: `$TERRAFORM` or `terraform` on PATH.

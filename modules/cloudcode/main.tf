@@ -1,0 +1,300 @@
+# cloudcode on one Alibaba Cloud ECS instance: network, instance, EIP, optional DNS records, the stack deployed
+# over SSH, snapshot backup on destroy and restore on create. Providers are configured by the caller.
+
+locals {
+  tags = merge(var.tags, { cloudcode = var.name })
+
+  vpc_cidr     = "192.168.0.0/16"
+  vswitch_cidr = "192.168.1.0/24"
+  disk         = "cloud_essd"
+
+  zone_id = var.zone_id != "" ? var.zone_id : try(data.alicloud_zones.this[0].ids[0], null)
+
+  # Public ports open to everyone; SSH only from ssh_allowed_cidrs.
+  public_ports = concat(["80", "443"], var.enable_https_alt_port ? ["8443"] : [])
+
+  reuse_eip  = var.eip_allocation_id != ""
+  eip_id     = local.reuse_eip ? var.eip_allocation_id : alicloud_eip_address.this[0].id
+  public_ip  = local.reuse_eip ? var.eip_address : alicloud_eip_address.this[0].ip_address
+  has_domain = var.domain != ""
+}
+
+# ---------------------------------------------------------------------------------------------------------
+# Zone and image
+# ---------------------------------------------------------------------------------------------------------
+
+data "alicloud_zones" "this" {
+  count = var.zone_id == "" ? 1 : 0
+
+  available_instance_type     = var.instance_type
+  available_disk_category     = local.disk
+  available_resource_creation = "VSwitch"
+  instance_charge_type        = "PostPaid"
+}
+
+data "alicloud_images" "ubuntu" {
+  owners        = "system"
+  name_regex    = "^ubuntu_24_04_x64"
+  os_type       = "linux"
+  architecture  = "x86_64"
+  instance_type = var.instance_type
+  most_recent   = true
+}
+
+# ---------------------------------------------------------------------------------------------------------
+# Network
+# ---------------------------------------------------------------------------------------------------------
+
+resource "alicloud_vpc" "this" {
+  vpc_name    = "${var.name}-vpc"
+  cidr_block  = local.vpc_cidr
+  description = "cloudcode ${var.name}"
+  tags        = local.tags
+}
+
+resource "alicloud_vswitch" "this" {
+  vswitch_name = "${var.name}-vsw"
+  vpc_id       = alicloud_vpc.this.id
+  cidr_block   = local.vswitch_cidr
+  zone_id      = local.zone_id
+  tags         = local.tags
+
+  lifecycle {
+    precondition {
+      condition     = local.zone_id != null
+      error_message = "No zone in this region offers ${var.instance_type} with ${local.disk} disks for pay-as-you-go instances: choose another instance_type or region, or set zone_id."
+    }
+  }
+}
+
+resource "alicloud_security_group" "this" {
+  security_group_name = "${var.name}-sg"
+  vpc_id              = alicloud_vpc.this.id
+  description         = "cloudcode ${var.name}: HTTP(S) from anywhere, SSH from ssh_allowed_cidrs"
+  tags                = local.tags
+}
+
+resource "alicloud_security_group_rule" "public" {
+  for_each = toset(local.public_ports)
+
+  security_group_id = alicloud_security_group.this.id
+  type              = "ingress"
+  ip_protocol       = "tcp"
+  nic_type          = "intranet"
+  policy            = "accept"
+  port_range        = "${each.value}/${each.value}"
+  priority          = 1
+  cidr_ip           = "0.0.0.0/0"
+  description       = "cloudcode: port ${each.value} from anywhere"
+}
+
+resource "alicloud_security_group_rule" "ssh" {
+  for_each = toset(var.ssh_allowed_cidrs)
+
+  security_group_id = alicloud_security_group.this.id
+  type              = "ingress"
+  ip_protocol       = "tcp"
+  nic_type          = "intranet"
+  policy            = "accept"
+  port_range        = "22/22"
+  priority          = 1
+  cidr_ip           = each.value
+  description       = "cloudcode: SSH from ${each.value}"
+}
+
+resource "alicloud_ecs_key_pair" "this" {
+  key_pair_name = "${var.name}-key"
+  public_key    = trimspace(var.ssh_public_key)
+  tags          = local.tags
+}
+
+# ---------------------------------------------------------------------------------------------------------
+# Restore: the latest snapshot of this stack becomes the instance's image
+# ---------------------------------------------------------------------------------------------------------
+
+data "cloudcode_snapshot" "latest" {
+  count = var.restore ? 1 : 0
+
+  stack_name         = var.name
+  allow_incompatible = var.restore_allow_incompatible
+}
+
+locals {
+  snapshot = var.restore ? data.cloudcode_snapshot.latest[0] : null
+  # Restore when a snapshot exists and is compatible (or incompatible ones are allowed).
+  restore_from = (
+    local.snapshot == null ? null :
+    try(local.snapshot.id, null) == null ? null :
+    (try(local.snapshot.compatible, false) || var.restore_allow_incompatible) ? local.snapshot : null
+  )
+}
+
+resource "alicloud_image" "restore" {
+  count = local.restore_from == null ? 0 : 1
+
+  image_name   = "${var.name}-restore-${local.restore_from.id}"
+  description  = "cloudcode ${var.name}: system disk restored from snapshot ${local.restore_from.id} (version ${coalesce(local.restore_from.version, "unknown")})"
+  snapshot_id  = local.restore_from.id
+  architecture = "x86_64"
+  platform     = "Ubuntu"
+  # The instance keeps running from its own disk; the image may go even while the instance exists.
+  force = true
+  tags  = local.tags
+}
+
+locals {
+  image_id         = local.restore_from == null ? try(data.alicloud_images.ubuntu.ids[0], null) : alicloud_image.restore[0].id
+  system_disk_size = local.restore_from == null ? var.system_disk_size : max(var.system_disk_size, coalesce(local.restore_from.size, 0))
+}
+
+# ---------------------------------------------------------------------------------------------------------
+# Instance and public address
+# ---------------------------------------------------------------------------------------------------------
+
+resource "alicloud_instance" "this" {
+  instance_name   = var.name
+  host_name       = var.name
+  description     = "cloudcode ${var.name}"
+  instance_type   = var.instance_type
+  image_id        = local.image_id
+  vswitch_id      = alicloud_vswitch.this.id
+  security_groups = [alicloud_security_group.this.id]
+  key_name        = alicloud_ecs_key_pair.this.key_pair_name
+
+  system_disk_category = local.disk
+  system_disk_size     = local.system_disk_size
+
+  instance_charge_type = "PostPaid"
+  # The EIP is the public address; no bandwidth of the instance's own.
+  internet_max_bandwidth_out = 0
+
+  # Suspend/resume: a stopped pay-as-you-go instance is not billed for CPU and memory.
+  status       = var.running ? "Running" : "Stopped"
+  stopped_mode = "StopCharging"
+
+  tags        = local.tags
+  volume_tags = local.tags
+
+  lifecycle {
+    # A newer Ubuntu image (or the restore image going away) must not rebuild the system disk.
+    ignore_changes = [image_id]
+
+    precondition {
+      condition     = local.image_id != null
+      error_message = "No Ubuntu 24.04 x86_64 system image offers ${var.instance_type} in this region; choose another instance_type."
+    }
+  }
+}
+
+resource "alicloud_eip_address" "this" {
+  count = local.reuse_eip ? 0 : 1
+
+  address_name         = "${var.name}-eip"
+  description          = "cloudcode ${var.name}"
+  payment_type         = "PayAsYouGo"
+  internet_charge_type = "PayByTraffic"
+  bandwidth            = tostring(var.eip_bandwidth)
+  tags                 = local.tags
+}
+
+resource "alicloud_eip_association" "this" {
+  allocation_id = local.eip_id
+  instance_id   = alicloud_instance.this.id
+  instance_type = "EcsInstance"
+}
+
+# ---------------------------------------------------------------------------------------------------------
+# DNS: the name and auth.<name> point at the EIP
+# ---------------------------------------------------------------------------------------------------------
+
+data "alicloud_alidns_domains" "this" {
+  count = local.has_domain && var.manage_dns && var.dns_zone == "" ? 1 : 0
+}
+
+locals {
+  zone_candidates = [
+    for d in try(data.alicloud_alidns_domains.this[0].names, []) : d
+    if var.domain == d || endswith(var.domain, ".${d}")
+  ]
+  # The longest matching DNS domain wins (oc.dev.example.com sits in dev.example.com before example.com).
+  dns_zone = var.dns_zone != "" ? var.dns_zone : (
+    length(local.zone_candidates) == 0 ? null :
+    substr(reverse(sort([for d in local.zone_candidates : format("%04d%s", length(d), d)]))[0], 4, -1)
+  )
+  site_rr = local.dns_zone == null ? null : (var.domain == local.dns_zone ? "@" : trimsuffix(var.domain, ".${local.dns_zone}"))
+
+  dns_names = local.has_domain ? {
+    site = { name = var.domain, rr = local.site_rr }
+    auth = { name = "auth.${var.domain}", rr = local.site_rr == null ? null : (local.site_rr == "@" ? "auth" : "auth.${local.site_rr}") }
+  } : {}
+}
+
+resource "alicloud_alidns_record" "this" {
+  for_each = var.manage_dns ? local.dns_names : {}
+
+  domain_name = local.dns_zone
+  rr          = each.value.rr
+  type        = "A"
+  value       = local.public_ip
+  ttl         = var.dns_ttl
+  remark      = "cloudcode ${var.name}"
+
+  lifecycle {
+    precondition {
+      condition     = local.dns_zone != null
+      error_message = "${var.domain} is not in any Alibaba Cloud DNS domain of this account: set dns_zone, or set manage_dns = false and create the records of the manual_dns_records output at your DNS host."
+    }
+  }
+}
+
+# ---------------------------------------------------------------------------------------------------------
+# The stack, deployed over SSH, and its snapshot backup
+# ---------------------------------------------------------------------------------------------------------
+
+resource "cloudcode_stack" "this" {
+  host             = local.public_ip
+  user             = "root"
+  private_key_path = var.private_key_path
+
+  domain = local.has_domain ? var.domain : null
+
+  admin_username            = var.admin_username
+  admin_email               = var.admin_email
+  admin_password_wo         = var.admin_password
+  admin_password_wo_version = var.admin_password_version
+
+  llm_provider           = var.llm_provider
+  llm_base_url           = var.llm_base_url
+  llm_model              = var.llm_model
+  llm_api_key_wo         = var.llm_api_key
+  llm_api_key_wo_version = var.llm_api_key_version
+  opencode_version       = var.opencode_version
+
+  terminal_enabled = var.terminal_enabled
+  https_alt_port   = var.enable_https_alt_port ? 8443 : null
+  timezone         = var.timezone
+
+  # While suspended nothing connects; the stack resumes with the instance.
+  host_running = var.running
+  # The VM is destroyed with the stack: no need to tear the containers down first.
+  remote_teardown = false
+
+  # SSH must be reachable (address bound, port open) and the names must resolve before the deploy.
+  depends_on = [
+    alicloud_eip_association.this,
+    alicloud_security_group_rule.ssh,
+    alicloud_security_group_rule.public,
+    alicloud_alidns_record.this,
+  ]
+}
+
+resource "cloudcode_snapshot_backup" "this" {
+  instance_id          = alicloud_instance.this.id
+  stack_name           = var.name
+  keep                 = var.snapshot_keep
+  snapshot_on_destroy  = var.snapshot_on_destroy
+  stop_before_snapshot = var.snapshot_stop_before
+
+  # Destroyed before the stack and the instance, so the snapshot sees the whole host.
+  depends_on = [cloudcode_stack.this]
+}

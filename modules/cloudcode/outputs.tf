@@ -1,0 +1,86 @@
+output "url" {
+  description = "The site: OpenCode's web UI, behind the login."
+  value       = cloudcode_stack.this.url
+}
+
+output "auth_url" {
+  description = "The Authelia login portal, https://auth.<domain>."
+  value       = cloudcode_stack.this.auth_url
+}
+
+output "terminal_url" {
+  description = "The web terminal (null when terminal_enabled is false)."
+  value       = cloudcode_stack.this.terminal_url
+}
+
+output "domain" {
+  description = "The site's domain: `domain`, or <a-b-c-d>.sslip.io from the EIP."
+  value       = cloudcode_stack.this.domain
+}
+
+output "public_ip" {
+  description = "The EIP: the machine's public address."
+  value       = local.public_ip
+}
+
+output "eip_allocation_id" {
+  description = "The EIP's allocation ID; pass it as eip_allocation_id to a later deploy to keep the address (and the sslip.io domain)."
+  value       = local.eip_id
+}
+
+output "ssh_command" {
+  description = "SSH into the host."
+  value       = "ssh -i ${var.private_key_path} root@${local.public_ip}"
+}
+
+output "instance_id" {
+  description = "The ECS instance."
+  value       = alicloud_instance.this.id
+}
+
+output "snapshot_id" {
+  description = "The snapshot this deployment was restored from; null for a fresh install."
+  value       = try(local.restore_from.id, null)
+}
+
+output "manual_dns_records" {
+  description = "A records to create by hand at your DNS host when the domain is not on Alibaba Cloud DNS (manage_dns = false); empty otherwise."
+  value = var.manage_dns ? [] : [
+    for k in sort(keys(local.dns_names)) : {
+      name  = local.dns_names[k].name
+      type  = "A"
+      value = local.public_ip
+      ttl   = var.dns_ttl
+    }
+  ]
+}
+
+output "stack_id" {
+  description = "The cloudcode_stack's id (user@host:port/remote_dir)."
+  value       = cloudcode_stack.this.id
+}
+
+output "backup_id" {
+  description = "The cloudcode_snapshot_backup's id."
+  value       = cloudcode_snapshot_backup.this.id
+}
+
+output "latest_snapshot_id" {
+  description = "The stack's newest snapshot known to the backup resource (null when none)."
+  value       = cloudcode_snapshot_backup.this.latest_snapshot_id
+}
+
+output "vpc_id" {
+  description = "The VPC."
+  value       = alicloud_vpc.this.id
+}
+
+output "key_pair_id" {
+  description = "The ECS key pair."
+  value       = alicloud_ecs_key_pair.this.id
+}
+
+output "eip_association_id" {
+  description = "The EIP association."
+  value       = alicloud_eip_association.this.id
+}

@@ -1,0 +1,119 @@
+# A domain plans two A records (the name and auth.<name>) in the Alibaba Cloud DNS domain that holds it;
+# no domain plans none; a domain hosted elsewhere is listed for creating by hand.
+
+mock_provider "alicloud" {
+  source = "./tests/mocks/alicloud"
+}
+
+mock_provider "cloudcode" {
+  source = "./tests/mocks/cloudcode"
+}
+
+run "no_domain_plans_no_records" {
+  command = plan
+
+  assert {
+    condition     = length(alicloud_alidns_record.this) == 0 && length(output.manual_dns_records) == 0
+    error_message = "without a domain there is nothing to resolve"
+  }
+}
+
+run "domain_plans_two_records_in_the_longest_matching_zone" {
+  command = plan
+
+  variables {
+    domain = "oc.dev.example.com"
+  }
+
+  assert {
+    condition     = length(alicloud_alidns_record.this) == 2
+    error_message = "two records: the name and auth.<name>"
+  }
+  assert {
+    condition     = alicloud_alidns_record.this["site"].domain_name == "dev.example.com" && alicloud_alidns_record.this["site"].rr == "oc"
+    error_message = "the site record sits in dev.example.com (longest suffix) with host record oc"
+  }
+  assert {
+    condition     = alicloud_alidns_record.this["auth"].domain_name == "dev.example.com" && alicloud_alidns_record.this["auth"].rr == "auth.oc"
+    error_message = "the login portal's record is auth.oc"
+  }
+  assert {
+    condition     = alltrue([for r in alicloud_alidns_record.this : r.type == "A" && r.ttl == 600])
+    error_message = "A records with TTL 600 (the free edition's minimum)"
+  }
+  assert {
+    condition     = cloudcode_stack.this.domain == "oc.dev.example.com"
+    error_message = "the stack serves the domain"
+  }
+  assert {
+    condition     = length(output.manual_dns_records) == 0
+    error_message = "managed records need no manual step"
+  }
+}
+
+run "apex_domain_uses_the_at_record" {
+  command = plan
+
+  variables {
+    domain   = "example.com"
+    dns_ttl  = 3600
+    dns_zone = "example.com"
+  }
+
+  assert {
+    condition     = alicloud_alidns_record.this["site"].rr == "@" && alicloud_alidns_record.this["auth"].rr == "auth"
+    error_message = "the apex is @ and its login portal auth"
+  }
+  assert {
+    condition     = alicloud_alidns_record.this["site"].ttl == 3600 && length(data.alicloud_alidns_domains.this) == 0
+    error_message = "dns_zone skips the lookup; dns_ttl is used"
+  }
+}
+
+run "records_point_at_the_eip" {
+  command = apply
+
+  variables {
+    domain = "oc.example.com"
+  }
+
+  assert {
+    condition     = alicloud_alidns_record.this["site"].value == "47.236.10.20" && alicloud_alidns_record.this["auth"].value == "47.236.10.20"
+    error_message = "both records resolve to the EIP"
+  }
+  assert {
+    condition     = alicloud_alidns_record.this["site"].domain_name == "example.com" && alicloud_alidns_record.this["site"].rr == "oc"
+    error_message = "oc in example.com"
+  }
+}
+
+run "domain_outside_alibaba_dns_is_listed_for_manual_creation" {
+  command = apply
+
+  variables {
+    domain     = "oc.example.net"
+    manage_dns = false
+  }
+
+  assert {
+    condition     = length(alicloud_alidns_record.this) == 0 && length(data.alicloud_alidns_domains.this) == 0
+    error_message = "no records are managed"
+  }
+  assert {
+    condition = (
+      [for r in output.manual_dns_records : r.name] == ["auth.oc.example.net", "oc.example.net"] &&
+      alltrue([for r in output.manual_dns_records : r.type == "A" && r.value == "47.236.10.20" && r.ttl == 600])
+    )
+    error_message = "both names are listed with the EIP"
+  }
+}
+
+run "managed_domain_missing_from_the_account_fails_with_advice" {
+  command = plan
+
+  variables {
+    domain = "oc.example.net"
+  }
+
+  expect_failures = [alicloud_alidns_record.this]
+}

@@ -1,0 +1,155 @@
+# Invalid inputs fail at plan time with their variable's validation message, before anything is created.
+
+mock_provider "alicloud" {
+  source = "./tests/mocks/alicloud"
+}
+
+mock_provider "cloudcode" {
+  source = "./tests/mocks/cloudcode"
+}
+
+run "name_with_upper_case_is_refused" {
+  command = plan
+  variables {
+    name = "Cloud_Code"
+  }
+  expect_failures = [var.name]
+}
+
+run "instance_type_without_ecs_prefix_is_refused" {
+  command = plan
+  variables {
+    instance_type = "e-c1m2.large"
+  }
+  expect_failures = [var.instance_type]
+}
+
+run "tiny_system_disk_is_refused" {
+  command = plan
+  variables {
+    system_disk_size = 10
+  }
+  expect_failures = [var.system_disk_size]
+}
+
+run "ed25519_public_key_is_refused" {
+  command = plan
+  variables {
+    ssh_public_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE me@laptop"
+  }
+  expect_failures = [var.ssh_public_key]
+}
+
+run "ssh_cidr_that_is_no_cidr_is_refused" {
+  command = plan
+  variables {
+    ssh_allowed_cidrs = ["203.0.113.7"]
+  }
+  expect_failures = [var.ssh_allowed_cidrs]
+}
+
+run "no_ssh_cidr_is_refused" {
+  command = plan
+  variables {
+    ssh_allowed_cidrs = []
+  }
+  expect_failures = [var.ssh_allowed_cidrs]
+}
+
+run "upper_case_domain_is_refused" {
+  command = plan
+  variables {
+    domain = "OC.Example.com"
+  }
+  expect_failures = [var.domain]
+}
+
+run "ip_address_as_domain_is_refused" {
+  command = plan
+  variables {
+    domain = "47.236.10.20"
+  }
+  expect_failures = [var.domain]
+}
+
+run "dns_ttl_below_the_free_edition_minimum_is_refused" {
+  command = plan
+  variables {
+    dns_ttl = 60
+  }
+  expect_failures = [var.dns_ttl]
+}
+
+run "short_password_is_refused" {
+  command = plan
+  variables {
+    admin_password = "hunter2"
+  }
+  expect_failures = [var.admin_password]
+}
+
+run "bad_admin_email_is_refused" {
+  command = plan
+  variables {
+    admin_email = "me-at-example.com"
+  }
+  expect_failures = [var.admin_email]
+}
+
+run "unknown_llm_provider_is_refused" {
+  command = plan
+  variables {
+    llm_provider = "openaix"
+  }
+  expect_failures = [var.llm_provider]
+}
+
+run "plain_http_llm_base_url_is_refused" {
+  command = plan
+  variables {
+    llm_base_url = "http://llm.example.com/v1"
+  }
+  expect_failures = [var.llm_base_url]
+}
+
+run "eip_id_without_its_address_is_refused" {
+  command = plan
+  variables {
+    eip_allocation_id = "eip-t4nabcdef0123456789"
+  }
+  expect_failures = [var.eip_address]
+}
+
+run "malformed_eip_id_is_refused" {
+  command = plan
+  variables {
+    eip_allocation_id = "t4nabcdef"
+    eip_address       = "47.236.10.20"
+  }
+  expect_failures = [var.eip_allocation_id]
+}
+
+run "dns_zone_not_containing_the_domain_is_refused" {
+  command = plan
+  variables {
+    domain   = "oc.example.com"
+    dns_zone = "example.org"
+  }
+  expect_failures = [var.dns_zone]
+}
+
+run "zero_snapshots_to_keep_is_refused" {
+  command = plan
+  variables {
+    snapshot_keep = 0
+  }
+  expect_failures = [var.snapshot_keep]
+}
+
+run "bad_zone_id_is_refused" {
+  command = plan
+  variables {
+    zone_id = "Singapore B"
+  }
+  expect_failures = [var.zone_id]
+}
