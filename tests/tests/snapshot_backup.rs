@@ -140,6 +140,24 @@ fn apply_destroy_twice_keeps_one_tagged_snapshot_and_the_data_source_finds_the_n
         "{state}"
     );
 
+    // A plan (as in a pull-request pipeline) only describes.
+    let before = d.calls().len();
+    let plan = wd
+        .tf(&["plan", "-no-color", "-input=false"])
+        .unwrap()
+        .ok()
+        .unwrap();
+    assert!(plan.stdout.contains("No changes"), "{}", plan.stdout);
+    let during: Vec<String> = d.calls()[before..]
+        .iter()
+        .map(|c| c.action.clone())
+        .collect();
+    assert!(!during.is_empty(), "refresh made no API call");
+    assert!(
+        during.iter().all(|a| a.starts_with("Describe")),
+        "{during:?}"
+    );
+
     // Destroy: stop (standard mode), snapshot with tags, progress in the log.
     wd.set_env("TF_LOG", "info");
     let first = destroy(&wd).ok().unwrap();
@@ -557,4 +575,44 @@ fn bad_inputs_get_errors_naming_the_attribute_at_plan_time() {
     assert_error_at(&run, "stack_name", r#"stack_name  = "Dev Box""#);
     assert_error_at(&run, "keep", "keep        = 0");
     assert_error_at(&run, "stack_name", r#"stack_name = "no/slash""#);
+}
+
+#[test]
+fn lowering_keep_prunes_on_update_and_records_the_newest_snapshot() {
+    let d = double();
+    let ecs = client(&d);
+    let life = Lifecycle::new(&ecs, PollConfig::fast());
+    let mut made = Vec::new();
+    for _ in 0..2 {
+        let out = block_on(life.snapshot_on_destroy(
+            &DestroySnapshotRequest {
+                instance_id: INSTANCE.into(),
+                stack_name: "dev".into(),
+                version: VERSION.into(),
+                stop_first: false,
+                keep: 2,
+            },
+            &|_| {},
+        ))
+        .unwrap();
+        made.push(out.snapshot.snapshot_id);
+    }
+    let wd = workdir(&format!(
+        "{}{}",
+        provider_block(&d, SK),
+        backup("  keep = 2\n")
+    ));
+    wd.apply().unwrap().ok().unwrap();
+    assert_eq!(accomplished_ids(&d).len(), 2, "keep = 2 pruned too much");
+
+    rewrite(
+        &wd,
+        &format!("{}{}", provider_block(&d, SK), backup("  keep = 1\n")),
+    );
+    wd.apply().unwrap().ok().unwrap();
+    assert_eq!(accomplished_ids(&d), vec![made[1].clone()]);
+    let state: Json = serde_json::from_str(&wd.state_text()).unwrap();
+    let attrs = &state["resources"][0]["instances"][0]["attributes"];
+    assert_eq!(attrs["latest_snapshot_id"], made[1].as_str());
+    assert_eq!(attrs["keep"], 1);
 }
