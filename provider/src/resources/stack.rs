@@ -37,7 +37,7 @@ impl Stack {
 fn duration(name: &str, what: &str) -> Attribute {
     Attribute::string(name)
         .optional()
-        .description(&format!("How long {what} may take, e.g. `\"20m\"`."))
+        .description(&format!("Time limit for {what}, e.g. `\"20m\"`."))
         .validate_str(rule_duration)
 }
 
@@ -83,7 +83,7 @@ fn schema() -> Schema {
             vec![
                 s("host").required().validate_str(rule::host).description("Jump host address."),
                 n("port").optional().validate_i64(rule::port).description("Jump host SSH port. Default `22`."),
-                s("user").optional().validate_str(rule::username).description("Jump host user. Default: `user`."),
+                s("user").optional().validate_str(rule::username).description("Jump host user. Default: the stack's `user`."),
                 s("host_key").optional().validate_str(rule::ssh_host_key).description(
                     "The jump host's public key or `SHA256:` fingerprint to pin.",
                 ),
