@@ -8,8 +8,8 @@ variable "name" {
   default     = "cloudcode"
 
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{1,30}[a-z0-9]$", var.name))
-    error_message = "name must be 3 to 32 characters: lower-case letters, digits and '-', starting with a letter and not ending with '-'."
+    condition     = can(regex("^[a-z][a-z0-9-]{0,30}[a-z0-9]$", var.name))
+    error_message = "name must be 2 to 32 characters: lower-case letters, digits and '-', starting with a letter and not ending with '-'."
   }
 }
 

@@ -1,0 +1,123 @@
+variable "host" {
+  description = "IP address or DNS name of the existing machine (any cloud or on-premises), reachable over SSH from where Terraform runs."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9]([A-Za-z0-9.:-]*[A-Za-z0-9])?$", var.host))
+    error_message = "host must be an IP address or a DNS name."
+  }
+}
+
+variable "ssh_port" {
+  description = "SSH port of the machine."
+  type        = number
+  default     = 22
+
+  validation {
+    condition     = var.ssh_port >= 1 && var.ssh_port <= 65535 && floor(var.ssh_port) == var.ssh_port
+    error_message = "ssh_port must be a port number between 1 and 65535."
+  }
+}
+
+variable "ssh_user" {
+  description = "SSH user: root, or a user who may run sudo without a password."
+  type        = string
+  default     = "root"
+}
+
+variable "private_key_path" {
+  description = "Path of the SSH private key on the machine running Terraform."
+  type        = string
+}
+
+variable "host_key" {
+  description = "The machine's SSH host key (`ssh-ed25519 AAAA...`) or `SHA256:` fingerprint to pin. Null: the key seen on first connection is pinned."
+  type        = string
+  default     = null
+}
+
+variable "domain" {
+  description = "Domain of the site; `auth.<domain>` must resolve to the machine as well. Empty: `<a-b-c-d>.sslip.io` from the host's IPv4 address."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.domain == "" || can(regex("^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$", var.domain))
+    error_message = "domain must be empty or a lower-case DNS name such as \"oc.example.com\"."
+  }
+}
+
+variable "admin_username" {
+  description = "Login name of the single Authelia user."
+  type        = string
+  default     = "admin"
+}
+
+variable "admin_email" {
+  description = "E-mail of that user and the ACME account."
+  type        = string
+}
+
+variable "admin_password" {
+  description = "Password of the user (at least 12 characters). Ephemeral: sent through a write-only argument, never stored."
+  type        = string
+  default     = null
+  sensitive   = true
+  ephemeral   = true
+}
+
+variable "admin_password_version" {
+  description = "Bump together with a new `admin_password`."
+  type        = number
+  default     = 1
+}
+
+variable "llm_provider" {
+  description = "`openai`, `anthropic`, `gemini` or `openai_compatible`."
+  type        = string
+  default     = "openai"
+}
+
+variable "llm_base_url" {
+  description = "API base URL (https) for `openai_compatible` providers."
+  type        = string
+  default     = null
+}
+
+variable "llm_model" {
+  description = "Default model."
+  type        = string
+  default     = null
+}
+
+variable "llm_api_key" {
+  description = "API key of the LLM provider. Ephemeral: sent through a write-only argument, never stored."
+  type        = string
+  default     = null
+  sensitive   = true
+  ephemeral   = true
+}
+
+variable "llm_api_key_version" {
+  description = "Bump together with a new `llm_api_key`."
+  type        = number
+  default     = 1
+}
+
+variable "terminal_enabled" {
+  description = "Serve the web terminal at `/terminal/`."
+  type        = bool
+  default     = true
+}
+
+variable "https_alt_port" {
+  description = "Also serve HTTPS on this port (e.g. 8443); open it in the machine's firewall yourself."
+  type        = number
+  default     = null
+}
+
+variable "remote_teardown" {
+  description = "On destroy, stop the containers and remove the rendered files (never the volumes). The machine itself is not managed here."
+  type        = bool
+  default     = true
+}
