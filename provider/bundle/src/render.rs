@@ -478,7 +478,8 @@ pub fn render(settings: &Settings, secrets: &Secrets) -> Result<Bundle, RenderEr
             .map_or("none".into(), |v| v.to_string()),
     );
     let hashes = context! {
-        caddy => service_hash(&files, &[paths::CADDYFILE], &[]),
+        // Not the Caddyfile: a Caddyfile-only change is reloaded in place (no downtime), not recreated.
+        caddy => service_hash(&files, &[], &[]),
         authelia => service_hash(&files, &[paths::AUTHELIA_CONFIG], &[pw_version]),
         devbox => service_hash(&files, &[paths::OPENCODE_JSON, paths::DOCKERFILE, paths::ENTRYPOINT], &[key_version]),
     };
