@@ -174,14 +174,10 @@ impl LoadedCredentials {
         if let Some(key) = &self.key {
             let hash = rsa_hash(handle, key.algorithm().is_rsa()).await;
             let with_alg = PrivateKeyWithHashAlg::new(key.clone(), hash);
-            let res = handle
-                .authenticate_publickey(user, with_alg)
-                .await
-                .map_err(|e| SshError::Agent(format!("publickey authentication: {e}")));
-            match res {
+            match handle.authenticate_publickey(user, with_alg).await {
                 Ok(AuthResult::Success) => return Ok(Ok(())),
                 Ok(AuthResult::Failure { .. }) => tried.push(describe_pub(key.public_key())),
-                Err(e) => return Ok(Err(e.to_string())),
+                Err(e) => return Ok(Err(format!("publickey authentication failed: {e}"))),
             }
         }
         if self.agent != AgentMode::Off {

@@ -92,6 +92,7 @@ impl SshError {
                 | SshError::InvalidHostKeyPin { .. }
                 | SshError::PrivateKey { .. }
                 | SshError::NoCredentials { .. }
+                | SshError::Agent(_)
                 | SshError::Cancelled { .. }
                 | SshError::InvalidRequest { .. }
         )

@@ -390,21 +390,30 @@ async fn connect_retries_rejected_keys_until_cloud_init_installs_the_key() {
     assert!(s.run("true", None).await.is_ok());
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn connect_gives_up_at_the_deadline_with_a_clear_error() {
-    let keys = tempfile::tempdir().unwrap();
-    let key = generate_key(keys.path(), "id", KeyKind::Ed25519, None).unwrap();
+/// Options for a loopback port where nothing listens (connections are refused).
+fn nothing_listening(keys: &Path) -> (u16, ConnectOptions) {
+    let key = generate_key(keys, "id", KeyKind::Ed25519, None).unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let mut opts = options(endpoint(
+    let creds = Credentials::key_file(&key.private_path);
+    (
         port,
-        "root",
-        Credentials::key_file(&key.private_path),
-        HostKeyPolicy::TrustOnFirstUse,
-    ));
+        options(endpoint(
+            port,
+            "root",
+            creds,
+            HostKeyPolicy::TrustOnFirstUse,
+        )),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connect_gives_up_at_the_deadline_with_a_clear_error() {
+    let keys = tempfile::tempdir().unwrap();
+    let (port, mut opts) = nothing_listening(keys.path());
     opts.timeout = Duration::from_secs(2);
     let started = Instant::now();
     let err = Session::connect(opts).await.unwrap_err();
@@ -427,18 +436,7 @@ async fn connect_gives_up_at_the_deadline_with_a_clear_error() {
 #[tokio::test(flavor = "multi_thread")]
 async fn cancellation_stops_the_connect_wait() {
     let keys = tempfile::tempdir().unwrap();
-    let key = generate_key(keys.path(), "id", KeyKind::Ed25519, None).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut opts = options(endpoint(
-        port,
-        "root",
-        Credentials::key_file(&key.private_path),
-        HostKeyPolicy::TrustOnFirstUse,
-    ));
+    let (_, mut opts) = nothing_listening(keys.path());
     opts.timeout = Duration::from_secs(600);
     let cancel = CancellationToken::new();
     opts.cancel = cancel.clone();
