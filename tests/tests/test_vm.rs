@@ -137,10 +137,23 @@ fn fresh_vm_installs_docker_offline_and_serves_opencode_health_through_caddy_and
         "the VM has a default route: {routes}"
     );
 
+    // Like unattended-upgrades on a fresh Ubuntu, something holds dpkg's lock for a while: an install that
+    // does not wait fails, one that waits for the lock goes through.
+    vm.hold_apt_lock(4).unwrap();
+    let impatient = vm.ssh("apt-get install -y -q docker.io").output().unwrap();
+    assert!(
+        !impatient.status.success(),
+        "apt-get ignored the held dpkg lock"
+    );
+    assert!(String::from_utf8_lossy(&impatient.stderr).contains("lock"));
+
     // The provider's install step, offline.
     let t = Instant::now();
-    ssh_ok(&vm, "DEBIAN_FRONTEND=noninteractive apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker.io");
-    eprintln!("apt-get install docker.io: {:?}", t.elapsed());
+    ssh_ok(&vm, "export DEBIAN_FRONTEND=noninteractive; apt-get -o DPkg::Lock::Timeout=60 update -q && apt-get -o DPkg::Lock::Timeout=60 install -y -q docker.io");
+    eprintln!(
+        "apt-get install docker.io (after waiting for the lock): {:?}",
+        t.elapsed()
+    );
     assert_eq!(ssh_ok(&vm, "systemctl is-active docker").trim(), "active");
     let info = ssh_ok(&vm, "docker info --format '{{.Driver}} {{.CgroupVersion}}'");
     eprintln!("docker info: {}", info.trim());

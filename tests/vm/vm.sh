@@ -53,6 +53,7 @@ kill_ns_processes() {
   return 1
 }
 teardown() { # idempotent: also cleans what a crashed run left in this slot
+  log "teardown of slot $slot"
   if [ -n "$unshare_pid" ]; then
     # Killing the VM's PID 1 kills every process of the VM; unshare then reaps it and exits.
     [ -z "${pid1:-}" ] || kill -9 "$pid1" 2>/dev/null || true
@@ -60,6 +61,7 @@ teardown() { # idempotent: also cleans what a crashed run left in this slot
     kill -9 "$unshare_pid" 2>/dev/null || true   # --kill-child
     wait "$unshare_pid" 2>/dev/null || true
   fi
+  log "processes stopped"
   if ip netns list | grep -qw "^$ns"; then kill_ns_processes || log "processes left in $ns"; fi
   # Mounts under the slot dir (the overlay root, and anything a crashed run left), deepest first.
   awk -v d="$dir/" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do
@@ -70,7 +72,9 @@ teardown() { # idempotent: also cleans what a crashed run left in this slot
   for c in /sys/fs/cgroup/*/"$cgparent"; do   # cgroups docker made for this VM's containers
     [ -d "$c" ] && find "$c" -depth -type d -exec rmdir {} + 2>/dev/null || true
   done
+  log "unmounted, namespace deleted"
   rm -rf "$dir"
+  log "teardown done"
 }
 teardown
 trap 'teardown; echo down' EXIT

@@ -507,6 +507,27 @@ impl TestVm {
         Ok(self.host_key.clone())
     }
 
+    /// Holds dpkg's frontend lock for `secs` seconds in the background, the way unattended-upgrades does on a
+    /// freshly booted Ubuntu: `apt-get install` fails ("Could not get lock") unless it waits for the lock.
+    /// Returns once the lock is held.
+    pub fn hold_apt_lock(&self, secs: u32) -> Result<(), VmError> {
+        // apt locks with fcntl(F_SETLK), so the holder must too: struct flock via perl (perl-base is Essential).
+        let script = format!(
+            r#"rm -f /run/cloudcode-apt-lock-held
+setsid perl -MFcntl -e '
+  my @h;
+  for my $f ("/var/lib/dpkg/lock-frontend", "/var/lib/dpkg/lock") {{
+    open(my $fh, ">>", $f) or die "$f: $!"; push @h, $fh;
+    my $lk = pack("ssx4qqix4", F_WRLCK, 0, 0, 0, 0);
+    fcntl($fh, F_SETLKW, $lk) or die "lock $f: $!";
+  }}
+  open(my $m, ">", "/run/cloudcode-apt-lock-held"); close $m; sleep {secs};' </dev/null >/dev/null 2>&1 &
+for _ in $(seq 1 100); do [ -e /run/cloudcode-apt-lock-held ] && exit 0; sleep 0.05; done
+echo "lock holder did not start" >&2; exit 1"#
+        );
+        self.exec_in_vm_ok(&script).map(drop)
+    }
+
     /// Stops dockerd (and its containerd and containers) through the VM's systemctl stand-in.
     pub fn stop_dockerd(&self) -> Result<(), VmError> {
         self.exec_in_vm_ok("systemctl stop docker").map(drop)

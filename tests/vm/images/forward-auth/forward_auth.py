@@ -2,7 +2,8 @@
 """Forward-auth stand-in for Authelia (cloudcode test image; the only double in the deployment path).
 
 Answers like Authelia's /api/authz/forward-auth: 200 plus Remote-* headers when the request carries the
-session cookie FORWARD_AUTH_COOKIE_NAME=FORWARD_AUTH_COOKIE_VALUE, otherwise a redirect to the portal
+session cookie FORWARD_AUTH_COOKIE_NAME=FORWARD_AUTH_COOKIE_VALUE (default: the content of
+AUTHELIA_SESSION_SECRET_FILE, as the bundle sets it for Authelia), otherwise a redirect to the portal
 (https://auth.<forwarded host>/ unless FORWARD_AUTH_PORTAL_URL is set) with ?rd=<original URL>&rm=<method>:
 302 for GET/HEAD/OPTIONS, 303 for other methods. /api/health answers 200 for container health checks.
 """
@@ -15,6 +16,14 @@ import urllib.parse
 PORT = int(os.environ.get("FORWARD_AUTH_PORT", "9091"))
 COOKIE_NAME = os.environ.get("FORWARD_AUTH_COOKIE_NAME", "authelia_session")
 COOKIE_VALUE = os.environ.get("FORWARD_AUTH_COOKIE_VALUE", "")
+# Deployed by the real bundle (as service `authelia`), the stand-in has no variable of its own: it accepts the
+# session secret the bundle hands Authelia as the cookie value, so a test can read it from the host's secrets/.
+if not COOKIE_VALUE and os.environ.get("AUTHELIA_SESSION_SECRET_FILE"):
+    try:
+        with open(os.environ["AUTHELIA_SESSION_SECRET_FILE"]) as f:
+            COOKIE_VALUE = f.read().strip()
+    except OSError:
+        COOKIE_VALUE = ""
 PORTAL_URL = os.environ.get("FORWARD_AUTH_PORTAL_URL", "")
 USER = os.environ.get("FORWARD_AUTH_USER", "cloudcode")
 
