@@ -319,7 +319,7 @@ fn ensure_secrets_script_creates_once_and_never_overwrites() {
     use std::os::unix::fs::PermissionsExt;
     let b = render_ok(&custom_domain(), &Secrets::default());
     let dir = tempfile::tempdir().unwrap();
-    write_bundle(&b, dir.path());
+    write_files(&b, dir.path());
     let script = dir.path().join(paths::ENSURE_SECRETS);
     assert_eq!(
         std::fs::metadata(&script).unwrap().permissions().mode() & 0o777,
@@ -340,6 +340,9 @@ fn ensure_secrets_script_creates_once_and_never_overwrites() {
         assert_eq!(mode, 0o600, "{}", h.name);
     }
     assert_ne!(before[0], before[1]);
+    // No LLM key supplied: an empty, private .env so Compose's env_file resolves.
+    let env = std::fs::metadata(dir.path().join(paths::ENV)).unwrap();
+    assert_eq!((env.len(), env.permissions().mode() & 0o777), (0, 0o600));
     let second = run_ok(Command::new("sh").arg(&script).arg(dir.path()));
     assert_eq!(second, "");
     assert_eq!(read(), before);

@@ -60,8 +60,15 @@ pub fn render_ok(s: &Settings, secrets: &Secrets) -> Bundle {
     render(s, secrets).unwrap_or_else(|e| panic!("render failed: {e}"))
 }
 
-/// Writes the bundle under `dir`, with modes.
+/// Writes the bundle under `dir`, with modes, then runs its `bin/ensure-secrets.sh` as the SSH layer does on a
+/// host (host secrets and an empty `.env` when no LLM key was supplied).
 pub fn write_bundle(b: &Bundle, dir: &Path) {
+    write_files(b, dir);
+    run_ok(Command::new("sh").arg(dir.join(cloudcode_bundle::paths::ENSURE_SECRETS)).arg(dir));
+}
+
+/// Writes only the bundle's files under `dir`, with modes.
+pub fn write_files(b: &Bundle, dir: &Path) {
     use std::os::unix::fs::PermissionsExt;
     for (p, f) in &b.files {
         let path = dir.join(p);
