@@ -220,6 +220,33 @@ fn fresh_vm_installs_docker_offline_and_serves_opencode_health_through_caddy_and
     let health: serde_json::Value = serde_json::from_str(&health).expect("health is JSON");
     assert_eq!(health["healthy"], serde_json::Value::Bool(true), "{health}");
 
+    // `docker exec` runs inside the container (regression: with the VM as a chroot it landed in the host's
+    // root and PID namespace), and the devbox runs the bundle's entrypoint: OpenCode as the user `dev`.
+    let init = ssh_ok(&vm, "docker exec smoke-devbox-1 cat /proc/1/cmdline");
+    assert!(
+        init.contains("cloudcode-entrypoint"),
+        "docker exec is not in the container: {init:?}"
+    );
+    let opencode_user = ssh_ok(&vm, "docker exec smoke-devbox-1 ps -o user= -C opencode");
+    assert_eq!(
+        opencode_user.lines().next().map(str::trim),
+        Some("dev"),
+        "{opencode_user}"
+    );
+    // The forward-auth stand-in has a health check like Authelia's image.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = ssh_ok(
+            &vm,
+            "docker inspect -f '{{.State.Health.Status}}' smoke-forward-auth-1",
+        );
+        if status.trim() == "healthy" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "forward-auth health: {status}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
     // Without the cookie the stand-in sends the browser to the portal, like Authelia.
     let redirect = ssh_ok(
         &vm,

@@ -8,7 +8,7 @@
 set -euo pipefail
 root=$1; hostname=$2; docker_data=$3; host_cgroups=$4
 hostname "$hostname"
-mount --bind "$root" "$root"   # ROOT is a mount point of this namespace (runc's pivot_root needs one)
+mount --bind "$root" "$root"   # ROOT is a mount point of this namespace (pivot_root needs one)
 mount -t proc proc "$root/proc"
 mount -t sysfs sysfs "$root/sys"
 # `ip netns exec` replaced /sys (and lost the host's cgroup mounts): mount the cgroup hierarchies the host has.
@@ -29,7 +29,13 @@ mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$root/dev/shm"
 mount -t tmpfs -o mode=755,nosuid,nodev tmpfs "$root/run"
 mkdir -p "$root/run/lock" "$root/run/systemd/system"   # the latter: "systemd is running" for maintainer scripts
 mount --bind "$docker_data" "$root/var/lib/docker"
-chroot "$root" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
+# Make ROOT the root of this mount namespace (pivot_root, not chroot): runc's `exec` joins a container's
+# mount namespace and lands at that namespace's root, which under a chroot would be the host's /.
+cd "$root"
+pivot_root . mnt
+umount -l /mnt
+cd /
+/usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
   /usr/local/sbin/service ssh start 3<&- </dev/null >/dev/null
 echo booted
 read -r -u 3 _ || true

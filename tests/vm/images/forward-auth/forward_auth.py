@@ -5,13 +5,15 @@ Answers like Authelia's /api/authz/forward-auth: 200 plus Remote-* headers when 
 session cookie FORWARD_AUTH_COOKIE_NAME=FORWARD_AUTH_COOKIE_VALUE (default: the content of
 AUTHELIA_SESSION_SECRET_FILE, as the bundle sets it for Authelia), otherwise a redirect to the portal
 (https://auth.<forwarded host>/ unless FORWARD_AUTH_PORTAL_URL is set) with ?rd=<original URL>&rm=<method>:
-302 for GET/HEAD/OPTIONS, 303 for other methods. /api/health answers 200 for container health checks.
+302 for GET/HEAD/OPTIONS, 303 for other methods. /api/health answers 200; `forward-auth --check` probes it
+(the image's HEALTHCHECK).
 """
 import http.cookies
 import http.server
 import os
 import sys
 import urllib.parse
+import urllib.request
 
 PORT = int(os.environ.get("FORWARD_AUTH_PORT", "9091"))
 COOKIE_NAME = os.environ.get("FORWARD_AUTH_COOKIE_NAME", "authelia_session")
@@ -75,7 +77,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
         sys.stderr.write("%s %s\n" % (self.address_string(), fmt % args))
 
 
+def check():
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{PORT}/api/health", timeout=3) as resp:
+            return 0 if resp.status == 200 else 1
+    except OSError:
+        return 1
+
+
 def main():
+    if sys.argv[1:] == ["--check"]:
+        sys.exit(check())
     if not COOKIE_VALUE:
         sys.stderr.write("FORWARD_AUTH_COOKIE_VALUE is not set: every request will be redirected\n")
     server = http.server.ThreadingHTTPServer(("0.0.0.0", PORT), Handler)
