@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cloudcode_tests::vm::{repo_root, TestVm, VmOptions};
+use cloudcode_tests::vm::{ensure_built, repo_root, vm_script, TestVm, VmOptions};
 
 /// Runs `remote` over real ssh; panics with stdout/stderr unless it exits 0. Returns stdout.
 fn ssh_ok(vm: &TestVm, remote: &str) -> String {
@@ -325,4 +325,57 @@ fn two_vms_run_side_by_side_and_a_replaced_host_key_is_refused_by_the_pinned_cli
     for (netns, slot, pid1) in traces {
         assert_no_trace(&netns, slot, pid1, &ip_forward_before, &iptables_before);
     }
+}
+
+#[test]
+fn vm_is_torn_down_when_its_owner_dies_without_drop() {
+    ensure_built().unwrap();
+    let ip_forward_before = fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
+    let iptables_before = host_iptables();
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("id");
+    let keygen = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(keygen.success());
+    // The owner holds the write end of the lifeline; killing it stands for a test process that dies (or a VM
+    // kept in a static, which is never dropped).
+    let mut owner = Command::new("sleep")
+        .arg("600")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lifeline = owner.stdout.take().unwrap();
+    let mut runner = Command::new("bash")
+        .arg(vm_script("vm.sh"))
+        .arg("--authorized-key")
+        .arg(key.with_extension("pub"))
+        .stdin(Stdio::from(lifeline))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(runner.stdout.take().unwrap()));
+    let ready = lines.next().unwrap().unwrap();
+    assert!(ready.starts_with("ready "), "{ready}");
+    let field = |k: &str| {
+        ready
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix(&format!("{k}=")).map(str::to_string))
+            .unwrap()
+    };
+    let (netns, slot, pid1): (String, u32, u32) = (
+        field("ns"),
+        field("slot").parse().unwrap(),
+        field("pid1").parse().unwrap(),
+    );
+    assert!(Path::new(&format!("/proc/{pid1}")).exists());
+
+    owner.kill().unwrap();
+    owner.wait().unwrap();
+    assert_eq!(lines.next().unwrap().unwrap(), "down");
+    assert!(runner.wait().unwrap().success());
+    assert_no_trace(&netns, slot, pid1, &ip_forward_before, &iptables_before);
 }

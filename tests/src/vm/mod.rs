@@ -12,7 +12,7 @@ use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -133,6 +133,34 @@ impl std::fmt::Debug for TestVm {
     }
 }
 
+static SHARED: OnceLock<Mutex<TestVm>> = OnceLock::new();
+static SHARED_START: Mutex<()> = Mutex::new(());
+
+/// One VM (root login) shared by every test of this test binary that asks for it, started on first use.
+/// Holding the guard serialises the scenarios using it. It is never dropped: when the test process exits its
+/// lifeline closes and vm.sh tears the VM down.
+pub fn shared() -> Result<MutexGuard<'static, TestVm>, VmError> {
+    if SHARED.get().is_none() {
+        let _starting = SHARED_START.lock().unwrap_or_else(PoisonError::into_inner);
+        if SHARED.get().is_none() {
+            let vm = TestVm::start(VmOptions::default())?;
+            let _ = SHARED.set(Mutex::new(vm));
+        }
+    }
+    match SHARED.get() {
+        Some(vm) => Ok(vm.lock().unwrap_or_else(PoisonError::into_inner)),
+        None => Err(VmError::Boot {
+            reason: "the shared VM was not stored".into(),
+            log: String::new(),
+        }),
+    }
+}
+
+/// `tests/vm/<name>`.
+pub fn vm_script(name: &str) -> PathBuf {
+    repo_root().join("tests/vm").join(name)
+}
+
 /// The repository root (this crate lives in `<repo>/tests`).
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -146,10 +174,6 @@ pub fn cache_dir() -> PathBuf {
     std::env::var_os("CLOUDCODE_TESTVM_CACHE")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join(".cache/testvm"))
-}
-
-fn vm_script(name: &str) -> PathBuf {
-    repo_root().join("tests/vm").join(name)
 }
 
 fn is_root() -> bool {
