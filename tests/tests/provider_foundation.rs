@@ -203,24 +203,6 @@ fn creating_without_the_password_is_refused_at_plan_time() {
 }
 
 #[test]
-fn apply_stops_with_a_clear_not_yet_implemented_diagnostic() {
-    let mut wd = Workdir::new(provider_bin!(), &password_config()).unwrap();
-    wd.set_env("TF_VAR_admin_password", PASSWORD);
-    wd.init().unwrap();
-    let run = wd.apply().unwrap();
-    assert!(!run.success, "apply should fail until the SSH layer lands");
-    let diags = run.diagnostics();
-    assert!(
-        diags.iter().any(|d| d["summary"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("not implemented yet")),
-        "{diags:#?}"
-    );
-    assert!(!wd.state_text().contains(PASSWORD));
-}
-
-#[test]
 fn fallback_domain_function_returns_the_sslip_name_in_an_output() {
     let wd = Workdir::new(
         provider_bin!(),

@@ -36,10 +36,22 @@ pub fn init(name: &str) {
     let Some(level) = level_from_env(name, |k| std::env::var(k).ok()) else {
         return;
     };
+    // Our own crates log at the level asked for; libraries (TLS, HTTP/2, SSH internals) only from WARN, or from
+    // DEBUG under `trace`, so a trace log stays readable and never dumps handshake internals.
+    let libraries = if level == Level::TRACE {
+        Level::DEBUG
+    } else {
+        Level::WARN
+    }
+    .min(level);
+    let filter = tracing_subscriber::filter::Targets::new()
+        .with_default(libraries)
+        .with_target("cloudcode", level)
+        .with_target("terraform_provider_cloudcode", level);
     let layer = HclogLayer {
         module: format!("provider.terraform-provider-{name}"),
     }
-    .with_filter(tracing_subscriber::filter::LevelFilter::from_level(level));
+    .with_filter(filter);
     let _ = tracing_subscriber::registry().with(layer).try_init();
 }
 

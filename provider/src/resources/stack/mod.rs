@@ -1,24 +1,26 @@
 //! `cloudcode_stack`: one cloudcode deployment on one host, reached over SSH.
 //!
-//! Read top-down: schema (every attribute described), validation, plan, then create/read/update/delete and
-//! the state struct at the bottom. Applying over SSH lands with the "stack over SSH" work; until then apply
-//! stops with a clear diagnostic and nothing is touched.
+//! Read top-down: validation and plan here, then create/read/update/delete/import. The schema is in
+//! `schema.rs`, the state struct in `state.rs`, and everything done on the host (inspect, deploy, teardown) in
+//! `host.rs`, which knows nothing of Terraform.
+
+mod connect;
+mod host;
+mod schema;
+mod state;
 
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use cloudcode_bundle::validate as rule;
+use cloudcode_bundle::{paths, Secrets};
+use cloudcode_ssh::Remote;
 use cloudcode_tfplugin::framework::{
-    ApplyRequest, AttrPath, Attribute, Block, DeleteRequest, Diagnostics, PlanRequest, ReadRequest,
+    ApplyRequest, AttrPath, Ctx, DeleteRequest, Diagnostics, PlanRequest, Private, ReadRequest,
     Resource, Schema, Typed,
 };
-use cloudcode_tfplugin::value::{Type, Value};
-use serde::{Deserialize, Serialize};
 
-use crate::provider::Shared;
-
-/// Service names `images` may override.
-const IMAGE_KEYS: [&str; 3] = ["caddy", "authelia", "devbox"];
+use crate::provider::{ProviderConfig, Shared};
+pub use state::{JumpHost, StackState, Timeouts};
 
 pub struct Stack {
     provider: Shared,
@@ -28,208 +30,10 @@ impl Stack {
     pub fn new(provider: Shared) -> Self {
         Self { provider }
     }
-}
 
-// ---------------------------------------------------------------------------------------------------------
-// Schema
-// ---------------------------------------------------------------------------------------------------------
-
-fn duration(name: &str, what: &str) -> Attribute {
-    Attribute::string(name)
-        .optional()
-        .description(&format!("Time limit for {what}, e.g. `\"20m\"`."))
-        .validate_str(rule_duration)
-}
-
-fn rule_duration(v: &str) -> Result<(), String> {
-    humantime::parse_duration(v)
-        .map(|_| ())
-        .map_err(|_| format!("{v:?} is not a duration such as \"30s\", \"10m\" or \"1h30m\""))
-}
-
-fn schema() -> Schema {
-    let s = Attribute::string;
-    let b = Attribute::bool;
-    let n = Attribute::number;
-    Schema::new(
-        0,
-        Block::new(
-            "A cloudcode deployment on one host: Caddy (HTTPS), Authelia (password + passkey/TOTP) and the \
-             OpenCode devbox with a web terminal, run by Docker Compose and deployed over SSH.",
-        )
-        // --- where and how to connect -------------------------------------------------------------------
-        .attribute(s("host").required().validate_str(rule::host).description(
-            "IP address or host name of the machine to deploy on. With an empty `domain`, its IPv4 address \
-             also gives the fallback domain `<a-b-c-d>.sslip.io`.",
-        ))
-        .attribute(n("port").default(Value::int(22)).validate_i64(rule::port).description("SSH port. Default `22`."))
-        .attribute(s("user").default(Value::string("root")).validate_str(rule::username).description(
-            "SSH user; must be root or able to run `sudo` without a password. Default `root`.",
-        ))
-        .attribute(s("host_key").optional().computed().use_state_for_unknown().validate_str(rule::ssh_host_key).description(
-            "The host's SSH public key (`ssh-ed25519 AAAA...`) or fingerprint (`SHA256:...`) to pin. When unset, \
-             the key seen on first connection is recorded here and every later connection must present it; a \
-             mismatch stops with both fingerprints.",
-        ))
-        .attribute(s("private_key_path").optional().validate_str(rule_path).description(
-            "Path of the SSH private key on the machine running Terraform. A path is no secret, so it may live \
-             in state. Alternatives: the provider's `ssh_private_key`, or `ssh_agent = true`.",
-        ))
-        .attribute(b("ssh_agent").default(Value::bool(false)).description(
-            "Authenticate with the keys of the running SSH agent (`SSH_AUTH_SOCK`). Default `false`.",
-        ))
-        .attribute(Attribute::object(
-            "jump_host",
-            vec![
-                s("host").required().validate_str(rule::host).description("Jump host address."),
-                n("port").optional().validate_i64(rule::port).description("Jump host SSH port. Default `22`."),
-                s("user").optional().validate_str(rule::username).description("Jump host user. Default: the stack's `user`."),
-                s("host_key").optional().validate_str(rule::ssh_host_key).description(
-                    "The jump host's public key or `SHA256:` fingerprint to pin.",
-                ),
-                s("private_key_path").optional().validate_str(rule_path).description(
-                    "Key for the jump host. Default: the stack's credentials.",
-                ),
-            ],
-        )
-        .optional()
-        .description("Reach `host` through this SSH bastion (like `ssh -J`)."))
-        .attribute(Attribute::object(
-            "timeouts",
-            vec![
-                duration("create", "the first deploy (Docker install, image pulls, health)"),
-                duration("update", "a change"),
-                duration("delete", "teardown"),
-                duration("connect", "waiting for SSH while the machine boots"),
-            ],
-        )
-        .optional()
-        .description("Time limits. Defaults: create `30m`, update `20m`, delete `10m`, connect `5m`."))
-        // --- the site ------------------------------------------------------------------------------------
-        .attribute(s("domain").optional().computed().description(
-            "Domain of the site; `auth.<domain>` serves the login page, so both names must resolve to `host`. \
-             Null or empty: `<a-b-c-d>.sslip.io` from the host's IPv4 address (passkeys are bound to the \
-             domain, so a new address means registering them again).",
-        ))
-        .attribute(s("admin_username").required().description("The login name of the single Authelia user."))
-        .attribute(s("admin_display_name").optional().description("Display name of that user. Default: `admin_username`."))
-        .attribute(s("admin_email").required().description(
-            "The user's e-mail (Authelia identity checks; also the ACME account unless `acme_email` is set).",
-        ))
-        .attribute(s("admin_password_wo").optional().sensitive().write_only().validate_str(rule::password).description(
-            "The user's password, at least 12 characters. **Write-only** (Terraform >= 1.11): never stored in plan \
-             or state. Needed on create and whenever `admin_password_wo_version` changes; otherwise leave it null \
-             and the host keeps its password hash.",
-        ))
-        .attribute(n("admin_password_wo_version").default(Value::int(1)).description(
-            "Bump to apply a new `admin_password_wo`. Default `1`.",
-        ))
-        // --- the agent -----------------------------------------------------------------------------------
-        .attribute(s("llm_provider").default(Value::string("openai")).description(
-            "LLM provider for OpenCode: `openai`, `anthropic`, `gemini` or `openai_compatible`. Default `openai`.",
-        ))
-        .attribute(s("llm_base_url").optional().description(
-            "API base URL (https) for `openai_compatible` providers or a proxy.",
-        ))
-        .attribute(s("llm_model").optional().description("Default model, e.g. `gpt-4.1` or `claude-sonnet-4-5`."))
-        .attribute(s("llm_api_key_wo").optional().sensitive().write_only().validate_str(rule::api_key).description(
-            "API key of the LLM provider. **Write-only**: never stored; supply it with a new \
-             `llm_api_key_wo_version`, otherwise the host keeps its key.",
-        ))
-        .attribute(n("llm_api_key_wo_version").optional().description(
-            "Bump to apply a new `llm_api_key_wo`.",
-        ))
-        .attribute(s("opencode_version").default(Value::string(cloudcode_bundle::DEFAULT_OPENCODE_VERSION)).description(
-            &format!(
-                "OpenCode version in the devbox. Default `{}` (pinned; OpenCode 2.x changed its CLI).",
-                cloudcode_bundle::DEFAULT_OPENCODE_VERSION
-            ),
-        ))
-        // --- images --------------------------------------------------------------------------------------
-        .attribute(Attribute::map_of("images", Type::String).optional().validate(rule_image_keys).description(
-            "Image per service, overriding the pinned defaults (private registries, mirrors): keys `caddy`, \
-             `authelia`, `devbox`.",
-        ))
-        .attribute(Attribute::list_of("image_archives", Type::String).optional().validate(rule_archives).description(
-            "Local image tarballs (`docker save` output) to upload and `docker load` before starting, for hosts \
-             that cannot pull.",
-        ))
-        .attribute(b("devbox_build").default(Value::bool(false)).description(
-            "Build the devbox image on the host from the rendered Dockerfile instead of pulling the prebuilt \
-             image (slow on small machines). Default `false`.",
-        ))
-        // --- behaviour -----------------------------------------------------------------------------------
-        .attribute(b("terminal_enabled").default(Value::bool(true)).description(
-            "Serve the ttyd web terminal at `/terminal/`. Default `true`.",
-        ))
-        .attribute(n("https_alt_port").optional().description(
-            "Also serve HTTPS on this port (e.g. `8443`) for networks that block 443.",
-        ))
-        .attribute(s("tls_mode").default(Value::string("acme")).description(
-            "`acme`: public certificates from Let's Encrypt / ZeroSSL. `internal`: Caddy's own CA, for private \
-             networks and tests. Default `acme`.",
-        ))
-        .attribute(s("acme_email").optional().description("ACME account e-mail. Default: `admin_email`."))
-        .attribute(s("timezone").default(Value::string("UTC")).description("IANA time zone of the containers. Default `UTC`."))
-        .attribute(s("remote_dir").default(Value::string(cloudcode_bundle::settings::DEFAULT_REMOTE_DIR)).requires_replace().description(
-            "Directory on the host for the rendered files and `secrets/`. Changing it deploys anew. Default \
-             `/opt/cloudcode`.",
-        ))
-        .attribute(s("docker_install").default(Value::string("auto")).validate_str(rule::docker_install).description(
-            "`auto`: install Docker and Compose v2 with the distribution's packages when missing. `skip`: never \
-             install; fail if absent. Default `auto`.",
-        ))
-        .attribute(b("host_running").default(Value::bool(true)).description(
-            "`false` while the machine is stopped (suspend): neither plan nor apply connects; changes wait for \
-             the next apply with the host running. Default `true`.",
-        ))
-        .attribute(b("remote_teardown").default(Value::bool(true)).description(
-            "On destroy, run `docker compose down` and remove the rendered files (never `secrets/` or volumes). \
-             Set `false` when the machine itself is destroyed. Default `true`.",
-        ))
-        .attribute(b("destroy_volumes").default(Value::bool(false)).description(
-            "With `remote_teardown`, also delete the volumes (workspace, sessions, passkeys). Default `false`.",
-        ))
-        // --- results -------------------------------------------------------------------------------------
-        .attribute(s("id").computed().use_state_for_unknown().description("`user@host:port/remote_dir`."))
-        .attribute(s("url").computed().description("The site: OpenCode's web UI, behind the login."))
-        .attribute(s("auth_url").computed().description("The Authelia login portal, `https://auth.<domain>`."))
-        .attribute(s("terminal_url").computed().description("The web terminal, or null when `terminal_enabled` is false."))
-        .attribute(Attribute::map_of("files", Type::String).computed().description(
-            "Deployed files (path relative to `remote_dir` → sha256). A hand edit on the host shows up here as drift.",
-        ))
-        .attribute(s("deployed_version").computed().description("Version of the provider that last deployed the host.")),
-    )
-}
-
-fn rule_path(v: &str) -> Result<(), String> {
-    if v.trim().is_empty() || v.contains('\0') || v.contains('\n') {
-        Err("must be a non-empty file path on a single line".to_string())
-    } else {
-        Ok(())
+    fn provider_config(&self) -> ProviderConfig {
+        self.provider.read().map(|c| c.clone()).unwrap_or_default()
     }
-}
-
-fn rule_image_keys(v: &Value) -> Result<(), String> {
-    let Some(entries) = v.as_entries() else {
-        return Ok(());
-    };
-    match entries.keys().find(|k| !IMAGE_KEYS.contains(&k.as_str())) {
-        Some(k) => Err(format!(
-            "unknown service {k:?}; images may override: {}",
-            IMAGE_KEYS.join(", ")
-        )),
-        None => Ok(()),
-    }
-}
-
-fn rule_archives(v: &Value) -> Result<(), String> {
-    for (i, item) in v.as_elements().unwrap_or_default().iter().enumerate() {
-        if let Some(p) = item.as_str() {
-            rule_path(p).map_err(|e| format!("element {i}: {e}"))?;
-        }
-    }
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -458,7 +262,59 @@ fn plan(
         p.value.id = Some(stack_id(&p.value));
         p.unknown.remove("id");
     }
+
+    // What the host will have: the files the bundle renders (secret-bearing files are not tracked) and every
+    // service running. Read puts what the host really has into state, so any drift shows up as a diff here.
+    let host_running = !cfg.is_unknown("host_running") && p.value.host_running.unwrap_or(true);
+    let outcome = ["files", "services", "deployed_version"];
+    if !cfg.is_unknown("host_running") && !host_running {
+        // Suspended: nothing is deployed until the host runs again; keep describing what it has.
+        let prior = req.prior.clone().unwrap_or_default();
+        p.value.files = prior.files;
+        p.value.services = prior.services;
+        p.value.deployed_version = prior.deployed_version;
+        for a in outcome {
+            p.unknown.remove(a);
+        }
+    } else if host_running
+        && cfg
+            .unknown
+            .iter()
+            .all(|a| !RENDER_INPUTS.contains(&a.as_str()))
+    {
+        if let Some(bundle) = render(&p.value, &Secrets::default(), diags) {
+            p.value.files = Some(bundle.managed_hashes());
+            p.value.services = Some(desired_services());
+            p.value.deployed_version = Some(cloudcode_bundle::CLOUDCODE_VERSION.to_string());
+            for a in outcome {
+                p.unknown.remove(a);
+            }
+        }
+    }
 }
+
+/// The attributes the rendered files depend on (an unknown one leaves `files` unknown in the plan).
+const RENDER_INPUTS: [&str; 19] = [
+    "host",
+    "domain",
+    "admin_username",
+    "admin_display_name",
+    "admin_email",
+    "admin_password_wo_version",
+    "llm_provider",
+    "llm_base_url",
+    "llm_model",
+    "llm_api_key_wo_version",
+    "opencode_version",
+    "images",
+    "devbox_build",
+    "terminal_enabled",
+    "https_alt_port",
+    "tls_mode",
+    "acme_email",
+    "timezone",
+    "remote_dir",
+];
 
 fn stack_id(s: &StackState) -> String {
     format!(
@@ -476,12 +332,200 @@ fn stack_id(s: &StackState) -> String {
 // Create / Read / Update / Delete
 // ---------------------------------------------------------------------------------------------------------
 
-fn not_yet(diags: &mut Diagnostics, what: &str) {
-    diags.error(
-        format!("cloudcode_stack {what} is not implemented yet"),
-        "This provider build validates and plans cloudcode_stack but cannot deploy it over SSH yet (that \
-         arrives with the stack-over-SSH release). Nothing was changed on the host.",
-    );
+// ---------------------------------------------------------------------------------------------------------
+// Create / Read / Update / Delete / Import
+// ---------------------------------------------------------------------------------------------------------
+
+/// The services every healthy stack runs, as `services` shows them.
+fn desired_services() -> BTreeMap<String, String> {
+    host::SERVICES
+        .iter()
+        .map(|s| (s.to_string(), "running".to_string()))
+        .collect()
+}
+
+/// The bundle's settings for a fully known state.
+fn bundle_settings(s: &StackState) -> Result<cloudcode_bundle::Settings, String> {
+    let domain = effective_domain(s.domain.as_deref(), &s.host)?;
+    Ok(settings(s, &domain))
+}
+
+/// Renders the bundle; a failure here is a bug or a value no plan-time rule caught.
+fn render(
+    s: &StackState,
+    secrets: &Secrets,
+    diags: &mut Diagnostics,
+) -> Option<cloudcode_bundle::Bundle> {
+    let settings = match bundle_settings(s) {
+        Ok(x) => x,
+        Err(e) => {
+            diags.error_at(AttrPath::attr("domain"), "No domain for the site", e);
+            return None;
+        }
+    };
+    match cloudcode_bundle::render(&settings, secrets) {
+        Ok(b) => Some(b),
+        Err(e) => {
+            diags.error("Could not render the deployment files", e.to_string());
+            None
+        }
+    }
+}
+
+fn host_error(diags: &mut Diagnostics, summary: &str, e: &dyn std::fmt::Display) {
+    diags.error(summary, e.to_string());
+}
+
+/// The write-only secrets this apply must put on the host (None: the host keeps what it has).
+async fn secrets_for(
+    r: &dyn Remote,
+    req: &ApplyRequest<StackState>,
+    diags: &mut Diagnostics,
+) -> Option<Secrets> {
+    let planned = &req.planned;
+    let prior = req.prior.as_ref();
+    let pw_bump =
+        prior.is_none_or(|p| p.admin_password_wo_version != planned.admin_password_wo_version);
+    let key_bump = prior.is_none_or(|p| p.llm_api_key_wo_version != planned.llm_api_key_wo_version);
+    let mut secrets = Secrets::default();
+    if let Some(pw) = req.config.admin_password_wo.as_deref().filter(|_| pw_bump) {
+        match cloudcode_bundle::hash_password(pw) {
+            Ok(h) => secrets.admin_password_hash = Some(h),
+            Err(e) => {
+                diags.error_at(
+                    AttrPath::attr("admin_password_wo"),
+                    "Could not hash the password",
+                    e.to_string(),
+                );
+                return None;
+            }
+        }
+    } else if let Some(p) = prior {
+        // The user's name, e-mail or display name changed without a new password: keep the host's hash.
+        let user_changed = p.admin_username != planned.admin_username
+            || p.admin_email != planned.admin_email
+            || p.admin_display_name != planned.admin_display_name;
+        if user_changed {
+            let dir = planned.dir();
+            let db = r
+                .read_file(&format!("{dir}/{}", paths::USERS_DATABASE))
+                .await;
+            match db
+                .ok()
+                .flatten()
+                .and_then(|y| cloudcode_bundle::existing_password_hash(&y, &p.admin_username))
+            {
+                Some(h) => secrets.admin_password_hash = Some(h),
+                None => {
+                    diags.error_at(
+                        AttrPath::attr("admin_password_wo"),
+                        "admin_password_wo is required",
+                        "The admin user changed and the host's user database has no password hash to keep; \
+                         supply admin_password_wo with a new admin_password_wo_version.",
+                    );
+                    return None;
+                }
+            }
+        }
+    }
+    if let Some(k) = req.config.llm_api_key_wo.as_deref().filter(|_| key_bump) {
+        secrets.llm_api_key = Some(k.to_string());
+    }
+    Some(secrets)
+}
+
+impl Stack {
+    async fn apply(
+        &self,
+        req: &mut ApplyRequest<StackState>,
+        diags: &mut Diagnostics,
+        creating: bool,
+    ) -> Option<StackState> {
+        let mut state = req.planned.clone();
+        if !state.host_running.unwrap_or(true) {
+            // The machine is stopped: record the configuration, change nothing; the next apply with the host
+            // running deploys it (files and services keep describing what the host has).
+            let prior = req.prior.clone().unwrap_or_default();
+            state.files = prior.files;
+            state.services = prior.services;
+            state.deployed_version = prior.deployed_version;
+            state.host_key = state.host_key.or(prior.host_key);
+            return Some(state);
+        }
+        let provider = self.provider_config();
+        let phase = if creating {
+            connect::Phase::Create
+        } else {
+            connect::Phase::Update
+        };
+        let session = match connect::open(&state, &provider, phase, &req.ctx).await {
+            Ok(s) => s,
+            Err(e) => {
+                host_error(diags, "Could not connect to the host", &e);
+                return None;
+            }
+        };
+        if state.host_key.is_none() {
+            state.host_key = Some(session.host_key().public_key.clone());
+        }
+        let secrets = secrets_for(&session, req, diags).await?;
+        let bundle = render(&state, &secrets, diags)?;
+        let archives: Vec<std::path::PathBuf> = state
+            .image_archives
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(Into::into)
+            .collect();
+        let domain = bundle.manifest.inputs.domain.clone();
+        let dir = state.dir();
+        let params = host::DeployParams {
+            dir: &dir,
+            bundle: &bundle,
+            domain: &domain,
+            install_docker: state.docker_install.as_deref() != Some("skip"),
+            image_archives: &archives,
+            build_devbox: state.devbox_build.unwrap_or(false),
+            health_timeout: connect::phase_timeout(&state, phase),
+            cancel: &req.ctx.cancel,
+        };
+        let outcome = host::deploy(&session, &params).await;
+        let stats = session.stats();
+        session.close().await;
+        match outcome {
+            Ok(o) => {
+                tracing::info!(
+                    connections = stats.connections,
+                    commands = stats.commands,
+                    uploads = stats.uploads,
+                    bytes = o.uploaded_bytes,
+                    recreated = ?o.recreated,
+                    "cloudcode_stack applied"
+                );
+                state.files = Some(bundle.managed_hashes());
+                state.services = Some(
+                    o.services
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.status()))
+                        .collect(),
+                );
+                state.deployed_version = Some(cloudcode_bundle::CLOUDCODE_VERSION.to_string());
+                Some(state)
+            }
+            Err(e) => {
+                host_error(diags, "Deploying cloudcode failed", &e);
+                // A create that reached the host leaves the object in state (tainted) so the next apply converges;
+                // an update keeps the prior state.
+                if creating {
+                    state.files = Some(BTreeMap::new());
+                    state.services = None;
+                    Some(state)
+                } else {
+                    None
+                }
+            }
+        }
+    }
 }
 
 #[async_trait]
@@ -493,7 +537,7 @@ impl Resource for Stack {
     }
 
     fn schema(&self) -> Schema {
-        schema()
+        schema::schema()
     }
 
     async fn validate(&self, config: &Typed<StackState>, diags: &mut Diagnostics) {
@@ -501,128 +545,208 @@ impl Resource for Stack {
     }
 
     async fn plan(&self, req: &mut PlanRequest<StackState>, diags: &mut Diagnostics) {
-        let provider = self.provider.read().map(|c| c.clone()).unwrap_or_default();
-        plan(req, &provider, diags);
+        plan(req, &self.provider_config(), diags);
     }
 
     async fn create(
         &self,
-        _req: &mut ApplyRequest<StackState>,
+        req: &mut ApplyRequest<StackState>,
         diags: &mut Diagnostics,
     ) -> Option<StackState> {
-        not_yet(diags, "apply");
-        None
+        self.apply(req, diags, true).await
     }
 
     async fn read(
         &self,
         req: &mut ReadRequest<StackState>,
-        _diags: &mut Diagnostics,
+        diags: &mut Diagnostics,
     ) -> Option<StackState> {
-        Some(req.state.clone())
+        let mut state = req.state.clone();
+        if !state.host_running.unwrap_or(true) {
+            return Some(state);
+        }
+        let session = match connect::open(
+            &state,
+            &self.provider_config(),
+            connect::Phase::Read,
+            &req.ctx,
+        )
+        .await
+        {
+            Ok(s) => s,
+            Err(e) => {
+                host_error(
+                    diags,
+                    "Could not connect to the host to check for drift",
+                    &e,
+                );
+                return Some(state);
+            }
+        };
+        let facts = host::inspect(&session, &state.dir()).await;
+        session.close().await;
+        match facts {
+            Ok(f) => {
+                // What the host has, for the files this stack manages: a hand edit or a deleted file is drift.
+                if let Some(files) = state.files.as_mut() {
+                    for (path, sha) in files.iter_mut() {
+                        *sha = f
+                            .files
+                            .get(path)
+                            .cloned()
+                            .unwrap_or_else(|| "missing".to_string());
+                    }
+                }
+                state.services = Some(
+                    host::SERVICES
+                        .iter()
+                        .map(|s| {
+                            (
+                                s.to_string(),
+                                f.services
+                                    .get(*s)
+                                    .map(|x| x.status())
+                                    .unwrap_or("missing".into()),
+                            )
+                        })
+                        .collect(),
+                );
+            }
+            Err(e) => host_error(diags, "Could not inspect the host", &e),
+        }
+        Some(state)
     }
 
     async fn update(
         &self,
-        _req: &mut ApplyRequest<StackState>,
+        req: &mut ApplyRequest<StackState>,
         diags: &mut Diagnostics,
     ) -> Option<StackState> {
-        not_yet(diags, "update");
-        None
+        self.apply(req, diags, false).await
     }
 
-    async fn delete(&self, _req: &mut DeleteRequest<StackState>, _diags: &mut Diagnostics) {}
-}
+    async fn delete(&self, req: &mut DeleteRequest<StackState>, diags: &mut Diagnostics) {
+        let state = &req.prior;
+        if !state.remote_teardown.unwrap_or(true) || !state.host_running.unwrap_or(true) {
+            tracing::info!(
+                "forgetting the host without touching it (remote_teardown off or host stopped)"
+            );
+            return;
+        }
+        let session = match connect::open(
+            state,
+            &self.provider_config(),
+            connect::Phase::Delete,
+            &req.ctx,
+        )
+        .await
+        {
+            Ok(s) => s,
+            Err(e) => {
+                diags.error(
+                    "Could not reach the host to tear the stack down",
+                    format!(
+                        "{e}\n\nIf the machine is gone, set remote_teardown = false and apply, then destroy again."
+                    ),
+                );
+                return;
+            }
+        };
+        let dir = state.dir();
+        let manifest = session
+            .read_file(&format!("{dir}/{}", paths::MANIFEST))
+            .await
+            .ok()
+            .flatten();
+        let mut rendered: Vec<String> = state
+            .files
+            .clone()
+            .unwrap_or_default()
+            .into_keys()
+            .collect();
+        if let Some(m) =
+            manifest.and_then(|b| serde_json::from_slice::<cloudcode_bundle::Manifest>(&b).ok())
+        {
+            rendered.extend(m.files.into_keys());
+            rendered.extend(m.secret_files.into_iter().map(|f| f.path));
+        }
+        rendered.push(paths::MANIFEST.to_string());
+        rendered.sort();
+        rendered.dedup();
+        let result = host::teardown(
+            &session,
+            &dir,
+            &rendered,
+            state.destroy_volumes.unwrap_or(false),
+        )
+        .await;
+        session.close().await;
+        if let Err(e) = result {
+            host_error(diags, "Tearing the stack down failed", &e);
+        }
+    }
 
-// ---------------------------------------------------------------------------------------------------------
-// State
-// ---------------------------------------------------------------------------------------------------------
-
-/// `cloudcode_stack` as Rust sees it. Absent means null or unknown (see the framework's typed bridge). No
-/// `Debug`: the write-only fields hold secrets while a request is processed (they are never stored).
-#[derive(Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct StackState {
-    pub host: String,
-    pub port: Option<i64>,
-    pub user: Option<String>,
-    pub host_key: Option<String>,
-    pub private_key_path: Option<String>,
-    pub ssh_agent: Option<bool>,
-    pub jump_host: Option<JumpHost>,
-    pub timeouts: Option<Timeouts>,
-    pub domain: Option<String>,
-    pub admin_username: String,
-    pub admin_display_name: Option<String>,
-    pub admin_email: String,
-    pub admin_password_wo: Option<String>,
-    pub admin_password_wo_version: Option<i64>,
-    pub llm_provider: Option<String>,
-    pub llm_base_url: Option<String>,
-    pub llm_model: Option<String>,
-    pub llm_api_key_wo: Option<String>,
-    pub llm_api_key_wo_version: Option<i64>,
-    pub opencode_version: Option<String>,
-    pub images: Option<BTreeMap<String, String>>,
-    pub image_archives: Option<Vec<String>>,
-    pub devbox_build: Option<bool>,
-    pub terminal_enabled: Option<bool>,
-    pub https_alt_port: Option<i64>,
-    pub tls_mode: Option<String>,
-    pub acme_email: Option<String>,
-    pub timezone: Option<String>,
-    pub remote_dir: Option<String>,
-    pub docker_install: Option<String>,
-    pub host_running: Option<bool>,
-    pub remote_teardown: Option<bool>,
-    pub destroy_volumes: Option<bool>,
-    pub id: Option<String>,
-    pub url: Option<String>,
-    pub auth_url: Option<String>,
-    pub terminal_url: Option<String>,
-    pub files: Option<BTreeMap<String, String>>,
-    pub deployed_version: Option<String>,
-}
-
-#[derive(Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct JumpHost {
-    pub host: String,
-    pub port: Option<i64>,
-    pub user: Option<String>,
-    pub host_key: Option<String>,
-    pub private_key_path: Option<String>,
-}
-
-#[derive(Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Timeouts {
-    pub create: Option<String>,
-    pub update: Option<String>,
-    pub delete: Option<String>,
-    pub connect: Option<String>,
+    async fn import(
+        &self,
+        id: &str,
+        ctx: &Ctx,
+        diags: &mut Diagnostics,
+    ) -> Option<(StackState, Private)> {
+        let Some(mut state) = connect::parse_import_id(id) else {
+            diags.error(
+                "Invalid import id",
+                format!("expected user@host:port/remote_dir, e.g. root@47.1.2.3:22/opt/cloudcode; got {id:?}"),
+            );
+            return None;
+        };
+        let session = match connect::open(
+            &state,
+            &self.provider_config(),
+            connect::Phase::Read,
+            ctx,
+        )
+        .await
+        {
+            Ok(s) => s,
+            Err(e) => {
+                host_error(
+                    diags,
+                    "Could not connect to the host to import it (import uses the provider's ssh_private_key or the SSH agent)",
+                    &e,
+                );
+                return None;
+            }
+        };
+        state.host_key = Some(session.host_key().public_key.clone());
+        let manifest = session
+            .read_file(&format!("{}/{}", state.dir(), paths::MANIFEST))
+            .await;
+        session.close().await;
+        let manifest = match manifest {
+            Ok(Some(b)) => serde_json::from_slice::<cloudcode_bundle::Manifest>(&b)
+                .ok()
+                .map(|m| (m, hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&b)))),
+            _ => None,
+        };
+        let Some((m, sha)) = manifest else {
+            diags.error(
+                "Nothing to import",
+                format!(
+                    "{} has no readable {} written by cloudcode.",
+                    state.dir(),
+                    paths::MANIFEST
+                ),
+            );
+            return None;
+        };
+        state.adopt_inputs(&m, &sha);
+        Some((state, Private::default()))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn every_attribute_is_described() {
-        fn check(attrs: &[Attribute]) {
-            for a in attrs {
-                assert!(
-                    !a.description.trim().is_empty(),
-                    "{} has no description",
-                    a.name
-                );
-                if let Some(n) = &a.nested {
-                    check(n);
-                }
-            }
-        }
-        check(&schema().block.attributes);
-    }
 
     #[test]
     fn effective_domain_falls_back_to_sslip_for_ipv4() {
@@ -639,5 +763,34 @@ mod tests {
             "code.example.com"
         );
         assert!(effective_domain(None, "vm.example.com").is_err());
+    }
+
+    #[test]
+    fn tracked_files_do_not_depend_on_the_write_only_secrets() {
+        // Plan renders without secrets, apply with them: the tracked hashes must agree, or Terraform would
+        // reject the apply result as inconsistent with the plan.
+        let s = StackState {
+            host: "47.1.2.3".into(),
+            admin_username: "admin".into(),
+            admin_email: "admin@example.com".into(),
+            admin_password_wo_version: Some(2),
+            llm_api_key_wo_version: Some(1),
+            ..Default::default()
+        };
+        let mut diags = Diagnostics::new();
+        let plain = render(&s, &Secrets::default(), &mut diags).unwrap();
+        let secrets = Secrets {
+            admin_password_hash: Some(
+                cloudcode_bundle::hash_password("correct-horse-battery").unwrap(),
+            ),
+            llm_api_key: Some("sk-test-0123456789".into()),
+        };
+        let full = render(&s, &secrets, &mut diags).unwrap();
+        assert!(diags.is_empty());
+        assert_eq!(plain.managed_hashes(), full.managed_hashes());
+        assert!(
+            full.files.len() > plain.files.len(),
+            "secret files are rendered only with secrets"
+        );
     }
 }

@@ -1,0 +1,214 @@
+//! The schema of `cloudcode_stack`: every attribute, described, with its plan-time validators.
+
+use cloudcode_bundle::validate as rule;
+use cloudcode_tfplugin::framework::{Attribute, Block, Schema};
+use cloudcode_tfplugin::value::{Type, Value};
+
+/// Service names `images` may override.
+pub const IMAGE_KEYS: [&str; 3] = ["caddy", "authelia", "devbox"];
+
+// ---------------------------------------------------------------------------------------------------------
+// Schema
+// ---------------------------------------------------------------------------------------------------------
+
+fn duration(name: &str, what: &str) -> Attribute {
+    Attribute::string(name)
+        .optional()
+        .description(&format!("Time limit for {what}, e.g. `\"20m\"`."))
+        .validate_str(rule_duration)
+}
+
+pub fn rule_duration(v: &str) -> Result<(), String> {
+    humantime::parse_duration(v)
+        .map(|_| ())
+        .map_err(|_| format!("{v:?} is not a duration such as \"30s\", \"10m\" or \"1h30m\""))
+}
+
+pub fn schema() -> Schema {
+    let s = Attribute::string;
+    let b = Attribute::bool;
+    let n = Attribute::number;
+    Schema::new(
+        0,
+        Block::new(
+            "A cloudcode deployment on one host: Caddy (HTTPS), Authelia (password + passkey/TOTP) and the \
+             OpenCode devbox with a web terminal, run by Docker Compose and deployed over SSH.",
+        )
+        // --- where and how to connect -------------------------------------------------------------------
+        .attribute(s("host").required().validate_str(rule::host).description(
+            "IP address or host name of the machine to deploy on. With an empty `domain`, its IPv4 address \
+             also gives the fallback domain `<a-b-c-d>.sslip.io`.",
+        ))
+        .attribute(n("port").default(Value::int(22)).validate_i64(rule::port).description("SSH port. Default `22`."))
+        .attribute(s("user").default(Value::string("root")).validate_str(rule::username).description(
+            "SSH user; must be root or able to run `sudo` without a password. Default `root`.",
+        ))
+        .attribute(s("host_key").optional().computed().use_state_for_unknown().validate_str(rule::ssh_host_key).description(
+            "The host's SSH public key (`ssh-ed25519 AAAA...`) or fingerprint (`SHA256:...`) to pin. When unset, \
+             the key seen on first connection is recorded here and every later connection must present it; a \
+             mismatch stops with both fingerprints.",
+        ))
+        .attribute(s("private_key_path").optional().validate_str(rule_path).description(
+            "Path of the SSH private key on the machine running Terraform. A path is no secret, so it may live \
+             in state. Alternatives: the provider's `ssh_private_key`, or `ssh_agent = true`.",
+        ))
+        .attribute(b("ssh_agent").default(Value::bool(false)).description(
+            "Authenticate with the keys of the running SSH agent (`SSH_AUTH_SOCK`). Default `false`.",
+        ))
+        .attribute(Attribute::object(
+            "jump_host",
+            vec![
+                s("host").required().validate_str(rule::host).description("Jump host address."),
+                n("port").optional().validate_i64(rule::port).description("Jump host SSH port. Default `22`."),
+                s("user").optional().validate_str(rule::username).description("Jump host user. Default: the stack's `user`."),
+                s("host_key").optional().validate_str(rule::ssh_host_key).description(
+                    "The jump host's public key or `SHA256:` fingerprint to pin.",
+                ),
+                s("private_key_path").optional().validate_str(rule_path).description(
+                    "Key for the jump host. Default: the stack's credentials.",
+                ),
+            ],
+        )
+        .optional()
+        .description("Reach `host` through this SSH bastion (like `ssh -J`)."))
+        .attribute(Attribute::object(
+            "timeouts",
+            vec![
+                duration("create", "the first deploy (Docker install, image pulls, health)"),
+                duration("update", "a change"),
+                duration("delete", "teardown"),
+                duration("connect", "waiting for SSH while the machine boots"),
+            ],
+        )
+        .optional()
+        .description("Time limits. Defaults: create `30m`, update `20m`, delete `10m`, connect `5m`."))
+        // --- the site ------------------------------------------------------------------------------------
+        .attribute(s("domain").optional().computed().description(
+            "Domain of the site; `auth.<domain>` serves the login page, so both names must resolve to `host`. \
+             Null or empty: `<a-b-c-d>.sslip.io` from the host's IPv4 address (passkeys are bound to the \
+             domain, so a new address means registering them again).",
+        ))
+        .attribute(s("admin_username").required().description("The login name of the single Authelia user."))
+        .attribute(s("admin_display_name").optional().description("Display name of that user. Default: `admin_username`."))
+        .attribute(s("admin_email").required().description(
+            "The user's e-mail (Authelia identity checks; also the ACME account unless `acme_email` is set).",
+        ))
+        .attribute(s("admin_password_wo").optional().sensitive().write_only().validate_str(rule::password).description(
+            "The user's password, at least 12 characters. **Write-only** (Terraform >= 1.11): never stored in plan \
+             or state. Needed on create and whenever `admin_password_wo_version` changes; otherwise leave it null \
+             and the host keeps its password hash.",
+        ))
+        .attribute(n("admin_password_wo_version").default(Value::int(1)).description(
+            "Bump to apply a new `admin_password_wo`. Default `1`.",
+        ))
+        // --- the agent -----------------------------------------------------------------------------------
+        .attribute(s("llm_provider").default(Value::string("openai")).description(
+            "LLM provider for OpenCode: `openai`, `anthropic`, `gemini` or `openai_compatible`. Default `openai`.",
+        ))
+        .attribute(s("llm_base_url").optional().description(
+            "API base URL (https) for `openai_compatible` providers or a proxy.",
+        ))
+        .attribute(s("llm_model").optional().description("Default model, e.g. `gpt-4.1` or `claude-sonnet-4-5`."))
+        .attribute(s("llm_api_key_wo").optional().sensitive().write_only().validate_str(rule::api_key).description(
+            "API key of the LLM provider. **Write-only**: never stored; supply it with a new \
+             `llm_api_key_wo_version`, otherwise the host keeps its key.",
+        ))
+        .attribute(n("llm_api_key_wo_version").optional().description(
+            "Bump to apply a new `llm_api_key_wo`.",
+        ))
+        .attribute(s("opencode_version").default(Value::string(cloudcode_bundle::DEFAULT_OPENCODE_VERSION)).description(
+            &format!(
+                "OpenCode version in the devbox. Default `{}` (pinned; OpenCode 2.x changed its CLI).",
+                cloudcode_bundle::DEFAULT_OPENCODE_VERSION
+            ),
+        ))
+        // --- images --------------------------------------------------------------------------------------
+        .attribute(Attribute::map_of("images", Type::String).optional().validate(rule_image_keys).description(
+            "Image per service, overriding the pinned defaults (private registries, mirrors): keys `caddy`, \
+             `authelia`, `devbox`.",
+        ))
+        .attribute(Attribute::list_of("image_archives", Type::String).optional().validate(rule_archives).description(
+            "Local image tarballs (`docker save` output) to upload and `docker load` before starting, for hosts \
+             that cannot pull.",
+        ))
+        .attribute(b("devbox_build").default(Value::bool(false)).description(
+            "Build the devbox image on the host from the rendered Dockerfile instead of pulling the prebuilt \
+             image (slow on small machines). Default `false`.",
+        ))
+        // --- behaviour -----------------------------------------------------------------------------------
+        .attribute(b("terminal_enabled").default(Value::bool(true)).description(
+            "Serve the ttyd web terminal at `/terminal/`. Default `true`.",
+        ))
+        .attribute(n("https_alt_port").optional().description(
+            "Also serve HTTPS on this port (e.g. `8443`) for networks that block 443.",
+        ))
+        .attribute(s("tls_mode").default(Value::string("acme")).description(
+            "`acme`: public certificates from Let's Encrypt / ZeroSSL. `internal`: Caddy's own CA, for private \
+             networks and tests. Default `acme`.",
+        ))
+        .attribute(s("acme_email").optional().description("ACME account e-mail. Default: `admin_email`."))
+        .attribute(s("timezone").default(Value::string("UTC")).description("IANA time zone of the containers. Default `UTC`."))
+        .attribute(s("remote_dir").default(Value::string(cloudcode_bundle::settings::DEFAULT_REMOTE_DIR)).requires_replace().description(
+            "Directory on the host for the rendered files and `secrets/`. Changing it deploys anew. Default \
+             `/opt/cloudcode`.",
+        ))
+        .attribute(s("docker_install").default(Value::string("auto")).validate_str(rule::docker_install).description(
+            "`auto`: install Docker and Compose v2 with the distribution's packages when missing. `skip`: never \
+             install; fail if absent. Default `auto`.",
+        ))
+        .attribute(b("host_running").default(Value::bool(true)).description(
+            "`false` while the machine is stopped (suspend): neither plan nor apply connects; changes wait for \
+             the next apply with the host running. Default `true`.",
+        ))
+        .attribute(b("remote_teardown").default(Value::bool(true)).description(
+            "On destroy, run `docker compose down` and remove the rendered files (never `secrets/` or volumes). \
+             Set `false` when the machine itself is destroyed. Default `true`.",
+        ))
+        .attribute(b("destroy_volumes").default(Value::bool(false)).description(
+            "With `remote_teardown`, also delete the volumes (workspace, sessions, passkeys). Default `false`.",
+        ))
+        // --- results -------------------------------------------------------------------------------------
+        .attribute(s("id").computed().use_state_for_unknown().description("`user@host:port/remote_dir`."))
+        .attribute(s("url").computed().description("The site: OpenCode's web UI, behind the login."))
+        .attribute(s("auth_url").computed().description("The Authelia login portal, `https://auth.<domain>`."))
+        .attribute(s("terminal_url").computed().description("The web terminal, or null when `terminal_enabled` is false."))
+        .attribute(Attribute::map_of("files", Type::String).computed().description(
+            "Deployed files (path relative to `remote_dir` → sha256). A hand edit on the host shows up here as drift.",
+        ))
+        .attribute(Attribute::map_of("services", Type::String).computed().description(
+            "State of each container (`caddy`, `authelia`, `devbox`): `running` when healthy. A stopped or unhealthy \
+             container shows up here as drift, and the next apply starts it.",
+        ))
+        .attribute(s("deployed_version").computed().description("Version of the provider that last deployed the host.")),
+    )
+}
+
+fn rule_path(v: &str) -> Result<(), String> {
+    if v.trim().is_empty() || v.contains('\0') || v.contains('\n') {
+        Err("must be a non-empty file path on a single line".to_string())
+    } else {
+        Ok(())
+    }
+}
+
+fn rule_image_keys(v: &Value) -> Result<(), String> {
+    let Some(entries) = v.as_entries() else {
+        return Ok(());
+    };
+    match entries.keys().find(|k| !IMAGE_KEYS.contains(&k.as_str())) {
+        Some(k) => Err(format!(
+            "unknown service {k:?}; images may override: {}",
+            IMAGE_KEYS.join(", ")
+        )),
+        None => Ok(()),
+    }
+}
+
+fn rule_archives(v: &Value) -> Result<(), String> {
+    for (i, item) in v.as_elements().unwrap_or_default().iter().enumerate() {
+        if let Some(p) = item.as_str() {
+            rule_path(p).map_err(|e| format!("element {i}: {e}"))?;
+        }
+    }
+    Ok(())
+}

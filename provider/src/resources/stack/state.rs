@@ -1,0 +1,126 @@
+//! The state of `cloudcode_stack` as Rust sees it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+// ---------------------------------------------------------------------------------------------------------
+// State
+// ---------------------------------------------------------------------------------------------------------
+
+/// `cloudcode_stack` as Rust sees it. Absent means null or unknown (see the framework's typed bridge). No
+/// `Debug`: the write-only fields hold secrets while a request is processed (they are never stored).
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StackState {
+    pub host: String,
+    pub port: Option<i64>,
+    pub user: Option<String>,
+    pub host_key: Option<String>,
+    pub private_key_path: Option<String>,
+    pub ssh_agent: Option<bool>,
+    pub jump_host: Option<JumpHost>,
+    pub timeouts: Option<Timeouts>,
+    pub domain: Option<String>,
+    pub admin_username: String,
+    pub admin_display_name: Option<String>,
+    pub admin_email: String,
+    pub admin_password_wo: Option<String>,
+    pub admin_password_wo_version: Option<i64>,
+    pub llm_provider: Option<String>,
+    pub llm_base_url: Option<String>,
+    pub llm_model: Option<String>,
+    pub llm_api_key_wo: Option<String>,
+    pub llm_api_key_wo_version: Option<i64>,
+    pub opencode_version: Option<String>,
+    pub images: Option<BTreeMap<String, String>>,
+    pub image_archives: Option<Vec<String>>,
+    pub devbox_build: Option<bool>,
+    pub terminal_enabled: Option<bool>,
+    pub https_alt_port: Option<i64>,
+    pub tls_mode: Option<String>,
+    pub acme_email: Option<String>,
+    pub timezone: Option<String>,
+    pub remote_dir: Option<String>,
+    pub docker_install: Option<String>,
+    pub host_running: Option<bool>,
+    pub remote_teardown: Option<bool>,
+    pub destroy_volumes: Option<bool>,
+    pub id: Option<String>,
+    pub url: Option<String>,
+    pub auth_url: Option<String>,
+    pub terminal_url: Option<String>,
+    pub files: Option<BTreeMap<String, String>>,
+    pub services: Option<BTreeMap<String, String>>,
+    pub deployed_version: Option<String>,
+}
+
+impl StackState {
+    /// The directory on the host.
+    pub fn dir(&self) -> String {
+        self.remote_dir
+            .clone()
+            .unwrap_or_else(|| cloudcode_bundle::settings::DEFAULT_REMOTE_DIR.to_string())
+    }
+
+    /// Takes the non-secret inputs and write-only versions recorded in a host's manifest (import), and the
+    /// managed files' hashes (the manifest's own hash given separately).
+    pub fn adopt_inputs(&mut self, m: &cloudcode_bundle::Manifest, manifest_sha256: &str) {
+        let i = &m.inputs;
+        let fallback = cloudcode_bundle::fallback_domain(&self.host).ok();
+        self.domain = Some(i.domain.clone())
+            .filter(|d| Some(d) != fallback.as_ref())
+            .or(fallback);
+        self.admin_username = i.admin_username.clone();
+        self.admin_email = i.admin_email.clone();
+        self.admin_display_name = i.admin_display_name.clone();
+        self.admin_password_wo_version = Some(m.write_only_versions.admin_password_wo_version);
+        self.llm_api_key_wo_version = m.write_only_versions.llm_api_key_wo_version;
+        self.llm_provider = Some(i.llm_provider.clone());
+        self.llm_base_url = i.llm_base_url.clone();
+        self.llm_model = i.llm_model.clone();
+        self.opencode_version = Some(i.opencode_version.clone());
+        let images: BTreeMap<String, String> = [
+            ("caddy", &i.images.caddy),
+            ("authelia", &i.images.authelia),
+            ("devbox", &i.images.devbox),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.clone().map(|v| (k.to_string(), v)))
+        .collect();
+        self.images = (!images.is_empty()).then_some(images);
+        self.devbox_build = Some(i.devbox_build);
+        self.terminal_enabled = Some(i.terminal_enabled);
+        self.https_alt_port = i.https_alt_port.map(i64::from);
+        self.tls_mode = Some(i.tls_mode.clone());
+        self.acme_email = i.acme_email.clone();
+        self.timezone = Some(i.timezone.clone());
+        self.remote_dir = Some(i.remote_dir.clone());
+        let mut files = m.files.clone();
+        files.insert(
+            cloudcode_bundle::paths::MANIFEST.to_string(),
+            manifest_sha256.to_string(),
+        );
+        self.files = Some(files);
+        self.deployed_version = Some(m.cloudcode_version.clone());
+    }
+}
+
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JumpHost {
+    pub host: String,
+    pub port: Option<i64>,
+    pub user: Option<String>,
+    pub host_key: Option<String>,
+    pub private_key_path: Option<String>,
+}
+
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Timeouts {
+    pub create: Option<String>,
+    pub update: Option<String>,
+    pub delete: Option<String>,
+    pub connect: Option<String>,
+}

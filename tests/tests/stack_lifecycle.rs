@@ -1,0 +1,419 @@
+//! `cloudcode_stack` through real Terraform on the test VM (a fresh Debian without Docker, real sshd, real
+//! dockerd once installed, real Caddy, OpenCode and ttyd; only Authelia is a forward-auth stand-in):
+//! first deploy, empty second plan, a one-setting change touching only what it affects, drift from a hand edit
+//! and a stopped container, a replaced host key, import, destroy — and no secret anywhere in state, plan or logs.
+//!
+//! The scenarios share one VM (a fresh VM is the expensive part); each step says what it proves.
+
+use std::process::Command;
+use std::time::Instant;
+
+use cloudcode_tests::provider_bin;
+use cloudcode_tests::terraform::{Run, Workdir};
+use cloudcode_tests::vm::{TestVm, VmOptions};
+
+const PASSWORD: &str = "vm-test-password-6631-horse";
+const API_KEY: &str = "sk-test-apikey-0f1e2d3c4b5a69788796";
+const DOMAIN: &str = "box.cloudcode.test";
+
+fn stack_hcl(vm: &TestVm, extra: &str) -> String {
+    let img = |role: &str| {
+        vm.image(role)
+            .unwrap_or_else(|| panic!("test image {role}"))
+            .clone()
+    };
+    let (caddy, auth, devbox) = (img("caddy"), img("forward_auth"), img("devbox"));
+    format!(
+        r#"
+variable "admin_password" {{
+  type      = string
+  ephemeral = true
+  default   = null
+}}
+
+variable "llm_api_key" {{
+  type      = string
+  ephemeral = true
+  default   = null
+}}
+
+resource "cloudcode_stack" "box" {{
+  host             = "{host}"
+  port             = {port}
+  private_key_path = "{key}"
+  domain           = "{DOMAIN}"
+  tls_mode         = "internal"
+
+  admin_username            = "admin"
+  admin_email               = "admin@example.com"
+  admin_password_wo         = var.admin_password
+  admin_password_wo_version = 1
+  llm_provider              = "anthropic"
+  llm_api_key_wo            = var.llm_api_key
+  llm_api_key_wo_version    = 1
+
+  images = {{
+    caddy    = "{caddy}"
+    authelia = "{auth}"
+    devbox   = "{devbox}"
+  }}
+  image_archives = ["{caddy_tar}", "{auth_tar}", "{devbox_tar}"]
+  timeouts = {{
+    create = "15m"
+  }}
+{extra}
+}}
+"#,
+        host = vm.ssh_host,
+        port = vm.ssh_port,
+        key = vm.private_key_path.display(),
+        caddy = caddy.image,
+        auth = auth.image,
+        devbox = devbox.image,
+        caddy_tar = caddy.archive.display(),
+        auth_tar = auth.archive.display(),
+        devbox_tar = devbox.archive.display(),
+    )
+}
+
+/// `curl` from this host to the VM's Caddy, with the site's name resolved to the VM.
+fn curl(vm: &TestVm, path: &str, cookie: Option<&str>) -> (u16, String, String) {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sk", "--max-time", "20", "-D", "-", "--resolve"])
+        .arg(format!("{DOMAIN}:443:{}", vm.ssh_host))
+        .arg(format!("https://{DOMAIN}{path}"));
+    if let Some(c) = cookie {
+        cmd.args(["-H", &format!("Cookie: authelia_session={c}")]);
+    }
+    let out = cmd.output().expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let code = head
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (code, head.to_string(), body.to_string())
+}
+
+fn in_vm(vm: &TestVm, script: &str) -> String {
+    vm.exec_in_vm_ok(script)
+        .unwrap_or_else(|e| panic!("in VM `{script}`: {e}"))
+}
+
+/// Container id per Compose service, read on the host.
+fn container_ids(vm: &TestVm) -> std::collections::BTreeMap<String, String> {
+    in_vm(
+        vm,
+        "docker ps -a --filter label=com.docker.compose.project=cloudcode --format '{{.Label \"com.docker.compose.service\"}} {{.ID}}'",
+    )
+    .lines()
+    .filter_map(|l| l.split_once(' ').map(|(s, id)| (s.to_string(), id.to_string())))
+    .collect()
+}
+
+fn apply_ok(wd: &Workdir) -> Run {
+    let run = wd.apply().unwrap();
+    assert!(
+        run.success,
+        "apply failed: {:#?}\n{}",
+        run.diagnostics(),
+        run.stderr
+    );
+    run
+}
+
+/// `terraform plan -detailed-exitcode`: 0 = no changes, 2 = changes.
+fn plan_exit(wd: &Workdir) -> (i32, Run) {
+    let run = wd
+        .tf(&["plan", "-detailed-exitcode", "-no-color", "-input=false"])
+        .unwrap();
+    let code = if run.success {
+        0
+    } else if run.stdout.contains("Plan:") {
+        2
+    } else {
+        1
+    };
+    (code, run)
+}
+
+fn assert_no_secret(what: &str, text: &str) {
+    for (name, secret) in [("password", PASSWORD), ("API key", API_KEY)] {
+        assert!(!text.contains(secret), "the {name} appears in {what}");
+    }
+}
+
+#[test]
+fn fresh_vm_deploy_change_drift_import_and_destroy() {
+    let mut vm = TestVm::start(VmOptions::default()).expect("start the test VM");
+    let mut wd = Workdir::new(provider_bin!(), &stack_hcl(&vm, "")).unwrap();
+    wd.set_env("TF_VAR_admin_password", PASSWORD);
+    wd.set_env("TF_VAR_llm_api_key", API_KEY);
+    wd.init().unwrap();
+
+    // 1. A fresh VM without Docker: apply installs Docker and deploys.
+    assert!(
+        in_vm(&vm, "command -v docker || echo none").contains("none"),
+        "the VM must start without Docker"
+    );
+    let started = Instant::now();
+    wd.set_env("TF_LOG", "trace");
+    let first = apply_ok(&wd);
+    let first_deploy = started.elapsed();
+    eprintln!("first deploy: {first_deploy:?}");
+    assert_no_secret(
+        "TF_LOG=trace output of the first apply",
+        &format!("{}{}", first.stdout, first.stderr),
+    );
+    wd.set_env("TF_LOG", "");
+    let state = wd.state_text();
+    assert_no_secret("the state", &state);
+    let show = wd.tf(&["show", "-json"]).unwrap().ok().unwrap();
+    let values = &show.json().unwrap()["values"]["root_module"]["resources"][0]["values"];
+    assert_eq!(values["services"]["devbox"], "running", "{values:#}");
+    assert!(
+        values["host_key"].as_str().unwrap().starts_with("ssh-"),
+        "host key recorded on first use"
+    );
+    assert!(
+        values["files"]["docker-compose.yml"]
+            .as_str()
+            .unwrap()
+            .len()
+            == 64
+    );
+    assert_eq!(values["url"], format!("https://{DOMAIN}/"));
+
+    // Through Caddy: without the cookie the site redirects to auth.<domain>; with it, OpenCode and ttyd answer.
+    // The forward-auth stand-in accepts this one session cookie (baked into its test image).
+    let cookie = "cloudcode-test-session".to_string();
+    let (code, head, _) = curl(&vm, "/global/health", None);
+    assert!(
+        code == 302 || code == 303,
+        "expected a redirect, got {code}\n{head}"
+    );
+    assert!(
+        head.to_lowercase()
+            .contains(&format!("location: https://auth.{DOMAIN}/")),
+        "{head}"
+    );
+    let (code, _, body) = curl(&vm, "/global/health", Some(&cookie));
+    if code != 200 {
+        let auth = vm.exec_in_vm(
+            "c=$(docker ps -q --filter label=com.docker.compose.service=authelia); docker inspect $c; docker logs $c 2>&1 | tail -20; \
+             docker exec $c sh -c 'ls -la /run/secrets; wc -c /run/secrets/*'",
+        );
+        panic!("with the cookie: HTTP {code}: {body}\nauth service: {auth:#?}");
+    }
+    assert!(
+        body.contains("\"healthy\":true") || body.contains("healthy"),
+        "{body}"
+    );
+    let (code, _, body) = curl(&vm, "/terminal/", Some(&cookie));
+    assert_eq!(code, 200, "ttyd: {body}");
+    assert!(
+        body.to_lowercase().contains("ttyd") || body.contains("<html"),
+        "{body}"
+    );
+    // The secrets were generated on the host, 0600, and never left it.
+    let modes = in_vm(&vm, "stat -c '%a %n' /opt/cloudcode/secrets/*");
+    assert!(
+        modes.lines().count() == 3 && modes.lines().all(|l| l.starts_with("600 ")),
+        "{modes}"
+    );
+    let session_secret = in_vm(&vm, "cat /opt/cloudcode/secrets/authelia_session_secret")
+        .trim()
+        .to_string();
+    assert_eq!(session_secret.len(), 64);
+    assert!(
+        !state.contains(&session_secret),
+        "an Authelia secret reached the state"
+    );
+
+    // 2. A second plan is empty (median of 3 timed for the closing note).
+    let mut noop = Vec::new();
+    for _ in 0..3 {
+        let t = Instant::now();
+        let (code, run) = plan_exit(&wd);
+        noop.push(t.elapsed());
+        assert_eq!(
+            code, 0,
+            "second plan not empty:\n{}{}",
+            run.stdout, run.stderr
+        );
+    }
+    noop.sort();
+    eprintln!("no-op plan median: {:?}", noop[1]);
+
+    // 3. One setting: llm_model changes devbox/opencode.json only → only devbox is recreated.
+    let before = container_ids(&vm);
+    wd.write(
+        "main.tf",
+        &format!(
+            "{}\n{}",
+            cloudcode_tests::terraform::required_providers(),
+            stack_hcl(&vm, "  llm_model = \"claude-sonnet-4-5\"\n")
+        ),
+    )
+    .unwrap();
+    wd.set_env("TF_LOG_PROVIDER", "info");
+    let t = Instant::now();
+    let change = apply_ok(&wd);
+    eprintln!("one-setting change: {:?}", t.elapsed());
+    wd.set_env("TF_LOG_PROVIDER", "");
+    let after = container_ids(&vm);
+    assert_eq!(before["caddy"], after["caddy"], "caddy was recreated");
+    assert_eq!(
+        before["authelia"], after["authelia"],
+        "authelia was recreated"
+    );
+    assert_ne!(
+        before["devbox"], after["devbox"],
+        "devbox was not recreated"
+    );
+    let uploaded = change
+        .stderr
+        .lines()
+        .find(|l| l.contains("uploaded changed files"))
+        .unwrap_or_else(|| panic!("no upload log line:\n{}", change.stderr));
+    assert!(uploaded.contains("devbox/opencode.json"), "{uploaded}");
+    for untouched in [
+        "caddy/Caddyfile",
+        "authelia/configuration.yml",
+        "docker-compose.yml\"",
+    ] {
+        assert!(
+            !uploaded.contains(untouched),
+            "{untouched} was uploaded: {uploaded}"
+        );
+    }
+    assert_eq!(plan_exit(&wd).0, 0);
+
+    // 4. Drift: a hand edit on the host, and a stopped container, each show as an update; apply restores.
+    in_vm(&vm, "echo '# hand edit' >> /opt/cloudcode/caddy/Caddyfile");
+    let (code, run) = plan_exit(&wd);
+    assert_eq!(code, 2, "hand edit not detected:\n{}", run.stdout);
+    assert!(run.stdout.contains("update in-place"), "{}", run.stdout);
+    apply_ok(&wd);
+    assert!(!in_vm(&vm, "cat /opt/cloudcode/caddy/Caddyfile").contains("# hand edit"));
+    in_vm(
+        &vm,
+        "docker stop $(docker ps -q --filter label=com.docker.compose.service=devbox)",
+    );
+    let (code, run) = plan_exit(&wd);
+    assert_eq!(code, 2, "stopped container not detected:\n{}", run.stdout);
+    apply_ok(&wd);
+    assert!(in_vm(
+        &vm,
+        "docker ps --filter label=com.docker.compose.service=devbox --format '{{.State}}'"
+    )
+    .contains("running"));
+    assert_eq!(plan_exit(&wd).0, 0);
+
+    // 5. Import: a second working directory adopts the deployed host; after the import apply, plans are empty.
+    let key = std::fs::read_to_string(&vm.private_key_path).unwrap();
+    let import_hcl = format!(
+        "{}\nimport {{\n  to = cloudcode_stack.box\n  id = \"root@{}:{}/opt/cloudcode\"\n}}\n",
+        stack_hcl(&vm, "  llm_model = \"claude-sonnet-4-5\"\n"),
+        vm.ssh_host,
+        vm.ssh_port
+    );
+    let mut adopt = Workdir::new(provider_bin!(), &import_hcl).unwrap();
+    adopt.set_env("CLOUDCODE_SSH_PRIVATE_KEY", &key);
+    adopt.init().unwrap();
+    let (code, run) = plan_exit(&adopt);
+    assert_eq!(code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("1 to import"), "{}", run.stdout);
+    let ids = container_ids(&vm);
+    apply_ok(&adopt);
+    assert_eq!(container_ids(&vm), ids, "importing restarted containers");
+    let (code, run) = plan_exit(&adopt);
+    assert_eq!(code, 0, "plan after import not empty:\n{}", run.stdout);
+
+    // 6. A replaced host key: apply refuses and shows both fingerprints.
+    let pinned = vm.host_key().to_string();
+    let new_key = vm.restart_sshd_with_new_host_key().unwrap();
+    let run = wd.tf(&["plan", "-no-color", "-input=false"]).unwrap();
+    assert!(!run.success, "a changed host key was accepted");
+    let text = format!("{}{}", run.stdout, run.stderr);
+    let fp = |line: &str| fingerprint(line);
+    assert!(
+        text.contains(&fp(&pinned)),
+        "expected fingerprint missing:\n{text}"
+    );
+    assert!(
+        text.contains(&fp(&new_key)),
+        "presented fingerprint missing:\n{text}"
+    );
+
+    // 7. The user pins the new key (apply without refresh: the recorded key would refuse), then destroys:
+    //    containers gone, volumes and secrets kept.
+    let pinned_cfg = format!("  llm_model = \"claude-sonnet-4-5\"\n  host_key = \"{new_key}\"\n");
+    wd.write(
+        "main.tf",
+        &format!(
+            "{}\n{}",
+            cloudcode_tests::terraform::required_providers(),
+            stack_hcl(&vm, &pinned_cfg)
+        ),
+    )
+    .unwrap();
+    let run = wd
+        .tf(&[
+            "apply",
+            "-refresh=false",
+            "-auto-approve",
+            "-no-color",
+            "-input=false",
+        ])
+        .unwrap();
+    assert!(
+        run.success,
+        "re-pinning failed:\n{}{}",
+        run.stdout, run.stderr
+    );
+    let run = wd
+        .tf(&["destroy", "-auto-approve", "-no-color", "-input=false"])
+        .unwrap();
+    assert!(run.success, "destroy failed:\n{}{}", run.stdout, run.stderr);
+    assert_eq!(
+        in_vm(
+            &vm,
+            "docker ps -aq --filter label=com.docker.compose.project=cloudcode"
+        )
+        .trim(),
+        ""
+    );
+    let volumes = in_vm(&vm, "docker volume ls -q");
+    assert!(
+        volumes.contains("cloudcode_workspace") && volumes.contains("cloudcode_authelia_data"),
+        "{volumes}"
+    );
+    assert_eq!(in_vm(&vm, "ls /opt/cloudcode/secrets | wc -l").trim(), "3");
+    assert!(
+        in_vm(&vm, "ls /opt/cloudcode")
+            .lines()
+            .all(|l| l == "secrets"),
+        "rendered files left behind"
+    );
+    vm.shutdown().unwrap();
+}
+
+/// `SHA256:...` of a public key line, computed with ssh-keygen.
+fn fingerprint(public_line: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("k.pub");
+    std::fs::write(&f, format!("{public_line}\n")).unwrap();
+    let out = Command::new("ssh-keygen")
+        .args(["-l", "-E", "sha256", "-f"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_string()
+}
