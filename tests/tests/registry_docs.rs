@@ -28,7 +28,11 @@ fn schema_paths(block: &Json) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for (name, a) in block["attributes"].as_object().into_iter().flatten() {
         out.insert(name.clone());
-        for (n, _) in a["nested_type"]["attributes"].as_object().into_iter().flatten() {
+        for (n, _) in a["nested_type"]["attributes"]
+            .as_object()
+            .into_iter()
+            .flatten()
+        {
             out.insert(format!("{name}.{n}"));
         }
     }
@@ -59,12 +63,19 @@ fn page_paths(page: &str) -> BTreeSet<String> {
     out
 }
 
-fn compare(what: &str, schema: BTreeSet<String>, page: BTreeSet<String>, problems: &mut Vec<String>) {
+fn compare(
+    what: &str,
+    schema: BTreeSet<String>,
+    page: BTreeSet<String>,
+    problems: &mut Vec<String>,
+) {
     for missing in schema.difference(&page) {
         problems.push(format!("{what}: `{missing}` is not documented"));
     }
     for extra in page.difference(&schema) {
-        problems.push(format!("{what}: documents `{extra}`, which the schema does not have"));
+        problems.push(format!(
+            "{what}: documents `{extra}`, which the schema does not have"
+        ));
     }
 }
 
@@ -72,7 +83,12 @@ fn pages_in(dir: &str) -> BTreeSet<String> {
     std::fs::read_dir(repo().join(dir))
         .map(|rd| {
             rd.filter_map(|e| e.ok())
-                .filter_map(|e| e.file_name().to_str()?.strip_suffix(".md").map(str::to_string))
+                .filter_map(|e| {
+                    e.file_name()
+                        .to_str()?
+                        .strip_suffix(".md")
+                        .map(str::to_string)
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -97,7 +113,10 @@ fn registry_pages_document_exactly_the_served_schema() {
         None => problems.push("docs/index.md is missing".into()),
     }
 
-    for (kind, dir) in [("resource_schemas", "docs/resources"), ("data_source_schemas", "docs/data-sources")] {
+    for (kind, dir) in [
+        ("resource_schemas", "docs/resources"),
+        ("data_source_schemas", "docs/data-sources"),
+    ] {
         let served: BTreeSet<String> = schema[kind]
             .as_object()
             .into_iter()
@@ -105,7 +124,9 @@ fn registry_pages_document_exactly_the_served_schema() {
             .map(|(name, _)| name.trim_start_matches("cloudcode_").to_string())
             .collect();
         for extra in pages_in(dir).difference(&served) {
-            problems.push(format!("{dir}/{extra}.md documents something the provider does not serve"));
+            problems.push(format!(
+                "{dir}/{extra}.md documents something the provider does not serve"
+            ));
         }
         for name in &served {
             let path = format!("{dir}/{name}.md");
@@ -124,7 +145,9 @@ fn registry_pages_document_exactly_the_served_schema() {
     let functions = schema["functions"].as_object().cloned().unwrap_or_default();
     let served: BTreeSet<String> = functions.keys().cloned().collect();
     for extra in pages_in("docs/functions").difference(&served) {
-        problems.push(format!("docs/functions/{extra}.md documents a function the provider does not serve"));
+        problems.push(format!(
+            "docs/functions/{extra}.md documents a function the provider does not serve"
+        ));
     }
     for (name, f) in &functions {
         let path = format!("docs/functions/{name}.md");
@@ -149,15 +172,27 @@ fn registry_pages_document_exactly_the_served_schema() {
         compare(&path, params, documented, &mut problems);
     }
 
-    assert!(problems.is_empty(), "registry pages and schema disagree:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "registry pages and schema disagree:\n{}",
+        problems.join("\n")
+    );
 }
 
 /// The example directories of the provider's own objects (the module examples are checked with the module).
 fn example_dirs() -> Vec<PathBuf> {
     let mut dirs = vec![repo().join("examples/provider")];
-    for group in ["examples/resources", "examples/data-sources", "examples/functions"] {
+    for group in [
+        "examples/resources",
+        "examples/data-sources",
+        "examples/functions",
+    ] {
         if let Ok(rd) = std::fs::read_dir(repo().join(group)) {
-            dirs.extend(rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()));
+            dirs.extend(
+                rd.filter_map(|e| e.ok())
+                    .map(|e| e.path())
+                    .filter(|p| p.is_dir()),
+            );
         }
     }
     dirs.sort();
@@ -190,7 +225,10 @@ fn validate_config(name: &str, hcl: &str, problems: &mut Vec<String>) {
 fn every_provider_example_is_formatted_and_valid() {
     let mut problems = Vec::new();
     let dirs = example_dirs();
-    assert!(dirs.len() >= 3, "expected examples for the provider, resources and functions");
+    assert!(
+        dirs.len() >= 3,
+        "expected examples for the provider, resources and functions"
+    );
     for dir in dirs {
         let hcl: String = std::fs::read_dir(&dir)
             .unwrap()
@@ -240,15 +278,34 @@ fn every_example_in_the_registry_pages_is_formatted_and_valid() {
                     problems.push(format!("{page} block {i}: not formatted"));
                 }
             }
-            let joined: Vec<&String> = page_blocks.iter().filter(|b| !b.contains("required_providers")).collect();
-            let own = page_blocks.iter().find(|b| b.contains("required_providers"));
+            let joined: Vec<&String> = page_blocks
+                .iter()
+                .filter(|b| !b.contains("required_providers"))
+                .collect();
+            let own = page_blocks
+                .iter()
+                .find(|b| b.contains("required_providers"));
             let hcl = match own {
-                Some(t) => format!("{t}\n{}", joined.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n")),
-                None => joined.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n"),
+                Some(t) => format!(
+                    "{t}\n{}",
+                    joined
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                ),
+                None => joined
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
             };
             validate_config(&page, &hcl, &mut problems);
         }
     }
-    assert!(blocks >= 3, "expected terraform examples in the pages, found {blocks}");
+    assert!(
+        blocks >= 3,
+        "expected terraform examples in the pages, found {blocks}"
+    );
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
 }

@@ -73,7 +73,9 @@ pub async fn serve_service<S: pb::provider_server::Provider>(
     let stop = shutdown.clone();
     tonic::transport::Server::builder()
         .add_service(pb::provider_server::ProviderServer::new(service))
-        .add_service(plugin::grpc_controller_server::GrpcControllerServer::new(controller))
+        .add_service(plugin::grpc_controller_server::GrpcControllerServer::new(
+            controller,
+        ))
         .serve_with_incoming_shutdown(crate::transport::incoming(listener, tls), async move {
             stop.notified().await
         })
