@@ -312,11 +312,55 @@ fn fresh_vm_deploy_change_drift_import_and_destroy() {
     .contains("running"));
     assert_eq!(plan_exit(&wd).0, 0);
 
+    // 4b. Suspended (host_running = false): a change is recorded without connecting — the port points nowhere,
+    //     so any connection attempt would fail — and deployed once the host runs again.
+    let suspended = "  llm_model = \"claude-opus-4-1\"\n  host_running = false\n  port = 1\n";
+    wd.write(
+        "main.tf",
+        &format!(
+            "{}\n{}",
+            cloudcode_tests::terraform::required_providers(),
+            stack_hcl(&vm, suspended)
+        )
+        .replace(&format!("port             = {}\n", vm.ssh_port), ""),
+    )
+    .unwrap();
+    let t = Instant::now();
+    apply_ok(&wd);
+    assert!(
+        t.elapsed().as_secs() < 30,
+        "a suspended stack must not try to connect"
+    );
+    assert!(
+        in_vm(&vm, "cat /opt/cloudcode/devbox/opencode.json").contains("claude-sonnet-4-5"),
+        "the host changed while suspended"
+    );
+    wd.write(
+        "main.tf",
+        &format!(
+            "{}\n{}",
+            cloudcode_tests::terraform::required_providers(),
+            stack_hcl(&vm, "  llm_model = \"claude-opus-4-1\"\n")
+        ),
+    )
+    .unwrap();
+    let (code, run) = plan_exit(&wd);
+    assert_eq!(
+        code, 2,
+        "the recorded change is not planned on resume:\n{}",
+        run.stdout
+    );
+    let (_, plan) = wd.plan_saved("resume.tfplan").unwrap();
+    assert_no_secret("the plan JSON", &plan.to_string());
+    apply_ok(&wd);
+    assert!(in_vm(&vm, "cat /opt/cloudcode/devbox/opencode.json").contains("claude-opus-4-1"));
+    assert_eq!(plan_exit(&wd).0, 0);
+
     // 5. Import: a second working directory adopts the deployed host; after the import apply, plans are empty.
     let key = std::fs::read_to_string(&vm.private_key_path).unwrap();
     let import_hcl = format!(
         "{}\nimport {{\n  to = cloudcode_stack.box\n  id = \"root@{}:{}/opt/cloudcode\"\n}}\n",
-        stack_hcl(&vm, "  llm_model = \"claude-sonnet-4-5\"\n"),
+        stack_hcl(&vm, "  llm_model = \"claude-opus-4-1\"\n"),
         vm.ssh_host,
         vm.ssh_port
     );
@@ -350,7 +394,7 @@ fn fresh_vm_deploy_change_drift_import_and_destroy() {
 
     // 7. The user pins the new key (apply without refresh: the recorded key would refuse), then destroys:
     //    containers gone, volumes and secrets kept.
-    let pinned_cfg = format!("  llm_model = \"claude-sonnet-4-5\"\n  host_key = \"{new_key}\"\n");
+    let pinned_cfg = format!("  llm_model = \"claude-opus-4-1\"\n  host_key = \"{new_key}\"\n");
     wd.write(
         "main.tf",
         &format!(
@@ -416,4 +460,55 @@ fn fingerprint(public_line: &str) -> String {
         .nth(1)
         .unwrap_or_default()
         .to_string()
+}
+
+#[test]
+fn a_connection_dropped_mid_upload_leaves_no_partial_file_and_the_next_apply_converges() {
+    let vm = TestVm::start(VmOptions::default()).expect("start the test VM");
+    let mut wd = Workdir::new(provider_bin!(), &stack_hcl(&vm, "")).unwrap();
+    wd.set_env("TF_VAR_admin_password", PASSWORD);
+    wd.set_env("TF_VAR_llm_api_key", API_KEY);
+    wd.init().unwrap();
+    // Docker first (quick), so the drop lands in the long upload of the devbox image archive.
+    in_vm(&vm, "apt-get install -y -q docker.io >/dev/null 2>&1");
+    let out = std::thread::scope(|scope| {
+        let apply = scope.spawn(|| wd.apply().unwrap());
+        // Wait for an upload in flight (a temp file next to its target), then kill every SSH session.
+        let deadline = Instant::now() + std::time::Duration::from_secs(240);
+        loop {
+            let temps = in_vm(
+                &vm,
+                "ls -a /opt/cloudcode/.images 2>/dev/null | grep -c cloudcode-tmp || true",
+            );
+            if temps.trim() != "0" {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no upload seen");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        in_vm(&vm, "pkill -f 'sshd: roo[t]' || true");
+        apply.join().unwrap()
+    });
+    assert!(
+        !out.success,
+        "apply survived a dropped connection?\n{}",
+        out.stdout
+    );
+
+    // No target is partial: image archives are either absent or loaded, no rendered file exists half-written.
+    let images = in_vm(&vm, "ls -a /opt/cloudcode/.images");
+    assert!(
+        !images.lines().any(|l| l.ends_with(".tar")),
+        "a partial archive sits at its target: {images}"
+    );
+    // The next apply converges, and the plan after it is empty.
+    apply_ok(&wd);
+    assert_eq!(plan_exit(&wd).0, 0);
+    let leftovers = in_vm(&vm, "find /opt/cloudcode -name '*cloudcode-tmp*' | wc -l");
+    assert_eq!(
+        leftovers.trim(),
+        "0",
+        "temp files of the interrupted upload remain"
+    );
+    vm.shutdown().unwrap();
 }
