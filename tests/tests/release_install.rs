@@ -1,0 +1,204 @@
+//! The release path end to end on the host platform: `scripts/release/package.sh` + `checksums.sh` build the
+//! release layout from the provider binary cargo just built, `install.sh` installs it from that local directory
+//! into a temporary HOME, and the real `terraform init` finds the provider there (Terraform's implied mirror
+//! `~/.terraform.d/plugins`, no CLI configuration). A tampered archive is refused and nothing is installed.
+//! The `cloudcode` CLI is not covered yet: its crate does not exist in this workspace when this was written.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use cloudcode_tests::provider_bin;
+use cloudcode_tests::terraform::{
+    check_terraform_version, repo_root, terraform, NAMESPACE, VERSION,
+};
+
+/// The host platform in release naming: (`linux`|`darwin`, `amd64`|`arm64`).
+fn host_platform() -> (&'static str, &'static str) {
+    let os = match std::env::consts::OS {
+        "macos" => "darwin",
+        other => other,
+    };
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    (os, arch)
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap();
+    eprintln!(
+        "{cmd:?}: {}\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Builds the release layout for the host platform into `dir/release` with the shared release scripts.
+fn build_release(dir: &Path) -> PathBuf {
+    let release = dir.join("release");
+    let (os, arch) = host_platform();
+    let scripts = repo_root().join("scripts/release");
+    let out = run(Command::new("bash")
+        .arg(scripts.join("package.sh"))
+        .args([
+            "--version",
+            VERSION,
+            "--os",
+            os,
+            "--arch",
+            arch,
+            "--provider",
+        ])
+        .arg(provider_bin!())
+        .arg("--out")
+        .arg(&release));
+    assert!(out.status.success(), "package.sh failed");
+    let out = run(Command::new("bash")
+        .arg(scripts.join("checksums.sh"))
+        .args(["--version", VERSION, "--dir"])
+        .arg(&release));
+    assert!(out.status.success(), "checksums.sh failed");
+    release
+}
+
+/// Runs `install.sh --release-dir` with HOME set to `home`.
+fn install(release: &Path, home: &Path) -> Output {
+    run(Command::new("sh")
+        .arg(repo_root().join("install.sh"))
+        .arg("--release-dir")
+        .arg(release)
+        .env("HOME", home)
+        .env_remove("CLOUDCODE_VERSION")
+        .env_remove("CLOUDCODE_BIN_DIR")
+        .env_remove("CLOUDCODE_PLUGIN_DIR"))
+}
+
+fn installed_provider(home: &Path) -> PathBuf {
+    let (os, arch) = host_platform();
+    home.join(format!(
+        ".terraform.d/plugins/registry.terraform.io/{NAMESPACE}/cloudcode/{VERSION}/{os}_{arch}/terraform-provider-cloudcode_v{VERSION}"
+    ))
+}
+
+/// `terraform <args>` in `dir` with only `home` to find providers in.
+fn tf(dir: &Path, home: &Path, args: &[&str]) -> Output {
+    run(Command::new(terraform())
+        .args(args)
+        .current_dir(dir)
+        .env("HOME", home)
+        .env_remove("TF_CLI_CONFIG_FILE")
+        .env_remove("TERRAFORM_CONFIG")
+        .env_remove("TF_PLUGIN_CACHE_DIR")
+        .env_remove("XDG_DATA_HOME")
+        .env("CHECKPOINT_DISABLE", "1")
+        .env("TF_IN_AUTOMATION", "1")
+        .env("TF_INPUT", "0"))
+}
+
+#[test]
+fn release_layout_has_registry_artifacts_and_checksums() {
+    let tmp = tempfile::tempdir().unwrap();
+    let release = build_release(tmp.path());
+    let (os, arch) = host_platform();
+    let prefix = format!("terraform-provider-cloudcode_{VERSION}");
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(release.join(format!("{prefix}_manifest.json"))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["version"], 1);
+    assert_eq!(
+        manifest["metadata"]["protocol_versions"],
+        serde_json::json!(["6.0"])
+    );
+    let sums = std::fs::read_to_string(release.join(format!("{prefix}_SHA256SUMS"))).unwrap();
+    let listed: Vec<&str> = sums
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            format!("{prefix}_{os}_{arch}.zip"),
+            format!("{prefix}_manifest.json")
+        ]
+    );
+    // `sha256sum -c` agrees with every line.
+    let out = run(Command::new("sha256sum")
+        .args(["-c", &format!("{prefix}_SHA256SUMS")])
+        .current_dir(&release));
+    assert!(out.status.success());
+}
+
+#[test]
+fn installed_provider_is_found_by_terraform_init_without_cli_config() {
+    check_terraform_version().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let release = build_release(tmp.path());
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+
+    let out = install(&release, &home);
+    assert!(out.status.success(), "install.sh failed");
+    let installed = installed_provider(&home);
+    assert_eq!(
+        std::fs::read(&installed).unwrap(),
+        std::fs::read(provider_bin!()).unwrap(),
+        "the installed provider is the binary that was packaged"
+    );
+
+    let config = tmp.path().join("config");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(
+        config.join("main.tf"),
+        format!(
+            "terraform {{\n  required_providers {{\n    cloudcode = {{\n      source  = \"{NAMESPACE}/cloudcode\"\n      version = \"{VERSION}\"\n    }}\n  }}\n}}\n\noutput \"domain\" {{\n  value = provider::cloudcode::fallback_domain(\"47.1.2.3\")\n}}\n"
+        ),
+    )
+    .unwrap();
+    let init = tf(&config, &home, &["init", "-no-color"]);
+    assert!(
+        init.status.success(),
+        "terraform init did not find the installed provider"
+    );
+    let stdout = String::from_utf8_lossy(&init.stdout);
+    assert!(
+        stdout.contains(&format!("Installing {NAMESPACE}/cloudcode v{VERSION}")),
+        "{stdout}"
+    );
+    // The installed binary really serves: validate calls into it.
+    let validate = tf(&config, &home, &["validate", "-no-color"]);
+    assert!(validate.status.success());
+}
+
+#[test]
+fn tampered_provider_archive_is_refused_and_nothing_installed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let release = build_release(tmp.path());
+    let (os, arch) = host_platform();
+    let zip = release.join(format!(
+        "terraform-provider-cloudcode_{VERSION}_{os}_{arch}.zip"
+    ));
+    let mut bytes = std::fs::read(&zip).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&zip, bytes).unwrap();
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+
+    let out = install(&release, &home);
+    assert!(
+        !out.status.success(),
+        "install.sh accepted a tampered archive"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("checksum mismatch for terraform-provider-cloudcode_"),
+        "{stderr}"
+    );
+    assert!(!installed_provider(&home).exists());
+    assert!(!home.join(".terraform.d").exists());
+}
