@@ -33,7 +33,6 @@ trap 'rm -rf "$stage"' EXIT
 # Registry zip: exactly one file, the versioned provider binary, executable, with a fixed timestamp so that
 # packaging the same binary twice gives the same bytes.
 install -m 0755 "$provider" "$stage/terraform-provider-cloudcode_v$version"
-touch -d @0 "$stage/terraform-provider-cloudcode_v$version" 2>/dev/null || true
 zip_name="terraform-provider-cloudcode_${version}_${os}_${arch}.zip"
 rm -f "$out/$zip_name"
 python3 - "$stage" "terraform-provider-cloudcode_v$version" "$out/$zip_name" <<'PY'
@@ -51,7 +50,18 @@ if [ -n "$cli" ]; then
   mkdir -p "$stage/cli"
   install -m 0755 "$cli" "$stage/cli/cloudcode"
   tar_name="cloudcode_${version}_${os}_${arch}.tar.gz"
-  tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -C "$stage/cli" -cf - cloudcode \
-    | gzip -n >"$out/$tar_name"
+  # Python's tarfile rather than tar(1): GNU and BSD tar (macOS runners) disagree on the reproducibility flags.
+  python3 - "$stage/cli/cloudcode" "$out/$tar_name" <<'PY'
+import gzip, io, sys, tarfile
+src, dest = sys.argv[1:]
+info = tarfile.TarInfo("cloudcode")
+info.mode, info.mtime, info.uid, info.gid, info.uname, info.gname = 0o755, 0, 0, 0, "root", "root"
+with open(src, "rb") as f:
+    data = f.read()
+info.size = len(data)
+with open(dest, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", filename="", mtime=0) as gz:
+    with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        tar.addfile(info, io.BytesIO(data))
+PY
   echo "$out/$tar_name"
 fi
