@@ -2,6 +2,7 @@
 
 pub mod data_sources;
 pub mod functions;
+pub mod progress;
 pub mod provider;
 pub mod resources;
 

@@ -181,6 +181,7 @@ pub async fn deploy(r: &dyn Remote, p: &DeployParams<'_>) -> Result<DeployOutcom
     let mut facts = inspect(r, p.dir).await?;
 
     // 1. Docker and Compose v2, installed with the distribution's packages if allowed, daemon running.
+    crate::progress::report("install", "start", &host);
     if !facts.docker_running() {
         if facts.docker.is_none() && !p.install_docker {
             return Err(HostError::DockerMissing { host });
@@ -192,6 +193,7 @@ pub async fn deploy(r: &dyn Remote, p: &DeployParams<'_>) -> Result<DeployOutcom
             .map_err(|e| step(&host, "installing Docker", e))?;
         facts = inspect(r, p.dir).await?;
     }
+    crate::progress::report("install", "done", &host);
     check_cancel(p.cancel)?;
 
     // 2. Image archives the host cannot pull, before any file changes (a failure here changes nothing).
@@ -250,6 +252,7 @@ pub async fn deploy(r: &dyn Remote, p: &DeployParams<'_>) -> Result<DeployOutcom
     r.run(&prep, None).await?;
 
     let mut outcome = DeployOutcome::default();
+    crate::progress::report("upload", "start", &format!("{} files", changed.len()));
     for (path, f) in &changed {
         check_cancel(p.cancel)?;
         r.upload_atomic(&format!("{}/{path}", p.dir), &f.bytes, f.mode)
@@ -257,6 +260,7 @@ pub async fn deploy(r: &dyn Remote, p: &DeployParams<'_>) -> Result<DeployOutcom
         outcome.uploaded.push(path.to_string());
         outcome.uploaded_bytes += f.bytes.len();
     }
+    crate::progress::report("upload", "done", &format!("{} bytes", outcome.uploaded_bytes));
     if !changed.is_empty() {
         tracing::info!(host = %host, files = ?outcome.uploaded, bytes = outcome.uploaded_bytes, "uploaded changed files");
     }
@@ -277,6 +281,7 @@ pub async fn deploy(r: &dyn Remote, p: &DeployParams<'_>) -> Result<DeployOutcom
     // 6. Compose, then Caddy's in-place reload for a Caddyfile change; 7. health.
     let result = async {
         let build = if p.build_devbox { " --build" } else { "" };
+        crate::progress::report("up", "start", &host);
         r.run(
             &compose(p.dir, &format!("up -d --remove-orphans{build}")),
             None,
@@ -303,7 +308,10 @@ pub async fn deploy(r: &dyn Remote, p: &DeployParams<'_>) -> Result<DeployOutcom
             .map_err(|e| step(&host, "reloading Caddy", e))?;
             outcome.caddy_reloaded = true;
         }
+        crate::progress::report("up", "done", &host);
+        crate::progress::report("health", "start", p.domain);
         outcome.services = wait_healthy(r, p, &host).await?;
+        crate::progress::report("health", "done", p.domain);
         Ok::<(), HostError>(())
     }
     .await;

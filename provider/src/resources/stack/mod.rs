@@ -458,6 +458,7 @@ impl Stack {
         } else {
             connect::Phase::Update
         };
+        crate::progress::report("connect", "start", &state.host);
         let session = match connect::open(&state, &provider, phase, &req.ctx).await {
             Ok(s) => s,
             Err(e) => {
@@ -465,6 +466,7 @@ impl Stack {
                 return None;
             }
         };
+        crate::progress::report("connect", "done", session.host());
         if state.host_key.is_none() {
             state.host_key = Some(session.host_key().public_key.clone());
         }
@@ -584,7 +586,13 @@ impl Resource for Stack {
             }
         };
         let facts = host::inspect(&session, &state.dir()).await;
+        let stats = session.stats();
         session.close().await;
+        tracing::info!(
+            connections = stats.connections,
+            commands = stats.commands,
+            "cloudcode_stack read"
+        );
         match facts {
             Ok(f) => {
                 // What the host has, for the files this stack manages: a hand edit or a deleted file is drift.
