@@ -1,0 +1,48 @@
+//! One file per command; `run` dispatches.
+
+mod completions;
+mod deploy;
+mod destroy;
+mod logs;
+mod render;
+mod status;
+mod version;
+
+use crate::cli::{Cli, Command};
+use crate::error::Result;
+use crate::i18n::tr;
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Deploy(a) => deploy::run(&cli.name, a),
+        Command::Status { json } => status::run(&cli.name, json),
+        Command::Logs { service, tail } => logs::run(&cli.name, service.as_deref(), tail),
+        Command::Render { out } => render::run(&cli.name, &out),
+        Command::Destroy { force, dry_run } => destroy::run(&cli.name, force, dry_run),
+        Command::Version => {
+            version::run();
+            Ok(())
+        }
+        Command::Completions { shell } => {
+            completions::run(shell);
+            Ok(())
+        }
+    }
+}
+
+/// Asks a yes/no question on the terminal; without a terminal the answer is "no".
+pub(crate) fn confirm(question: &str) -> bool {
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        return false;
+    }
+    dialoguer::Confirm::new()
+        .with_prompt(question)
+        .default(false)
+        .interact()
+        .unwrap_or(false)
+}
+
+pub(crate) fn need_tty_hint() -> String {
+    tr(" (no terminal to ask on: pass --yes)", "（没有可交互的终端：请使用 --yes）")
+}

@@ -1,0 +1,68 @@
+//! `cloudcode render --out DIR`: every file the host would get, rendered by `cloudcode_bundle` (the provider's
+//! own renderer), with secret values replaced by a mask.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use cloudcode_bundle::{Images, Secrets, Settings};
+
+use crate::error::{Error, Result};
+use crate::i18n::tr;
+use crate::stack::{StackConfig, StackDir};
+
+/// What masked secrets look like in rendered files.
+pub const MASK: &str = "MASKED-SECRET-NOT-DEPLOYED";
+
+/// The bundle settings a stack's configuration produces (the same mapping the module makes).
+pub fn settings_for(cfg: &StackConfig) -> Result<Settings> {
+    let domain = if cfg.domain.is_empty() {
+        cloudcode_bundle::fallback_domain(&cfg.host).map_err(|e| Error::Input(e.message().to_string()))?
+    } else {
+        cfg.domain.clone()
+    };
+    let mut s = Settings::default_for(&domain, &cfg.admin_username, &cfg.admin_email);
+    s.admin_password_wo_version = cfg.admin_password_version;
+    s.llm_provider = cfg.llm_provider.clone();
+    s.llm_base_url = cfg.llm_base_url.clone();
+    s.llm_model = cfg.llm_model.clone();
+    s.llm_api_key_wo_version = Some(cfg.llm_api_key_version);
+    s.terminal_enabled = cfg.terminal_enabled;
+    if let Some(t) = &cfg.tls_mode {
+        s.tls_mode = t.clone();
+    }
+    s.images = Images {
+        caddy: cfg.images.get("caddy").cloned(),
+        authelia: cfg.images.get("authelia").cloned(),
+        devbox: cfg.images.get("devbox").cloned(),
+    };
+    Ok(s)
+}
+
+pub fn run(name: &str, out: &Path) -> Result<()> {
+    let stack = StackDir::new(name)?;
+    stack.require()?;
+    let cfg = stack.read_config()?;
+    let settings = settings_for(&cfg)?;
+    let secrets = Secrets {
+        admin_password_hash: Some(format!("$argon2id$v=19${MASK}")),
+        llm_api_key: Some(MASK.to_string()),
+    };
+    let bundle = cloudcode_bundle::render(&settings, &secrets)
+        .map_err(|e| Error::Input(e.to_string()))?;
+    for (rel, file) in &bundle.files {
+        let p = out.join(rel);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).map_err(Error::io(parent))?;
+        }
+        std::fs::write(&p, &file.bytes).map_err(Error::io(&p))?;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(file.mode)).map_err(Error::io(&p))?;
+    }
+    eprintln!(
+        "{}",
+        tr(
+            format!("{} files written to {} (secrets masked)", bundle.files.len(), out.display()),
+            format!("已写入 {} 个文件到 {}（密钥已遮蔽）", bundle.files.len(), out.display()),
+        )
+    );
+    Ok(())
+}

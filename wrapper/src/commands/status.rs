@@ -1,0 +1,57 @@
+//! `cloudcode status [--json]`: refreshes the stack through Terraform (the provider reads the host over SSH)
+//! and shows URLs and per-service container states from the state.
+
+use serde_json::{json, Value as Json};
+
+use crate::engine::{Engine, Secrets};
+use crate::error::Result;
+use crate::i18n::tr;
+use crate::stack::StackDir;
+
+/// The stack resource's values from `terraform show -json`.
+pub fn stack_values(eng: &Engine) -> Result<Json> {
+    let show = eng.plain("terraform show", &["show", "-json", "-no-color"])?;
+    let v: Json = serde_json::from_str(&show).unwrap_or(Json::Null);
+    let mods = v["values"]["root_module"]["child_modules"].as_array().cloned().unwrap_or_default();
+    Ok(mods
+        .iter()
+        .flat_map(|m| m["resources"].as_array().cloned().unwrap_or_default())
+        .find(|r| r["type"] == "cloudcode_stack")
+        .map(|r| r["values"].clone())
+        .unwrap_or(Json::Null))
+}
+
+pub fn run(name: &str, as_json: bool) -> Result<()> {
+    let stack = StackDir::new(name)?;
+    stack.require()?;
+    let _lock = stack.lock()?;
+    let cfg = stack.read_config()?;
+    let eng = Engine::new(&stack)?;
+    eng.init()?;
+    eng.run_json("terraform refresh", &["apply", "-refresh-only", "-auto-approve", "-json", "-input=false"], &Secrets::default())?;
+    let v = stack_values(&eng)?;
+    let out = json!({
+        "name": name,
+        "mode": cfg.mode,
+        "host": cfg.host,
+        "deployed": !v.is_null(),
+        "url": v["url"],
+        "auth_url": v["auth_url"],
+        "terminal_url": v["terminal_url"],
+        "domain": v["domain"],
+        "services": v["services"],
+    });
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        return Ok(());
+    }
+    println!("{}: {}", tr("Stack", "栈"), name);
+    println!("{}: {}", tr("Host", "主机"), cfg.host);
+    println!("URL: {}", v["url"].as_str().unwrap_or("-"));
+    if let Some(services) = v["services"].as_object() {
+        for (s, state) in services {
+            println!("  {s}: {}", state.as_str().unwrap_or("?"));
+        }
+    }
+    Ok(())
+}

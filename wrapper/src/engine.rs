@@ -1,0 +1,300 @@
+//! Runs `tofu`/`terraform` in a stack's working directory: finds the binary, sets the CLI config and the
+//! secrets (as `TF_VAR_*` for the ephemeral variables, never in files or arguments), parses the `-json` UI
+//! stream and the provider's progress file into an indicatif display, and forwards one SIGINT on Ctrl-C.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value as Json;
+
+use crate::error::{Error, Result};
+use crate::i18n::tr;
+use crate::stack::StackDir;
+
+/// PID of the running terraform child (0: none); the Ctrl-C handler forwards one SIGINT to it.
+static CHILD: AtomicI32 = AtomicI32::new(0);
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Installs the Ctrl-C handler once per process: the first Ctrl-C is forwarded to terraform (which stops
+/// gracefully and writes its state); the CLI then waits for it to exit.
+pub fn install_ctrlc() {
+    let _ = ctrlc::set_handler(|| {
+        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+            return; // only one SIGINT: a second would make terraform abandon its work
+        }
+        let pid = CHILD.load(Ordering::SeqCst);
+        if pid > 0 {
+            // SAFETY: kill(2) with a PID we spawned; no memory is touched.
+            unsafe {
+                libc::kill(pid, libc::SIGINT);
+            }
+        } else {
+            std::process::exit(130);
+        }
+    });
+}
+
+/// Finds the engine: `$CLOUDCODE_TF_BIN`, else `tofu`, else `terraform` on PATH.
+pub fn find_binary() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("CLOUDCODE_TF_BIN").filter(|p| !p.is_empty()) {
+        let p = PathBuf::from(p);
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(Error::NoEngine)
+        };
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for name in ["tofu", "terraform"] {
+        for dir in std::env::split_paths(&path) {
+            let c = dir.join(name);
+            if c.is_file() {
+                return Ok(c);
+            }
+        }
+    }
+    Err(Error::NoEngine)
+}
+
+/// Our provider binary: `$CLOUDCODE_PROVIDER_DIR/terraform-provider-cloudcode`, else next to this executable.
+pub fn find_provider() -> Option<PathBuf> {
+    let name = "terraform-provider-cloudcode";
+    if let Some(d) = std::env::var_os("CLOUDCODE_PROVIDER_DIR") {
+        let p = PathBuf::from(d).join(name);
+        return p.is_file().then_some(p);
+    }
+    let exe = std::env::current_exe().ok()?;
+    let p = exe.parent()?.join(name);
+    p.is_file().then_some(p)
+}
+
+/// Secrets for one run, passed only as environment variables of the child.
+#[derive(Default)]
+pub struct Secrets {
+    pub admin_password: Option<String>,
+    pub llm_api_key: Option<String>,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secrets(<redacted>)")
+    }
+}
+
+/// What one `-json` run reported.
+#[derive(Debug, Default)]
+pub struct RunResult {
+    pub errors: Vec<String>,
+    pub outputs: serde_json::Map<String, Json>,
+    /// `change_summary`: (add, change, remove).
+    pub changes: Option<(u64, u64, u64)>,
+}
+
+/// The engine bound to one stack directory.
+#[derive(Debug)]
+pub struct Engine {
+    bin: PathBuf,
+    dir: PathBuf,
+    cli_config: PathBuf,
+    progress_file: PathBuf,
+}
+
+impl Engine {
+    pub fn new(stack: &StackDir) -> Result<Self> {
+        let bin = find_binary()?;
+        let cli_config = stack.write_cli_config(find_provider().as_deref())?;
+        Ok(Self {
+            bin,
+            dir: stack.path.clone(),
+            cli_config,
+            progress_file: stack.path.join("progress.jsonl"),
+        })
+    }
+
+    fn command(&self, args: &[&str], secrets: &Secrets) -> Command {
+        let mut c = Command::new(&self.bin);
+        c.args(args)
+            .current_dir(&self.dir)
+            .env("TF_CLI_CONFIG_FILE", &self.cli_config)
+            .env("TF_IN_AUTOMATION", "1")
+            .env("TF_INPUT", "0")
+            .env("CHECKPOINT_DISABLE", "1")
+            .env("CLOUDCODE_PROGRESS_FILE", &self.progress_file)
+            .env_remove("TF_VAR_admin_password")
+            .env_remove("TF_VAR_llm_api_key")
+            .stdin(Stdio::null())
+            // Own process group: the terminal's Ctrl-C reaches only us; we forward exactly one SIGINT.
+            .process_group(0);
+        if let Some(p) = &secrets.admin_password {
+            c.env("TF_VAR_admin_password", p);
+        }
+        if let Some(k) = &secrets.llm_api_key {
+            c.env("TF_VAR_llm_api_key", k);
+        }
+        c
+    }
+
+    /// Runs a command whose output is plain (init, show, output); returns stdout.
+    pub fn plain(&self, what: &str, args: &[&str]) -> Result<String> {
+        let out = self
+            .command(args, &Secrets::default())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output()
+            .map_err(Error::io(&self.bin))?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            return Err(Error::Engine(what.to_string(), last_lines(&err, 15)));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    pub fn init(&self) -> Result<()> {
+        self.plain("terraform init", &["init", "-input=false", "-no-color"])
+            .map(|_| ())
+    }
+
+    /// Runs a `-json` command with a progress display; Ctrl-C stops it gracefully.
+    pub fn run_json(&self, what: &str, args: &[&str], secrets: &Secrets) -> Result<RunResult> {
+        let _ = std::fs::remove_file(&self.progress_file);
+        let mut child = self
+            .command(args, secrets)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(Error::io(&self.bin))?;
+        CHILD.store(child.id() as i32, Ordering::SeqCst);
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar.set_message(what.to_string());
+        let done = Arc::new(AtomicBool::new(false));
+        let tail = spawn_progress_tail(self.progress_file.clone(), bar.clone(), done.clone());
+        let stderr = child.stderr.take().map(|e| {
+            std::thread::spawn(move || {
+                let mut s = String::new();
+                let _ = std::io::Read::read_to_string(&mut BufReader::new(e), &mut s);
+                s
+            })
+        });
+        let mut result = RunResult::default();
+        if let Some(out) = child.stdout.take() {
+            for line in BufReader::new(out).lines().map_while(|l| l.ok()) {
+                if let Ok(ev) = serde_json::from_str::<Json>(&line) {
+                    handle_event(&ev, &bar, &mut result);
+                }
+            }
+        }
+        let status = child.wait().map_err(Error::io(&self.bin))?;
+        CHILD.store(0, Ordering::SeqCst);
+        done.store(true, Ordering::SeqCst);
+        let _ = tail.join();
+        bar.finish_and_clear();
+        let stderr = stderr.and_then(|h| h.join().ok()).unwrap_or_default();
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            return Err(Error::Interrupted);
+        }
+        if !status.success() {
+            let mut msg = result.errors.join("; ");
+            if msg.is_empty() {
+                msg = last_lines(&stderr, 10);
+            }
+            return Err(Error::Engine(what.to_string(), msg));
+        }
+        Ok(result)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// One `-json` UI event → the progress display and the collected result.
+fn handle_event(ev: &Json, bar: &indicatif::ProgressBar, result: &mut RunResult) {
+    let addr = ev["hook"]["resource"]["addr"].as_str().unwrap_or("");
+    match ev["type"].as_str().unwrap_or("") {
+        "apply_start" => bar.set_message(format!("{} {addr}", ev["hook"]["action"].as_str().unwrap_or(""))),
+        "apply_progress" => bar.set_message(format!(
+            "{addr} ({}s)",
+            ev["hook"]["elapsed_seconds"].as_u64().unwrap_or(0)
+        )),
+        "apply_complete" => bar.println(format!("✓ {addr}")),
+        "apply_errored" => bar.println(format!("✗ {addr}")),
+        "diagnostic" => {
+            let d = &ev["diagnostic"];
+            let text = format!(
+                "{}: {}",
+                d["summary"].as_str().unwrap_or(""),
+                d["detail"].as_str().unwrap_or("")
+            );
+            if d["severity"] == "error" {
+                result.errors.push(text.trim_end_matches(": ").to_string());
+            } else {
+                bar.println(format!("! {}", text.trim_end_matches(": ")));
+            }
+        }
+        "change_summary" => {
+            let c = &ev["changes"];
+            let n = |k: &str| c[k].as_u64().unwrap_or(0);
+            result.changes = Some((n("add"), n("change"), n("remove")));
+        }
+        "outputs" => {
+            if let Some(o) = ev["outputs"].as_object() {
+                result.outputs = o.clone();
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Follows the provider's progress file (JSON lines) and shows each sub-step.
+fn spawn_progress_tail(
+    path: PathBuf,
+    bar: indicatif::ProgressBar,
+    done: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut seen = 0usize;
+        loop {
+            let finished = done.load(Ordering::SeqCst);
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                for line in text.lines().skip(seen) {
+                    seen += 1;
+                    if let Ok(ev) = serde_json::from_str::<Json>(line) {
+                        let step = ev["step"].as_str().unwrap_or("");
+                        let label = step_label(step);
+                        if ev["status"] == "done" {
+                            bar.println(format!("  ✓ {label}"));
+                        } else {
+                            bar.set_message(format!("{label}…"));
+                        }
+                    }
+                }
+            }
+            if finished {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    })
+}
+
+fn step_label(step: &str) -> String {
+    match step {
+        "connect" => tr("connecting over SSH", "SSH 连接"),
+        "install" => tr("preparing Docker", "准备 Docker"),
+        "upload" => tr("uploading files", "上传文件"),
+        "up" => tr("starting containers", "启动容器"),
+        "health" => tr("waiting for health checks", "等待健康检查"),
+        other => other.to_string(),
+    }
+}

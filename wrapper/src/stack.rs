@@ -1,0 +1,371 @@
+//! One stack's working directory (`~/.cloudcode/<name>/`, 0700, or `$CLOUDCODE_HOME/<name>/`): the generated
+//! root module around the module embedded in this binary, the non-secret vars file, the CLI configuration that
+//! makes our provider available offline, and the lock that keeps two commands off one stack.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use include_dir::{include_dir, Dir};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+static MODULE_HOST: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../modules/cloudcode-host");
+
+/// The provider's registry address and the version the root module pins (same release as this CLI).
+pub const PROVIDER_ADDR: &str = "registry.terraform.io/cloudcode-dev/cloudcode";
+pub const PROVIDER_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// Vars file with every non-secret input (Terraform loads it automatically).
+pub const VARS_FILE: &str = "terraform.tfvars.json";
+
+/// Non-secret inputs of a host-mode stack; written to [`VARS_FILE`] as `{"stack": {...}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StackConfig {
+    pub mode: String,
+    pub host: String,
+    pub ssh_port: u16,
+    pub ssh_user: String,
+    pub private_key_path: String,
+    pub host_key: Option<String>,
+    /// Empty: `<ip>.sslip.io`.
+    pub domain: String,
+    pub admin_username: String,
+    pub admin_email: String,
+    pub admin_password_version: i64,
+    pub llm_provider: String,
+    pub llm_base_url: Option<String>,
+    pub llm_model: Option<String>,
+    pub llm_api_key_version: i64,
+    pub terminal_enabled: bool,
+    /// Advanced (hidden flags): written into an override file of the module copy.
+    pub tls_mode: Option<String>,
+    pub images: BTreeMap<String, String>,
+    pub image_archives: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct VarsFile {
+    stack: StackConfig,
+}
+
+/// The base directory holding every stack.
+pub fn home() -> Result<PathBuf> {
+    if let Some(h) = std::env::var_os("CLOUDCODE_HOME") {
+        return Ok(PathBuf::from(h));
+    }
+    std::env::var_os("HOME")
+        .map(|h| PathBuf::from(h).join(".cloudcode"))
+        .ok_or_else(|| Error::input("HOME is not set", "未设置 HOME 环境变量"))
+}
+
+/// Checks a stack name: 1-32 lower-case letters, digits and hyphens.
+pub fn check_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 32
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::input(
+            format!("stack name \"{}\" is invalid: use 1 to 32 lower-case letters, digits and hyphens", name.escape_debug()),
+            format!("栈名 \"{}\" 无效：请使用 1 到 32 个小写字母、数字和连字符", name.escape_debug()),
+        ))
+    }
+}
+
+/// A stack's working directory.
+#[derive(Debug, Clone)]
+pub struct StackDir {
+    pub name: String,
+    pub path: PathBuf,
+}
+
+/// Held while a command runs on a stack; released on drop (the OS releases it if the process dies).
+#[derive(Debug)]
+pub struct StackLock {
+    _file: fs::File,
+}
+
+impl StackDir {
+    pub fn new(name: &str) -> Result<Self> {
+        check_name(name)?;
+        Ok(Self {
+            name: name.to_string(),
+            path: home()?.join(name),
+        })
+    }
+
+    pub fn exists(&self) -> bool {
+        self.path.join(VARS_FILE).is_file()
+    }
+
+    /// Fails with [`Error::NoStack`] unless the stack was deployed.
+    pub fn require(&self) -> Result<()> {
+        if self.exists() {
+            Ok(())
+        } else {
+            Err(Error::NoStack(self.name.clone()))
+        }
+    }
+
+    /// Creates the directory (0700) if needed and takes the stack's lock.
+    pub fn lock(&self) -> Result<StackLock> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.path)
+            .map_err(Error::io(&self.path))?;
+        fs::set_permissions(&self.path, fs::Permissions::from_mode(0o700))
+            .map_err(Error::io(&self.path))?;
+        let p = self.path.join(".cloudcode.lock");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&p)
+            .map_err(Error::io(&p))?;
+        match file.try_lock() {
+            Ok(()) => Ok(StackLock { _file: file }),
+            Err(fs::TryLockError::WouldBlock) => Err(Error::Locked(self.name.clone())),
+            Err(fs::TryLockError::Error(e)) => Err(Error::io(p)(e)),
+        }
+    }
+
+    pub fn read_config(&self) -> Result<StackConfig> {
+        let p = self.path.join(VARS_FILE);
+        let text = fs::read_to_string(&p).map_err(Error::io(&p))?;
+        serde_json::from_str::<VarsFile>(&text)
+            .map(|v| v.stack)
+            .map_err(|e| Error::Io {
+                path: p,
+                source: std::io::Error::other(e),
+            })
+    }
+
+    fn write(&self, rel: &str, bytes: &[u8]) -> Result<()> {
+        let p = self.path.join(rel);
+        if let Some(parent) = p.parent() {
+            fs::create_dir_all(parent).map_err(Error::io(parent))?;
+        }
+        fs::write(&p, bytes).map_err(Error::io(&p))
+    }
+
+    /// Writes the root module, the module copy (+ override for advanced settings) and the vars file.
+    pub fn write_config(&self, cfg: &StackConfig) -> Result<()> {
+        let module_dir = self.path.join("modules/cloudcode-host");
+        if module_dir.exists() {
+            fs::remove_dir_all(&module_dir).map_err(Error::io(&module_dir))?;
+        }
+        fs::create_dir_all(&module_dir).map_err(Error::io(&module_dir))?;
+        MODULE_HOST
+            .extract(&module_dir)
+            .map_err(Error::io(&module_dir))?;
+        if let Some(ov) = override_tf(cfg) {
+            self.write("modules/cloudcode-host/cli_override.tf", ov.as_bytes())?;
+        }
+        self.write("main.tf", root_module().as_bytes())?;
+        let vars = serde_json::to_string_pretty(&VarsFile { stack: cfg.clone() })
+            .map_err(|e| Error::io(self.path.join(VARS_FILE))(std::io::Error::other(e)))?;
+        self.write(VARS_FILE, format!("{vars}\n").as_bytes())
+    }
+
+    /// Lays out a filesystem mirror holding only our provider binary from `provider_bin`, and a CLI config that
+    /// takes our provider from it and everything else directly from the registry. Returns the config's path.
+    pub fn write_cli_config(&self, provider_bin: Option<&Path>) -> Result<PathBuf> {
+        let mut config = String::from("provider_installation {\n");
+        if let Some(bin) = provider_bin {
+            let mirror = self.path.join("plugins");
+            let dir = mirror.join(format!(
+                "{PROVIDER_ADDR}/{PROVIDER_VERSION}/{}",
+                platform()
+            ));
+            fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
+            let target = dir.join(format!("terraform-provider-cloudcode_v{PROVIDER_VERSION}"));
+            fs::copy(bin, &target).map_err(Error::io(bin))?;
+            config.push_str(&format!(
+                "  filesystem_mirror {{\n    path    = {}\n    include = [\"{PROVIDER_ADDR}\"]\n  }}\n  direct {{\n    exclude = [\"{PROVIDER_ADDR}\"]\n  }}\n",
+                hcl_string(&mirror.display().to_string())
+            ));
+        } else {
+            // No provider next to the CLI: Terraform's implied mirrors (where install.sh puts it), then direct.
+            let implied = home_dir().join(".terraform.d/plugins");
+            config.push_str(&format!(
+                "  filesystem_mirror {{\n    path    = {}\n    include = [\"{PROVIDER_ADDR}\"]\n  }}\n  direct {{\n    exclude = [\"{PROVIDER_ADDR}\"]\n  }}\n",
+                hcl_string(&implied.display().to_string())
+            ));
+        }
+        config.push_str("}\n");
+        let p = self.path.join("terraformrc");
+        fs::write(&p, config).map_err(Error::io(&p))?;
+        Ok(p)
+    }
+}
+
+fn home_dir() -> PathBuf {
+    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default()
+}
+
+/// `linux_amd64` etc., as Terraform names platforms.
+pub fn platform() -> String {
+    let os = std::env::consts::OS;
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        a => a,
+    };
+    format!("{os}_{arch}")
+}
+
+/// A JSON string is a valid HCL string literal for the characters we write (paths, image names);
+/// `${`/`%{` are escaped so nothing is interpolated.
+pub fn hcl_string(s: &str) -> String {
+    serde_json::Value::String(s.to_string())
+        .to_string()
+        .replace("${", "$${")
+        .replace("%{", "%%{")
+}
+
+fn root_module() -> String {
+    format!(
+        r#"# Generated by the cloudcode CLI; plain Terraform that a GitOps repository can adopt.
+terraform {{
+  required_version = ">= 1.11"
+  required_providers {{
+    cloudcode = {{
+      source  = "cloudcode-dev/cloudcode"
+      version = "{PROVIDER_VERSION}"
+    }}
+  }}
+}}
+
+variable "stack" {{
+  description = "Non-secret inputs (terraform.tfvars.json)."
+  type        = any
+}}
+
+variable "admin_password" {{
+  type      = string
+  default   = null
+  sensitive = true
+  ephemeral = true
+}}
+
+variable "llm_api_key" {{
+  type      = string
+  default   = null
+  sensitive = true
+  ephemeral = true
+}}
+
+module "cloudcode" {{
+  source = "./modules/cloudcode-host"
+
+  host             = var.stack.host
+  ssh_port         = var.stack.ssh_port
+  ssh_user         = var.stack.ssh_user
+  private_key_path = var.stack.private_key_path
+  host_key         = var.stack.host_key
+  domain           = var.stack.domain
+
+  admin_username         = var.stack.admin_username
+  admin_email            = var.stack.admin_email
+  admin_password         = var.admin_password
+  admin_password_version = var.stack.admin_password_version
+
+  llm_provider        = var.stack.llm_provider
+  llm_base_url        = var.stack.llm_base_url
+  llm_model           = var.stack.llm_model
+  llm_api_key         = var.llm_api_key
+  llm_api_key_version = var.stack.llm_api_key_version
+
+  terminal_enabled = var.stack.terminal_enabled
+}}
+
+output "url" {{
+  value = module.cloudcode.url
+}}
+
+output "auth_url" {{
+  value = module.cloudcode.auth_url
+}}
+
+output "terminal_url" {{
+  value = module.cloudcode.terminal_url
+}}
+
+output "domain" {{
+  value = module.cloudcode.domain
+}}
+
+output "host_key" {{
+  value = module.cloudcode.host_key
+}}
+"#
+    )
+}
+
+/// Terraform override file for settings the module does not expose (internal TLS, preloaded images).
+fn override_tf(cfg: &StackConfig) -> Option<String> {
+    if cfg.tls_mode.is_none() && cfg.images.is_empty() && cfg.image_archives.is_empty() {
+        return None;
+    }
+    let mut s = String::from(
+        "# Generated by the cloudcode CLI from advanced flags (--tls-mode, --image, --image-archive).\nresource \"cloudcode_stack\" \"this\" {\n",
+    );
+    if let Some(t) = &cfg.tls_mode {
+        s.push_str(&format!("  tls_mode = {}\n", hcl_string(t)));
+    }
+    if !cfg.images.is_empty() {
+        s.push_str("  images = {\n");
+        for (k, v) in &cfg.images {
+            s.push_str(&format!("    {k} = {}\n", hcl_string(v)));
+        }
+        s.push_str("  }\n");
+    }
+    if !cfg.image_archives.is_empty() {
+        let list: Vec<String> = cfg.image_archives.iter().map(|a| hcl_string(a)).collect();
+        s.push_str(&format!("  image_archives = [{}]\n", list.join(", ")));
+    }
+    s.push_str("}\n");
+    Some(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hcl_strings_never_interpolate() {
+        assert_eq!(hcl_string("a${b}%{c}\"d"), r#""a$${b}%%{c}\"d""#);
+    }
+
+    #[test]
+    fn stack_names_are_checked() {
+        assert!(check_name("default").is_ok());
+        assert!(check_name("my-box-2").is_ok());
+        for bad in ["", "Upper", "a/b", "-x", &"x".repeat(33)] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_second_lock_on_one_stack_is_refused() {
+        let home = tempfile::tempdir().unwrap();
+        let dir = StackDir {
+            name: "s".into(),
+            path: home.path().join("s"),
+        };
+        let first = dir.lock().unwrap();
+        assert!(matches!(dir.lock(), Err(Error::Locked(_))));
+        drop(first);
+        dir.lock().unwrap();
+        let mode = fs::metadata(&dir.path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+    }
+}
