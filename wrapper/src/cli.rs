@@ -6,10 +6,19 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "cloudcode", version, about = "Deploy OpenCode behind a login onto a cloud VM or your own machine")]
+#[command(
+    name = "cloudcode",
+    version,
+    about = "Deploy OpenCode behind a login onto a cloud VM or your own machine"
+)]
 pub struct Cli {
     /// Stack name (one working directory per stack under ~/.cloudcode/).
-    #[arg(long, global = true, env = "CLOUDCODE_STACK", default_value = "default")]
+    #[arg(
+        long,
+        global = true,
+        env = "CLOUDCODE_STACK",
+        default_value = "default"
+    )]
     pub name: String,
     #[command(subcommand)]
     pub command: Command,

@@ -222,7 +222,10 @@ fn last_lines(text: &str, n: usize) -> String {
 fn handle_event(ev: &Json, bar: &indicatif::ProgressBar, result: &mut RunResult) {
     let addr = ev["hook"]["resource"]["addr"].as_str().unwrap_or("");
     match ev["type"].as_str().unwrap_or("") {
-        "apply_start" => bar.set_message(format!("{} {addr}", ev["hook"]["action"].as_str().unwrap_or(""))),
+        "apply_start" => bar.set_message(format!(
+            "{} {addr}",
+            ev["hook"]["action"].as_str().unwrap_or("")
+        )),
         "apply_progress" => bar.set_message(format!(
             "{addr} ({}s)",
             ev["hook"]["elapsed_seconds"].as_u64().unwrap_or(0)

@@ -22,7 +22,13 @@ pub enum Error {
     NoStack(String),
     #[error("{}", tr(format!("{} failed: {}", .0, .1), format!("{} 失败：{}", .0, .1)))]
     Engine(String, String),
-    #[error("{}", tr("interrupted; Terraform was stopped cleanly", "已中断；Terraform 已安全停止"))]
+    #[error(
+        "{}",
+        tr(
+            "interrupted; Terraform was stopped cleanly",
+            "已中断；Terraform 已安全停止"
+        )
+    )]
     Interrupted,
     #[error("{}", tr("cancelled; nothing was changed", "已取消，未做任何更改"))]
     Cancelled,

@@ -72,8 +72,14 @@ pub fn check_name(name: &str) -> Result<()> {
         Ok(())
     } else {
         Err(Error::input(
-            format!("stack name \"{}\" is invalid: use 1 to 32 lower-case letters, digits and hyphens", name.escape_debug()),
-            format!("栈名 \"{}\" 无效：请使用 1 到 32 个小写字母、数字和连字符", name.escape_debug()),
+            format!(
+                "stack name \"{}\" is invalid: use 1 to 32 lower-case letters, digits and hyphens",
+                name.escape_debug()
+            ),
+            format!(
+                "栈名 \"{}\" 无效：请使用 1 到 32 个小写字母、数字和连字符",
+                name.escape_debug()
+            ),
         ))
     }
 }
@@ -181,10 +187,7 @@ impl StackDir {
         let mut config = String::from("provider_installation {\n");
         if let Some(bin) = provider_bin {
             let mirror = self.path.join("plugins");
-            let dir = mirror.join(format!(
-                "{PROVIDER_ADDR}/{PROVIDER_VERSION}/{}",
-                platform()
-            ));
+            let dir = mirror.join(format!("{PROVIDER_ADDR}/{PROVIDER_VERSION}/{}", platform()));
             fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
             let target = dir.join(format!("terraform-provider-cloudcode_v{PROVIDER_VERSION}"));
             fs::copy(bin, &target).map_err(Error::io(bin))?;
@@ -208,7 +211,9 @@ impl StackDir {
 }
 
 fn home_dir() -> PathBuf {
-    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default()
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default()
 }
 
 /// `linux_amd64` etc., as Terraform names platforms.

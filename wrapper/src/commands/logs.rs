@@ -15,8 +15,14 @@ pub fn run(name: &str, service: Option<&str>, tail: u32) -> Result<()> {
     if let Some(s) = service {
         if !SERVICES.contains(&s) {
             return Err(Error::input(
-                format!("unknown service \"{}\": use caddy, authelia or devbox", s.escape_debug()),
-                format!("未知服务 \"{}\"：请使用 caddy、authelia 或 devbox", s.escape_debug()),
+                format!(
+                    "unknown service \"{}\": use caddy, authelia or devbox",
+                    s.escape_debug()
+                ),
+                format!(
+                    "未知服务 \"{}\"：请使用 caddy、authelia 或 devbox",
+                    s.escape_debug()
+                ),
             ));
         }
     }
@@ -25,12 +31,20 @@ pub fn run(name: &str, service: Option<&str>, tail: u32) -> Result<()> {
     let cfg = stack.read_config()?;
     let eng = Engine::new(&stack)?;
     let values = super::status::stack_values(&eng)?;
-    let pinned = values["host_key"].as_str().map(str::to_string).or(cfg.host_key.clone());
+    let pinned = values["host_key"]
+        .as_str()
+        .map(str::to_string)
+        .or(cfg.host_key.clone());
     let host_key = match pinned {
-        Some(k) => HostKeyPolicy::Pinned(HostKeyPin::parse(&k).map_err(|e| Error::Ssh(e.to_string()))?),
+        Some(k) => {
+            HostKeyPolicy::Pinned(HostKeyPin::parse(&k).map_err(|e| Error::Ssh(e.to_string()))?)
+        }
         None => HostKeyPolicy::TrustOnFirstUse,
     };
-    let dir = values["remote_dir"].as_str().unwrap_or(cloudcode_bundle::settings::DEFAULT_REMOTE_DIR).to_string();
+    let dir = values["remote_dir"]
+        .as_str()
+        .unwrap_or(cloudcode_bundle::settings::DEFAULT_REMOTE_DIR)
+        .to_string();
     let mut opts = ConnectOptions::new(Endpoint {
         host: cfg.host.clone(),
         port: cfg.ssh_port,
@@ -53,7 +67,9 @@ pub fn run(name: &str, service: Option<&str>, tail: u32) -> Result<()> {
     let out = out.map_err(|e| Error::Ssh(e.to_string()))?;
     print!("{}", out.stdout_lossy());
     if !out.success() {
-        return Err(Error::Ssh(String::from_utf8_lossy(&out.stderr).trim().to_string()));
+        return Err(Error::Ssh(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ));
     }
     Ok(())
 }

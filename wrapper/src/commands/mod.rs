@@ -44,5 +44,8 @@ pub(crate) fn confirm(question: &str) -> bool {
 }
 
 pub(crate) fn need_tty_hint() -> String {
-    tr(" (no terminal to ask on: pass --yes)", "（没有可交互的终端：请使用 --yes）")
+    tr(
+        " (no terminal to ask on: pass --yes)",
+        "（没有可交互的终端：请使用 --yes）",
+    )
 }

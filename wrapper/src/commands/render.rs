@@ -16,7 +16,8 @@ pub const MASK: &str = "MASKED-SECRET-NOT-DEPLOYED";
 /// The bundle settings a stack's configuration produces (the same mapping the module makes).
 pub fn settings_for(cfg: &StackConfig) -> Result<Settings> {
     let domain = if cfg.domain.is_empty() {
-        cloudcode_bundle::fallback_domain(&cfg.host).map_err(|e| Error::Input(e.message().to_string()))?
+        cloudcode_bundle::fallback_domain(&cfg.host)
+            .map_err(|e| Error::Input(e.message().to_string()))?
     } else {
         cfg.domain.clone()
     };
@@ -47,21 +48,30 @@ pub fn run(name: &str, out: &Path) -> Result<()> {
         admin_password_hash: Some(format!("$argon2id$v=19${MASK}")),
         llm_api_key: Some(MASK.to_string()),
     };
-    let bundle = cloudcode_bundle::render(&settings, &secrets)
-        .map_err(|e| Error::Input(e.to_string()))?;
+    let bundle =
+        cloudcode_bundle::render(&settings, &secrets).map_err(|e| Error::Input(e.to_string()))?;
     for (rel, file) in &bundle.files {
         let p = out.join(rel);
         if let Some(parent) = p.parent() {
             std::fs::create_dir_all(parent).map_err(Error::io(parent))?;
         }
         std::fs::write(&p, &file.bytes).map_err(Error::io(&p))?;
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(file.mode)).map_err(Error::io(&p))?;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(file.mode))
+            .map_err(Error::io(&p))?;
     }
     eprintln!(
         "{}",
         tr(
-            format!("{} files written to {} (secrets masked)", bundle.files.len(), out.display()),
-            format!("已写入 {} 个文件到 {}（密钥已遮蔽）", bundle.files.len(), out.display()),
+            format!(
+                "{} files written to {} (secrets masked)",
+                bundle.files.len(),
+                out.display()
+            ),
+            format!(
+                "已写入 {} 个文件到 {}（密钥已遮蔽）",
+                bundle.files.len(),
+                out.display()
+            ),
         )
     );
     Ok(())

@@ -12,7 +12,10 @@ use crate::stack::StackDir;
 pub fn stack_values(eng: &Engine) -> Result<Json> {
     let show = eng.plain("terraform show", &["show", "-json", "-no-color"])?;
     let v: Json = serde_json::from_str(&show).unwrap_or(Json::Null);
-    let mods = v["values"]["root_module"]["child_modules"].as_array().cloned().unwrap_or_default();
+    let mods = v["values"]["root_module"]["child_modules"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     Ok(mods
         .iter()
         .flat_map(|m| m["resources"].as_array().cloned().unwrap_or_default())
@@ -28,7 +31,17 @@ pub fn run(name: &str, as_json: bool) -> Result<()> {
     let cfg = stack.read_config()?;
     let eng = Engine::new(&stack)?;
     eng.init()?;
-    eng.run_json("terraform refresh", &["apply", "-refresh-only", "-auto-approve", "-json", "-input=false"], &Secrets::default())?;
+    eng.run_json(
+        "terraform refresh",
+        &[
+            "apply",
+            "-refresh-only",
+            "-auto-approve",
+            "-json",
+            "-input=false",
+        ],
+        &Secrets::default(),
+    )?;
     let v = stack_values(&eng)?;
     let out = json!({
         "name": name,
