@@ -4,3 +4,5 @@ pub mod ecs_double;
 pub mod sshd;
 pub mod terraform;
 pub mod vm;
+pub mod delay_proxy;
+pub mod stack_fixture;

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Issue 9: benchmarks + reliability suite at full counts, on the test VM (run as root; needs scripts/deps first).
+#   bench/run.sh                 # everything: bench (0 and 50 ms RTT), reliability (20 kills, 10 stacks), hostile inputs
+#   bench/run.sh bench           # only the benchmarks
+#   bench/run.sh reliability     # only the reliability suite
+# Knobs: BENCH_DELAYS_MS (one-way, default "0,25" = 0 and 50 ms RTT), BENCH_RUNS (default 3),
+#        CLOUDCODE_RELIABILITY_KILLS (20), CLOUDCODE_RELIABILITY_STACKS (10), CLOUDCODE_RELIABILITY_SEED.
+# Results go to bench/results/ (markdown table, logs); copy the numbers into docs/performance.md and
+# docs/reliability.md.
+set -euo pipefail
+REPO="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$REPO"
+export PATH="$REPO/.cache/bin:$PATH"
+what="${1:-all}"
+out="$REPO/bench/results"
+mkdir -p "$out"
+stamp="$(date -u +%Y%m%dT%H%M%SZ)"
+
+if [[ "$what" == all || "$what" == bench ]]; then
+  cargo build -p cloudcode-tests --bins --locked
+  "$REPO/target/debug/bench" --delays-ms "${BENCH_DELAYS_MS:-0,25}" --runs "${BENCH_RUNS:-3}" \
+    --out "$out/bench-$stamp.md" 2> >(tee "$out/bench-$stamp.log" >&2)
+fi
+
+if [[ "$what" == all || "$what" == reliability ]]; then
+  export CLOUDCODE_RELIABILITY_KILLS="${CLOUDCODE_RELIABILITY_KILLS:-20}"
+  export CLOUDCODE_RELIABILITY_STACKS="${CLOUDCODE_RELIABILITY_STACKS:-10}"
+  # One scenario at a time: the parallel-stacks scenario needs the whole machine.
+  cargo test -p cloudcode-tests --locked --test reliability -- --nocapture --test-threads=1 2>&1 \
+    | tee "$out/reliability-$stamp.log"
+  # >= 10^4 hostile inputs through validation and rendering: the bundle's own proptest (20 000 cases).
+  cargo test -p cloudcode-bundle --locked --test hostile_inputs 2>&1 | tee -a "$out/reliability-$stamp.log"
+  grep -h '^RESULT' "$out/reliability-$stamp.log" || true
+fi

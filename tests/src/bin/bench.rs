@@ -1,0 +1,377 @@
+//! `bench` — the issue 9 benchmarks on the test VM, through the delay proxy at each one-way delay given
+//! (`--delays-ms 0,25` = 0 and 50 ms RTT): no-op plan (SSH connections, remote commands, wall time), one-setting
+//! change (bytes uploaded, services recreated, wall time), first deploy to a Docker-ready host vs the baseline
+//! in `bench/baseline/` (Terraform's `terraform_data` + `file`/`remote-exec` with the same rendered files),
+//! availability (failed requests through Caddy during a Caddyfile change and a devbox setting change) and
+//! provider start to schema served. Prints a markdown table (medians) and writes it to `--out`.
+//! Run through `bench/run.sh`, which builds this binary next to the provider it drives.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use cloudcode_tests::delay_proxy::DelayProxy;
+use cloudcode_tests::stack_fixture::{
+    curl, curl_at, plan_exit, stack_hcl_at, API_KEY, DOMAIN, PASSWORD,
+};
+use cloudcode_tests::terraform::{required_providers, Run, Workdir};
+use cloudcode_tests::vm::{repo_root, TestVm, VmOptions};
+
+struct Args {
+    delays_ms: Vec<u64>,
+    runs: usize,
+    out: Option<PathBuf>,
+}
+
+fn args() -> Result<Args> {
+    let mut a = Args {
+        delays_ms: vec![0, 25],
+        runs: 3,
+        out: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        let v = it.next().with_context(|| format!("{k} needs a value"))?;
+        match k.as_str() {
+            "--delays-ms" => {
+                a.delays_ms = v
+                    .split(',')
+                    .map(|d| d.trim().parse())
+                    .collect::<Result<_, _>>()?
+            }
+            "--runs" => a.runs = v.parse()?,
+            "--out" => a.out = Some(v.into()),
+            _ => bail!("unknown argument {k} (--delays-ms 0,25 --runs 3 --out FILE)"),
+        }
+    }
+    Ok(a)
+}
+
+fn provider_bin() -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let p = exe
+        .parent()
+        .context("exe dir")?
+        .join("cloudcode-provider-under-test");
+    if !p.exists() {
+        bail!(
+            "{} not built (cargo build -p cloudcode-tests --bins)",
+            p.display()
+        );
+    }
+    Ok(p)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// The last `key=N` in the provider's info log lines that contain `marker`.
+fn logged(run: &Run, marker: &str, key: &str) -> Option<String> {
+    run.stderr
+        .lines()
+        .filter(|l| l.contains(marker))
+        .filter_map(|l| {
+            let at = l.find(&format!("{key}="))? + key.len() + 1;
+            let rest = &l[at..];
+            let end = if rest.starts_with('[') {
+                rest.find(']').map(|i| i + 1)
+            } else {
+                rest.find(char::is_whitespace)
+            }
+            .unwrap_or(rest.len());
+            Some(rest[..end].trim_matches('"').to_string())
+        })
+        .last()
+}
+
+fn workdir(provider: &Path, hcl: &str) -> Result<Workdir> {
+    let mut wd = Workdir::new(provider, hcl)?;
+    wd.set_env("TF_VAR_admin_password", PASSWORD);
+    wd.set_env("TF_VAR_llm_api_key", API_KEY);
+    wd.set_env("TF_LOG_PROVIDER", "info");
+    wd.init()?.ok()?;
+    Ok(wd)
+}
+
+fn docker_ready_vm() -> Result<TestVm> {
+    let vm = TestVm::start(VmOptions::default())?;
+    vm.exec_in_vm_ok("apt-get install -y -q docker.io >/dev/null 2>&1 && docker info >/dev/null")?;
+    Ok(vm)
+}
+
+/// Requests through Caddy (with the forward-auth cookie) in a loop while `f` runs: (total, failed).
+fn with_request_loop<T>(vm: &TestVm, f: impl FnOnce() -> T) -> (T, u64, u64) {
+    let ip = vm.ssh_host.clone();
+    let stop = AtomicBool::new(false);
+    let (total, failed) = (AtomicU64::new(0), AtomicU64::new(0));
+    let out = std::thread::scope(|s| {
+        s.spawn(|| {
+            while !stop.load(Ordering::SeqCst) {
+                let (code, _, _) = curl_at(&ip, "/global/health", Some("cloudcode-test-session"));
+                total.fetch_add(1, Ordering::SeqCst);
+                if code != 200 {
+                    failed.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        });
+        let out = f();
+        stop.store(true, Ordering::SeqCst);
+        out
+    });
+    (out, total.into_inner(), failed.into_inner())
+}
+
+#[derive(Default)]
+struct Row {
+    rtt_ms: u64,
+    first_deploy_s: f64,
+    first_deploy_conns: u64,
+    baseline_s: f64,
+    baseline_conns: u64,
+    noop_s: f64,
+    noop_conns: f64,
+    noop_cmds: String,
+    change_s: f64,
+    change_bytes: String,
+    change_wire_kb: f64,
+    change_recreated: String,
+    devbox_req: (u64, u64),
+    caddy_s: f64,
+    caddy_recreated: String,
+    caddy_req: (u64, u64),
+}
+
+fn measure(provider: &Path, delay_ms: u64, runs: usize) -> Result<Row> {
+    let mut row = Row {
+        rtt_ms: 2 * delay_ms,
+        ..Row::default()
+    };
+    let delay = Duration::from_millis(delay_ms);
+
+    // cloudcode: first deploy to a Docker-ready host.
+    let vm = docker_ready_vm()?;
+    let proxy = DelayProxy::start(format!("{}:{}", vm.ssh_host, vm.ssh_port).parse()?, delay)?;
+    let hcl = |extra: &str| stack_hcl_at(&vm, "127.0.0.1", proxy.port(), extra);
+    let wd = workdir(provider, &hcl(""))?;
+    let t = Instant::now();
+    wd.apply()?.ok()?;
+    row.first_deploy_s = t.elapsed().as_secs_f64();
+    row.first_deploy_conns = proxy.stats().connections;
+    eprintln!(
+        "[{}ms RTT] first deploy {:.1}s",
+        row.rtt_ms, row.first_deploy_s
+    );
+
+    // No-op plan.
+    let (mut wall, mut conns, mut cmds) = (vec![], vec![], vec![]);
+    for _ in 0..runs {
+        proxy.reset_counters();
+        let t = Instant::now();
+        let (code, run) = plan_exit(&wd);
+        wall.push(t.elapsed().as_secs_f64());
+        if code != 0 {
+            bail!("no-op plan not empty:\n{}{}", run.stdout, run.stderr);
+        }
+        conns.push(proxy.stats().connections as f64);
+        cmds.push(logged(&run, "cloudcode_stack read", "commands").unwrap_or("?".into()));
+    }
+    row.noop_s = median(wall);
+    row.noop_conns = median(conns);
+    row.noop_cmds = cmds.last().cloned().unwrap_or_default();
+
+    // One devbox setting (llm_model) and one Caddyfile-only setting (acme_email), with a request loop.
+    let change = |extra: String| -> Result<(f64, Run, f64)> {
+        wd.write(
+            "main.tf",
+            &format!("{}\n{}", required_providers(), hcl(&extra)),
+        )?;
+        proxy.reset_counters();
+        let t = Instant::now();
+        let run = wd.apply()?.ok()?;
+        Ok((
+            t.elapsed().as_secs_f64(),
+            run,
+            proxy.stats().bytes_up as f64 / 1024.0,
+        ))
+    };
+    let (mut wall, mut wire, mut req) = (vec![], vec![], (0, 0));
+    for i in 0..runs {
+        let (r, total, failed) = with_request_loop(&vm, || {
+            change(format!("  llm_model = \"bench-model-{i}\"\n"))
+        });
+        let (s, run, kb) = r?;
+        wall.push(s);
+        wire.push(kb);
+        req = (req.0 + total, req.1 + failed);
+        row.change_bytes = logged(&run, "cloudcode_stack applied", "bytes").unwrap_or("?".into());
+        row.change_recreated =
+            logged(&run, "cloudcode_stack applied", "recreated").unwrap_or("?".into());
+    }
+    row.change_s = median(wall);
+    row.change_wire_kb = median(wire);
+    row.devbox_req = req;
+    let (mut wall, mut req) = (vec![], (0, 0));
+    for i in 0..runs {
+        let extra = format!(
+            "  llm_model = \"bench-model-{}\"\n  acme_email = \"ops{i}@example.com\"\n",
+            runs - 1
+        );
+        let (r, total, failed) = with_request_loop(&vm, || change(extra));
+        let (s, run, _) = r?;
+        wall.push(s);
+        req = (req.0 + total, req.1 + failed);
+        row.caddy_recreated =
+            logged(&run, "cloudcode_stack applied", "recreated").unwrap_or("?".into());
+    }
+    row.caddy_s = median(wall);
+    row.caddy_req = req;
+    drop(proxy);
+    vm.shutdown()?;
+
+    // Baseline: same rendered files and archives with terraform_data + provisioners, on a fresh Docker-ready VM.
+    let vm = docker_ready_vm()?;
+    let proxy = DelayProxy::start(format!("{}:{}", vm.ssh_host, vm.ssh_port).parse()?, delay)?;
+    let bundle_dir = tempfile::tempdir()?;
+    render_bundle(&vm, bundle_dir.path())?;
+    let mut wd = Workdir::empty(provider)?;
+    wd.write(
+        "main.tf",
+        &std::fs::read_to_string(repo_root().join("bench/baseline/main.tf"))?,
+    )?;
+    let archives: Vec<String> = ["caddy", "forward_auth", "devbox"]
+        .iter()
+        .filter_map(|r| vm.image(r).map(|i| format!("\"{}\"", i.archive.display())))
+        .collect();
+    wd.write(
+        "terraform.tfvars",
+        &format!(
+            "host = \"127.0.0.1\"\nport = {}\nprivate_key_path = \"{}\"\nbundle_dir = \"{}\"\nimage_archives = [{}]\n",
+            proxy.port(),
+            vm.private_key_path.display(),
+            bundle_dir.path().display(),
+            archives.join(", ")
+        ),
+    )?;
+    wd.set_env("TF_LOG", "");
+    wd.init()?.ok()?;
+    let t = Instant::now();
+    wd.apply()?.ok()?;
+    row.baseline_s = t.elapsed().as_secs_f64();
+    row.baseline_conns = proxy.stats().connections;
+    // The baseline's stack must really be up (same check as cloudcode's health gate), else it is not the same job.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while curl(&vm, "/global/health", Some("cloudcode-test-session")).0 != 200 {
+        if Instant::now() > deadline {
+            bail!("the baseline's stack never answered through Caddy");
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let healthy = t.elapsed().as_secs_f64();
+    eprintln!(
+        "[{}ms RTT] baseline apply {:.1}s, healthy at {healthy:.1}s",
+        row.rtt_ms, row.baseline_s
+    );
+    row.baseline_s = healthy;
+    drop(proxy);
+    vm.shutdown()?;
+    Ok(row)
+}
+
+/// The bundle cloudcode would upload for `stack_hcl`'s settings, written as files with their modes.
+fn render_bundle(vm: &TestVm, dir: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut s = cloudcode_bundle::Settings::default_for(DOMAIN, "admin", "admin@example.com");
+    s.llm_provider = "anthropic".into();
+    s.llm_api_key_wo_version = Some(1);
+    s.tls_mode = "internal".into();
+    s.images.caddy = vm.image("caddy").map(|i| i.image.clone());
+    s.images.authelia = vm.image("forward_auth").map(|i| i.image.clone());
+    s.images.devbox = vm.image("devbox").map(|i| i.image.clone());
+    let secrets = cloudcode_bundle::Secrets {
+        admin_password_hash: Some(cloudcode_bundle::hash_password(PASSWORD)?),
+        llm_api_key: Some(API_KEY.into()),
+    };
+    let bundle = cloudcode_bundle::render(&s, &secrets)?;
+    for (path, file) in &bundle.files {
+        let to = dir.join(path);
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&to, &file.bytes)?;
+        std::fs::set_permissions(&to, std::fs::Permissions::from_mode(file.mode))?;
+    }
+    Ok(())
+}
+
+/// `terraform providers schema -json` (terraform starts the provider, handshakes, asks for the schema) vs
+/// `terraform version` (terraform alone): medians in seconds.
+fn schema_served(provider: &Path, runs: usize) -> Result<(f64, f64)> {
+    let wd = Workdir::new(provider, "")?;
+    wd.init()?.ok()?;
+    let (mut schema, mut bare) = (vec![], vec![]);
+    for _ in 0..runs.max(5) {
+        let t = Instant::now();
+        wd.tf(&["providers", "schema", "-json"])?.ok()?;
+        schema.push(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        wd.tf(&["version"])?.ok()?;
+        bare.push(t.elapsed().as_secs_f64());
+    }
+    Ok((median(schema), median(bare)))
+}
+
+fn main() -> Result<()> {
+    let a = args()?;
+    let provider = provider_bin()?;
+    let (schema, bare) = schema_served(&provider, a.runs)?;
+    let mut rows = vec![];
+    for d in &a.delays_ms {
+        rows.push(measure(&provider, *d, a.runs)?);
+    }
+    let mut md = format!(
+        "Medians of {} runs per cell; wall times in seconds; `bytes` is what the provider uploaded (its log), \
+         `wire` what crossed the proxy client→host.\n\n\
+         | RTT | first deploy: cloudcode | baseline (provisioners) | ratio | SSH conns cloudcode / baseline | no-op plan | no-op SSH conns | no-op remote cmds | devbox change | change bytes | change wire KiB | recreated | failed req (devbox change) | Caddyfile change | recreated | failed req (Caddyfile change) |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
+        a.runs
+    );
+    for r in &rows {
+        md.push_str(&format!(
+            "| {} ms | {:.1} | {:.1} | {:.2}× | {} / {} | {:.2} | {} | {} | {:.1} | {} | {:.1} | {} | {}/{} | {:.1} | {} | {}/{} |\n",
+            r.rtt_ms,
+            r.first_deploy_s,
+            r.baseline_s,
+            r.baseline_s / r.first_deploy_s,
+            r.first_deploy_conns,
+            r.baseline_conns,
+            r.noop_s,
+            r.noop_conns,
+            r.noop_cmds,
+            r.change_s,
+            r.change_bytes,
+            r.change_wire_kb,
+            r.change_recreated,
+            r.devbox_req.1,
+            r.devbox_req.0,
+            r.caddy_s,
+            r.caddy_recreated,
+            r.caddy_req.1,
+            r.caddy_req.0,
+        ));
+    }
+    md.push_str(&format!(
+        "\nProvider start to schema served (`terraform providers schema -json`): {schema:.2} s median; \
+         `terraform version` alone: {bare:.2} s.\n"
+    ));
+    println!("{md}");
+    if let Some(out) = a.out {
+        std::fs::write(&out, &md)?;
+    }
+    Ok(())
+}

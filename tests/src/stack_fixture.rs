@@ -1,0 +1,170 @@
+//! Shared pieces of the stack scenarios on the test VM (used by `stack_lifecycle`, `reliability` and the
+//! bench binary): the stack's HCL pointed at the VM (or at a proxy in front of it), the test secrets, curl through
+//! Caddy, commands in the VM, container ids, plan/apply wrappers and the secret scan.
+
+use std::process::Command;
+
+use crate::terraform::{Run, Workdir};
+use crate::vm::TestVm;
+
+pub const PASSWORD: &str = "vm-test-password-6631-horse";
+pub const API_KEY: &str = "sk-test-apikey-0f1e2d3c4b5a69788796";
+pub const DOMAIN: &str = "box.cloudcode.test";
+
+/// The stack's configuration, connecting to the VM's sshd directly.
+pub fn stack_hcl(vm: &TestVm, extra: &str) -> String {
+    stack_hcl_at(vm, &vm.ssh_host, vm.ssh_port, extra)
+}
+
+/// The stack's configuration, connecting to `host:port` (e.g. a [`crate::delay_proxy::DelayProxy`] in front
+/// of the VM's sshd); `extra` lines go inside the resource block.
+pub fn stack_hcl_at(vm: &TestVm, host: &str, port: u16, extra: &str) -> String {
+    let img = |role: &str| {
+        vm.image(role)
+            .unwrap_or_else(|| panic!("test image {role}"))
+            .clone()
+    };
+    let (caddy, auth, devbox) = (img("caddy"), img("forward_auth"), img("devbox"));
+    format!(
+        r#"
+variable "admin_password" {{
+  type      = string
+  ephemeral = true
+  default   = null
+}}
+
+variable "llm_api_key" {{
+  type      = string
+  ephemeral = true
+  default   = null
+}}
+
+resource "cloudcode_stack" "box" {{
+  host             = "{host}"
+  port             = {port}
+  private_key_path = "{key}"
+  domain           = "{DOMAIN}"
+  tls_mode         = "internal"
+
+  admin_username            = "admin"
+  admin_email               = "admin@example.com"
+  admin_password_wo         = var.admin_password
+  admin_password_wo_version = 1
+  llm_provider              = "anthropic"
+  llm_api_key_wo            = var.llm_api_key
+  llm_api_key_wo_version    = 1
+
+  images = {{
+    caddy    = "{caddy}"
+    authelia = "{auth}"
+    devbox   = "{devbox}"
+  }}
+  image_archives = ["{caddy_tar}", "{auth_tar}", "{devbox_tar}"]
+  timeouts = {{
+    create = "15m"
+  }}
+{extra}
+}}
+"#,
+        host = host,
+        port = port,
+        key = vm.private_key_path.display(),
+        caddy = caddy.image,
+        auth = auth.image,
+        devbox = devbox.image,
+        caddy_tar = caddy.archive.display(),
+        auth_tar = auth.archive.display(),
+        devbox_tar = devbox.archive.display(),
+    )
+}
+
+/// `curl` from this host to the VM's Caddy, with the site's name resolved to the VM.
+pub fn curl(vm: &TestVm, path: &str, cookie: Option<&str>) -> (u16, String, String) {
+    curl_at(&vm.ssh_host, path, cookie)
+}
+
+/// [`curl`] to the VM at `vm_ip` (for threads: a `TestVm` cannot cross them).
+pub fn curl_at(vm_ip: &str, path: &str, cookie: Option<&str>) -> (u16, String, String) {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sk", "--max-time", "20", "-D", "-", "--resolve"])
+        .arg(format!("{DOMAIN}:443:{vm_ip}"))
+        .arg(format!("https://{DOMAIN}{path}"));
+    if let Some(c) = cookie {
+        cmd.args(["-H", &format!("Cookie: authelia_session={c}")]);
+    }
+    let out = cmd.output().expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let code = head
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (code, head.to_string(), body.to_string())
+}
+
+pub fn in_vm(vm: &TestVm, script: &str) -> String {
+    vm.exec_in_vm_ok(script)
+        .unwrap_or_else(|e| panic!("in VM `{script}`: {e}"))
+}
+
+/// Container id per Compose service, read on the host.
+pub fn container_ids(vm: &TestVm) -> std::collections::BTreeMap<String, String> {
+    in_vm(
+        vm,
+        "docker ps -a --filter label=com.docker.compose.project=cloudcode --format '{{.Label \"com.docker.compose.service\"}} {{.ID}}'",
+    )
+    .lines()
+    .filter_map(|l| l.split_once(' ').map(|(s, id)| (s.to_string(), id.to_string())))
+    .collect()
+}
+
+pub fn apply_ok(wd: &Workdir) -> Run {
+    let run = wd.apply().unwrap();
+    assert!(
+        run.success,
+        "apply failed: {:#?}\n{}",
+        run.diagnostics(),
+        run.stderr
+    );
+    run
+}
+
+/// `terraform plan -detailed-exitcode`: 0 = no changes, 2 = changes.
+pub fn plan_exit(wd: &Workdir) -> (i32, Run) {
+    let run = wd
+        .tf(&["plan", "-detailed-exitcode", "-no-color", "-input=false"])
+        .unwrap();
+    let code = if run.success {
+        0
+    } else if run.stdout.contains("Plan:") {
+        2
+    } else {
+        1
+    };
+    (code, run)
+}
+
+pub fn assert_no_secret(what: &str, text: &str) {
+    for (name, secret) in [("password", PASSWORD), ("API key", API_KEY)] {
+        assert!(!text.contains(secret), "the {name} appears in {what}");
+    }
+}
+
+/// `SHA256:...` of a public key line, computed with ssh-keygen.
+pub fn fingerprint(public_line: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("k.pub");
+    std::fs::write(&f, format!("{public_line}\n")).unwrap();
+    let out = Command::new("ssh-keygen")
+        .args(["-l", "-E", "sha256", "-f"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_string()
+}
