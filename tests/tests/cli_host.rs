@@ -1,0 +1,190 @@
+//! The `cloudcode` CLI end to end on the test VM (real sshd, dockerd, Caddy, OpenCode, ttyd; real terraform and
+//! the real provider installed as the CLI's filesystem mirror): `deploy --host … --yes`, `status --json`,
+//! `logs`, `render`, `destroy --force` — secrets only ever travel as environment variables.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use cloudcode_tests::provider_bin;
+use cloudcode_tests::vm::{TestVm, VmOptions};
+
+const CLI: &str = env!("CARGO_BIN_EXE_cloudcode-cli-under-test");
+const PASSWORD: &str = "cli-test-password-7719-otter";
+const API_KEY: &str = "sk-test-cliapikey-5a4b3c2d1e0f9988";
+const DOMAIN: &str = "cli.cloudcode.test";
+
+struct Env {
+    home: tempfile::TempDir,
+    provider_dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn run(&self, args: &[&str]) -> Output {
+        let out = Command::new(CLI)
+            .args(args)
+            .env("CLOUDCODE_HOME", self.home.path())
+            .env("CLOUDCODE_PROVIDER_DIR", self.provider_dir.path())
+            .env("CLOUDCODE_ADMIN_PASSWORD", PASSWORD)
+            .env("CLOUDCODE_LLM_API_KEY", API_KEY)
+            .env("LANG", "C.UTF-8")
+            .output()
+            .unwrap();
+        for (what, text) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+            let text = String::from_utf8_lossy(text);
+            assert!(!text.contains(PASSWORD), "password in {what} of {args:?}");
+            assert!(!text.contains(API_KEY), "API key in {what} of {args:?}");
+        }
+        out
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "cloudcode {args:?} failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+fn grep_tree(dir: &Path, needle: &str) -> Vec<String> {
+    let mut hits = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            hits.extend(grep_tree(&p, needle));
+        } else if std::fs::read(&p)
+            .map(|b| String::from_utf8_lossy(&b).contains(needle))
+            .unwrap_or(false)
+        {
+            hits.push(p.display().to_string());
+        }
+    }
+    hits
+}
+
+#[test]
+fn deploy_host_status_logs_render_destroy() {
+    let vm = TestVm::start(VmOptions::default()).expect("start the test VM");
+    let env = Env {
+        home: tempfile::tempdir().unwrap(),
+        provider_dir: tempfile::tempdir().unwrap(),
+    };
+    std::fs::copy(
+        provider_bin!(),
+        env.provider_dir.path().join("terraform-provider-cloudcode"),
+    )
+    .unwrap();
+    let img = |role: &str| vm.image(role).unwrap().clone();
+    let (caddy, auth, devbox) = (img("caddy"), img("forward_auth"), img("devbox"));
+    let host = format!("root@{}:{}", vm.ssh_host, vm.ssh_port);
+    let key = vm.private_key_path.display().to_string();
+    let images = [
+        format!("caddy={}", caddy.image),
+        format!("authelia={}", auth.image),
+        format!("devbox={}", devbox.image),
+    ];
+    let archives = [caddy.archive, auth.archive, devbox.archive].map(|a| a.display().to_string());
+    let mut deploy = vec![
+        "--name",
+        "vmbox",
+        "deploy",
+        "--host",
+        &host,
+        "--ssh-key",
+        &key,
+        "--domain",
+        DOMAIN,
+        "--admin-email",
+        "admin@example.com",
+        "--llm-provider",
+        "anthropic",
+        "--tls-mode",
+        "internal",
+        "--yes",
+    ];
+    for i in &images {
+        deploy.extend(["--image", i.as_str()]);
+    }
+    for a in &archives {
+        deploy.extend(["--image-archive", a.as_str()]);
+    }
+
+    // deploy --yes: the URL, the user and the next step.
+    let out = env.ok(&deploy);
+    assert!(out.contains(&format!("https://{DOMAIN}/")), "{out}");
+    assert!(out.contains("User: admin"), "{out}");
+    let stack = env.home.path().join("vmbox");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&stack).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o700, "the stack directory is private");
+    // The provider's sub-steps arrived through CLOUDCODE_PROGRESS_FILE.
+    let progress = std::fs::read_to_string(stack.join("progress.jsonl")).unwrap();
+    for step in ["connect", "install", "upload", "up", "health"] {
+        assert!(
+            progress.contains(&format!(r#""step":"{step}","status":"done""#)),
+            "{step} missing in {progress}"
+        );
+    }
+    // No secret in any file of the working directory (state, vars, plan leftovers).
+    for secret in [PASSWORD, API_KEY] {
+        assert!(
+            grep_tree(&stack, secret).is_empty(),
+            "a secret is stored in the stack directory"
+        );
+    }
+    assert_eq!(
+        vm.exec_in_vm_ok(
+            "docker ps --filter label=com.docker.compose.project=cloudcode -q | wc -l"
+        )
+        .unwrap()
+        .trim(),
+        "3"
+    );
+
+    // status --json reads the host through the provider.
+    let status: serde_json::Value =
+        serde_json::from_str(&env.ok(&["--name", "vmbox", "status", "--json"])).unwrap();
+    assert_eq!(status["url"], format!("https://{DOMAIN}/"), "{status:#}");
+    assert_eq!(status["services"]["devbox"], "running", "{status:#}");
+    assert_eq!(status["services"]["caddy"], "running", "{status:#}");
+    assert_eq!(status["host"], vm.ssh_host);
+
+    // logs over the SSH transport (host key pinned from state).
+    let logs = env.ok(&["--name", "vmbox", "logs", "caddy", "--tail", "50"]);
+    assert!(
+        logs.contains("caddy"),
+        "caddy's log lines are prefixed with the service: {logs}"
+    );
+    let bad = env.run(&["--name", "vmbox", "logs", "postgres"]);
+    assert!(!bad.status.success());
+
+    // render: every file, secrets masked.
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = out_dir.path().display().to_string();
+    env.ok(&["--name", "vmbox", "render", "--out", &out]);
+    let compose = std::fs::read_to_string(out_dir.path().join("docker-compose.yml")).unwrap();
+    assert!(
+        compose.contains(&devbox.image),
+        "rendered with the stack's settings"
+    );
+    assert!(
+        !grep_tree(out_dir.path(), "MASKED-SECRET-NOT-DEPLOYED").is_empty(),
+        "secret files are masked"
+    );
+    assert!(grep_tree(out_dir.path(), API_KEY).is_empty());
+
+    // destroy --force: containers gone, working directory gone.
+    env.ok(&["--name", "vmbox", "destroy", "--force"]);
+    assert!(!stack.exists(), "the stack directory is removed");
+    assert_eq!(
+        vm.exec_in_vm_ok(
+            "docker ps -a --filter label=com.docker.compose.project=cloudcode -q | wc -l"
+        )
+        .unwrap()
+        .trim(),
+        "0"
+    );
+}
