@@ -41,6 +41,12 @@ pub enum Command {
         #[arg(long, default_value_t = 200)]
         tail: u32,
     },
+    /// Print Authelia's latest one-time code (for passkey/TOTP registration).
+    Otc {
+        /// Read this notification file instead of the host's.
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
     /// Write every file that would be deployed into a directory, secrets masked.
     Render {
         #[arg(long)]

@@ -4,6 +4,8 @@ mod completions;
 mod deploy;
 mod destroy;
 mod logs;
+mod otc;
+mod remote;
 mod render;
 mod status;
 mod version;
@@ -17,6 +19,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Deploy(a) => deploy::run(&cli.name, a),
         Command::Status { json } => status::run(&cli.name, json),
         Command::Logs { service, tail } => logs::run(&cli.name, service.as_deref(), tail),
+        Command::Otc { file } => otc::run(&cli.name, file.as_deref()),
         Command::Render { out } => render::run(&cli.name, &out),
         Command::Destroy { force, dry_run } => destroy::run(&cli.name, force, dry_run),
         Command::Version => {
