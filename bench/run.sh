@@ -3,7 +3,7 @@
 #   bench/run.sh                 # everything: bench (0 and 50 ms RTT), reliability (20 kills, 10 stacks), hostile inputs
 #   bench/run.sh bench           # only the benchmarks
 #   bench/run.sh reliability     # only the reliability suite
-# Knobs: BENCH_DELAYS_MS (one-way, default "0,25" = 0 and 50 ms RTT), BENCH_RUNS (default 3),
+# Knobs: BENCH_PROFILE (dev|release), BENCH_DELAYS_MS (one-way, default "0,25" = 0 and 50 ms RTT), BENCH_RUNS (default 3),
 #        CLOUDCODE_RELIABILITY_KILLS (20), CLOUDCODE_RELIABILITY_STACKS (10), CLOUDCODE_RELIABILITY_SEED.
 # Results go to bench/results/ (markdown table, logs); copy the numbers into docs/performance.md and
 # docs/reliability.md.
@@ -17,8 +17,12 @@ mkdir -p "$out"
 stamp="$(date -u +%Y%m%dT%H%M%SZ)"
 
 if [[ "$what" == all || "$what" == bench ]]; then
-  cargo build -p cloudcode-tests --bins --locked
-  "$REPO/target/debug/bench" --delays-ms "${BENCH_DELAYS_MS:-0,25}" --runs "${BENCH_RUNS:-3}" \
+  # BENCH_PROFILE=release measures an optimised provider (SSH crypto and sha256 of the archives are much
+  # slower in a debug build); the default is the debug build the tests use.
+  profile="${BENCH_PROFILE:-dev}"
+  bindir="$REPO/target/$([[ "$profile" == dev ]] && echo debug || echo "$profile")"
+  cargo build -p cloudcode-tests --bins --locked --profile "$profile"
+  "$bindir/bench" --delays-ms "${BENCH_DELAYS_MS:-0,25}" --runs "${BENCH_RUNS:-3}" \
     --out "$out/bench-$stamp.md" 2> >(tee "$out/bench-$stamp.log" >&2)
 fi
 
