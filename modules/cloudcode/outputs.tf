@@ -84,3 +84,28 @@ output "eip_association_id" {
   description = "The EIP association."
   value       = alicloud_eip_association.this.id
 }
+
+output "instance_status" {
+  description = "The instance's requested state: `Running`, or `Stopped` while suspended (`running = false`)."
+  value       = alicloud_instance.this.status
+}
+
+output "instance_stopped_mode" {
+  description = "How a stopped instance is billed: `StopCharging` (CPU and memory not billed)."
+  value       = alicloud_instance.this.stopped_mode
+}
+
+output "host_running" {
+  description = "Whether the stack may connect to the host (false while suspended)."
+  value       = cloudcode_stack.this.host_running
+}
+
+output "snapshot_on_destroy" {
+  description = "Whether destroying the deployment keeps a snapshot of the system disk for the next deploy."
+  value       = cloudcode_snapshot_backup.this.snapshot_on_destroy
+}
+
+output "host_key" {
+  description = "The host's SSH key as recorded on first contact (pin it to detect a replaced host)."
+  value       = cloudcode_stack.this.host_key
+}

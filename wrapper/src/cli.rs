@@ -35,12 +35,48 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Stop the cloud VM (StopCharging: CPU and memory are not billed; disk and address stay).
+    Suspend,
+    /// Start a suspended cloud VM again.
+    Resume,
     /// Print container logs (all services, or one of caddy, authelia, devbox).
     Logs {
         service: Option<String>,
         /// Lines per service.
         #[arg(long, default_value_t = 200)]
         tail: u32,
+        /// Keep printing new lines until Ctrl-C.
+        #[arg(long, short = 'f')]
+        follow: bool,
+    },
+    /// Interactive shell on the host, or inside a service's container (caddy, authelia, devbox).
+    Ssh { service: Option<String> },
+    /// Run a command on the host (or in a service's container with --service) and print its output.
+    Exec {
+        /// Run inside this service's container instead of on the host.
+        #[arg(long)]
+        service: Option<String>,
+        /// The command and its arguments.
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
+    /// Check the environment: tofu/terraform and its version, cloud credentials, region reachable.
+    Doctor {
+        /// Region to check (default: the stack's, else ap-southeast-1).
+        #[arg(long)]
+        region: Option<String>,
+    },
+    /// Adopt a deployment made by the Go cloudcode tool (~/.cloudcode/state.json) with Terraform import blocks.
+    ImportLegacy {
+        /// The Go tool's state file.
+        #[arg(long)]
+        state: Option<PathBuf>,
+        /// Login e-mail (the Go tool's state does not record it).
+        #[arg(long, env = "CLOUDCODE_ADMIN_EMAIL")]
+        admin_email: String,
+        /// CIDR blocks allowed to reach SSH (default: your detected address).
+        #[arg(long, env = "CLOUDCODE_SSH_CIDR", value_delimiter = ',')]
+        ssh_cidr: Vec<String>,
     },
     /// Print Authelia's latest one-time code (for passkey/TOTP registration).
     Otc {
@@ -61,6 +97,12 @@ pub enum Command {
         /// Only show what would be destroyed.
         #[arg(long)]
         dry_run: bool,
+        /// Cloud stacks: snapshot the disk first, so the next deploy restores everything (the default).
+        #[arg(long, overrides_with = "no_snapshot")]
+        keep_snapshot: bool,
+        /// Cloud stacks: destroy without keeping a snapshot.
+        #[arg(long, overrides_with = "keep_snapshot")]
+        no_snapshot: bool,
     },
     /// Version, commit and build date.
     Version,
@@ -73,7 +115,8 @@ pub struct DeployArgs {
     /// Deploy onto an existing machine: user@host[:port].
     #[arg(long, env = "CLOUDCODE_HOST")]
     pub host: Option<String>,
-    /// SSH private key for --host (default: ~/.ssh/id_ed25519, then ~/.ssh/id_rsa).
+    /// SSH private key (--host default: ~/.ssh/id_ed25519, id_ecdsa, id_rsa; cloud: an RSA key, generated
+    /// in the stack's directory when omitted).
     #[arg(long, env = "CLOUDCODE_SSH_KEY")]
     pub ssh_key: Option<PathBuf>,
     /// The host's SSH key or SHA256 fingerprint to pin (default: trust on first use).
@@ -106,6 +149,9 @@ pub struct DeployArgs {
     /// Alibaba Cloud region (cloud mode).
     #[arg(long, env = "CLOUDCODE_REGION")]
     pub region: Option<String>,
+    /// CIDR blocks allowed to reach SSH (cloud mode; default: your detected public address /32).
+    #[arg(long, env = "CLOUDCODE_SSH_CIDR", value_delimiter = ',')]
+    pub ssh_cidr: Vec<String>,
     /// ECS instance type (cloud mode).
     #[arg(long, env = "CLOUDCODE_INSTANCE_TYPE")]
     pub instance_type: Option<String>,

@@ -95,6 +95,23 @@ pub struct RunResult {
     pub changes: Option<(u64, u64, u64)>,
 }
 
+/// (variable users set, variable the alicloud provider reads).
+const CREDENTIAL_ALIASES: [(&str, &str); 3] = [
+    ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALICLOUD_ACCESS_KEY"),
+    ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALICLOUD_SECRET_KEY"),
+    ("ALIBABA_CLOUD_SECURITY_TOKEN", "ALICLOUD_SECURITY_TOKEN"),
+];
+
+/// Alibaba Cloud credentials from the environment, under either naming: (access key id, secret).
+pub fn cloud_credentials() -> Option<(String, String)> {
+    let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    CREDENTIAL_ALIASES[..2]
+        .iter()
+        .map(|(ours, theirs)| get(ours).or_else(|| get(theirs)))
+        .collect::<Option<Vec<_>>>()
+        .map(|v| (v[0].clone(), v[1].clone()))
+}
+
 /// The engine bound to one stack directory.
 #[derive(Debug)]
 pub struct Engine {
@@ -130,6 +147,14 @@ impl Engine {
             .stdin(Stdio::null())
             // Own process group: the terminal's Ctrl-C reaches only us; we forward exactly one SIGINT.
             .process_group(0);
+        // The alicloud provider reads ALICLOUD_*; the CLI (like Alibaba's own tools) also takes ALIBABA_CLOUD_*.
+        for (ours, theirs) in CREDENTIAL_ALIASES {
+            if std::env::var_os(theirs).is_none() {
+                if let Some(v) = std::env::var_os(ours) {
+                    c.env(theirs, v);
+                }
+            }
+        }
         if let Some(p) = &secrets.admin_password {
             c.env("TF_VAR_admin_password", p);
         }
@@ -206,6 +231,49 @@ impl Engine {
             return Err(Error::Engine(what.to_string(), msg));
         }
         Ok(result)
+    }
+
+    /// `plan` into a saved plan, print its summary, ask `question` (unless `None`), then apply exactly that plan.
+    /// A declined confirmation removes the saved plan and applies nothing.
+    pub fn plan_and_apply(
+        &self,
+        secrets: &Secrets,
+        question: Option<&str>,
+        extra: &[&str],
+    ) -> Result<RunResult> {
+        const PLAN: &str = "cloudcode.tfplan";
+        let plan_file = self.dir.join(PLAN);
+        let out = format!("-out={PLAN}");
+        let mut args = vec!["plan", "-json", "-input=false", out.as_str()];
+        args.extend_from_slice(extra);
+        let plan = self.run_json("terraform plan", &args, secrets)?;
+        let (add, change, remove) = plan.changes.unwrap_or_default();
+        eprintln!(
+            "{}",
+            tr(
+                format!("Plan: {add} to create, {change} to update, {remove} to remove."),
+                format!("计划：新建 {add}，更新 {change}，删除 {remove}。"),
+            )
+        );
+        if let Some(q) = question {
+            if !crate::commands::confirm(q) {
+                let _ = std::fs::remove_file(&plan_file);
+                return Err(if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                    Error::Cancelled
+                } else {
+                    Error::Input(
+                        tr("confirmation needed", "需要确认") + &crate::commands::need_tty_hint(),
+                    )
+                });
+            }
+        }
+        let applied = self.run_json(
+            "terraform apply",
+            &["apply", "-json", "-input=false", PLAN],
+            secrets,
+        );
+        let _ = std::fs::remove_file(&plan_file);
+        applied
     }
 
     pub fn dir(&self) -> &Path {

@@ -40,6 +40,9 @@ pub enum Error {
     },
     #[error("{}", tr(format!("SSH to the host failed: {}", .0), format!("SSH 连接主机失败：{}", .0)))]
     Ssh(String),
+    /// A command run on the host exited non-zero; the CLI exits with the same status.
+    #[error("{}", tr(format!("the remote command exited with status {}", .0), format!("远程命令退出状态为 {}", .0)))]
+    RemoteExit(u32),
 }
 
 impl Error {

@@ -22,6 +22,8 @@ pub fn main_entry() -> std::process::ExitCode {
             eprintln!("cloudcode: {e}");
             if matches!(e, Error::Interrupted) {
                 std::process::ExitCode::from(130)
+            } else if let Error::RemoteExit(code) = e {
+                std::process::ExitCode::from(u8::try_from(code).unwrap_or(255).max(1))
             } else {
                 std::process::ExitCode::FAILURE
             }

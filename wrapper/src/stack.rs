@@ -13,6 +13,14 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 static MODULE_HOST: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../modules/cloudcode-host");
+static MODULE_ALIBABA: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../modules/cloudcode");
+const ROOT_HOST: &str = include_str!("../templates/root-host.tf");
+const ROOT_ALIBABA: &str = include_str!("../templates/root-alibaba.tf");
+
+/// `mode` of a stack on an existing machine (`deploy --host`).
+pub const MODE_HOST: &str = "host";
+/// `mode` of a stack whose VM the module creates on Alibaba Cloud.
+pub const MODE_ALIBABA: &str = "alibaba";
 
 /// The provider's registry address and the version the root module pins (same release as this CLI).
 pub const PROVIDER_ADDR: &str = "registry.terraform.io/cloudcode-dev/cloudcode";
@@ -20,10 +28,13 @@ pub const PROVIDER_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Vars file with every non-secret input (Terraform loads it automatically).
 pub const VARS_FILE: &str = "terraform.tfvars.json";
 
-/// Non-secret inputs of a host-mode stack; written to [`VARS_FILE`] as `{"stack": {...}}`.
+/// Non-secret inputs of a stack; written to [`VARS_FILE`] as `{"stack": {...}}`. Cloud-only fields default so
+/// that files written before they existed still read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StackConfig {
+    /// [`MODE_HOST`] or [`MODE_ALIBABA`].
     pub mode: String,
+    /// The machine's address; empty for a cloud stack (its EIP is in the state).
     pub host: String,
     pub ssh_port: u16,
     pub ssh_user: String,
@@ -43,6 +54,78 @@ pub struct StackConfig {
     pub tls_mode: Option<String>,
     pub images: BTreeMap<String, String>,
     pub image_archives: Vec<String>,
+
+    /// Cloud: Alibaba Cloud region.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Cloud: ECS instance type.
+    #[serde(default)]
+    pub instance_type: Option<String>,
+    /// Cloud: the module's `name` (resource prefix; snapshots are filed under it).
+    #[serde(default)]
+    pub cloud_name: Option<String>,
+    /// Cloud: CIDR blocks allowed to reach SSH.
+    #[serde(default)]
+    pub ssh_allowed_cidrs: Vec<String>,
+    /// Cloud: the RSA public key of `private_key_path` (`ssh-rsa AAAA...`).
+    #[serde(default)]
+    pub ssh_public_key: Option<String>,
+    /// Cloud: `false` while suspended (instance stopped, StopCharging).
+    #[serde(default = "yes")]
+    pub running: bool,
+    /// Cloud: keep a snapshot of the system disk when the stack is destroyed.
+    #[serde(default = "yes")]
+    pub snapshot_on_destroy: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl StackConfig {
+    /// Every field empty or at its default; deploy fills it in.
+    pub fn blank() -> Self {
+        Self {
+            mode: String::new(),
+            host: String::new(),
+            ssh_port: 22,
+            ssh_user: "root".into(),
+            private_key_path: String::new(),
+            host_key: None,
+            domain: String::new(),
+            admin_username: String::new(),
+            admin_email: String::new(),
+            admin_password_version: 1,
+            llm_provider: String::new(),
+            llm_base_url: None,
+            llm_model: None,
+            llm_api_key_version: 1,
+            terminal_enabled: true,
+            tls_mode: None,
+            images: BTreeMap::new(),
+            image_archives: Vec::new(),
+            region: None,
+            instance_type: None,
+            cloud_name: None,
+            ssh_allowed_cidrs: Vec::new(),
+            ssh_public_key: None,
+            running: true,
+            snapshot_on_destroy: true,
+        }
+    }
+
+    pub fn is_cloud(&self) -> bool {
+        self.mode == MODE_ALIBABA
+    }
+
+    /// The generated root's module directory for this mode.
+    fn module_dir(&self) -> (&'static str, &'static Dir<'static>) {
+        if self.is_cloud() {
+            ("modules/cloudcode", &MODULE_ALIBABA)
+        } else {
+            ("modules/cloudcode-host", &MODULE_HOST)
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -164,18 +247,27 @@ impl StackDir {
 
     /// Writes the root module, the module copy (+ override for advanced settings) and the vars file.
     pub fn write_config(&self, cfg: &StackConfig) -> Result<()> {
-        let module_dir = self.path.join("modules/cloudcode-host");
-        if module_dir.exists() {
-            fs::remove_dir_all(&module_dir).map_err(Error::io(&module_dir))?;
+        let (rel, embedded) = cfg.module_dir();
+        for stale in ["modules/cloudcode", "modules/cloudcode-host"] {
+            let d = self.path.join(stale);
+            if d.exists() {
+                fs::remove_dir_all(&d).map_err(Error::io(&d))?;
+            }
         }
+        let module_dir = self.path.join(rel);
         fs::create_dir_all(&module_dir).map_err(Error::io(&module_dir))?;
-        MODULE_HOST
+        embedded
             .extract(&module_dir)
             .map_err(Error::io(&module_dir))?;
-        if let Some(ov) = override_tf(cfg) {
-            self.write("modules/cloudcode-host/cli_override.tf", ov.as_bytes())?;
+        // The module's own `terraform test` files and mocks are not part of a deployment.
+        let tests = module_dir.join("tests");
+        if tests.exists() {
+            fs::remove_dir_all(&tests).map_err(Error::io(&tests))?;
         }
-        self.write("main.tf", root_module().as_bytes())?;
+        if let Some(ov) = override_tf(cfg) {
+            self.write(&format!("{rel}/cli_override.tf"), ov.as_bytes())?;
+        }
+        self.write("main.tf", root_module(cfg).as_bytes())?;
         let vars = serde_json::to_string_pretty(&VarsFile { stack: cfg.clone() })
             .map_err(|e| Error::io(self.path.join(VARS_FILE))(std::io::Error::other(e)))?;
         self.write(VARS_FILE, format!("{vars}\n").as_bytes())
@@ -236,83 +328,20 @@ pub fn hcl_string(s: &str) -> String {
         .replace("%{", "%%{")
 }
 
-fn root_module() -> String {
-    format!(
-        r#"# Generated by the cloudcode CLI; plain Terraform that a GitOps repository can adopt.
-terraform {{
-  required_version = ">= 1.11"
-  required_providers {{
-    cloudcode = {{
-      source  = "cloudcode-dev/cloudcode"
-      version = "{PROVIDER_VERSION}"
-    }}
-  }}
-}}
-
-variable "stack" {{
-  description = "Non-secret inputs (terraform.tfvars.json)."
-  type        = any
-}}
-
-variable "admin_password" {{
-  type      = string
-  default   = null
-  sensitive = true
-  ephemeral = true
-}}
-
-variable "llm_api_key" {{
-  type      = string
-  default   = null
-  sensitive = true
-  ephemeral = true
-}}
-
-module "cloudcode" {{
-  source = "./modules/cloudcode-host"
-
-  host             = var.stack.host
-  ssh_port         = var.stack.ssh_port
-  ssh_user         = var.stack.ssh_user
-  private_key_path = var.stack.private_key_path
-  host_key         = var.stack.host_key
-  domain           = var.stack.domain
-
-  admin_username         = var.stack.admin_username
-  admin_email            = var.stack.admin_email
-  admin_password         = var.admin_password
-  admin_password_version = var.stack.admin_password_version
-
-  llm_provider        = var.stack.llm_provider
-  llm_base_url        = var.stack.llm_base_url
-  llm_model           = var.stack.llm_model
-  llm_api_key         = var.llm_api_key
-  llm_api_key_version = var.stack.llm_api_key_version
-
-  terminal_enabled = var.stack.terminal_enabled
-}}
-
-output "url" {{
-  value = module.cloudcode.url
-}}
-
-output "auth_url" {{
-  value = module.cloudcode.auth_url
-}}
-
-output "terminal_url" {{
-  value = module.cloudcode.terminal_url
-}}
-
-output "domain" {{
-  value = module.cloudcode.domain
-}}
-
-output "host_key" {{
-  value = module.cloudcode.host_key
-}}
-"#
-    )
+/// The generated root module for the stack's mode (templates in `wrapper/templates/`).
+fn root_module(cfg: &StackConfig) -> String {
+    let template = if cfg.is_cloud() {
+        ROOT_ALIBABA
+    } else {
+        ROOT_HOST
+    };
+    minijinja::Environment::new()
+        .render_str(
+            template,
+            minijinja::context! { provider_version => PROVIDER_VERSION },
+        )
+        .unwrap_or_else(|_| template.to_string())
+        + "\n"
 }
 
 /// Terraform override file for settings the module does not expose (internal TLS, preloaded images).

@@ -141,7 +141,10 @@ fn changing_one_setting_changes_only_the_affected_services_label() {
     let mut s = base.clone();
     s.terminal_enabled = false; // Caddyfile route (reloaded in place) + devbox env (in the Compose file itself)
     let [c, a, _] = labels(&render_ok(&s, &secrets_fixed()));
-    assert_eq!(c, c0, "a Caddyfile change must not recreate caddy: it is reloaded in place");
+    assert_eq!(
+        c, c0,
+        "a Caddyfile change must not recreate caddy: it is reloaded in place"
+    );
     assert_eq!(a, a0);
 
     let mut s = base.clone();

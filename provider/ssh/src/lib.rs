@@ -5,12 +5,16 @@
 mod auth;
 mod error;
 mod hostkey;
+mod interactive;
+mod keygen;
 mod session;
 mod sftp;
 
 pub use auth::{AgentMode, Credentials, PrivateKeySource};
 pub use error::{tail_lines, SshError, STDERR_TAIL_LINES};
 pub use hostkey::{HostKeyPin, HostKeyPolicy, ObservedHostKey};
+pub use interactive::Pty;
+pub use keygen::{generate_rsa, GeneratedKey};
 pub use session::{ConnectOptions, Endpoint, ExecOutput, Session, Stats, SudoMode};
 pub use tokio_util::sync::CancellationToken;
 

@@ -1,30 +1,27 @@
-//! `cloudcode logs [service]`: container logs read on the host over SSH (see [`super::remote`]).
+//! `cloudcode logs [service] [-f]`: container logs read on the host over SSH (see [`super::remote`]); with
+//! `-f` they stream until Ctrl-C.
 
+use super::remote::{self, check_service, Run};
 use crate::error::{Error, Result};
 use crate::stack::StackDir;
 
-const SERVICES: [&str; 3] = ["caddy", "authelia", "devbox"];
-
-pub fn run(name: &str, service: Option<&str>, tail: u32) -> Result<()> {
+pub fn run(name: &str, service: Option<&str>, tail: u32, follow: bool) -> Result<()> {
     if let Some(s) = service {
-        if !SERVICES.contains(&s) {
-            return Err(Error::input(
-                format!(
-                    "unknown service \"{}\": use caddy, authelia or devbox",
-                    s.escape_debug()
-                ),
-                format!(
-                    "未知服务 \"{}\"：请使用 caddy、authelia 或 devbox",
-                    s.escape_debug()
-                ),
-            ));
-        }
+        check_service(s)?;
     }
     let stack = StackDir::new(name)?;
-    let out = super::remote::compose(
-        &stack,
-        &format!("logs --no-color --tail {tail} {}", service.unwrap_or("")),
-    )?;
+    let args = format!(
+        "logs --no-color --tail {tail}{} {}",
+        if follow { " --follow" } else { "" },
+        service.unwrap_or("")
+    );
+    if follow {
+        return match remote::attach(&stack, Run::Compose(&args), false)? {
+            Some(0) | None => Ok(()),
+            Some(code) => Err(Error::RemoteExit(code)),
+        };
+    }
+    let out = remote::compose(&stack, &args)?;
     print!("{}", out.stdout_lossy());
     if !out.success() {
         return Err(Error::Ssh(

@@ -1,12 +1,16 @@
 //! One file per command; `run` dispatches.
 
 mod completions;
-mod deploy;
-mod destroy;
+pub mod deploy;
+pub mod destroy;
+mod doctor;
+pub mod import_legacy;
 mod logs;
 mod otc;
+pub mod power;
 mod remote;
 mod render;
+mod shell;
 mod status;
 mod version;
 
@@ -18,10 +22,29 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Deploy(a) => deploy::run(&cli.name, a),
         Command::Status { json } => status::run(&cli.name, json),
-        Command::Logs { service, tail } => logs::run(&cli.name, service.as_deref(), tail),
+        Command::Logs {
+            service,
+            tail,
+            follow,
+        } => logs::run(&cli.name, service.as_deref(), tail, follow),
+        Command::Ssh { service } => shell::ssh(&cli.name, service.as_deref()),
+        Command::Exec { service, command } => shell::exec(&cli.name, service.as_deref(), &command),
+        Command::Doctor { region } => doctor::run(&cli.name, region.as_deref()),
+        Command::ImportLegacy {
+            state,
+            admin_email,
+            ssh_cidr,
+        } => import_legacy::run(&cli.name, state.as_deref(), &admin_email, &ssh_cidr),
         Command::Otc { file } => otc::run(&cli.name, file.as_deref()),
         Command::Render { out } => render::run(&cli.name, &out),
-        Command::Destroy { force, dry_run } => destroy::run(&cli.name, force, dry_run),
+        Command::Suspend => power::run(&cli.name, false),
+        Command::Resume => power::run(&cli.name, true),
+        Command::Destroy {
+            force,
+            dry_run,
+            keep_snapshot: _,
+            no_snapshot,
+        } => destroy::run(&cli.name, force, dry_run, !no_snapshot),
         Command::Version => {
             version::run();
             Ok(())

@@ -42,7 +42,19 @@ pub fn settings_for(cfg: &StackConfig) -> Result<Settings> {
 pub fn run(name: &str, out: &Path) -> Result<()> {
     let stack = StackDir::new(name)?;
     stack.require()?;
-    let cfg = stack.read_config()?;
+    let mut cfg = stack.read_config()?;
+    if cfg.domain.is_empty() && cfg.host.is_empty() {
+        // A cloud stack's fallback domain comes from its EIP, which only the state knows.
+        let eng = crate::engine::Engine::new(&stack)?;
+        let values = super::status::stack_values(&eng)?;
+        cfg.host = values["host"].as_str().unwrap_or_default().to_string();
+        if cfg.host.is_empty() {
+            return Err(Error::input(
+                "the stack has no address yet and no domain: deploy it first, or deploy with --domain",
+                "该栈还没有地址也没有域名：请先部署，或使用 --domain 部署",
+            ));
+        }
+    }
     let settings = settings_for(&cfg)?;
     let secrets = Secrets {
         admin_password_hash: Some(format!("$argon2id$v=19${MASK}")),

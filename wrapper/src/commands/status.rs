@@ -1,7 +1,7 @@
 //! `cloudcode status [--json]`: refreshes the stack through Terraform (the provider reads the host over SSH)
 //! and shows URLs and per-service container states from the state.
 
-use serde_json::{json, Value as Json};
+use serde_json::{json, Value as Json, Value};
 
 use crate::engine::{Engine, Secrets};
 use crate::error::Result;
@@ -43,10 +43,20 @@ pub fn run(name: &str, as_json: bool) -> Result<()> {
         &Secrets::default(),
     )?;
     let v = stack_values(&eng)?;
+    let host = v["host"].as_str().unwrap_or(&cfg.host).to_string();
+    // Cloud stacks: the instance's state from the root's outputs ("Running", or "Stopped" while suspended).
+    let outputs: Value = eng
+        .plain("terraform output", &["output", "-json", "-no-color"])
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null);
+    let instance = outputs["instance_status"]["value"].clone();
     let out = json!({
         "name": name,
         "mode": cfg.mode,
-        "host": cfg.host,
+        "host": host,
+        "instance": instance,
+        "region": cfg.region,
         "deployed": !v.is_null(),
         "url": v["url"],
         "auth_url": v["auth_url"],
@@ -59,7 +69,10 @@ pub fn run(name: &str, as_json: bool) -> Result<()> {
         return Ok(());
     }
     println!("{}: {}", tr("Stack", "栈"), name);
-    println!("{}: {}", tr("Host", "主机"), cfg.host);
+    println!("{}: {}", tr("Host", "主机"), host);
+    if let Some(state) = instance.as_str() {
+        println!("{}: {state}", tr("Instance", "实例"));
+    }
     println!("URL: {}", v["url"].as_str().unwrap_or("-"));
     if let Some(services) = v["services"].as_object() {
         for (s, state) in services {

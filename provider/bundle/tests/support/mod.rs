@@ -64,7 +64,11 @@ pub fn render_ok(s: &Settings, secrets: &Secrets) -> Bundle {
 /// host (host secrets and an empty `.env` when no LLM key was supplied).
 pub fn write_bundle(b: &Bundle, dir: &Path) {
     write_files(b, dir);
-    run_ok(Command::new("sh").arg(dir.join(cloudcode_bundle::paths::ENSURE_SECRETS)).arg(dir));
+    run_ok(
+        Command::new("sh")
+            .arg(dir.join(cloudcode_bundle::paths::ENSURE_SECRETS))
+            .arg(dir),
+    );
 }
 
 /// Writes only the bundle's files under `dir`, with modes.

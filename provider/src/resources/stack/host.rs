@@ -260,7 +260,11 @@ pub async fn deploy(r: &dyn Remote, p: &DeployParams<'_>) -> Result<DeployOutcom
         outcome.uploaded.push(path.to_string());
         outcome.uploaded_bytes += f.bytes.len();
     }
-    crate::progress::report("upload", "done", &format!("{} bytes", outcome.uploaded_bytes));
+    crate::progress::report(
+        "upload",
+        "done",
+        &format!("{} bytes", outcome.uploaded_bytes),
+    );
     if !changed.is_empty() {
         tracing::info!(host = %host, files = ?outcome.uploaded, bytes = outcome.uploaded_bytes, "uploaded changed files");
     }
@@ -356,22 +360,22 @@ fn check_cancel(c: &CancellationToken) -> Result<(), HostError> {
 }
 
 /// Uploads and `docker load`s an archive unless the host already loaded one with the same sha256.
+/// The archive (hundreds of MB) is hashed streaming; it is read into memory only when it must be sent.
 async fn load_archive(
     r: &dyn Remote,
     dir: &str,
     archive: &PathBuf,
     facts: &Facts,
 ) -> Result<(), HostError> {
-    let bytes = tokio::fs::read(archive)
-        .await
-        .map_err(|e| HostError::Archive {
-            path: archive.display().to_string(),
-            error: e.to_string(),
-        })?;
-    let sha = hex::encode(Sha256::digest(&bytes));
+    let archive_error = |e: std::io::Error| HostError::Archive {
+        path: archive.display().to_string(),
+        error: e.to_string(),
+    };
+    let sha = hash_file(archive).await.map_err(archive_error)?;
     if facts.images.contains(&sha) {
         return Ok(());
     }
+    let bytes = tokio::fs::read(archive).await.map_err(archive_error)?;
     let remote = format!("{dir}/.images/{sha}.tar");
     tracing::info!(archive = %archive.display(), bytes = bytes.len(), "uploading image archive");
     r.run(
@@ -391,6 +395,21 @@ async fn load_archive(
     .await
     .map_err(|e| step(r.host(), "loading an image archive", e))?;
     Ok(())
+}
+
+/// sha256 of a file, read in 1 MiB chunks.
+async fn hash_file(path: &PathBuf) -> std::io::Result<String> {
+    use tokio::io::AsyncReadExt;
+    let mut file = tokio::fs::File::open(path).await?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(hex::encode(hasher.finalize()));
+        }
+        hasher.update(&buf[..n]);
+    }
 }
 
 /// Waits until every service runs (and is healthy where it has a health check) and the site answers through

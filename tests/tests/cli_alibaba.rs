@@ -1,0 +1,464 @@
+//! The `cloudcode` CLI in Alibaba Cloud mode, where no cloud is reachable: the working directories that
+//! `deploy`, `suspend`, `resume` and `destroy` generate (through the same functions the commands run before
+//! Terraform) validate against the real alicloud schema (schema-only stub) and the real provider's schema, and
+//! `terraform test` over the generated root with `mock_provider "alicloud"` plans what each command means:
+//! create, Stopped with StopCharging, Running, and `snapshot_on_destroy` as asked with the backup depending on
+//! the stack. `import-legacy` (the real binary) turns a Go-tool state file into import blocks that validate.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+
+use clap::Parser;
+use cloudcode_cli::cli::{Cli, Command as CliCommand, DeployArgs};
+use cloudcode_cli::commands::{deploy, destroy, power};
+use cloudcode_cli::stack::VARS_FILE;
+use cloudcode_tests::alicloud_stub::default_schema_path;
+use cloudcode_tests::terraform::{repo_root, Run, Workdir};
+use cloudcode_tests::{alicloud_stub_bin, provider_bin};
+use serde_json::Value as Json;
+
+const CLI: &str = env!("CARGO_BIN_EXE_cloudcode-cli-under-test");
+const PASSWORD: &str = "alibaba-mode-password-1234";
+const API_KEY: &str = "sk-alibaba-mode-test-key";
+const ACCESS_SECRET: &str = "alibaba-mode-access-secret";
+
+/// The commands' functions read CLOUDCODE_HOME and the credentials from this process's environment.
+static ENV: Mutex<()> = Mutex::new(());
+
+fn deploy_args(args: &[&str]) -> DeployArgs {
+    let mut argv = vec!["cloudcode", "--name", "work", "deploy"];
+    argv.extend_from_slice(args);
+    match Cli::try_parse_from(argv).unwrap().command {
+        CliCommand::Deploy(a) => a,
+        other => panic!("parsed {other:?}"),
+    }
+}
+
+/// A copy of the stack's working directory as the command left it.
+fn snapshot(stack: &Path, into: &Path) {
+    let status = Command::new("cp")
+        .args(["-a", &format!("{}/.", stack.display())])
+        .arg(into)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn vars(dir: &Path) -> Json {
+    serde_json::from_str::<Json>(&std::fs::read_to_string(dir.join(VARS_FILE)).unwrap()).unwrap()
+        ["stack"]
+        .clone()
+}
+
+/// A Terraform workdir holding both providers with `dir` copied in as `sub`, initialised.
+fn workdir_with(dirs: &[(&Path, &str)]) -> Workdir {
+    let mut wd = Workdir::empty(provider_bin!()).unwrap();
+    wd.install_alicloud_stub(alicloud_stub_bin!(), &default_schema_path())
+        .unwrap();
+    for (dir, sub) in dirs {
+        wd.copy_tree(dir, sub).unwrap();
+        wd.tf_in(
+            sub,
+            &["init", "-backend=false", "-no-color", "-input=false"],
+        )
+        .unwrap()
+        .ok()
+        .unwrap();
+    }
+    wd
+}
+
+fn errors(run: &Run) -> Vec<Json> {
+    run.diagnostics()
+        .into_iter()
+        .filter(|d| d["severity"] == "error")
+        .collect()
+}
+
+fn assert_valid(wd: &Workdir, sub: &str) {
+    let run = wd.tf_in(sub, &["validate", "-json", "-no-color"]).unwrap();
+    let v = run.json().unwrap();
+    assert_eq!(
+        v["valid"],
+        true,
+        "{sub}: {:?}\n{}",
+        errors(&run),
+        run.stdout
+    );
+}
+
+/// HCL accepts a JSON object as an expression: the vars file's `stack` becomes a run's variable. Both
+/// ephemeral secrets are set in every run: under `terraform test` (1.11) an ephemeral variable left unset at
+/// plan time fails the apply phase ("must remain unset"), unlike a real `terraform apply`.
+fn run_block(name: &str, command: &str, stack: &Json, asserts: &[(&str, &str)]) -> String {
+    let mut s = format!(
+        "run \"{name}\" {{\n  command = {command}\n  variables {{\n    stack = {stack}\n    admin_password = \"{PASSWORD}\"\n    llm_api_key = \"{API_KEY}\"\n  }}\n"
+    );
+    for (cond, msg) in asserts {
+        s.push_str(&format!(
+            "  assert {{\n    condition     = {cond}\n    error_message = \"{msg}\"\n  }}\n"
+        ));
+    }
+    s.push_str("}\n\n");
+    s
+}
+
+#[test]
+fn cloud_commands_generate_roots_that_plan_create_suspend_resume_and_destroy_as_asked() {
+    let _env = ENV.lock().unwrap_or_else(|e| e.into_inner());
+    let home = tempfile::tempdir().unwrap();
+    let copies = tempfile::tempdir().unwrap();
+    std::env::set_var("CLOUDCODE_HOME", home.path());
+    std::env::set_var("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAIalibabamodetest");
+    std::env::set_var("ALIBABA_CLOUD_ACCESS_KEY_SECRET", ACCESS_SECRET);
+    std::env::set_var("LANG", "C.UTF-8");
+
+    // deploy: every prompt answered by a flag, --yes; the key pair is generated in the stack's directory.
+    let args = deploy_args(&[
+        "--yes",
+        "--region",
+        "cn-hangzhou",
+        "--instance-type",
+        "ecs.e-c1m2.large",
+        "--ssh-cidr",
+        "203.0.113.7/32",
+        "--admin-email",
+        "me@example.com",
+        "--admin-password",
+        PASSWORD,
+        "--llm-provider",
+        "anthropic",
+        "--llm-api-key",
+        API_KEY,
+    ]);
+    let configured = deploy::configure("work", &args).unwrap();
+    let stack = configured.stack.path.clone();
+    drop(configured);
+
+    // The generated key: RSA 4096, 0600, and real OpenSSH derives the same public key from it.
+    let key = stack.join("id_rsa");
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let derived = Command::new("ssh-keygen")
+        .args(["-y", "-f"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(
+        derived.status.success(),
+        "{}",
+        String::from_utf8_lossy(&derived.stderr)
+    );
+    let public = std::fs::read_to_string(stack.join("id_rsa.pub")).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&derived.stdout)
+            .split_whitespace()
+            .nth(1),
+        public.split_whitespace().nth(1)
+    );
+    let bits = Command::new("ssh-keygen")
+        .args(["-l", "-f"])
+        .arg(stack.join("id_rsa.pub"))
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&bits.stdout).starts_with("4096 "),
+        "{}",
+        String::from_utf8_lossy(&bits.stdout)
+    );
+
+    // No secret in any generated file.
+    let deploy_vars = vars(&stack);
+    for f in ["main.tf", VARS_FILE] {
+        let text = std::fs::read_to_string(stack.join(f)).unwrap();
+        for secret in [PASSWORD, API_KEY, ACCESS_SECRET] {
+            assert!(!text.contains(secret), "{f} holds a secret");
+        }
+    }
+    assert_eq!(deploy_vars["mode"], "alibaba");
+    assert_eq!(deploy_vars["cloud_name"], "work");
+    assert_eq!(deploy_vars["ssh_allowed_cidrs"][0], "203.0.113.7/32");
+    assert_eq!(deploy_vars["running"], true);
+    let dirs: Vec<(String, PathBuf)> = [
+        "deploy",
+        "suspend",
+        "resume",
+        "destroy-no-snapshot",
+        "destroy-keep",
+    ]
+    .iter()
+    .map(|n| (n.to_string(), copies.path().join(n)))
+    .collect();
+    for (_, d) in &dirs {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    snapshot(&stack, &dirs[0].1);
+
+    let (_, _, lock) = power::configure("work", false).unwrap();
+    drop(lock);
+    snapshot(&stack, &dirs[1].1);
+    let (_, _, lock) = power::configure("work", true).unwrap();
+    drop(lock);
+    snapshot(&stack, &dirs[2].1);
+    let (_, cfg, lock, changed) = destroy::configure("work", false).unwrap();
+    assert!(changed && !cfg.snapshot_on_destroy);
+    drop(lock);
+    snapshot(&stack, &dirs[3].1);
+    let (_, cfg, lock, changed) = destroy::configure("work", true).unwrap();
+    assert!(changed && cfg.snapshot_on_destroy);
+    drop(lock);
+    snapshot(&stack, &dirs[4].1);
+
+    // Host-mode commands do not apply to a cloud stack and vice versa.
+    assert!(power::configure("nonexistent", false).is_err());
+
+    // Every generated root validates against the alicloud schema and our provider's schema.
+    let subs: Vec<(&Path, &str)> = dirs
+        .iter()
+        .map(|(n, d)| (d.as_path(), n.as_str()))
+        .collect();
+    let wd = workdir_with(&subs);
+    for (name, _) in &dirs {
+        assert_valid(&wd, name);
+    }
+    // Only the vars differ between the commands' roots: the module and root are the same files.
+    for (name, d) in &dirs[1..] {
+        assert_eq!(
+            std::fs::read_to_string(d.join("main.tf")).unwrap(),
+            std::fs::read_to_string(dirs[0].1.join("main.tf")).unwrap(),
+            "{name}"
+        );
+    }
+
+    // The backup depends on the stack (Terraform destroys it first, while the host still exists).
+    let graph = wd.tf_in("deploy", &["graph"]).unwrap().ok().unwrap();
+    assert!(
+        graph.stdout.lines().any(|l| l.contains("->")
+            && l.contains("cloudcode_snapshot_backup.this")
+            && l.split("->")
+                .nth(1)
+                .is_some_and(|to| to.contains("cloudcode_stack.this"))),
+        "no backup -> stack edge:\n{}",
+        graph.stdout
+    );
+
+    // terraform test over the deploy root, each run with the vars a command wrote.
+    let v = |i: usize| vars(&dirs[i].1);
+    let mut test = String::from(
+        "mock_provider \"alicloud\" {\n  source = \"./tests/mocks/alicloud\"\n}\n\nmock_provider \"cloudcode\" {\n  source = \"./tests/mocks/cloudcode\"\n}\n\n",
+    );
+    test += &run_block(
+        "deploy_plans_a_running_instance",
+        "plan",
+        &v(0),
+        &[
+            (
+                "output.instance_status == \"Running\"",
+                "deploy creates a running instance",
+            ),
+            ("output.host_running == true", "the stack deploys"),
+            (
+                "output.snapshot_on_destroy == true",
+                "snapshots are kept by default",
+            ),
+        ],
+    );
+    test += &run_block("deploy", "apply", &v(0), &[]);
+    test += &run_block("suspend_plans_stopped_with_stop_charging", "plan", &v(1), &[
+        ("output.instance_status == \"Stopped\" && output.instance_stopped_mode == \"StopCharging\"", "suspend stops the instance in StopCharging mode"),
+        ("output.instance_id == run.deploy.instance_id && output.stack_id == run.deploy.stack_id", "nothing is replaced"),
+        ("output.host_running == false", "the stack does not connect while suspended"),
+    ]);
+    test += &run_block("suspend", "apply", &v(1), &[]);
+    test += &run_block(
+        "resume_plans_running",
+        "plan",
+        &v(2),
+        &[
+            (
+                "output.instance_status == \"Running\"",
+                "resume starts the instance",
+            ),
+            (
+                "output.instance_id == run.deploy.instance_id",
+                "the same instance",
+            ),
+            ("output.host_running == true", "the stack connects again"),
+        ],
+    );
+    test += &run_block("resume", "apply", &v(2), &[]);
+    test += &run_block(
+        "destroy_no_snapshot_plans_it_off_first",
+        "plan",
+        &v(3),
+        &[
+            (
+                "output.snapshot_on_destroy == false",
+                "--no-snapshot applies snapshot_on_destroy = false before the destroy",
+            ),
+            (
+                "output.backup_id == run.deploy.backup_id",
+                "the backup is updated, not replaced",
+            ),
+        ],
+    );
+    test += &run_block(
+        "destroy_keep_snapshot",
+        "plan",
+        &v(4),
+        &[(
+            "output.snapshot_on_destroy == true",
+            "--keep-snapshot keeps snapshot_on_destroy",
+        )],
+    );
+    let tests_dir = wd.path().join("deploy/tests");
+    std::fs::create_dir_all(&tests_dir).unwrap();
+    wd.copy_tree(
+        &repo_root().join("modules/cloudcode/tests/mocks"),
+        "deploy/tests/mocks",
+    )
+    .unwrap();
+    std::fs::write(tests_dir.join("cli_commands.tftest.hcl"), &test).unwrap();
+    let run = wd.tf_in("deploy", &["test", "-json", "-no-color"]).unwrap();
+    let mut passed = Vec::new();
+    let mut summary = Json::Null;
+    for line in run.json_lines() {
+        match line["type"].as_str() {
+            Some("test_run") if line["test_run"]["progress"] == "complete" => {
+                assert_eq!(line["test_run"]["status"], "pass", "{line}\n{}", run.stdout);
+                passed.push(
+                    line["test_run"]["run"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                );
+            }
+            Some("test_summary") => summary = line["test_summary"].clone(),
+            _ => {}
+        }
+    }
+    assert_eq!(
+        summary["status"], "pass",
+        "{summary}\n{}\n{}",
+        run.stdout, run.stderr
+    );
+    assert_eq!(passed.len(), 8, "{passed:?}");
+}
+
+#[test]
+fn import_legacy_turns_the_go_tools_state_into_import_blocks_that_validate() {
+    let home = tempfile::tempdir().unwrap();
+    let dot = home.path().join(".cloudcode");
+    std::fs::create_dir_all(&dot).unwrap();
+    let keygen = Command::new("ssh-keygen")
+        .args(["-q", "-t", "rsa", "-b", "2048", "-N", "", "-f"])
+        .arg(dot.join("ssh_key"))
+        .status()
+        .unwrap();
+    assert!(keygen.success());
+    // The Go tool's state file (design v2.7 §5.1.4, v0.2 §3.4.7).
+    std::fs::write(
+        dot.join("state.json"),
+        r#"{
+  "version": "1.0",
+  "created_at": "2026-02-14T10:30:00Z",
+  "region": "ap-southeast-1",
+  "os_image": "ubuntu_24_04_x64",
+  "resources": {
+    "vpc": { "id": "vpc-t4n0legacy", "cidr": "192.168.0.0/16" },
+    "vswitch": { "id": "vsw-t4n0legacy", "zone": "ap-southeast-1a" },
+    "security_group": { "id": "sg-t4n0legacy" },
+    "ecs": { "id": "i-t4n0legacy", "instance_type": "ecs.e-c1m2.large", "system_disk_size": 60,
+             "public_ip": "47.0.0.10", "private_ip": "192.168.1.100" },
+    "eip": { "id": "eip-t4n0legacy", "ip": "47.0.0.10" },
+    "ssh_key_pair": { "name": "cloudcode-ssh-key", "private_key_path": ".cloudcode/ssh_key" }
+  },
+  "cloudcode": { "username": "admin", "domain": "opencode.example.com" },
+  "status": "running"
+}"#,
+    )
+    .unwrap();
+    let stacks = home.path().join("stacks");
+    let out = Command::new(CLI)
+        .args([
+            "--name",
+            "legacy",
+            "import-legacy",
+            "--admin-email",
+            "me@example.com",
+            "--ssh-cidr",
+            "203.0.113.7/32",
+        ])
+        .env("HOME", home.path())
+        .env("CLOUDCODE_HOME", &stacks)
+        .env("LANG", "C.UTF-8")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stack = stacks.join("legacy");
+    let imports = std::fs::read_to_string(stack.join("imports.tf")).unwrap();
+    for (to, id) in [
+        ("alicloud_vpc.this", "vpc-t4n0legacy"),
+        ("alicloud_vswitch.this", "vsw-t4n0legacy"),
+        ("alicloud_security_group.this", "sg-t4n0legacy"),
+        ("alicloud_ecs_key_pair.this", "cloudcode-ssh-key"),
+        ("alicloud_instance.this", "i-t4n0legacy"),
+        ("alicloud_eip_address.this[0]", "eip-t4n0legacy"),
+        (
+            "alicloud_eip_association.this",
+            "eip-t4n0legacy:i-t4n0legacy",
+        ),
+    ] {
+        assert!(
+            imports.contains(&format!("to = module.cloudcode.{to}\n  id = \"{id}\"")),
+            "{to}:\n{imports}"
+        );
+    }
+    let v = vars(&stack);
+    assert_eq!(v["region"], "ap-southeast-1");
+    assert_eq!(v["domain"], "opencode.example.com");
+    assert_eq!(v["running"], true);
+    assert!(v["ssh_public_key"]
+        .as_str()
+        .unwrap()
+        .starts_with("ssh-rsa "));
+
+    // Terraform checks import targets against the configuration: the generated one validates, and a
+    // misspelt target would not (so the check above means something).
+    let wd = workdir_with(&[(&stack, "legacy")]);
+    assert_valid(&wd, "legacy");
+    std::fs::write(
+        wd.path().join("legacy/imports.tf"),
+        imports.replace("alicloud_vswitch.this", "alicloud_vswitch.missing"),
+    )
+    .unwrap();
+    let run = wd
+        .tf_in("legacy", &["validate", "-json", "-no-color"])
+        .unwrap();
+    assert_eq!(run.json().unwrap()["valid"], false, "{}", run.stdout);
+
+    // A second import onto the same stack name is refused; nothing is overwritten.
+    let again = Command::new(CLI)
+        .args([
+            "--name",
+            "legacy",
+            "import-legacy",
+            "--admin-email",
+            "me@example.com",
+            "--ssh-cidr",
+            "203.0.113.7/32",
+        ])
+        .env("HOME", home.path())
+        .env("CLOUDCODE_HOME", &stacks)
+        .env("LANG", "C.UTF-8")
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+}

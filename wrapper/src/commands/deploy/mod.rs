@@ -1,0 +1,290 @@
+//! `cloudcode deploy`: gathers inputs (flags, env, prompts), validates all of them before anything is created,
+//! writes the stack's working directory ([`configure`]) and runs plan (confirmation unless `--yes`) and apply.
+//! The target is an existing machine (`--host`, [`host`]) or a new Alibaba Cloud VM ([`cloud`]).
+
+mod cloud;
+mod host;
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+
+use cloudcode_bundle::validate;
+
+use crate::cli::DeployArgs;
+use crate::engine::{self, Engine, Secrets};
+use crate::error::{Error, Result};
+use crate::i18n::tr;
+use crate::stack::{StackConfig, StackDir, StackLock};
+
+pub use cloud::{check_cidr, cloud_name, detect_public_ip, REGIONS};
+pub use host::parse_host;
+
+/// A stack whose working directory is written and locked, ready for plan and apply.
+#[derive(Debug)]
+pub struct Configured {
+    pub stack: StackDir,
+    pub cfg: StackConfig,
+    pub secrets: Secrets,
+    pub lock: StackLock,
+}
+
+pub(crate) fn invalid(field_en: &str, field_zh: &str, e: validate::Invalid) -> Error {
+    Error::Input(tr(
+        format!("{field_en} {}", e.message()),
+        format!("{field_zh}无效：{}", e.message()),
+    ))
+}
+
+/// A value from flag/env, else a prompt on the terminal, else the default, else an error naming the flag.
+pub(crate) fn value(
+    given: Option<String>,
+    yes: bool,
+    prompt: (&str, &str),
+    default: Option<&str>,
+    flag: &str,
+) -> Result<String> {
+    if let Some(v) = given {
+        return Ok(v);
+    }
+    if !yes && std::io::stdin().is_terminal() {
+        let mut input = dialoguer::Input::<String>::new().with_prompt(tr(prompt.0, prompt.1));
+        if let Some(d) = default {
+            input = input.default(d.to_string()).allow_empty(true);
+        }
+        return input.interact_text().map_err(|_| Error::Cancelled);
+    }
+    default.map(str::to_string).ok_or_else(|| {
+        Error::input(
+            format!("{flag} is required"),
+            format!("缺少必需参数 {flag}"),
+        )
+    })
+}
+
+fn secret(
+    given: Option<String>,
+    yes: bool,
+    prompt: (&str, &str),
+    confirm: bool,
+) -> Result<Option<String>> {
+    if given.is_some() || yes || !std::io::stdin().is_terminal() {
+        return Ok(given);
+    }
+    let mut p = dialoguer::Password::new().with_prompt(tr(prompt.0, prompt.1));
+    if confirm {
+        p = p.with_confirmation(
+            tr("Repeat it", "再输入一次"),
+            tr("the two entries differ", "两次输入不一致"),
+        );
+    } else {
+        p = p.allow_empty_password(true);
+    }
+    let v = p.interact().map_err(|_| Error::Cancelled)?;
+    Ok((!v.is_empty()).then_some(v))
+}
+
+/// Where the stack runs, as gathered by [`host`] or [`cloud`]: the fields of [`StackConfig`] they own.
+pub(crate) struct Target {
+    pub cfg: StackConfig,
+    /// Cloud stacks get a key pair in their directory when none was given.
+    pub generate_key: bool,
+}
+
+/// Validates every input and writes the stack's working directory (generating its SSH key if needed);
+/// nothing runs Terraform yet. Fails before creating anything when an input is wrong.
+pub fn configure(name: &str, a: &DeployArgs) -> Result<Configured> {
+    let stack = StackDir::new(name)?;
+    let previous = stack.exists().then(|| stack.read_config()).transpose()?;
+    let yes = a.yes;
+    let Target {
+        mut cfg,
+        generate_key,
+    } = match &a.host {
+        Some(h) => host::target(h, a, previous.as_ref())?,
+        None => cloud::target(name, a, previous.as_ref())?,
+    };
+
+    if !cfg.domain.is_empty() {
+        validate::domain(&cfg.domain).map_err(|e| invalid("--domain", "域名", e))?;
+    } else if !cfg.host.is_empty() {
+        validate::fallback_domain(&cfg.host).map_err(|e| invalid("--domain", "域名", e))?;
+    }
+    cfg.admin_username = value(
+        a.admin_user.clone(),
+        yes,
+        ("Admin user", "管理员用户名"),
+        Some(
+            previous
+                .as_ref()
+                .map_or("admin", |p| p.admin_username.as_str()),
+        ),
+        "--admin-user",
+    )?;
+    validate::username(&cfg.admin_username).map_err(|e| invalid("--admin-user", "用户名", e))?;
+    cfg.admin_email = value(
+        a.admin_email.clone(),
+        yes,
+        ("Admin e-mail", "管理员邮箱"),
+        previous.as_ref().map(|p| p.admin_email.as_str()),
+        "--admin-email",
+    )?;
+    validate::email(&cfg.admin_email).map_err(|e| invalid("--admin-email", "邮箱", e))?;
+    let password = secret(
+        a.admin_password.clone(),
+        yes,
+        (
+            "Admin password (12+ characters)",
+            "管理员密码（至少 12 个字符）",
+        ),
+        true,
+    )?;
+    match (&password, &previous) {
+        (Some(p), _) => validate::password(p).map_err(|e| invalid("the admin password", "管理员密码", e))?,
+        (None, None) => {
+            return Err(Error::input(
+                "the admin password is required for a new stack: set CLOUDCODE_ADMIN_PASSWORD or --admin-password",
+                "新栈需要管理员密码：请设置 CLOUDCODE_ADMIN_PASSWORD 或 --admin-password",
+            ))
+        }
+        (None, Some(_)) => {}
+    }
+    cfg.llm_provider = value(
+        a.llm_provider.clone(),
+        yes,
+        (
+            "LLM provider (openai, anthropic, gemini, openai_compatible)",
+            "LLM 提供商（openai、anthropic、gemini、openai_compatible）",
+        ),
+        Some(
+            previous
+                .as_ref()
+                .map_or("openai", |p| p.llm_provider.as_str()),
+        ),
+        "--llm-provider",
+    )?;
+    let api_key = secret(
+        a.llm_api_key.clone(),
+        yes,
+        ("LLM API key (empty: none)", "LLM API 密钥（可留空）"),
+        false,
+    )?;
+    if let Some(k) = &api_key {
+        validate::api_key(k).map_err(|e| invalid("the LLM API key", "LLM API 密钥", e))?;
+    }
+    cfg.llm_base_url = a
+        .llm_base_url
+        .clone()
+        .or_else(|| previous.as_ref().and_then(|p| p.llm_base_url.clone()));
+    cfg.llm_model = a
+        .llm_model
+        .clone()
+        .or_else(|| previous.as_ref().and_then(|p| p.llm_model.clone()));
+    cfg.terminal_enabled = !a.no_terminal;
+    if let Some(t) = &a.tls_mode {
+        if t != "acme" && t != "internal" {
+            return Err(Error::input(
+                "--tls-mode must be acme or internal",
+                "--tls-mode 只能是 acme 或 internal",
+            ));
+        }
+    }
+    cfg.tls_mode = a.tls_mode.clone();
+    cfg.images = images(&a.images)?;
+    cfg.image_archives = a
+        .image_archives
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let bump = |v: Option<i64>, given: bool| match (v, given) {
+        (Some(v), true) => v + 1,
+        (Some(v), false) => v,
+        (None, _) => 1,
+    };
+    cfg.admin_password_version = bump(
+        previous.as_ref().map(|p| p.admin_password_version),
+        password.is_some(),
+    );
+    cfg.llm_api_key_version = bump(
+        previous.as_ref().map(|p| p.llm_api_key_version),
+        api_key.is_some(),
+    );
+
+    // Bundle-level rules (provider/base URL combination etc.) before anything is written. A cloud stack
+    // without a domain has no address yet: check with a placeholder address.
+    let mut probe = cfg.clone();
+    if probe.domain.is_empty() && probe.host.is_empty() {
+        probe.host = "192.0.2.1".into();
+    }
+    let mut settings = crate::commands::render::settings_for(&probe)?;
+    settings.llm_api_key_wo_version = api_key.as_ref().map(|_| 1);
+    if let Some((field, e)) = validate::validate(&settings).into_iter().next() {
+        return Err(invalid(&field, &format!("{field} "), e));
+    }
+    engine::find_binary()?;
+
+    let lock = stack.lock()?;
+    if generate_key {
+        cloud::ensure_key(&stack, &mut cfg)?;
+    }
+    stack.write_config(&cfg)?;
+    Ok(Configured {
+        stack,
+        cfg,
+        secrets: Secrets {
+            admin_password: password,
+            llm_api_key: api_key,
+        },
+        lock,
+    })
+}
+
+fn images(given: &[String]) -> Result<BTreeMap<String, String>> {
+    let mut images = BTreeMap::new();
+    for i in given {
+        let (role, image) = i
+            .split_once('=')
+            .filter(|(r, _)| ["caddy", "authelia", "devbox"].contains(r))
+            .ok_or_else(|| {
+                Error::input(
+                    format!("--image \"{i}\" must be caddy=, authelia= or devbox=<image>"),
+                    format!("--image \"{i}\" 应为 caddy=、authelia= 或 devbox=<镜像>"),
+                )
+            })?;
+        images.insert(role.to_string(), image.to_string());
+    }
+    Ok(images)
+}
+
+pub fn run(name: &str, a: DeployArgs) -> Result<()> {
+    let c = configure(name, &a)?;
+    let eng = Engine::new(&c.stack)?;
+    eprintln!("{}", tr("Preparing Terraform…", "正在准备 Terraform…"));
+    eng.init()?;
+    let question = tr("Apply these changes?", "执行这些更改？");
+    let applied = eng.plan_and_apply(&c.secrets, (!a.yes).then_some(question.as_str()), &[])?;
+    let url = applied
+        .outputs
+        .get("url")
+        .and_then(|o| o["value"].as_str())
+        .unwrap_or("")
+        .to_string();
+    println!(
+        "{}",
+        tr(format!("Deployed: {url}"), format!("部署完成：{url}"))
+    );
+    println!(
+        "{}",
+        tr(
+            format!("User: {}", c.cfg.admin_username),
+            format!("用户：{}", c.cfg.admin_username)
+        )
+    );
+    println!(
+        "{}",
+        tr(
+            "Next: sign in and register a passkey (cloudcode otc prints the one-time code).",
+            "下一步：登录并注册通行密钥（cloudcode otc 可显示一次性验证码）。",
+        )
+    );
+    Ok(())
+}

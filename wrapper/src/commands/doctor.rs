@@ -1,0 +1,183 @@
+//! `cloudcode doctor`: checks what a deploy needs, one line each — tofu/terraform found and new enough, our
+//! provider found, Alibaba Cloud credentials present and accepted, the region's ECS endpoint reachable (a real
+//! signed `DescribeSnapshots` for this stack, which also shows the snapshot a deploy would restore). Exits
+//! non-zero when a check fails.
+
+use std::process::Command;
+
+use cloudcode_alicloud::{ClientConfig, Credentials, EcsClient, Lifecycle, PollConfig};
+
+use crate::engine::{self, cloud_credentials};
+use crate::error::{Error, Result};
+use crate::i18n::tr;
+use crate::stack::StackDir;
+
+/// The oldest engine with write-only arguments (secrets never in state).
+const MIN_VERSION: (u64, u64) = (1, 11);
+
+fn line(ok: bool, en: String, zh: String) -> bool {
+    println!("{} {}", if ok { "ok  " } else { "FAIL" }, tr(en, zh));
+    ok
+}
+
+/// `tofu`/`terraform version -json` → "1.11.4".
+fn engine_version(bin: &std::path::Path) -> Option<String> {
+    let out = Command::new(bin)
+        .args(["version", "-json"])
+        .env("CHECKPOINT_DISABLE", "1")
+        .output()
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    v["terraform_version"].as_str().map(str::to_string)
+}
+
+fn new_enough(version: &str) -> bool {
+    let mut parts = version
+        .split(['.', '-'])
+        .map(|p| p.parse::<u64>().unwrap_or(0));
+    let major = parts.next().unwrap_or(0);
+    let minor = parts.next().unwrap_or(0);
+    (major, minor) >= MIN_VERSION
+}
+
+pub fn run(name: &str, region: Option<&str>) -> Result<()> {
+    let mut all_ok = true;
+    match engine::find_binary() {
+        Ok(bin) => {
+            let v = engine_version(&bin).unwrap_or_else(|| "?".into());
+            all_ok &= line(
+                new_enough(&v),
+                format!(
+                    "engine: {} {v} (needs >= 1.11 for write-only secrets)",
+                    bin.display()
+                ),
+                format!("引擎：{} {v}（需要 >= 1.11 以支持只写密钥）", bin.display()),
+            );
+        }
+        Err(e) => all_ok &= line(false, e.to_string(), e.to_string()),
+    }
+    let provider = engine::find_provider();
+    line(
+        true,
+        match &provider {
+            Some(p) => format!("provider: {}", p.display()),
+            None => "provider: not beside the CLI; Terraform's plugin directories are used (~/.terraform.d/plugins)".into(),
+        },
+        match &provider {
+            Some(p) => format!("provider：{}", p.display()),
+            None => "provider：不在 CLI 旁边；将使用 Terraform 插件目录（~/.terraform.d/plugins）".into(),
+        },
+    );
+
+    let stack = StackDir::new(name)?;
+    let cfg = stack.exists().then(|| stack.read_config()).transpose()?;
+    let region = region
+        .map(str::to_string)
+        .or_else(|| cfg.as_ref().and_then(|c| c.region.clone()))
+        .unwrap_or_else(|| "ap-southeast-1".into());
+    if cfg.as_ref().is_some_and(|c| !c.is_cloud()) {
+        line(
+            true,
+            format!("stack \"{name}\" runs on its own host: no cloud credentials needed"),
+            format!("栈 \"{name}\" 运行在自有主机上：不需要云凭证"),
+        );
+    } else {
+        all_ok &= check_cloud(name, &region);
+    }
+    if all_ok {
+        Ok(())
+    } else {
+        Err(Error::input("some checks failed", "部分检查未通过"))
+    }
+}
+
+/// Credentials present, accepted, and the region reachable: one signed call.
+fn check_cloud(name: &str, region: &str) -> bool {
+    let Some((id, secret)) = cloud_credentials() else {
+        return line(
+            false,
+            "credentials: set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET"
+                .into(),
+            "凭证：请设置 ALIBABA_CLOUD_ACCESS_KEY_ID 和 ALIBABA_CLOUD_ACCESS_KEY_SECRET".into(),
+        );
+    };
+    let mut creds = Credentials::new(id.clone(), secret);
+    if let Some(t) = ["ALIBABA_CLOUD_SECURITY_TOKEN", "ALICLOUD_SECURITY_TOKEN"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+    {
+        creds = creds.with_security_token(t);
+    }
+    let masked = format!("{}…", id.chars().take(4).collect::<String>());
+    line(
+        true,
+        format!("credentials: access key {masked} from the environment"),
+        format!("凭证：环境变量中的访问密钥 {masked}"),
+    );
+    let mut config = ClientConfig::new(region, creds);
+    config.endpoint = std::env::var("CLOUDCODE_ECS_ENDPOINT")
+        .ok()
+        .filter(|e| !e.is_empty());
+    config.timeout = std::time::Duration::from_secs(10);
+    let cloud_name = crate::commands::deploy::cloud_name(name).unwrap_or_else(|_| name.to_string());
+    let result = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| {
+            rt.block_on(async {
+                let client = EcsClient::new(config).map_err(|e| e.to_string())?;
+                Lifecycle::new(&client, PollConfig::default())
+                    .newest_snapshot(&cloud_name)
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+        });
+    match result {
+        Ok(snapshot) => {
+            line(
+                true,
+                format!("region {region}: reachable, credentials accepted"),
+                format!("地域 {region}：可访问，凭证有效"),
+            );
+            line(
+                true,
+                match &snapshot {
+                    Some(s) => format!(
+                        "snapshot: {} ({}) — the next deploy of \"{name}\" restores it",
+                        s.snapshot_id, s.created_at
+                    ),
+                    None => {
+                        format!("snapshot: none for \"{name}\" — the next deploy installs fresh")
+                    }
+                },
+                match &snapshot {
+                    Some(s) => format!(
+                        "快照：{}（{}）— 下次部署 \"{name}\" 将从它恢复",
+                        s.snapshot_id, s.created_at
+                    ),
+                    None => format!("快照：\"{name}\" 没有快照 — 下次部署将全新安装"),
+                },
+            )
+        }
+        Err(e) => line(
+            false,
+            format!("region {region}: {e}"),
+            format!("地域 {region}：{e}"),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_versions_are_compared_as_numbers() {
+        assert!(new_enough("1.11.4"));
+        assert!(new_enough("1.12.0-alpha"));
+        assert!(new_enough("2.0.0"));
+        assert!(!new_enough("1.10.5"));
+        assert!(!new_enough("1.9.8"));
+    }
+}
