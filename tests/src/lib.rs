@@ -2,6 +2,7 @@
 pub mod alicloud_stub;
 pub mod delay_proxy;
 pub mod ecs_double;
+pub mod pty;
 pub mod sshd;
 pub mod stack_fixture;
 pub mod terraform;

@@ -10,45 +10,6 @@ use cloudcode_tests::provider_bin;
 const CLI: &str = env!("CARGO_BIN_EXE_cloudcode-cli-under-test");
 const PASSWORD: &str = "pty-test-password-4821";
 
-/// Expect-style driver: waits for each prompt text, sends the answer, returns the whole transcript.
-const DRIVER: &str = r#"
-import os, pty, sys, time, json
-steps = json.loads(sys.argv[1])
-pid, fd = pty.fork()
-if pid == 0:
-    os.execv(sys.argv[2], sys.argv[2:])
-out = b""
-def read_until(text, timeout=120):
-    global out
-    end = time.time() + timeout
-    while text.encode() not in out:
-        if time.time() > end:
-            sys.stdout.write(out.decode(errors="replace"))
-            sys.exit("timeout waiting for %r" % text)
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
-for prompt, answer in steps:
-    read_until(prompt)
-    out = out.replace(prompt.encode(), b"<" + prompt.encode() + b">", 1)
-    time.sleep(0.1)
-    os.write(fd, answer.encode())
-while True:
-    try:
-        chunk = os.read(fd, 4096)
-    except OSError:
-        break
-    if not chunk:
-        break
-    out += chunk
-_, status = os.waitpid(pid, 0)
-sys.stdout.write(out.decode(errors="replace"))
-sys.stdout.write("\nEXIT=%d\n" % os.waitstatus_to_exitcode(status))
-"#;
 
 #[test]
 fn interactive_deploy_asks_every_question_and_stops_when_not_confirmed() {
@@ -79,7 +40,7 @@ fn interactive_deploy_asks_every_question_and_stops_when_not_confirmed() {
     ]);
     let out = Command::new("python3")
         .arg("-c")
-        .arg(DRIVER)
+        .arg(cloudcode_tests::pty::DRIVER)
         .arg(steps.to_string())
         .args([
             CLI,
