@@ -42,9 +42,19 @@ fn doctor_checks_engine_credentials_and_region_with_a_signed_call() {
 
     let good = doctor(&double, Some((KEY_ID, SECRET)));
     let text = String::from_utf8_lossy(&good.stdout);
-    assert!(good.status.success(), "{text}\n{}", String::from_utf8_lossy(&good.stderr));
-    assert!(text.contains("ok   engine:") && text.contains("1.11"), "{text}");
-    assert!(text.contains("ok   region ap-southeast-1: reachable, credentials accepted"), "{text}");
+    assert!(
+        good.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+    assert!(
+        text.contains("ok   engine:") && text.contains("1.11"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ok   region ap-southeast-1: reachable, credentials accepted"),
+        "{text}"
+    );
     assert!(text.contains("snapshot: none for \"default\""), "{text}");
     let signed = double.calls_of("DescribeSnapshots");
     assert_eq!(signed.len(), 1, "one signed call");
@@ -53,11 +63,21 @@ fn doctor_checks_engine_credentials_and_region_with_a_signed_call() {
     let text = String::from_utf8_lossy(&wrong.stdout);
     assert!(!wrong.status.success());
     assert!(text.contains("FAIL region ap-southeast-1:"), "{text}");
-    assert!(text.contains("Signature"), "the API's error code is shown: {text}");
+    assert!(
+        text.contains("Signature"),
+        "the API's error code is shown: {text}"
+    );
 
     let missing = doctor(&double, None);
     let text = String::from_utf8_lossy(&missing.stdout);
     assert!(!missing.status.success());
-    assert!(text.contains("FAIL credentials: set ALIBABA_CLOUD_ACCESS_KEY_ID"), "{text}");
-    assert_eq!(double.calls_of("DescribeSnapshots").len(), 2, "no call without credentials");
+    assert!(
+        text.contains("FAIL credentials: set ALIBABA_CLOUD_ACCESS_KEY_ID"),
+        "{text}"
+    );
+    assert_eq!(
+        double.calls_of("DescribeSnapshots").len(),
+        2,
+        "no call without credentials"
+    );
 }

@@ -162,12 +162,37 @@ fn deploy_host_status_logs_render_destroy() {
     assert!(!bad.status.success());
 
     // exec on the host: output streamed back, the remote exit status becomes ours.
-    let out = env.run(&["--name", "vmbox", "exec", "--", "sh", "-c", "echo exec-$((6*7)); exit 3"]);
-    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = env.run(&[
+        "--name",
+        "vmbox",
+        "exec",
+        "--",
+        "sh",
+        "-c",
+        "echo exec-$((6*7)); exit 3",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("exec-42"));
     // exec in a service's container.
-    let version = env.ok(&["--name", "vmbox", "exec", "--service", "caddy", "--", "caddy", "version"]);
-    assert!(version.trim_start().starts_with('v'), "caddy version: {version}");
+    let version = env.ok(&[
+        "--name",
+        "vmbox",
+        "exec",
+        "--service",
+        "caddy",
+        "--",
+        "caddy",
+        "version",
+    ]);
+    assert!(
+        version.trim_start().starts_with('v'),
+        "caddy version: {version}"
+    );
 
     // logs -f streams: a line arrives while the command still runs; Ctrl-C ends it.
     let mut follow = Command::new(CLI)
@@ -183,7 +208,10 @@ fn deploy_host_status_logs_render_destroy() {
     let mut first = String::new();
     std::io::BufRead::read_line(&mut reader, &mut first).unwrap();
     assert!(first.contains("caddy"), "first streamed line: {first:?}");
-    assert!(follow.try_wait().unwrap().is_none(), "logs -f keeps running");
+    assert!(
+        follow.try_wait().unwrap().is_none(),
+        "logs -f keeps running"
+    );
     // SAFETY: SIGINT to the child we spawned.
     unsafe { libc::kill(follow.id() as i32, libc::SIGINT) };
     let status = follow.wait().unwrap();
@@ -203,9 +231,19 @@ fn deploy_host_status_logs_render_destroy() {
         .output()
         .unwrap();
     let transcript = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}\n{transcript}", String::from_utf8_lossy(&out.stderr));
-    assert!(transcript.contains("/dev/pts/"), "a remote pseudo-terminal: {transcript}");
-    assert!(transcript.contains("EXIT=7"), "the shell's exit status: {transcript}");
+    assert!(
+        out.status.success(),
+        "{}\n{transcript}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        transcript.contains("/dev/pts/"),
+        "a remote pseudo-terminal: {transcript}"
+    );
+    assert!(
+        transcript.contains("EXIT=7"),
+        "the shell's exit status: {transcript}"
+    );
 
     // render: every file, secrets masked.
     let out_dir = tempfile::tempdir().unwrap();

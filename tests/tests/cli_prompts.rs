@@ -10,7 +10,6 @@ use cloudcode_tests::provider_bin;
 const CLI: &str = env!("CARGO_BIN_EXE_cloudcode-cli-under-test");
 const PASSWORD: &str = "pty-test-password-4821";
 
-
 #[test]
 fn interactive_deploy_asks_every_question_and_stops_when_not_confirmed() {
     let home = tempfile::tempdir().unwrap();

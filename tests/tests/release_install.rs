@@ -2,7 +2,8 @@
 //! release layout from the provider binary cargo just built, `install.sh` installs it from that local directory
 //! into a temporary HOME, and the real `terraform init` finds the provider there (Terraform's implied mirror
 //! `~/.terraform.d/plugins`, no CLI configuration). A tampered archive is refused and nothing is installed.
-//! The `cloudcode` CLI is not covered yet: its crate does not exist in this workspace when this was written.
+//! The `cloudcode` CLI goes through the same path: packaged, checksummed, installed into `~/.local/bin`, and
+//! `cloudcode version` runs from there.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -11,6 +12,8 @@ use cloudcode_tests::provider_bin;
 use cloudcode_tests::terraform::{
     check_terraform_version, repo_root, terraform, NAMESPACE, VERSION,
 };
+
+const CLI: &str = env!("CARGO_BIN_EXE_cloudcode-cli-under-test");
 
 /// The host platform in release naming: (`linux`|`darwin`, `amd64`|`arm64`).
 fn host_platform() -> (&'static str, &'static str) {
@@ -54,6 +57,8 @@ fn build_release(dir: &Path) -> PathBuf {
             "--provider",
         ])
         .arg(provider_bin!())
+        .arg("--cli")
+        .arg(CLI)
         .arg("--out")
         .arg(&release));
     assert!(out.status.success(), "package.sh failed");
@@ -126,6 +131,12 @@ fn release_layout_has_registry_artifacts_and_checksums() {
             format!("{prefix}_manifest.json")
         ]
     );
+    let cli_sums =
+        std::fs::read_to_string(release.join(format!("cloudcode_{VERSION}_SHA256SUMS"))).unwrap();
+    assert!(
+        cli_sums.contains(&format!("cloudcode_{VERSION}_{os}_{arch}.tar.gz")),
+        "{cli_sums}"
+    );
     // `sha256sum -c` agrees with every line.
     let out = run(Command::new("sha256sum")
         .args(["-c", &format!("{prefix}_SHA256SUMS")])
@@ -172,6 +183,18 @@ fn installed_provider_is_found_by_terraform_init_without_cli_config() {
     // The installed binary really serves: validate calls into it.
     let validate = tf(&config, &home, &["validate", "-no-color"]);
     assert!(validate.status.success());
+
+    // The CLI: installed into ~/.local/bin, executable, the packaged bytes, and it runs.
+    let cli = home.join(".local/bin/cloudcode");
+    assert_eq!(std::fs::read(&cli).unwrap(), std::fs::read(CLI).unwrap());
+    let version = run(Command::new(&cli).arg("version").env("HOME", &home));
+    assert!(version.status.success());
+    let text = String::from_utf8_lossy(&version.stdout);
+    assert!(text.contains(VERSION), "cloudcode version: {text}");
+    assert!(
+        text.contains("commit"),
+        "cloudcode version names the commit: {text}"
+    );
 }
 
 #[test]
