@@ -158,6 +158,13 @@ impl Workdir {
         self.dir.path()
     }
 
+    /// [`Workdir::empty`] with the alicloud schema stub installed too, serving the default schema file.
+    pub fn with_alicloud_stub(provider_bin: &Path, stub_bin: &Path) -> Result<Self> {
+        let mut wd = Self::empty(provider_bin)?;
+        wd.install_alicloud_stub(stub_bin, &crate::alicloud_stub::default_schema_path())?;
+        Ok(wd)
+    }
+
     /// Installs the schema-only alicloud stub (the `alicloud-schema-stub` binary, see
     /// [`crate::alicloud_stub`]) in the filesystem mirror as `registry.terraform.io/aliyun/alicloud`
     /// [`crate::alicloud_stub::VERSION`], serving `schema` (the JSON of `terraform providers schema -json`).

@@ -14,7 +14,6 @@ use clap::Parser;
 use cloudcode_cli::cli::{Cli, Command as CliCommand, DeployArgs};
 use cloudcode_cli::commands::{deploy, destroy, power};
 use cloudcode_cli::stack::VARS_FILE;
-use cloudcode_tests::alicloud_stub::default_schema_path;
 use cloudcode_tests::terraform::{repo_root, Run, Workdir};
 use cloudcode_tests::{alicloud_stub_bin, provider_bin};
 use serde_json::Value as Json;
@@ -54,9 +53,7 @@ fn vars(dir: &Path) -> Json {
 
 /// A Terraform workdir holding both providers with `dir` copied in as `sub`, initialised.
 fn workdir_with(dirs: &[(&Path, &str)]) -> Workdir {
-    let mut wd = Workdir::empty(provider_bin!()).unwrap();
-    wd.install_alicloud_stub(alicloud_stub_bin!(), &default_schema_path())
-        .unwrap();
+    let wd = Workdir::with_alicloud_stub(provider_bin!(), alicloud_stub_bin!()).unwrap();
     for (dir, sub) in dirs {
         wd.copy_tree(dir, sub).unwrap();
         wd.tf_in(
@@ -210,6 +207,19 @@ fn cloud_commands_generate_roots_that_plan_create_suspend_resume_and_destroy_as_
     assert!(changed && cfg.snapshot_on_destroy);
     drop(lock);
     snapshot(&stack, &dirs[4].1);
+
+    // The generated root is `terraform fmt`-clean.
+    let fmt = Command::new(cloudcode_tests::terraform::terraform())
+        .args(["fmt", "-check", "-diff", "main.tf"])
+        .current_dir(&stack)
+        .env("TF_CLI_CONFIG_FILE", "/dev/null")
+        .output()
+        .unwrap();
+    assert!(
+        fmt.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fmt.stdout)
+    );
 
     // Host-mode commands do not apply to a cloud stack and vice versa.
     assert!(power::configure("nonexistent", false).is_err());

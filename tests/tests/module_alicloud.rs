@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use cloudcode_tests::alicloud_stub::default_schema_path;
 use cloudcode_tests::terraform::{repo_root, terraform, Run, Workdir};
 use cloudcode_tests::{alicloud_stub_bin, provider_bin};
 use serde_json::Value as Json;
@@ -20,9 +19,7 @@ const EXAMPLES: [&str; 4] = [
 /// A working directory with both providers installed and the repository's `modules/` and `examples/` copied in,
 /// so relative module sources resolve as they do in the repository.
 fn workdir() -> Workdir {
-    let mut wd = Workdir::empty(provider_bin!()).unwrap();
-    wd.install_alicloud_stub(alicloud_stub_bin!(), &default_schema_path())
-        .unwrap();
+    let wd = Workdir::with_alicloud_stub(provider_bin!(), alicloud_stub_bin!()).unwrap();
     let root = repo_root();
     wd.copy_tree(&root.join("modules"), "modules").unwrap();
     wd.copy_tree(&root.join("examples"), "examples").unwrap();

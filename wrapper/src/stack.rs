@@ -14,8 +14,25 @@ use crate::error::{Error, Result};
 
 static MODULE_HOST: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../modules/cloudcode-host");
 static MODULE_ALIBABA: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../modules/cloudcode");
-const ROOT_HOST: &str = include_str!("../templates/root-host.tf");
-const ROOT_ALIBABA: &str = include_str!("../templates/root-alibaba.tf");
+const ROOT_TEMPLATE: &str = include_str!("../templates/root.tf.j2");
+/// Module outputs the generated root passes through (the CLI reads them from `terraform output`).
+const OUTPUTS_HOST: &[&str] = &["url", "auth_url", "terminal_url", "domain", "host_key"];
+const OUTPUTS_CLOUD: &[&str] = &[
+    "url",
+    "auth_url",
+    "terminal_url",
+    "domain",
+    "host_key",
+    "public_ip",
+    "instance_id",
+    "instance_status",
+    "instance_stopped_mode",
+    "host_running",
+    "snapshot_on_destroy",
+    "stack_id",
+    "backup_id",
+    "snapshot_id",
+];
 
 /// `mode` of a stack on an existing machine (`deploy --host`).
 pub const MODE_HOST: &str = "host";
@@ -267,7 +284,7 @@ impl StackDir {
         if let Some(ov) = override_tf(cfg) {
             self.write(&format!("{rel}/cli_override.tf"), ov.as_bytes())?;
         }
-        self.write("main.tf", root_module(cfg).as_bytes())?;
+        self.write("main.tf", root_module(cfg)?.as_bytes())?;
         let vars = serde_json::to_string_pretty(&VarsFile { stack: cfg.clone() })
             .map_err(|e| Error::io(self.path.join(VARS_FILE))(std::io::Error::other(e)))?;
         self.write(VARS_FILE, format!("{vars}\n").as_bytes())
@@ -328,20 +345,22 @@ pub fn hcl_string(s: &str) -> String {
         .replace("%{", "%%{")
 }
 
-/// The generated root module for the stack's mode (templates in `wrapper/templates/`).
-fn root_module(cfg: &StackConfig) -> String {
-    let template = if cfg.is_cloud() {
-        ROOT_ALIBABA
-    } else {
-        ROOT_HOST
-    };
-    minijinja::Environment::new()
-        .render_str(
-            template,
-            minijinja::context! { provider_version => PROVIDER_VERSION },
-        )
-        .unwrap_or_else(|_| template.to_string())
-        + "\n"
+/// The generated root module for the stack's mode (`wrapper/templates/root.tf.j2`).
+fn root_module(cfg: &StackConfig) -> Result<String> {
+    let mut env = minijinja::Environment::new();
+    env.set_keep_trailing_newline(true);
+    env.render_str(
+        ROOT_TEMPLATE,
+        minijinja::context! {
+            provider_version => PROVIDER_VERSION,
+            cloud => cfg.is_cloud(),
+            outputs => if cfg.is_cloud() { OUTPUTS_CLOUD } else { OUTPUTS_HOST },
+        },
+    )
+    .map_err(|e| Error::Io {
+        path: PathBuf::from("templates/root.tf.j2"),
+        source: std::io::Error::other(e),
+    })
 }
 
 /// Terraform override file for settings the module does not expose (internal TLS, preloaded images).

@@ -171,7 +171,7 @@ fn ssh_cidrs(a: &DeployArgs, previous: Option<&StackConfig>) -> Result<Vec<Strin
     Ok(cidrs)
 }
 
-/// Region, instance type, credentials, SSH access and the key; the domain may stay empty (`<eip>.sslip.io`).
+/// Region, instance type, credentials, SSH access and the key.
 pub(super) fn target(
     stack: &str,
     a: &DeployArgs,
@@ -238,16 +238,6 @@ pub(super) fn target(
             ),
         ));
     }
-    let domain = value(
-        a.domain.clone(),
-        a.yes,
-        (
-            "Domain (empty: <ip>.sslip.io)",
-            "域名（留空则使用 <ip>.sslip.io）",
-        ),
-        Some(previous.map_or("", |p| p.domain.as_str())),
-        "--domain",
-    )?;
     let ssh_allowed_cidrs = ssh_cidrs(a, previous)?;
     let (private_key_path, ssh_public_key, generate_key) = match &a.ssh_key {
         Some(k) => {
@@ -271,7 +261,6 @@ pub(super) fn target(
             mode: MODE_ALIBABA.into(),
             ssh_user: "root".into(),
             private_key_path,
-            domain,
             region: Some(region),
             instance_type: Some(instance_type),
             cloud_name: Some(cloud_name),

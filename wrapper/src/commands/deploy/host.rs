@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use cloudcode_bundle::validate;
 
-use super::{invalid, value, Target};
+use super::{invalid, Target};
 use crate::cli::DeployArgs;
 use crate::error::{Error, Result};
 use crate::stack::{StackConfig, MODE_HOST};
@@ -40,12 +40,8 @@ fn default_key() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// The machine, the key to reach it and the domain (empty: `<ip>.sslip.io`).
-pub(super) fn target(
-    host_arg: &str,
-    a: &DeployArgs,
-    previous: Option<&StackConfig>,
-) -> Result<Target> {
+/// The machine and the key to reach it.
+pub(super) fn target(host_arg: &str, a: &DeployArgs) -> Result<Target> {
     let (user, host, port) = parse_host(host_arg)?;
     let key = a.ssh_key.clone().or_else(default_key).ok_or_else(|| {
         Error::input(
@@ -54,16 +50,6 @@ pub(super) fn target(
         )
     })?;
     let key = std::fs::canonicalize(&key).map_err(Error::io(&key))?;
-    let domain = value(
-        a.domain.clone(),
-        a.yes,
-        (
-            "Domain (empty: <ip>.sslip.io)",
-            "域名（留空则使用 <ip>.sslip.io）",
-        ),
-        Some(previous.map_or("", |p| p.domain.as_str())),
-        "--domain",
-    )?;
     Ok(Target {
         cfg: StackConfig {
             mode: MODE_HOST.into(),
@@ -72,7 +58,6 @@ pub(super) fn target(
             ssh_user: user,
             private_key_path: key.display().to_string(),
             host_key: a.host_key.clone(),
-            domain,
             ..StackConfig::blank()
         },
         generate_key: false,

@@ -100,10 +100,20 @@ pub fn configure(name: &str, a: &DeployArgs) -> Result<Configured> {
         mut cfg,
         generate_key,
     } = match &a.host {
-        Some(h) => host::target(h, a, previous.as_ref())?,
+        Some(h) => host::target(h, a)?,
         None => cloud::target(name, a, previous.as_ref())?,
     };
 
+    cfg.domain = value(
+        a.domain.clone(),
+        yes,
+        (
+            "Domain (empty: <ip>.sslip.io)",
+            "域名（留空则使用 <ip>.sslip.io）",
+        ),
+        Some(previous.as_ref().map_or("", |p| p.domain.as_str())),
+        "--domain",
+    )?;
     if !cfg.domain.is_empty() {
         validate::domain(&cfg.domain).map_err(|e| invalid("--domain", "域名", e))?;
     } else if !cfg.host.is_empty() {
