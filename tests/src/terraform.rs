@@ -90,6 +90,14 @@ impl Run {
     }
 
     /// The diagnostics of a `-json` run: from `validate -json` (one document) or from UI lines.
+    /// The error diagnostics of a `-json` run.
+    pub fn errors(&self) -> Vec<Json> {
+        self.diagnostics()
+            .into_iter()
+            .filter(|d| d["severity"] == "error")
+            .collect()
+    }
+
     pub fn diagnostics(&self) -> Vec<Json> {
         if let Ok(doc) = self.json() {
             if let Some(d) = doc.get("diagnostics").and_then(Json::as_array) {
@@ -206,6 +214,15 @@ impl Workdir {
             .output()
             .context("running terraform (is it on PATH?)")?;
         Ok(Run::from(args, out))
+    }
+
+    /// `terraform init -backend=false` in the subdirectory `sub` (providers from the local mirror); fails on error.
+    pub fn init_in(&self, sub: &str) -> Result<Run> {
+        self.tf_in(
+            sub,
+            &["init", "-backend=false", "-no-color", "-input=false"],
+        )?
+        .ok()
     }
 
     /// Adds an environment variable to every later command (e.g. `TF_VAR_password`).

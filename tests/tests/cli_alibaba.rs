@@ -14,7 +14,7 @@ use clap::Parser;
 use cloudcode_cli::cli::{Cli, Command as CliCommand, DeployArgs};
 use cloudcode_cli::commands::{deploy, destroy, power};
 use cloudcode_cli::stack::VARS_FILE;
-use cloudcode_tests::terraform::{repo_root, Run, Workdir};
+use cloudcode_tests::terraform::{repo_root, Workdir};
 use cloudcode_tests::{alicloud_stub_bin, provider_bin};
 use serde_json::Value as Json;
 
@@ -56,22 +56,9 @@ fn workdir_with(dirs: &[(&Path, &str)]) -> Workdir {
     let wd = Workdir::with_alicloud_stub(provider_bin!(), alicloud_stub_bin!()).unwrap();
     for (dir, sub) in dirs {
         wd.copy_tree(dir, sub).unwrap();
-        wd.tf_in(
-            sub,
-            &["init", "-backend=false", "-no-color", "-input=false"],
-        )
-        .unwrap()
-        .ok()
-        .unwrap();
+        wd.init_in(sub).unwrap();
     }
     wd
-}
-
-fn errors(run: &Run) -> Vec<Json> {
-    run.diagnostics()
-        .into_iter()
-        .filter(|d| d["severity"] == "error")
-        .collect()
 }
 
 fn assert_valid(wd: &Workdir, sub: &str) {
@@ -81,7 +68,7 @@ fn assert_valid(wd: &Workdir, sub: &str) {
         v["valid"],
         true,
         "{sub}: {:?}\n{}",
-        errors(&run),
+        run.errors(),
         run.stdout
     );
 }
@@ -391,21 +378,22 @@ fn import_legacy_turns_the_go_tools_state_into_import_blocks_that_validate() {
     )
     .unwrap();
     let stacks = home.path().join("stacks");
-    let out = Command::new(CLI)
-        .args([
-            "--name",
-            "legacy",
-            "import-legacy",
-            "--admin-email",
-            "me@example.com",
-            "--ssh-cidr",
-            "203.0.113.7/32",
-        ])
-        .env("HOME", home.path())
-        .env("CLOUDCODE_HOME", &stacks)
-        .env("LANG", "C.UTF-8")
-        .output()
-        .unwrap();
+    let import_legacy = || {
+        Command::new(CLI)
+            .args(["--name", "legacy", "import-legacy"])
+            .args([
+                "--admin-email",
+                "me@example.com",
+                "--ssh-cidr",
+                "203.0.113.7/32",
+            ])
+            .env("HOME", home.path())
+            .env("CLOUDCODE_HOME", &stacks)
+            .env("LANG", "C.UTF-8")
+            .output()
+            .unwrap()
+    };
+    let out = import_legacy();
     assert!(
         out.status.success(),
         "{}",
@@ -454,21 +442,7 @@ fn import_legacy_turns_the_go_tools_state_into_import_blocks_that_validate() {
     assert_eq!(run.json().unwrap()["valid"], false, "{}", run.stdout);
 
     // A second import onto the same stack name is refused; nothing is overwritten.
-    let again = Command::new(CLI)
-        .args([
-            "--name",
-            "legacy",
-            "import-legacy",
-            "--admin-email",
-            "me@example.com",
-            "--ssh-cidr",
-            "203.0.113.7/32",
-        ])
-        .env("HOME", home.path())
-        .env("CLOUDCODE_HOME", &stacks)
-        .env("LANG", "C.UTF-8")
-        .output()
-        .unwrap();
+    let again = import_legacy();
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
 }

@@ -27,20 +27,11 @@ fn workdir() -> Workdir {
 }
 
 fn init(wd: &Workdir, dir: &str) {
-    wd.tf_in(
-        dir,
-        &["init", "-backend=false", "-no-color", "-input=false"],
-    )
-    .unwrap()
-    .ok()
-    .unwrap();
+    wd.init_in(dir).unwrap();
 }
 
 fn errors(run: &Run) -> Vec<Json> {
-    run.diagnostics()
-        .into_iter()
-        .filter(|d| d["severity"] == "error")
-        .collect()
+    run.errors()
 }
 
 /// Runs one `.tftest.hcl` file of `modules/cloudcode/tests` and returns (run name -> status, summary).
