@@ -335,8 +335,9 @@ fn main() -> Result<()> {
         rows.push(measure(&provider, *d, a.runs)?);
     }
     let mut md = format!(
-        "Medians of {} runs per cell; wall times in seconds; `bytes` is what the provider uploaded (its log), \
-         `wire` what crossed the proxy client→host.\n\n\
+        "First deploys: one run per RTT, each on a fresh VM; ratio = baseline time / cloudcode time (above 1: \
+         cloudcode faster). Other times: medians of {} runs; failed requests: summed over those runs. Wall times \
+         in seconds; `bytes` is what the provider uploaded (its log), `wire` what crossed the proxy client→host.\n\n\
          | RTT | first deploy: cloudcode | baseline (provisioners) | ratio | SSH conns cloudcode / baseline | no-op plan | no-op SSH conns | no-op remote cmds | devbox change | change bytes | change wire KiB | recreated | failed req (devbox change) | Caddyfile change | recreated | failed req (Caddyfile change) |\n\
          | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
         a.runs
