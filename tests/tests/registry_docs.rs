@@ -309,3 +309,61 @@ fn every_example_in_the_registry_pages_is_formatted_and_valid() {
     );
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
 }
+
+/// ```hcl / ```terraform blocks of a markdown text, dedented by their fence's indentation (list items).
+fn hcl_blocks(text: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut open: Option<(usize, String)> = None;
+    for line in text.lines() {
+        let indent = line.len() - line.trim_start().len();
+        match &mut open {
+            None if matches!(line.trim(), "```hcl" | "```terraform") => {
+                open = Some((indent, String::new()))
+            }
+            Some((fence, body)) if line.trim() == "```" && indent == *fence => {
+                blocks.push(std::mem::take(body));
+                open = None;
+            }
+            Some((fence, body)) => {
+                body.push_str(line.get(*fence..).unwrap_or(line.trim_start()));
+                body.push('\n');
+            }
+            None => {}
+        }
+    }
+    blocks
+}
+
+#[test]
+fn hcl_in_the_guides_architecture_and_readme_is_terraform_fmt_clean() {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(repo().join("docs/guides"))
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "md"))
+        .collect();
+    files.push(repo().join("docs/architecture.md"));
+    files.push(repo().join("README.md"));
+    files.sort();
+    let wd = Workdir::new(provider_bin!(), "").unwrap();
+    let (mut checked, mut problems) = (0, Vec::new());
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        for (i, block) in hcl_blocks(&text).iter().enumerate() {
+            checked += 1;
+            wd.write("block.tf", block).unwrap();
+            let fmt = wd
+                .tf(&["fmt", "-check", "-diff", "-no-color", "block.tf"])
+                .unwrap();
+            if !fmt.success {
+                problems.push(format!(
+                    "{} block {i}:\n{}{}",
+                    f.display(),
+                    fmt.stdout,
+                    fmt.stderr
+                ));
+            }
+        }
+    }
+    assert!(checked >= 5, "only {checked} HCL blocks found");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
