@@ -11,7 +11,7 @@ variable "name" {
 }
 
 variable "ssh_public_key" {
-  description = "RSA public key (not secret: may live in terraform.tfvars)."
+  description = "RSA public key (not secret: may live in cloudcode.auto.tfvars)."
   type        = string
 }
 
