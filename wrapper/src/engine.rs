@@ -179,9 +179,15 @@ impl Engine {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
+    /// `init`; with `-upgrade` when the dependency lock file records another version of our provider than
+    /// this CLI pins (the CLI was upgraded), so that the new provider is taken while other providers stay
+    /// as locked otherwise.
     pub fn init(&self) -> Result<()> {
-        self.plain("terraform init", &["init", "-input=false", "-no-color"])
-            .map(|_| ())
+        let mut args = vec!["init", "-input=false", "-no-color"];
+        if !lock_pins_our_provider(&self.dir) {
+            args.push("-upgrade");
+        }
+        self.plain("terraform init", &args).map(|_| ())
     }
 
     /// Runs a `-json` command with a progress display; Ctrl-C stops it gracefully.
@@ -281,6 +287,23 @@ impl Engine {
     }
 }
 
+/// True when there is no lock file yet, or it locks our provider at this CLI's version.
+fn lock_pins_our_provider(dir: &Path) -> bool {
+    let Ok(lock) = std::fs::read_to_string(dir.join(".terraform.lock.hcl")) else {
+        return true;
+    };
+    let block = lock
+        .split("provider \"")
+        .find(|b| b.starts_with(crate::stack::PROVIDER_ADDR));
+    match block {
+        Some(b) => b.contains(&format!(
+            "version     = \"{}\"",
+            crate::stack::PROVIDER_VERSION
+        )),
+        None => true,
+    }
+}
+
 fn last_lines(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
@@ -367,5 +390,30 @@ fn step_label(step: &str) -> String {
         "up" => tr("starting containers", "启动容器"),
         "health" => tr("waiting for health checks", "等待健康检查"),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lock_with(version: &str) -> String {
+        format!(
+            "# This file is maintained automatically by \"terraform init\".\n\n\
+             provider \"registry.terraform.io/aliyun/alicloud\" {{\n  version     = \"1.289.0\"\n  constraints = \">= 1.289.0, < 2.0.0\"\n}}\n\n\
+             provider \"{}\" {{\n  version     = \"{version}\"\n  constraints = \"{version}\"\n  hashes = [\n    \"h1:abc=\",\n  ]\n}}\n",
+            crate::stack::PROVIDER_ADDR
+        )
+    }
+
+    #[test]
+    fn an_upgraded_cli_inits_with_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(lock_pins_our_provider(dir.path()), "no lock file yet");
+        let lock = dir.path().join(".terraform.lock.hcl");
+        std::fs::write(&lock, lock_with(crate::stack::PROVIDER_VERSION)).unwrap();
+        assert!(lock_pins_our_provider(dir.path()));
+        std::fs::write(&lock, lock_with("0.0.1")).unwrap();
+        assert!(!lock_pins_our_provider(dir.path()));
     }
 }

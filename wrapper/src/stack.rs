@@ -299,7 +299,9 @@ impl StackDir {
             let dir = mirror.join(format!("{PROVIDER_ADDR}/{PROVIDER_VERSION}/{}", platform()));
             fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
             let target = dir.join(format!("terraform-provider-cloudcode_v{PROVIDER_VERSION}"));
-            fs::copy(bin, &target).map_err(Error::io(bin))?;
+            if !same_file_contents(bin, &target) {
+                fs::copy(bin, &target).map_err(Error::io(bin))?;
+            }
             config.push_str(&format!(
                 "  filesystem_mirror {{\n    path    = {}\n    include = [\"{PROVIDER_ADDR}\"]\n  }}\n  direct {{\n    exclude = [\"{PROVIDER_ADDR}\"]\n  }}\n",
                 hcl_string(&mirror.display().to_string())
@@ -316,6 +318,18 @@ impl StackDir {
         let p = self.path.join("terraformrc");
         fs::write(&p, config).map_err(Error::io(&p))?;
         Ok(p)
+    }
+}
+
+/// Whether `copy` already holds `original` (same size, and not older): every command sets up the engine, and
+/// the provider binary is large.
+fn same_file_contents(original: &Path, copy: &Path) -> bool {
+    match (fs::metadata(original), fs::metadata(copy)) {
+        (Ok(a), Ok(b)) => {
+            a.len() == b.len()
+                && matches!((a.modified(), b.modified()), (Ok(ma), Ok(mb)) if mb >= ma)
+        }
+        _ => false,
     }
 }
 
