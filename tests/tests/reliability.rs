@@ -124,7 +124,7 @@ fn connection_cut_at_random_points_of_an_apply_then_the_next_apply_converges_and
     let span = t.elapsed().as_millis() as u64;
     eprintln!("one-setting apply: {span} ms");
 
-    let mut converged = 0;
+    let (mut converged, mut interrupted) = (0, 0);
     for k in 1..=kills {
         let before = state_files(&wd);
         let paths: Vec<String> = before.keys().cloned().collect();
@@ -137,6 +137,7 @@ fn connection_cut_at_random_points_of_an_apply_then_the_next_apply_converges_and
             (apply.join().unwrap(), cut)
         });
         let mid = host_files(&vm, &paths);
+        interrupted += usize::from(!run.success);
         eprintln!(
             "kill {k}: at {at:?}, {cut} connection(s) cut, apply {}",
             if run.success {
@@ -170,7 +171,10 @@ fn connection_cut_at_random_points_of_an_apply_then_the_next_apply_converges_and
         );
         converged += 1;
     }
-    eprintln!("RESULT kills converged: {converged}/{kills}");
+    eprintln!(
+        "RESULT kills converged: {converged}/{kills} ({interrupted} of them interrupted the apply; the others \
+         cut after it finished or while no connection was open)"
+    );
     drop(proxy);
     vm.shutdown().unwrap();
 }
