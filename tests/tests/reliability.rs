@@ -278,7 +278,10 @@ fn n_stacks_applied_in_parallel_on_n_vms_all_converge() {
                     let wd = workdir(hcl);
                     let run = wd.apply().unwrap();
                     if !run.success {
-                        eprintln!("stack on {host} failed:\n{}", run.stderr);
+                        let out = format!("{}{}", run.stdout, run.stderr);
+                        let tail: Vec<&str> = out.lines().rev().take(40).collect();
+                        let tail: Vec<&str> = tail.into_iter().rev().collect();
+                        eprintln!("stack on {host} failed:\n{}", tail.join("\n"));
                         return false;
                     }
                     plan_exit(&wd).0 == 0

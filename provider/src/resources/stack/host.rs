@@ -412,6 +412,9 @@ async fn hash_file(path: &PathBuf) -> std::io::Result<String> {
     }
 }
 
+/// How long a service may stay unhealthy before the deploy gives up on it (before the overall health timeout).
+const UNHEALTHY_GRACE: Duration = Duration::from_secs(60);
+
 /// Waits until every service runs (and is healthy where it has a health check) and the site answers through
 /// Caddy on the host.
 async fn wait_healthy(
@@ -421,6 +424,8 @@ async fn wait_healthy(
 ) -> Result<BTreeMap<String, Service>, HostError> {
     let deadline = Instant::now() + p.health_timeout;
     let mut last;
+    // Since when each service has been reported unhealthy without a break.
+    let mut unhealthy_since: BTreeMap<&str, Instant> = BTreeMap::new();
     loop {
         check_cancel(p.cancel)?;
         let facts = inspect(r, p.dir).await?;
@@ -432,9 +437,19 @@ async fn wait_healthy(
                 None => Some(format!("{s}: missing")),
             })
             .collect();
-        let failed = bad
-            .iter()
-            .any(|b| b.contains("exited") || b.contains("dead") || b.contains("unhealthy"));
+        for s in SERVICES {
+            if bad.iter().any(|b| b.starts_with(&format!("{s}:")) && b.contains("unhealthy")) {
+                unhealthy_since.entry(s).or_insert_with(Instant::now);
+            } else {
+                unhealthy_since.remove(s);
+            }
+        }
+        // A stopped container is final; an unhealthy one may recover (a health check that timed out on a
+        // busy first boot), so it fails the deploy only after UNHEALTHY_GRACE without a healthy report.
+        let failed = bad.iter().any(|b| b.contains("exited") || b.contains("dead"))
+            || unhealthy_since
+                .values()
+                .any(|since| since.elapsed() >= UNHEALTHY_GRACE);
         if bad.is_empty() {
             let site = site_answers(r, p.domain).await;
             match site {
