@@ -438,7 +438,10 @@ async fn wait_healthy(
             })
             .collect();
         for s in SERVICES {
-            if bad.iter().any(|b| b.starts_with(&format!("{s}:")) && b.contains("unhealthy")) {
+            if bad
+                .iter()
+                .any(|b| b.starts_with(&format!("{s}:")) && b.contains("unhealthy"))
+            {
                 unhealthy_since.entry(s).or_insert_with(Instant::now);
             } else {
                 unhealthy_since.remove(s);
@@ -446,7 +449,9 @@ async fn wait_healthy(
         }
         // A stopped container is final; an unhealthy one may recover (a health check that timed out on a
         // busy first boot), so it fails the deploy only after UNHEALTHY_GRACE without a healthy report.
-        let failed = bad.iter().any(|b| b.contains("exited") || b.contains("dead"))
+        let failed = bad
+            .iter()
+            .any(|b| b.contains("exited") || b.contains("dead"))
             || unhealthy_since
                 .values()
                 .any(|since| since.elapsed() >= UNHEALTHY_GRACE);
