@@ -1,7 +1,7 @@
 //! `cloudcode status [--json]`: refreshes the stack through Terraform (the provider reads the host over SSH)
 //! and shows URLs and per-service container states from the state.
 
-use serde_json::{json, Value as Json, Value};
+use serde_json::{json, Value as Json};
 
 use crate::engine::{Engine, Secrets};
 use crate::error::Result;
@@ -45,11 +45,11 @@ pub fn run(name: &str, as_json: bool) -> Result<()> {
     let v = stack_values(&eng)?;
     let host = v["host"].as_str().unwrap_or(&cfg.host).to_string();
     // Cloud stacks: the instance's state from the root's outputs ("Running", or "Stopped" while suspended).
-    let outputs: Value = eng
+    let outputs: Json = eng
         .plain("terraform output", &["output", "-json", "-no-color"])
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or(Value::Null);
+        .unwrap_or(Json::Null);
     let instance = outputs["instance_status"]["value"].clone();
     let out = json!({
         "name": name,
