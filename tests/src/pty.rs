@@ -11,10 +11,11 @@ if pid == 0:
     os.execv(sys.argv[2], sys.argv[2:])
 out = b""
 def read_until(text, timeout=120):
+    # text None: until the program closes the terminal.
     global out
     end = time.time() + timeout
-    while text.encode() not in out:
-        if time.time() > end:
+    while text is None or text.encode() not in out:
+        if text is not None and time.time() > end:
             sys.stdout.write(out.decode(errors="replace"))
             sys.exit("timeout waiting for %r" % text)
         try:
@@ -29,14 +30,7 @@ for prompt, answer in steps:
     out = out.replace(prompt.encode(), b"<" + prompt.encode() + b">", 1)
     time.sleep(0.1)
     os.write(fd, answer.encode())
-while True:
-    try:
-        chunk = os.read(fd, 4096)
-    except OSError:
-        break
-    if not chunk:
-        break
-    out += chunk
+read_until(None)
 _, status = os.waitpid(pid, 0)
 sys.stdout.write(out.decode(errors="replace"))
 sys.stdout.write("\nEXIT=%d\n" % os.waitstatus_to_exitcode(status))

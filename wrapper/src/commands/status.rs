@@ -8,20 +8,28 @@ use crate::error::Result;
 use crate::i18n::tr;
 use crate::stack::StackDir;
 
+/// The state as `terraform show -json` prints it.
+fn show(eng: &Engine) -> Result<Json> {
+    let text = eng.plain("terraform show", &["show", "-json", "-no-color"])?;
+    Ok(serde_json::from_str(&text).unwrap_or(Json::Null))
+}
+
 /// The stack resource's values from `terraform show -json`.
 pub fn stack_values(eng: &Engine) -> Result<Json> {
-    let show = eng.plain("terraform show", &["show", "-json", "-no-color"])?;
-    let v: Json = serde_json::from_str(&show).unwrap_or(Json::Null);
+    Ok(stack_in(&show(eng)?))
+}
+
+/// The stack resource's values in a `show -json` document.
+fn stack_in(v: &Json) -> Json {
     let mods = v["values"]["root_module"]["child_modules"]
         .as_array()
         .cloned()
         .unwrap_or_default();
-    Ok(mods
-        .iter()
+    mods.iter()
         .flat_map(|m| m["resources"].as_array().cloned().unwrap_or_default())
         .find(|r| r["type"] == "cloudcode_stack")
         .map(|r| r["values"].clone())
-        .unwrap_or(Json::Null))
+        .unwrap_or(Json::Null)
 }
 
 pub fn run(name: &str, as_json: bool) -> Result<()> {
@@ -42,15 +50,11 @@ pub fn run(name: &str, as_json: bool) -> Result<()> {
         ],
         &Secrets::default(),
     )?;
-    let v = stack_values(&eng)?;
+    let state = show(&eng)?;
+    let v = stack_in(&state);
     let host = v["host"].as_str().unwrap_or(&cfg.host).to_string();
     // Cloud stacks: the instance's state from the root's outputs ("Running", or "Stopped" while suspended).
-    let outputs: Json = eng
-        .plain("terraform output", &["output", "-json", "-no-color"])
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or(Json::Null);
-    let instance = outputs["instance_status"]["value"].clone();
+    let instance = state["values"]["outputs"]["instance_status"]["value"].clone();
     let out = json!({
         "name": name,
         "mode": cfg.mode,
