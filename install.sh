@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs cloudcode: the `cloudcode` CLI into a bin directory and the provider cloudcode-dev/cloudcode into
-# Terraform/OpenTofu's filesystem-mirror layout, after checking both archives against the release's SHA256SUMS.
+# the filesystem-mirror layout that Terraform and OpenTofu both search (under each one's registry host), after
+# checking both archives against the release's SHA256SUMS.
 #
 #   curl -fsSL https://raw.githubusercontent.com/cloudcode-dev/cloudcode/main/install.sh | sh
 #
@@ -9,7 +10,7 @@
 #   --release-dir DIR  CLOUDCODE_RELEASE_DIR  read the artifacts from DIR instead of downloading them
 #   --bin-dir DIR      CLOUDCODE_BIN_DIR      where `cloudcode` goes (default: ~/.local/bin)
 #   --plugin-dir DIR   CLOUDCODE_PLUGIN_DIR   the mirror root (default: ~/.terraform.d/plugins, which Terraform
-#                                             searches without any configuration)
+#                                             and OpenTofu search without any configuration)
 #   --os OS --arch A   CLOUDCODE_OS/_ARCH     override detection (linux|darwin, amd64|arm64)
 set -eu
 
@@ -32,7 +33,7 @@ while [ $# -gt 0 ]; do
     --plugin-dir) plugin_dir=$2; shift 2 ;;
     --os) os=$2; shift 2 ;;
     --arch) arch=$2; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) die "unknown option '$1' (see --help)" ;;
   esac
 done
@@ -124,12 +125,16 @@ else
 fi
 binary="terraform-provider-cloudcode_v$version"
 [ -f "$work/provider/$binary" ] || die "$provider_zip does not hold $binary"
-target="$plugin_dir/registry.terraform.io/cloudcode-dev/cloudcode/$version/${os}_${arch}"
-mkdir -p "$target"
-cp "$work/provider/$binary" "$target/$binary.tmp"
-chmod 0755 "$target/$binary.tmp"
-mv -f "$target/$binary.tmp" "$target/$binary"
-say "provider: $target/$binary"
+# A source without a host (`cloudcode-dev/cloudcode`) means registry.terraform.io to Terraform and
+# registry.opentofu.org to OpenTofu: the provider goes under both, so either engine finds it.
+for host in registry.terraform.io registry.opentofu.org; do
+  target="$plugin_dir/$host/cloudcode-dev/cloudcode/$version/${os}_${arch}"
+  mkdir -p "$target"
+  cp "$work/provider/$binary" "$target/$binary.tmp"
+  chmod 0755 "$target/$binary.tmp"
+  mv -f "$target/$binary.tmp" "$target/$binary"
+  say "provider: $target/$binary"
+done
 
 if [ "$with_cli" = 1 ]; then
   mkdir -p "$work/cli" "$bin_dir"

@@ -1,6 +1,6 @@
 terraform {
-  # Write-only arguments (admin_password_wo, llm_api_key_wo) and ephemeral variables need Terraform 1.11
-  # (or OpenTofu with the same features).
+  # Terraform's guard: write-only arguments and ephemeral variables need 1.11. OpenTofu reads versions.tofu
+  # instead, where its own supported range is stated.
   required_version = ">= 1.11"
 
   required_providers {

@@ -1,8 +1,9 @@
 //! A schema-only stand-in for the official `aliyun/alicloud` provider: it serves the real provider's schema
 //! (`../shared/alicloud-schema.json`, the JSON format of `terraform providers schema -json`) over the
 //! `tfplugin6.Provider` service and answers schema, metadata, validation and configuration calls with no
-//! diagnostics. Everything else stays UNIMPLEMENTED: `terraform validate` needs only these calls, and under
-//! `terraform test` `mock_provider "alicloud"` supplies every value. `subnet_id` and `io_optimized` of
+//! diagnostics, and hands stored state back unchanged (UpgradeResourceState, which `tofu test` calls for mocked
+//! resources). Everything else stays UNIMPLEMENTED: `validate` needs only these calls, and under `terraform
+//! test`/`tofu test` `mock_provider "alicloud"` supplies every value. `subnet_id` and `io_optimized` of
 //! `alicloud_instance` are dropped, as in the real provider (they were removed there).
 
 use std::collections::BTreeMap;
@@ -305,6 +306,29 @@ impl pb::provider_server::Provider for AlicloudStub {
         _: Request<pb::configure_provider::Request>,
     ) -> Rpc<pb::configure_provider::Response> {
         Ok(Response::new(pb::configure_provider::Response {
+            diagnostics: Vec::new(),
+        }))
+    }
+
+    /// Stored state is already at the schema's version: handed back as it is (JSON). `tofu test` asks for
+    /// this even for resources a `mock_provider` made; Terraform's does not.
+    async fn upgrade_resource_state(
+        &self,
+        req: Request<pb::upgrade_resource_state::Request>,
+    ) -> Rpc<pb::upgrade_resource_state::Response> {
+        let req = req.into_inner();
+        if !self.resources.contains_key(&req.type_name) {
+            return Err(Status::not_found(format!(
+                "unknown resource {}",
+                req.type_name
+            )));
+        }
+        let json = req.raw_state.map(|r| r.json).unwrap_or_default();
+        Ok(Response::new(pb::upgrade_resource_state::Response {
+            upgraded_state: Some(pb::DynamicValue {
+                msgpack: Vec::new(),
+                json,
+            }),
             diagnostics: Vec::new(),
         }))
     }

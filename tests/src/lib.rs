@@ -2,7 +2,9 @@
 pub mod alicloud_stub;
 pub mod delay_proxy;
 pub mod ecs_double;
+pub mod engine;
 pub mod pty;
+pub mod release;
 pub mod sshd;
 pub mod stack_fixture;
 pub mod terraform;

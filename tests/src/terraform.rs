@@ -1,6 +1,7 @@
-//! Drives the real `terraform` binary against the real provider in a throw-away working directory laid out
-//! for offline `init` (`terraform.d/plugins/registry.terraform.io/<namespace>/cloudcode/<version>/linux_amd64/`),
-//! and returns parsed results, so a scenario is a few lines.
+//! Drives a real engine (`terraform` or `tofu`, see [`crate::engine`]) against the real provider in a throw-away
+//! working directory laid out for offline `init` (a filesystem mirror holding the provider under both registry
+//! hosts, `registry.terraform.io` and `registry.opentofu.org`), and returns parsed results, so a scenario is a
+//! few lines.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -8,12 +9,16 @@ use std::process::{Command, Output};
 use anyhow::{bail, Context, Result};
 use serde_json::Value as Json;
 
-/// The provider's registry namespace: `registry.terraform.io/cloudcode-dev/cloudcode`.
+use crate::engine::{self, Engine};
+
+/// The provider's registry namespace: `cloudcode-dev/cloudcode` (under each engine's registry host).
 pub const NAMESPACE: &str = "cloudcode-dev";
+/// The provider's source address without a host.
+pub const SOURCE: &str = "cloudcode-dev/cloudcode";
+/// The registry hosts the offline mirror lays every provider out under.
+pub const REGISTRY_HOSTS: [&str; 2] = ["registry.terraform.io", "registry.opentofu.org"];
 /// The version the harness installs the provider as.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-/// The minimum Terraform the project supports (write-only attributes).
-pub const MIN_TERRAFORM: (u64, u64) = (1, 11);
 
 /// The path of the provider binary built by this crate; use in integration tests only.
 #[macro_export]
@@ -38,9 +43,11 @@ pub fn required_providers() -> String {
     )
 }
 
-/// The result of one terraform command.
+/// The result of one engine command.
 #[derive(Debug)]
 pub struct Run {
+    /// The engine that ran it (`tofu 1.12.6`): every failure message names it.
+    pub engine: String,
     pub args: Vec<String>,
     pub success: bool,
     pub stdout: String,
@@ -48,8 +55,9 @@ pub struct Run {
 }
 
 impl Run {
-    fn from(args: &[&str], out: Output) -> Self {
+    fn from(engine: &Engine, args: &[&str], out: Output) -> Self {
         Self {
+            engine: engine.to_string(),
             args: args.iter().map(|s| s.to_string()).collect(),
             success: out.status.success(),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -61,7 +69,8 @@ impl Run {
     pub fn ok(self) -> Result<Self> {
         if !self.success {
             bail!(
-                "terraform {} failed\n--- stdout\n{}\n--- stderr\n{}",
+                "{} {} failed\n--- stdout\n{}\n--- stderr\n{}",
+                self.engine,
                 self.args.join(" "),
                 self.stdout,
                 self.stderr
@@ -74,7 +83,8 @@ impl Run {
     pub fn json(&self) -> Result<Json> {
         serde_json::from_str(&self.stdout).with_context(|| {
             format!(
-                "terraform {} did not print JSON: {}",
+                "{} {} did not print JSON: {}",
+                self.engine,
                 self.args.join(" "),
                 self.stdout
             )
@@ -89,7 +99,26 @@ impl Run {
             .collect()
     }
 
-    /// The diagnostics of a `-json` run: from `validate -json` (one document) or from UI lines.
+    /// The last value of `key=` on a provider log line containing `marker` (stderr with `TF_LOG_PROVIDER=info`),
+    /// e.g. `logged("cloudcode_stack read", "commands")`.
+    pub fn logged(&self, marker: &str, key: &str) -> Option<String> {
+        self.stderr
+            .lines()
+            .filter(|l| l.contains(marker))
+            .filter_map(|l| {
+                let at = l.find(&format!("{key}="))? + key.len() + 1;
+                let rest = &l[at..];
+                let end = if rest.starts_with('[') {
+                    rest.find(']').map(|i| i + 1)
+                } else {
+                    rest.find(char::is_whitespace)
+                }
+                .unwrap_or(rest.len());
+                Some(rest[..end].trim_matches('"').to_string())
+            })
+            .last()
+    }
+
     /// The error diagnostics of a `-json` run.
     pub fn errors(&self) -> Vec<Json> {
         self.diagnostics()
@@ -98,6 +127,7 @@ impl Run {
             .collect()
     }
 
+    /// The diagnostics of a `-json` run: from `validate -json` (one document) or from UI lines.
     pub fn diagnostics(&self) -> Vec<Json> {
         if let Ok(doc) = self.json() {
             if let Some(d) = doc.get("diagnostics").and_then(Json::as_array) {
@@ -112,35 +142,78 @@ impl Run {
     }
 }
 
-/// A working directory with the provider installed for offline use.
+/// What `test -json` reported, read the same for both engines: Terraform writes a `test_run` line per
+/// progress step (`starting`, `running`, `complete`), OpenTofu one line per finished run without `progress`.
+#[derive(Debug, Default)]
+pub struct TestReport {
+    /// Run name -> status (`pass`, `fail`, `error`, `skip`), for each finished run.
+    pub runs: std::collections::BTreeMap<String, String>,
+    /// The `test_summary` object (`status`, `passed`, `failed`, `errored`, `skipped`).
+    pub summary: Json,
+}
+
+impl Run {
+    /// The report of a `test -json` run.
+    pub fn test_report(&self) -> TestReport {
+        let mut r = TestReport::default();
+        for line in self.json_lines() {
+            match line["type"].as_str() {
+                Some("test_run") => {
+                    let run = &line["test_run"];
+                    let progress = run["progress"].as_str().unwrap_or("complete");
+                    if progress == "complete" {
+                        r.runs.insert(
+                            run["run"].as_str().unwrap_or_default().to_string(),
+                            run["status"].as_str().unwrap_or_default().to_string(),
+                        );
+                    }
+                }
+                Some("test_summary") => r.summary = line["test_summary"].clone(),
+                _ => {}
+            }
+        }
+        r
+    }
+}
+
+/// A working directory with the provider installed for offline use, bound to one engine.
 pub struct Workdir {
     dir: tempfile::TempDir,
     env: Vec<(String, String)>,
+    engine: Engine,
 }
 
 impl Workdir {
-    /// Lays out a working directory holding `main.tf` (prefixed with [`required_providers`]).
+    /// Lays out a working directory holding `main.tf` (prefixed with [`required_providers`]), run by the
+    /// primary engine ([`engine::primary`]).
     pub fn new(provider_bin: &Path, main_tf: &str) -> Result<Self> {
-        let wd = Self::empty(provider_bin)?;
+        Self::new_on(&engine::primary(), provider_bin, main_tf)
+    }
+
+    /// [`Workdir::new`] run by `engine`.
+    pub fn new_on(engine: &Engine, provider_bin: &Path, main_tf: &str) -> Result<Self> {
+        let wd = Self::empty_on(engine, provider_bin)?;
         wd.write("main.tf", &format!("{}\n{main_tf}", required_providers()))?;
         Ok(wd)
     }
 
+    /// [`Workdir::empty_on`] the primary engine.
+    pub fn empty(provider_bin: &Path) -> Result<Self> {
+        Self::empty_on(&engine::primary(), provider_bin)
+    }
+
     /// Lays out a working directory with the provider installed and no configuration: fill it with
     /// [`Workdir::copy_tree`] / [`Workdir::write`] and run commands in subdirectories with [`Workdir::tf_in`].
-    pub fn empty(provider_bin: &Path) -> Result<Self> {
-        check_terraform_version()?;
+    pub fn empty_on(engine: &Engine, provider_bin: &Path) -> Result<Self> {
         let dir = tempfile::Builder::new().prefix("cloudcode-tf-").tempdir()?;
         let plugins = dir.path().join("terraform.d/plugins");
-        let target = plugins.join(format!(
-            "registry.terraform.io/{NAMESPACE}/cloudcode/{VERSION}/linux_amd64"
-        ));
-        std::fs::create_dir_all(&target)?;
-        std::fs::copy(
+        install_in_mirror(
+            &plugins,
+            SOURCE,
+            VERSION,
             provider_bin,
-            target.join(format!("terraform-provider-cloudcode_v{VERSION}")),
-        )
-        .with_context(|| format!("copying the provider from {}", provider_bin.display()))?;
+            "terraform-provider-cloudcode",
+        )?;
         // Only the local mirror: nothing is fetched from the network.
         let cli_config = dir.path().join("terraformrc");
         std::fs::write(
@@ -159,34 +232,44 @@ impl Workdir {
             ("CHECKPOINT_DISABLE".into(), "1".into()),
             ("TF_INPUT".into(), "0".into()),
         ];
-        Ok(Self { dir, env })
+        Ok(Self {
+            dir,
+            env,
+            engine: engine.clone(),
+        })
     }
 
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
 
-    /// [`Workdir::empty`] with the alicloud schema stub installed too, serving the default schema file.
-    pub fn with_alicloud_stub(provider_bin: &Path, stub_bin: &Path) -> Result<Self> {
-        let mut wd = Self::empty(provider_bin)?;
+    /// The engine every command of this working directory runs.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// [`Workdir::empty_on`] with the alicloud schema stub installed too, serving the default schema file.
+    pub fn with_alicloud_stub(
+        engine: &Engine,
+        provider_bin: &Path,
+        stub_bin: &Path,
+    ) -> Result<Self> {
+        let mut wd = Self::empty_on(engine, provider_bin)?;
         wd.install_alicloud_stub(stub_bin, &crate::alicloud_stub::default_schema_path())?;
         Ok(wd)
     }
 
     /// Installs the schema-only alicloud stub (the `alicloud-schema-stub` binary, see
-    /// [`crate::alicloud_stub`]) in the filesystem mirror as `registry.terraform.io/aliyun/alicloud`
+    /// [`crate::alicloud_stub`]) in the filesystem mirror as `aliyun/alicloud`
     /// [`crate::alicloud_stub::VERSION`], serving `schema` (the JSON of `terraform providers schema -json`).
     pub fn install_alicloud_stub(&mut self, stub_bin: &Path, schema: &Path) -> Result<()> {
-        let v = crate::alicloud_stub::VERSION;
-        let target = self.dir.path().join(format!(
-            "terraform.d/plugins/registry.terraform.io/aliyun/alicloud/{v}/linux_amd64"
-        ));
-        std::fs::create_dir_all(&target)?;
-        std::fs::copy(
+        install_in_mirror(
+            &self.dir.path().join("terraform.d/plugins"),
+            "aliyun/alicloud",
+            crate::alicloud_stub::VERSION,
             stub_bin,
-            target.join(format!("terraform-provider-alicloud_v{v}")),
-        )
-        .with_context(|| format!("copying the alicloud stub from {}", stub_bin.display()))?;
+            "terraform-provider-alicloud",
+        )?;
         let schema = schema
             .canonicalize()
             .with_context(|| format!("the alicloud schema {} is missing", schema.display()))?;
@@ -203,20 +286,34 @@ impl Workdir {
         copy_tree(src, &self.dir.path().join(dest))
     }
 
-    /// Runs `terraform <args>` in the subdirectory `sub` of the working directory.
-    pub fn tf_in(&self, sub: &str, args: &[&str]) -> Result<Run> {
-        let out = Command::new(terraform())
-            .args(args)
-            .current_dir(self.dir.path().join(sub))
-            .env_remove("TF_LOG")
-            .env_remove("TF_LOG_PATH")
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .output()
-            .context("running terraform (is it on PATH?)")?;
-        Ok(Run::from(args, out))
+    /// `<engine> <args>` in the working directory with its environment, to spawn and steer by hand.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = self.engine.command();
+        c.args(args)
+            .current_dir(self.dir.path())
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        c
     }
 
-    /// `terraform init -backend=false` in the subdirectory `sub` (providers from the local mirror); fails on error.
+    /// Runs `<engine> <args>` in the subdirectory `sub` of the working directory.
+    pub fn tf_in(&self, sub: &str, args: &[&str]) -> Result<Run> {
+        let out = self
+            .command(args)
+            .current_dir(self.dir.path().join(sub))
+            .output()
+            .with_context(|| format!("running {}", self.engine))?;
+        Ok(Run::from(&self.engine, args, out))
+    }
+
+    /// `<engine> test -json` in `sub` (e.g. `-filter=tests/x.tftest.hcl` in `extra`), read into a report.
+    pub fn test_in(&self, sub: &str, extra: &[&str]) -> Result<(TestReport, Run)> {
+        let mut args = vec!["test", "-json", "-no-color"];
+        args.extend_from_slice(extra);
+        let run = self.tf_in(sub, &args)?;
+        Ok((run.test_report(), run))
+    }
+
+    /// `init -backend=false` in the subdirectory `sub` (providers from the local mirror); fails on error.
     pub fn init_in(&self, sub: &str) -> Result<Run> {
         self.tf_in(
             sub,
@@ -301,6 +398,33 @@ fn copy_tree(src: &Path, dest: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The `mock_provider` blocks of the module's tests (`modules/cloudcode/tests/default_plan.tftest.hcl`; every
+/// test file repeats the same blocks, since OpenTofu's `mock_provider` cannot load them from a directory).
+pub fn module_mock_providers() -> String {
+    let file = repo_root().join("modules/cloudcode/tests/default_plan.tftest.hcl");
+    mock_provider_blocks(&std::fs::read_to_string(&file).unwrap_or_default())
+}
+
+/// The top-level `mock_provider` blocks of a test file's text, each up to its closing `}` line.
+pub fn mock_provider_blocks(text: &str) -> String {
+    let mut out = String::new();
+    let mut inside = false;
+    for line in text.lines() {
+        if line.starts_with("mock_provider ") {
+            inside = true;
+        }
+        if inside {
+            out.push_str(line);
+            out.push('\n');
+            if line == "}" {
+                inside = false;
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
 /// The repository's root directory (where `modules/` and `examples/` live).
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -309,30 +433,34 @@ pub fn repo_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(".."))
 }
 
-/// The terraform binary: `$TERRAFORM` or `terraform` on PATH.
+/// The terraform binary: `$TERRAFORM` or `terraform` on PATH (for engine-independent checks such as `fmt`).
 pub fn terraform() -> PathBuf {
-    std::env::var_os("TERRAFORM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("terraform"))
+    engine::terraform().bin
 }
 
-/// Fails clearly when terraform is missing or older than [`MIN_TERRAFORM`].
-pub fn check_terraform_version() -> Result<(u64, u64, u64)> {
-    let out = Command::new(terraform())
-        .args(["version", "-json"])
-        .env("CHECKPOINT_DISABLE", "1")
-        .output()
-        .context("terraform was not found on PATH; install Terraform >= 1.11")?;
-    let v: Json = serde_json::from_slice(&out.stdout).context("terraform version -json")?;
-    let text = v["terraform_version"].as_str().unwrap_or_default();
-    let parts: Vec<u64> = text.split('.').filter_map(|p| p.parse().ok()).collect();
-    let (maj, min, patch) = (
-        parts.first().copied().unwrap_or(0),
-        parts.get(1).copied().unwrap_or(0),
-        parts.get(2).copied().unwrap_or(0),
-    );
-    if (maj, min) < MIN_TERRAFORM {
-        bail!("terraform {text} is too old: cloudcode needs Terraform >= 1.11 (write-only attributes)");
+/// Puts `bin` into the filesystem mirror at `plugins` as `<host>/<source>/<version>/linux_amd64/<name>_v<version>`
+/// under both registry hosts (a hard link for the second, a copy where linking fails).
+pub fn install_in_mirror(
+    plugins: &Path,
+    source: &str,
+    version: &str,
+    bin: &Path,
+    name: &str,
+) -> Result<()> {
+    let mut first: Option<PathBuf> = None;
+    for host in REGISTRY_HOSTS {
+        let dir = plugins.join(format!("{host}/{source}/{version}/linux_amd64"));
+        std::fs::create_dir_all(&dir)?;
+        let target = dir.join(format!("{name}_v{version}"));
+        let _ = std::fs::remove_file(&target);
+        match &first {
+            Some(f) if std::fs::hard_link(f, &target).is_ok() => {}
+            _ => {
+                std::fs::copy(bin, &target)
+                    .with_context(|| format!("copying {} into the mirror", bin.display()))?;
+            }
+        }
+        first.get_or_insert(target);
     }
-    Ok((maj, min, patch))
+    Ok(())
 }

@@ -14,7 +14,8 @@ use clap::Parser;
 use cloudcode_cli::cli::{Cli, Command as CliCommand, DeployArgs};
 use cloudcode_cli::commands::{deploy, destroy, power};
 use cloudcode_cli::stack::VARS_FILE;
-use cloudcode_tests::terraform::{repo_root, Workdir};
+use cloudcode_tests::engine::{self, Engine};
+use cloudcode_tests::terraform::{module_mock_providers, Workdir};
 use cloudcode_tests::{alicloud_stub_bin, provider_bin};
 use serde_json::Value as Json;
 
@@ -51,9 +52,9 @@ fn vars(dir: &Path) -> Json {
         .clone()
 }
 
-/// A Terraform workdir holding both providers with `dir` copied in as `sub`, initialised.
-fn workdir_with(dirs: &[(&Path, &str)]) -> Workdir {
-    let wd = Workdir::with_alicloud_stub(provider_bin!(), alicloud_stub_bin!()).unwrap();
+/// A workdir on `e` holding both providers with `dir` copied in as `sub`, initialised.
+fn workdir_with(e: &Engine, dirs: &[(&Path, &str)]) -> Workdir {
+    let wd = Workdir::with_alicloud_stub(e, provider_bin!(), alicloud_stub_bin!()).unwrap();
     for (dir, sub) in dirs {
         wd.copy_tree(dir, sub).unwrap();
         wd.init_in(sub).unwrap();
@@ -155,7 +156,7 @@ fn cloud_commands_generate_roots_that_plan_create_suspend_resume_and_destroy_as_
 
     // No secret in any generated file.
     let deploy_vars = vars(&stack);
-    for f in ["main.tf", VARS_FILE] {
+    for f in ["main.tf", "versions.tf", "versions.tofu", VARS_FILE] {
         let text = std::fs::read_to_string(stack.join(f)).unwrap();
         for secret in [PASSWORD, API_KEY, ACCESS_SECRET] {
             assert!(!text.contains(secret), "{f} holds a secret");
@@ -195,11 +196,38 @@ fn cloud_commands_generate_roots_that_plan_create_suspend_resume_and_destroy_as_
     drop(lock);
     snapshot(&stack, &dirs[4].1);
 
-    // The generated root is `terraform fmt`-clean.
-    let fmt = Command::new(cloudcode_tests::terraform::terraform())
-        .args(["fmt", "-check", "-diff", "main.tf"])
-        .current_dir(&stack)
-        .env("TF_CLI_CONFIG_FILE", "/dev/null")
+    // Host-mode commands do not apply to a cloud stack and vice versa.
+    assert!(power::configure("nonexistent", false).is_err());
+    // Only the vars differ between the commands' roots: the module and root are the same files.
+    for (name, d) in &dirs[1..] {
+        for f in ["main.tf", "versions.tf", "versions.tofu"] {
+            assert_eq!(
+                std::fs::read_to_string(d.join(f)).unwrap(),
+                std::fs::read_to_string(dirs[0].1.join(f)).unwrap(),
+                "{name}/{f}"
+            );
+        }
+    }
+    let tofu_guard = std::fs::read_to_string(stack.join("versions.tofu")).unwrap();
+    assert!(
+        tofu_guard.contains("required_version = \">= 1.11.6, != 1.11.12, != 1.12.4\""),
+        "the generated root carries OpenTofu's range:\n{tofu_guard}"
+    );
+
+    engine::each(&engine::matrix(), |e| {
+        generated_roots_plan_as_asked(e, &stack, &dirs)
+    });
+}
+
+/// The generated roots under `e`: fmt-clean, valid, the backup depends on the stack, and `test` over the
+/// deploy root, each run with the vars a command wrote, plans what each command means.
+fn generated_roots_plan_as_asked(e: &Engine, stack: &Path, dirs: &[(String, PathBuf)]) {
+    // `tofu fmt` reads versions.tofu too.
+    let fmt = e
+        .command()
+        .args(["fmt", "-check", "-diff", "main.tf", "versions.tf"])
+        .args(e.is_tofu().then_some("versions.tofu"))
+        .current_dir(stack)
         .output()
         .unwrap();
     assert!(
@@ -208,28 +236,17 @@ fn cloud_commands_generate_roots_that_plan_create_suspend_resume_and_destroy_as_
         String::from_utf8_lossy(&fmt.stdout)
     );
 
-    // Host-mode commands do not apply to a cloud stack and vice versa.
-    assert!(power::configure("nonexistent", false).is_err());
-
     // Every generated root validates against the alicloud schema and our provider's schema.
     let subs: Vec<(&Path, &str)> = dirs
         .iter()
         .map(|(n, d)| (d.as_path(), n.as_str()))
         .collect();
-    let wd = workdir_with(&subs);
-    for (name, _) in &dirs {
+    let wd = workdir_with(e, &subs);
+    for (name, _) in dirs {
         assert_valid(&wd, name);
     }
-    // Only the vars differ between the commands' roots: the module and root are the same files.
-    for (name, d) in &dirs[1..] {
-        assert_eq!(
-            std::fs::read_to_string(d.join("main.tf")).unwrap(),
-            std::fs::read_to_string(dirs[0].1.join("main.tf")).unwrap(),
-            "{name}"
-        );
-    }
 
-    // The backup depends on the stack (Terraform destroys it first, while the host still exists).
+    // The backup depends on the stack (the engine destroys it first, while the host still exists).
     let graph = wd.tf_in("deploy", &["graph"]).unwrap().ok().unwrap();
     assert!(
         graph.stdout.lines().any(|l| l.contains("->")
@@ -241,11 +258,10 @@ fn cloud_commands_generate_roots_that_plan_create_suspend_resume_and_destroy_as_
         graph.stdout
     );
 
-    // terraform test over the deploy root, each run with the vars a command wrote.
+    // `test` over the deploy root, each run with the vars a command wrote (the module tests' mocks).
     let v = |i: usize| vars(&dirs[i].1);
-    let mut test = String::from(
-        "mock_provider \"alicloud\" {\n  source = \"./tests/mocks/alicloud\"\n}\n\nmock_provider \"cloudcode\" {\n  source = \"./tests/mocks/cloudcode\"\n}\n\n",
-    );
+    let mut test = module_mock_providers();
+    test += "\n";
     test += &run_block(
         "deploy_plans_a_running_instance",
         "plan",
@@ -265,7 +281,7 @@ fn cloud_commands_generate_roots_that_plan_create_suspend_resume_and_destroy_as_
     test += &run_block("deploy", "apply", &v(0), &[]);
     test += &run_block("suspend_plans_stopped_with_stop_charging", "plan", &v(1), &[
         ("output.instance_status == \"Stopped\" && output.instance_stopped_mode == \"StopCharging\"", "suspend stops the instance in StopCharging mode"),
-        ("output.instance_id == run.deploy.instance_id && output.stack_id == run.deploy.stack_id", "nothing is replaced"),
+        ("output.instance_id == \"i-t4n0000000000000001\" && output.stack_id == \"cloudcode-stack-0001\"", "nothing is replaced (the mocks' ids; a replacement would be unknown)"),
         ("output.host_running == false", "the stack does not connect while suspended"),
     ]);
     test += &run_block("suspend", "apply", &v(1), &[]);
@@ -279,7 +295,7 @@ fn cloud_commands_generate_roots_that_plan_create_suspend_resume_and_destroy_as_
                 "resume starts the instance",
             ),
             (
-                "output.instance_id == run.deploy.instance_id",
+                "output.instance_id == \"i-t4n0000000000000001\"",
                 "the same instance",
             ),
             ("output.host_running == true", "the stack connects again"),
@@ -296,7 +312,7 @@ fn cloud_commands_generate_roots_that_plan_create_suspend_resume_and_destroy_as_
                 "--no-snapshot applies snapshot_on_destroy = false before the destroy",
             ),
             (
-                "output.backup_id == run.deploy.backup_id",
+                "output.backup_id == \"cloudcode-backup-0001\"",
                 "the backup is updated, not replaced",
             ),
         ],
@@ -312,36 +328,19 @@ fn cloud_commands_generate_roots_that_plan_create_suspend_resume_and_destroy_as_
     );
     let tests_dir = wd.path().join("deploy/tests");
     std::fs::create_dir_all(&tests_dir).unwrap();
-    wd.copy_tree(
-        &repo_root().join("modules/cloudcode/tests/mocks"),
-        "deploy/tests/mocks",
-    )
-    .unwrap();
     std::fs::write(tests_dir.join("cli_commands.tftest.hcl"), &test).unwrap();
-    let run = wd.tf_in("deploy", &["test", "-json", "-no-color"]).unwrap();
-    let mut passed = Vec::new();
-    let mut summary = Json::Null;
-    for line in run.json_lines() {
-        match line["type"].as_str() {
-            Some("test_run") if line["test_run"]["progress"] == "complete" => {
-                assert_eq!(line["test_run"]["status"], "pass", "{line}\n{}", run.stdout);
-                passed.push(
-                    line["test_run"]["run"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_string(),
-                );
-            }
-            Some("test_summary") => summary = line["test_summary"].clone(),
-            _ => {}
-        }
-    }
+    let (report, run) = wd.test_in("deploy", &[]).unwrap();
     assert_eq!(
-        summary["status"], "pass",
-        "{summary}\n{}\n{}",
-        run.stdout, run.stderr
+        report.summary["status"], "pass",
+        "{}\n{}\n{}",
+        report.summary, run.stdout, run.stderr
     );
-    assert_eq!(passed.len(), 8, "{passed:?}");
+    assert!(
+        report.runs.values().all(|status| status == "pass"),
+        "{:?}",
+        report.runs
+    );
+    assert_eq!(report.runs.len(), 8, "{:?}", report.runs);
 }
 
 #[test]
@@ -427,19 +426,28 @@ fn import_legacy_turns_the_go_tools_state_into_import_blocks_that_validate() {
         .unwrap()
         .starts_with("ssh-rsa "));
 
-    // Terraform checks import targets against the configuration: the generated one validates, and a
-    // misspelt target would not (so the check above means something).
-    let wd = workdir_with(&[(&stack, "legacy")]);
-    assert_valid(&wd, "legacy");
-    std::fs::write(
-        wd.path().join("legacy/imports.tf"),
-        imports.replace("alicloud_vswitch.this", "alicloud_vswitch.missing"),
-    )
-    .unwrap();
-    let run = wd
-        .tf_in("legacy", &["validate", "-json", "-no-color"])
+    // Terraform checks import targets against the configuration at validate: the generated one validates, and
+    // a misspelt target would not (so the check above means something).
+    engine::each(&engine::matrix(), |e| {
+        let wd = workdir_with(e, &[(&stack, "legacy")]);
+        assert_valid(&wd, "legacy");
+        std::fs::write(
+            wd.path().join("legacy/imports.tf"),
+            imports.replace("alicloud_vswitch.this", "alicloud_vswitch.missing"),
+        )
         .unwrap();
-    assert_eq!(run.json().unwrap()["valid"], false, "{}", run.stdout);
+        let run = wd
+            .tf_in("legacy", &["validate", "-json", "-no-color"])
+            .unwrap();
+        // OpenTofu's validate does not resolve import targets (its plan does): the misspelt target passes
+        // there, which is why the generated file is also checked against Terraform's validate.
+        assert_eq!(
+            run.json().unwrap()["valid"],
+            e.is_tofu(),
+            "{e}: {}",
+            run.stdout
+        );
+    });
 
     // A second import onto the same stack name is refused; nothing is overwritten.
     let again = import_legacy();

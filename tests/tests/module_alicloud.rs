@@ -1,11 +1,13 @@
-//! The HCL module `modules/cloudcode` and the examples through real Terraform, checked against the real
-//! `aliyun/alicloud` 1.289.0 schema served by the schema-only stub and the real cloudcode provider's schema:
-//! `fmt`, `validate` of the modules and every example, and the module's `terraform test` files (mocked values).
+//! The HCL module `modules/cloudcode` and the examples through real Terraform and OpenTofu (every engine of the
+//! smoke list, [`engine::smoke`]), checked against the real `aliyun/alicloud` 1.289.0 schema served by the
+//! schema-only stub and the real cloudcode provider's schema: `fmt`, `validate` of the modules and every
+//! example, and the module's test files (mocked values), which run unchanged under `terraform test` and
+//! `tofu test`.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 
-use cloudcode_tests::terraform::{repo_root, terraform, Run, Workdir};
+use cloudcode_tests::engine::{self, Engine};
+use cloudcode_tests::terraform::{mock_provider_blocks, repo_root, Run, TestReport, Workdir};
 use cloudcode_tests::{alicloud_stub_bin, provider_bin};
 use serde_json::Value as Json;
 
@@ -18,8 +20,8 @@ const EXAMPLES: [&str; 4] = [
 
 /// A working directory with both providers installed and the repository's `modules/` and `examples/` copied in,
 /// so relative module sources resolve as they do in the repository.
-fn workdir() -> Workdir {
-    let wd = Workdir::with_alicloud_stub(provider_bin!(), alicloud_stub_bin!()).unwrap();
+fn workdir(e: &Engine) -> Workdir {
+    let wd = Workdir::with_alicloud_stub(e, provider_bin!(), alicloud_stub_bin!()).unwrap();
     let root = repo_root();
     wd.copy_tree(&root.join("modules"), "modules").unwrap();
     wd.copy_tree(&root.join("examples"), "examples").unwrap();
@@ -34,101 +36,170 @@ fn errors(run: &Run) -> Vec<Json> {
     run.errors()
 }
 
-/// Runs one `.tftest.hcl` file of `modules/cloudcode/tests` and returns (run name -> status, summary).
-fn terraform_test(wd: &Workdir, file: &str) -> (BTreeMap<String, String>, Json, Run) {
-    let filter = format!("-filter=tests/{file}");
-    let run = wd
-        .tf_in(
-            "modules/cloudcode",
-            &["test", "-json", "-no-color", &filter],
-        )
-        .unwrap();
-    let mut runs = BTreeMap::new();
-    let mut summary = Json::Null;
-    for line in run.json_lines() {
-        match line["type"].as_str() {
-            Some("test_run") if line["test_run"]["progress"] == "complete" => {
-                runs.insert(
-                    line["test_run"]["run"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_string(),
-                    line["test_run"]["status"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_string(),
-                );
-            }
-            Some("test_summary") => summary = line["test_summary"].clone(),
-            _ => {}
-        }
-    }
-    (runs, summary, run)
+/// Runs one test file of `modules/cloudcode/tests` under the working directory's engine.
+fn module_test(wd: &Workdir, file: &str) -> (TestReport, Run) {
+    wd.test_in("modules/cloudcode", &[&format!("-filter=tests/{file}")])
+        .unwrap()
 }
 
-/// Runs a test file and asserts every listed run passed (and nothing failed).
+/// Runs a test file under every smoke engine and asserts every listed run passed (and nothing failed): the
+/// same file, the same runs, the same count under `terraform test` and `tofu test`.
 fn assert_file_passes(file: &str, expected_runs: &[&str]) {
-    let wd = workdir();
-    init(&wd, "modules/cloudcode");
-    let (runs, summary, run) = terraform_test(&wd, file);
-    assert_eq!(
-        summary["status"], "pass",
-        "{file}: {summary}\n{}\n{}",
-        run.stdout, run.stderr
-    );
-    for name in expected_runs {
+    engine::each(&engine::smoke(), |e| {
+        let wd = workdir(e);
+        init(&wd, "modules/cloudcode");
+        let (report, run) = module_test(&wd, file);
+        let (runs, summary) = (&report.runs, &report.summary);
         assert_eq!(
-            runs.get(*name).map(String::as_str),
-            Some("pass"),
-            "{file}: run {name} did not pass: {runs:?}"
+            summary["status"], "pass",
+            "{file} under {e}: {summary}\n{}\n{}",
+            run.stdout, run.stderr
         );
-    }
-    assert_eq!(summary["passed"], expected_runs.len(), "{file}: {runs:?}");
+        for name in expected_runs {
+            assert_eq!(
+                runs.get(*name).map(String::as_str),
+                Some("pass"),
+                "{file} under {e}: run {name} did not pass: {runs:?}"
+            );
+        }
+        assert_eq!(
+            runs.len(),
+            expected_runs.len(),
+            "{file} under {e}: {runs:?}"
+        );
+        assert_eq!(
+            summary["passed"],
+            expected_runs.len(),
+            "{file} under {e}: {runs:?}"
+        );
+    });
 }
 
 #[test]
-fn hcl_of_modules_and_examples_is_terraform_fmt_clean() {
+fn hcl_of_modules_and_examples_is_fmt_clean_for_both_engines() {
+    // `tofu fmt` also formats the .tofu files, which `terraform fmt` does not read.
     let root = repo_root();
-    for dir in ["modules", "examples"] {
-        let out = Command::new(terraform())
-            .args(["fmt", "-check", "-recursive", "-diff", "-no-color", dir])
-            .current_dir(&root)
-            .env("CHECKPOINT_DISABLE", "1")
-            .output()
-            .unwrap();
+    engine::each(&engine::matrix(), |e| {
+        for dir in ["modules", "examples"] {
+            let out = e
+                .command()
+                .args(["fmt", "-check", "-recursive", "-diff", "-no-color", dir])
+                .current_dir(&root)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{e} fmt would change {dir}:\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    });
+}
+
+#[test]
+fn versions_tofu_repeats_versions_tf_but_for_the_opentofu_guard() {
+    // OpenTofu reads versions.tofu instead of versions.tf: both must require the same providers, and every
+    // versions.tofu states the one supported range (the one modules/cloudcode/versions.tofu states).
+    let root = repo_root();
+    let guard = |text: &str| -> String {
+        text.lines()
+            .find(|l| l.trim_start().starts_with("required_version"))
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    let body = |text: &str| -> String {
+        let start = text.find("  required_providers").unwrap_or(text.len());
+        text[start..]
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let canonical =
+        guard(&std::fs::read_to_string(root.join("modules/cloudcode/versions.tofu")).unwrap());
+    assert!(
+        canonical.starts_with("required_version = \">= 1.11.6, != 1.11.12, != 1.12.4\""),
+        "{canonical}"
+    );
+    for m in ["modules/cloudcode", "modules/cloudcode-host"] {
+        let tf = std::fs::read_to_string(root.join(m).join("versions.tf")).unwrap();
+        let tofu = std::fs::read_to_string(root.join(m).join("versions.tofu")).unwrap();
+        assert_eq!(
+            body(&tf),
+            body(&tofu),
+            "{m}: versions.tofu must require what versions.tf requires"
+        );
+        assert_eq!(guard(&tofu), canonical, "{m}/versions.tofu");
         assert!(
-            out.status.success(),
-            "terraform fmt would change {dir}:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+            guard(&tf).contains(">= 1.11"),
+            "{m}/versions.tf keeps Terraform's guard"
         );
     }
+}
+
+#[test]
+fn every_test_file_mocks_the_providers_alike() {
+    // The mocks are inline (OpenTofu's mock_provider has no `source`): one set, repeated verbatim.
+    let dir = repo_root().join("modules/cloudcode/tests");
+    let canonical = mock_provider_blocks(
+        &std::fs::read_to_string(dir.join("default_plan.tftest.hcl")).unwrap(),
+    );
+    assert!(
+        canonical.contains("mock_provider \"alicloud\"")
+            && canonical.contains("mock_provider \"cloudcode\"")
+    );
+    let mut files = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.to_string_lossy().ends_with(".tftest.hcl") {
+            files += 1;
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert_eq!(mock_provider_blocks(&text), canonical, "{}", path.display());
+            assert!(
+                !text.contains("source = \"./tests/mocks"),
+                "{}: mock_provider source is Terraform-only",
+                path.display()
+            );
+        }
+    }
+    assert_eq!(files, 5);
 }
 
 #[test]
 fn modules_and_every_example_validate_against_the_real_alicloud_schema() {
-    let wd = workdir();
-    let dirs = ["modules/cloudcode", "modules/cloudcode-host"]
-        .into_iter()
-        .chain(EXAMPLES);
-    for dir in dirs {
-        init(&wd, dir);
-        let run = wd.tf_in(dir, &["validate", "-json", "-no-color"]).unwrap();
-        let doc = run.json().unwrap();
-        assert_eq!(doc["valid"], true, "{dir} is not valid: {}", run.stdout);
-        assert!(errors(&run).is_empty(), "{dir}: {}", run.stdout);
-        let warnings: Vec<_> = run
-            .diagnostics()
+    engine::each(&engine::smoke(), |e| {
+        let wd = workdir(e);
+        let dirs = ["modules/cloudcode", "modules/cloudcode-host"]
             .into_iter()
-            .filter(|d| d["severity"] == "warning")
-            .collect();
-        assert!(warnings.is_empty(), "{dir} has warnings: {warnings:?}");
-    }
+            .chain(EXAMPLES);
+        for dir in dirs {
+            init(&wd, dir);
+            let run = wd.tf_in(dir, &["validate", "-json", "-no-color"]).unwrap();
+            let doc = run.json().unwrap();
+            assert_eq!(
+                doc["valid"], true,
+                "{dir} is not valid under {e}: {}",
+                run.stdout
+            );
+            assert!(errors(&run).is_empty(), "{dir} under {e}: {}", run.stdout);
+            let warnings: Vec<_> = run
+                .diagnostics()
+                .into_iter()
+                .filter(|d| d["severity"] == "warning")
+                .collect();
+            assert!(
+                warnings.is_empty(),
+                "{dir} has warnings under {e}: {warnings:?}"
+            );
+        }
+    });
 }
 
 #[test]
 fn stub_refuses_instance_arguments_removed_from_the_real_provider() {
-    let wd = workdir();
+    let wd = workdir(&engine::primary());
     let config = r#"
 terraform {
   required_providers {
@@ -269,12 +340,27 @@ fn invalid_inputs_fail_with_their_validation_message() {
     let cases = expected_failures(&tests_src);
     assert!(cases.len() >= 6, "at least six invalid inputs: {cases:?}");
 
+    engine::each(&engine::smoke(), |e| {
+        invalid_inputs_under(e, &tests_src, &messages, &cases)
+    });
+}
+
+fn invalid_inputs_under(
+    e: &Engine,
+    tests_src: &str,
+    messages: &BTreeMap<String, String>,
+    cases: &[(String, String)],
+) {
     // 1. As committed: every run passes because its variable's validation fails (expect_failures).
-    let wd = workdir();
+    let wd = workdir(e);
     init(&wd, "modules/cloudcode");
-    let (runs, summary, run) = terraform_test(&wd, "validation.tftest.hcl");
-    assert_eq!(summary["status"], "pass", "{}\n{}", run.stdout, run.stderr);
-    assert_eq!(runs.len(), cases.len(), "{runs:?}");
+    let (report, run) = module_test(&wd, "validation.tftest.hcl");
+    assert_eq!(
+        report.summary["status"], "pass",
+        "{}\n{}",
+        run.stdout, run.stderr
+    );
+    assert_eq!(report.runs.len(), cases.len(), "{:?}", report.runs);
 
     // 2. Without expect_failures every run must fail, and with exactly its variable's message. A failed run
     // skips the rest of its file, so each run goes into a file of its own (same mocks).
@@ -300,12 +386,11 @@ fn invalid_inputs_fail_with_their_validation_message() {
         filters.push(format!("-filter=tests/{file}"));
     }
     assert_eq!(filters.len(), cases.len());
-    let mut args = vec!["test", "-json", "-no-color"];
-    args.extend(filters.iter().map(String::as_str));
-    let run = wd.tf_in("modules/cloudcode", &args).unwrap();
+    let filters: Vec<&str> = filters.iter().map(String::as_str).collect();
+    let (_, run) = wd.test_in("modules/cloudcode", &filters).unwrap();
     assert!(!run.success, "runs without expect_failures must fail");
     let lines = run.json_lines();
-    for (name, var) in &cases {
+    for (name, var) in cases {
         let message = messages
             .get(var)
             .unwrap_or_else(|| panic!("variable {var} has no validation message"));

@@ -1,8 +1,9 @@
-//! The provider foundation through real Terraform: offline init, schema, plan-time validation with attribute
+//! The provider foundation through real Terraform and OpenTofu (the engine matrix, [`engine`]): offline init, schema, plan-time validation with attribute
 //! paths, write-only secrets kept out of saved plans, the `fallback_domain` function, and the run-by-hand message.
 
+use cloudcode_tests::engine;
 use cloudcode_tests::provider_bin;
-use cloudcode_tests::terraform::Workdir;
+use cloudcode_tests::terraform::{Workdir, SOURCE};
 use serde_json::Value as Json;
 
 const PASSWORD: &str = "correct-horse-battery-staple-7781";
@@ -32,33 +33,36 @@ fn stack(name: &str, extra: &str) -> String {
 
 #[test]
 fn offline_init_installs_the_provider_and_serves_its_schema() {
-    let wd = Workdir::new(provider_bin!(), &stack("s", "")).unwrap();
-    let init = wd.init().unwrap();
-    assert!(
-        init.stdout.contains("cloudcode-dev/cloudcode"),
-        "{}",
-        init.stdout
-    );
-    let schema = wd.schema().unwrap();
-    let p = &schema["provider_schemas"]["registry.terraform.io/cloudcode-dev/cloudcode"];
-    let attrs = &p["resource_schemas"]["cloudcode_stack"]["block"]["attributes"];
-    for a in [
-        "host",
-        "admin_password_wo",
-        "files",
-        "url",
-        "jump_host",
-        "timeouts",
-    ] {
-        assert!(attrs.get(a).is_some(), "missing attribute {a}");
-    }
-    assert_eq!(attrs["admin_password_wo"]["write_only"], true);
-    assert_eq!(attrs["admin_password_wo"]["sensitive"], true);
-    assert_eq!(
-        p["provider"]["block"]["attributes"]["ssh_private_key"]["sensitive"],
-        true
-    );
-    assert!(p["functions"].get("fallback_domain").is_some());
+    engine::each(&engine::smoke(), |e| {
+        let wd = Workdir::new_on(e, provider_bin!(), &stack("s", "")).unwrap();
+        let init = wd.init().unwrap();
+        assert!(
+            init.stdout.contains("cloudcode-dev/cloudcode"),
+            "{}",
+            init.stdout
+        );
+        let schema = wd.schema().unwrap();
+        // Each engine names the provider under its own registry host.
+        let p = &schema["provider_schemas"][e.provider_addr(SOURCE)];
+        let attrs = &p["resource_schemas"]["cloudcode_stack"]["block"]["attributes"];
+        for a in [
+            "host",
+            "admin_password_wo",
+            "files",
+            "url",
+            "jump_host",
+            "timeouts",
+        ] {
+            assert!(attrs.get(a).is_some(), "missing attribute {a}");
+        }
+        assert_eq!(attrs["admin_password_wo"]["write_only"], true);
+        assert_eq!(attrs["admin_password_wo"]["sensitive"], true);
+        assert_eq!(
+            p["provider"]["block"]["attributes"]["ssh_private_key"]["sensitive"],
+            true
+        );
+        assert!(p["functions"].get("fallback_domain").is_some());
+    });
 }
 
 /// Each case: (attribute, HCL line). One resource per case, so one `validate` checks them all.
@@ -93,58 +97,63 @@ const BAD_INPUTS: &[(&str, &str)] = &[
 
 #[test]
 fn bad_input_gets_an_error_naming_the_attribute_at_plan_time() {
-    let body: String = BAD_INPUTS
-        .iter()
-        .enumerate()
-        .map(|(i, (_, line))| stack(&format!("case{i}"), &format!("  {line}")))
-        .collect();
-    let wd = Workdir::new(provider_bin!(), &body).unwrap();
-    wd.init().unwrap();
-    let run = wd.validate().unwrap();
-    assert!(!run.success, "validate accepted bad input");
-    let diags = run.diagnostics();
-    for (i, (attr, line)) in BAD_INPUTS.iter().enumerate() {
-        // The diagnostic names the attribute path and points at the offending line; for a nested attribute
-        // Terraform anchors it at the resource block instead.
-        let address = format!("cloudcode_stack.case{i}");
-        let found = diags.iter().any(|d| {
-            let code = d["snippet"]["code"].as_str().unwrap_or_default();
-            d["severity"] == "error"
-                && d["summary"].as_str().unwrap_or_default().contains(attr)
-                && d["address"] == address.as_str()
-                && (code.contains(line)
-                    || (attr.contains('.') && code.contains(&format!("\"case{i}\""))))
-        });
+    engine::each(&engine::matrix(), |e| {
+        let body: String = BAD_INPUTS
+            .iter()
+            .enumerate()
+            .map(|(i, (_, line))| stack(&format!("case{i}"), &format!("  {line}")))
+            .collect();
+        let wd = Workdir::new_on(e, provider_bin!(), &body).unwrap();
+        wd.init().unwrap();
+        let run = wd.validate().unwrap();
+        assert!(!run.success, "validate accepted bad input");
+        let diags = run.diagnostics();
+        for (i, (attr, line)) in BAD_INPUTS.iter().enumerate() {
+            // The diagnostic names the attribute path and points at the offending line; for a nested attribute
+            // Terraform anchors it at the resource block instead.
+            let address = format!("cloudcode_stack.case{i}");
+            let found = diags.iter().any(|d| {
+                let code = d["snippet"]["code"].as_str().unwrap_or_default();
+                d["severity"] == "error"
+                    && d["summary"].as_str().unwrap_or_default().contains(attr)
+                    && d["address"] == address.as_str()
+                    && (code.contains(line)
+                        || (attr.contains('.') && code.contains(&format!("\"case{i}\""))))
+            });
+            assert!(
+                found,
+                "no error naming `{attr}` for `{line}`; diagnostics:\n{diags:#?}"
+            );
+        }
+        let text = serde_json::to_string(&diags).unwrap();
         assert!(
-            found,
-            "no error naming `{attr}` for `{line}`; diagnostics:\n{diags:#?}"
+            !text.contains("\"short\""),
+            "the rejected password was echoed"
         );
-    }
-    let text = serde_json::to_string(&diags).unwrap();
-    assert!(
-        !text.contains("\"short\""),
-        "the rejected password was echoed"
-    );
+    });
 }
 
 #[test]
 fn cross_field_rules_report_the_dependent_attribute() {
-    let wd = Workdir::new(
-        provider_bin!(),
-        &stack("s", r#"  llm_provider = "openai_compatible""#),
-    )
-    .unwrap();
-    wd.init().unwrap();
-    let run = wd.validate().unwrap();
-    assert!(!run.success);
-    let diags = run.diagnostics();
-    assert!(
-        diags.iter().any(|d| d["summary"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("llm_base_url")),
-        "{diags:#?}"
-    );
+    engine::each(&engine::matrix(), |e| {
+        let wd = Workdir::new_on(
+            e,
+            provider_bin!(),
+            &stack("s", r#"  llm_provider = "openai_compatible""#),
+        )
+        .unwrap();
+        wd.init().unwrap();
+        let run = wd.validate().unwrap();
+        assert!(!run.success);
+        let diags = run.diagnostics();
+        assert!(
+            diags.iter().any(|d| d["summary"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("llm_base_url")),
+            "{diags:#?}"
+        );
+    });
 }
 
 fn password_config() -> String {
@@ -163,80 +172,80 @@ variable "admin_password" {{
 
 #[test]
 fn a_saved_plan_holds_no_trace_of_the_write_only_password() {
-    let mut wd = Workdir::new(provider_bin!(), &password_config()).unwrap();
-    wd.set_env("TF_VAR_admin_password", PASSWORD);
-    wd.init().unwrap();
-    let (_, plan) = wd.plan_saved("tfplan").unwrap();
-    let text = serde_json::to_string(&plan).unwrap();
-    assert!(!text.contains(PASSWORD), "password found in plan JSON");
-    let change = &plan["resource_changes"][0]["change"];
-    assert_eq!(change["after"]["admin_password_wo"], Json::Null);
-    // The computed values the provider knows at plan time.
-    assert_eq!(change["after"]["domain"], "47-1-2-3.sslip.io");
-    assert_eq!(change["after"]["url"], "https://47-1-2-3.sslip.io/");
-    assert_eq!(
-        change["after"]["auth_url"],
-        "https://auth.47-1-2-3.sslip.io/"
-    );
-    assert_eq!(change["after"]["port"], 22);
-    let raw = std::fs::read(wd.path().join("tfplan")).unwrap();
-    assert!(
-        !raw.windows(PASSWORD.len())
-            .any(|w| w == PASSWORD.as_bytes()),
-        "password found in the plan file"
-    );
+    engine::each(&engine::matrix(), |e| {
+        let mut wd = Workdir::new_on(e, provider_bin!(), &password_config()).unwrap();
+        wd.set_env("TF_VAR_admin_password", PASSWORD);
+        wd.init().unwrap();
+        let (_, plan) = wd.plan_saved("tfplan").unwrap();
+        let text = serde_json::to_string(&plan).unwrap();
+        assert!(!text.contains(PASSWORD), "password found in plan JSON");
+        let change = &plan["resource_changes"][0]["change"];
+        assert_eq!(change["after"]["admin_password_wo"], Json::Null);
+        // The computed values the provider knows at plan time.
+        assert_eq!(change["after"]["domain"], "47-1-2-3.sslip.io");
+        assert_eq!(change["after"]["url"], "https://47-1-2-3.sslip.io/");
+        assert_eq!(
+            change["after"]["auth_url"],
+            "https://auth.47-1-2-3.sslip.io/"
+        );
+        assert_eq!(change["after"]["port"], 22);
+        let raw = std::fs::read(wd.path().join("tfplan")).unwrap();
+        assert!(
+            !raw.windows(PASSWORD.len())
+                .any(|w| w == PASSWORD.as_bytes()),
+            "password found in the plan file"
+        );
+    });
 }
 
 #[test]
 fn creating_without_the_password_is_refused_at_plan_time() {
-    let wd = Workdir::new(provider_bin!(), &stack("s", "")).unwrap();
-    wd.init().unwrap();
-    let run = wd.tf(&["plan", "-json", "-input=false"]).unwrap();
-    assert!(!run.success);
-    let diags = run.diagnostics();
-    assert!(
-        diags
-            .iter()
-            .any(|d| d["summary"] == "admin_password_wo is required"),
-        "{diags:#?}"
-    );
+    engine::each(&engine::matrix(), |e| {
+        let wd = Workdir::new_on(e, provider_bin!(), &stack("s", "")).unwrap();
+        wd.init().unwrap();
+        let run = wd.tf(&["plan", "-json", "-input=false"]).unwrap();
+        assert!(!run.success);
+        let diags = run.diagnostics();
+        assert!(
+            diags
+                .iter()
+                .any(|d| d["summary"] == "admin_password_wo is required"),
+            "{diags:#?}"
+        );
+    });
+}
+
+/// A configuration with one output calling `provider::cloudcode::fallback_domain(address)`.
+fn fallback_domain_output(address: &str) -> String {
+    format!(
+        "\noutput \"domain\" {{\n  value = provider::cloudcode::fallback_domain(\"{address}\")\n}}\n"
+    )
 }
 
 #[test]
 fn fallback_domain_function_returns_the_sslip_name_in_an_output() {
-    let wd = Workdir::new(
-        provider_bin!(),
-        r#"
-output "domain" {
-  value = provider::cloudcode::fallback_domain("47.1.2.3")
-}
-"#,
-    )
-    .unwrap();
-    wd.init().unwrap();
-    let run = wd.apply().unwrap().ok().unwrap();
-    assert!(run.success);
-    assert_eq!(
-        wd.outputs().unwrap()["domain"]["value"],
-        "47-1-2-3.sslip.io"
-    );
+    engine::each(&engine::matrix(), |e| {
+        let wd = Workdir::new_on(e, provider_bin!(), &fallback_domain_output("47.1.2.3")).unwrap();
+        wd.init().unwrap();
+        let run = wd.apply().unwrap().ok().unwrap();
+        assert!(run.success);
+        assert_eq!(
+            wd.outputs().unwrap()["domain"]["value"],
+            "47-1-2-3.sslip.io"
+        );
+    });
 }
 
 #[test]
 fn fallback_domain_function_rejects_ipv6_with_a_message() {
-    let wd = Workdir::new(
-        provider_bin!(),
-        r#"
-output "domain" {
-  value = provider::cloudcode::fallback_domain("2001:db8::1")
-}
-"#,
-    )
-    .unwrap();
-    wd.init().unwrap();
-    let run = wd.tf(&["plan", "-no-color", "-input=false"]).unwrap();
-    assert!(!run.success);
-    assert!(run.stderr.contains("IPv4"), "{}", run.stderr);
+    engine::each(&engine::matrix(), |e| {
+        let wd =
+            Workdir::new_on(e, provider_bin!(), &fallback_domain_output("2001:db8::1")).unwrap();
+        wd.init().unwrap();
+        let run = wd.tf(&["plan", "-no-color", "-input=false"]).unwrap();
+        assert!(!run.success);
+        assert!(run.stderr.contains("IPv4"), "{e}: {}", run.stderr);
+    });
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use cloudcode_tests::provider_bin;
-use cloudcode_tests::terraform::{Workdir, NAMESPACE};
+use cloudcode_tests::terraform::{Workdir, SOURCE};
 use serde_json::Value as Json;
 
 fn repo() -> PathBuf {
@@ -20,7 +20,7 @@ fn provider_schema() -> Json {
     let wd = Workdir::new(provider_bin!(), "").unwrap();
     wd.init().unwrap();
     let mut all = wd.schema().unwrap();
-    all["provider_schemas"][format!("registry.terraform.io/{NAMESPACE}/cloudcode")].take()
+    all["provider_schemas"][wd.engine().provider_addr(SOURCE)].take()
 }
 
 /// Attribute paths of a schema block: `a`, and `a.b` for nested attributes and nested blocks.

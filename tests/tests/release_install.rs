@@ -1,97 +1,33 @@
 //! The release path end to end on the host platform: `scripts/release/package.sh` + `checksums.sh` build the
 //! release layout from the provider binary cargo just built, `install.sh` installs it from that local directory
-//! into a temporary HOME, and the real `terraform init` finds the provider there (Terraform's implied mirror
-//! `~/.terraform.d/plugins`, no CLI configuration). A tampered archive is refused and nothing is installed.
+//! into a temporary HOME, and the real `terraform init` and `tofu init` find the provider there (the implied
+//! mirror `~/.terraform.d/plugins` both engines search, no CLI configuration; the provider is laid out under each
+//! engine's registry host). A tampered archive is refused and nothing is installed.
 //! The `cloudcode` CLI goes through the same path: packaged, checksummed, installed into `~/.local/bin`, and
 //! `cloudcode version` runs from there.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use cloudcode_tests::engine::{self, Engine};
 use cloudcode_tests::provider_bin;
-use cloudcode_tests::terraform::{
-    check_terraform_version, repo_root, terraform, NAMESPACE, VERSION,
-};
+use cloudcode_tests::release::{build_release, host_platform, install, run};
+use cloudcode_tests::terraform::{NAMESPACE, REGISTRY_HOSTS, VERSION};
 
 const CLI: &str = env!("CARGO_BIN_EXE_cloudcode-cli-under-test");
 
-/// The host platform in release naming: (`linux`|`darwin`, `amd64`|`arm64`).
-fn host_platform() -> (&'static str, &'static str) {
-    let os = match std::env::consts::OS {
-        "macos" => "darwin",
-        other => other,
-    };
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    };
-    (os, arch)
-}
-
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap();
-    eprintln!(
-        "{cmd:?}: {}\n{}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// Builds the release layout for the host platform into `dir/release` with the shared release scripts.
-fn build_release(dir: &Path) -> PathBuf {
-    let release = dir.join("release");
-    let (os, arch) = host_platform();
-    let scripts = repo_root().join("scripts/release");
-    let out = run(Command::new("bash")
-        .arg(scripts.join("package.sh"))
-        .args([
-            "--version",
-            VERSION,
-            "--os",
-            os,
-            "--arch",
-            arch,
-            "--provider",
-        ])
-        .arg(provider_bin!())
-        .arg("--cli")
-        .arg(CLI)
-        .arg("--out")
-        .arg(&release));
-    assert!(out.status.success(), "package.sh failed");
-    let out = run(Command::new("bash")
-        .arg(scripts.join("checksums.sh"))
-        .args(["--version", VERSION, "--dir"])
-        .arg(&release));
-    assert!(out.status.success(), "checksums.sh failed");
-    release
-}
-
-/// Runs `install.sh --release-dir` with HOME set to `home`.
-fn install(release: &Path, home: &Path) -> Output {
-    run(Command::new("sh")
-        .arg(repo_root().join("install.sh"))
-        .arg("--release-dir")
-        .arg(release)
-        .env("HOME", home)
-        .env_remove("CLOUDCODE_VERSION")
-        .env_remove("CLOUDCODE_BIN_DIR")
-        .env_remove("CLOUDCODE_PLUGIN_DIR"))
-}
-
-fn installed_provider(home: &Path) -> PathBuf {
+/// Where install.sh puts the provider for the engine whose registry host is `host`.
+fn installed_provider(home: &Path, host: &str) -> PathBuf {
     let (os, arch) = host_platform();
     home.join(format!(
-        ".terraform.d/plugins/registry.terraform.io/{NAMESPACE}/cloudcode/{VERSION}/{os}_{arch}/terraform-provider-cloudcode_v{VERSION}"
+        ".terraform.d/plugins/{host}/{NAMESPACE}/cloudcode/{VERSION}/{os}_{arch}/terraform-provider-cloudcode_v{VERSION}"
     ))
 }
 
-/// `terraform <args>` in `dir` with only `home` to find providers in.
-fn tf(dir: &Path, home: &Path, args: &[&str]) -> Output {
-    run(Command::new(terraform())
+/// `<engine> <args>` in `dir` with only `home` to find providers in.
+fn tf(e: &Engine, dir: &Path, home: &Path, args: &[&str]) -> Output {
+    run(e
+        .command()
         .args(args)
         .current_dir(dir)
         .env("HOME", home)
@@ -107,7 +43,7 @@ fn tf(dir: &Path, home: &Path, args: &[&str]) -> Output {
 #[test]
 fn release_layout_has_registry_artifacts_and_checksums() {
     let tmp = tempfile::tempdir().unwrap();
-    let release = build_release(tmp.path());
+    let release = build_release(tmp.path(), provider_bin!(), Path::new(CLI));
     let (os, arch) = host_platform();
     let prefix = format!("terraform-provider-cloudcode_{VERSION}");
     let manifest: serde_json::Value = serde_json::from_slice(
@@ -145,21 +81,21 @@ fn release_layout_has_registry_artifacts_and_checksums() {
 }
 
 #[test]
-fn installed_provider_is_found_by_terraform_init_without_cli_config() {
-    check_terraform_version().unwrap();
+fn installed_provider_is_found_by_either_engines_init_without_cli_config() {
     let tmp = tempfile::tempdir().unwrap();
-    let release = build_release(tmp.path());
+    let release = build_release(tmp.path(), provider_bin!(), Path::new(CLI));
     let home = tmp.path().join("home");
     std::fs::create_dir_all(&home).unwrap();
 
     let out = install(&release, &home);
     assert!(out.status.success(), "install.sh failed");
-    let installed = installed_provider(&home);
-    assert_eq!(
-        std::fs::read(&installed).unwrap(),
-        std::fs::read(provider_bin!()).unwrap(),
-        "the installed provider is the binary that was packaged"
-    );
+    for host in REGISTRY_HOSTS {
+        assert_eq!(
+            std::fs::read(installed_provider(&home, host)).unwrap(),
+            std::fs::read(provider_bin!()).unwrap(),
+            "the provider installed under {host} is the binary that was packaged"
+        );
+    }
 
     let config = tmp.path().join("config");
     std::fs::create_dir_all(&config).unwrap();
@@ -170,19 +106,31 @@ fn installed_provider_is_found_by_terraform_init_without_cli_config() {
         ),
     )
     .unwrap();
-    let init = tf(&config, &home, &["init", "-no-color"]);
-    assert!(
-        init.status.success(),
-        "terraform init did not find the installed provider"
-    );
-    let stdout = String::from_utf8_lossy(&init.stdout);
-    assert!(
-        stdout.contains(&format!("Installing {NAMESPACE}/cloudcode v{VERSION}")),
-        "{stdout}"
-    );
-    // The installed binary really serves: validate calls into it.
-    let validate = tf(&config, &home, &["validate", "-no-color"]);
-    assert!(validate.status.success());
+    engine::each(&engine::smoke(), |e| {
+        let _ = std::fs::remove_dir_all(config.join(".terraform"));
+        let _ = std::fs::remove_file(config.join(".terraform.lock.hcl"));
+        let init = tf(e, &config, &home, &["init", "-no-color"]);
+        assert!(
+            init.status.success(),
+            "{e} init did not find the installed provider"
+        );
+        let stdout = String::from_utf8_lossy(&init.stdout);
+        assert!(
+            stdout.contains(&format!("Installing {NAMESPACE}/cloudcode v{VERSION}")),
+            "{stdout}"
+        );
+        let lock = std::fs::read_to_string(config.join(".terraform.lock.hcl")).unwrap();
+        assert!(
+            lock.contains(&format!(
+                "provider \"{}\"",
+                e.provider_addr("cloudcode-dev/cloudcode")
+            )),
+            "{e} locks the provider under its own host:\n{lock}"
+        );
+        // The installed binary really serves: validate calls into it.
+        let validate = tf(e, &config, &home, &["validate", "-no-color"]);
+        assert!(validate.status.success(), "{e} validate");
+    });
 
     // The CLI: installed into ~/.local/bin, executable, the packaged bytes, and it runs.
     let cli = home.join(".local/bin/cloudcode");
@@ -200,7 +148,7 @@ fn installed_provider_is_found_by_terraform_init_without_cli_config() {
 #[test]
 fn tampered_provider_archive_is_refused_and_nothing_installed() {
     let tmp = tempfile::tempdir().unwrap();
-    let release = build_release(tmp.path());
+    let release = build_release(tmp.path(), provider_bin!(), Path::new(CLI));
     let (os, arch) = host_platform();
     let zip = release.join(format!(
         "terraform-provider-cloudcode_{VERSION}_{os}_{arch}.zip"
@@ -222,6 +170,8 @@ fn tampered_provider_archive_is_refused_and_nothing_installed() {
         stderr.contains("checksum mismatch for terraform-provider-cloudcode_"),
         "{stderr}"
     );
-    assert!(!installed_provider(&home).exists());
+    for host in REGISTRY_HOSTS {
+        assert!(!installed_provider(&home, host).exists());
+    }
     assert!(!home.join(".terraform.d").exists());
 }

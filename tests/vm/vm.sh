@@ -10,7 +10,7 @@ set -euo pipefail
 exec 3<&0 </dev/null   # fd 3: the lifeline (boot.sh, the VM's PID 1, watches it too)
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
-CACHE=${CLOUDCODE_TESTVM_CACHE:-$REPO/.cache/testvm}
+CACHE=${CLOUDCODE_TESTVM_CACHE:-${CLOUDCODE_TEST_CACHE:-$HOME/.cache/cloudcode-test}/testvm}
 LOCKS=/run/lock/cloudcode-testvm
 MAX_SLOTS=64
 user=root; authorized_key=""

@@ -20,6 +20,10 @@ pub struct Cli {
         default_value = "default"
     )]
     pub name: String,
+    /// Engine for a new stack: tofu or terraform (default: tofu if installed, else terraform). A stack keeps
+    /// the engine it was created with; asking for the other one is refused (see migrate-engine).
+    #[arg(long, global = true, env = "CLOUDCODE_ENGINE", value_enum)]
+    pub engine: Option<crate::engine::Kind>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -103,6 +107,14 @@ pub enum Command {
         /// Cloud stacks: destroy without keeping a snapshot.
         #[arg(long, overrides_with = "keep_snapshot")]
         no_snapshot: bool,
+    },
+    /// Move a stack to the other engine on purpose: backs up its state, rewrites provider addresses to the
+    /// new engine's registry host, locks the providers for both engines, and keeps the move only if the new
+    /// engine's plan is empty.
+    MigrateEngine {
+        /// The engine to move to.
+        #[arg(long, value_enum)]
+        to: crate::engine::Kind,
     },
     /// Version, commit and build date.
     Version,

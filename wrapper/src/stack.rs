@@ -10,11 +10,13 @@ use std::path::{Path, PathBuf};
 use include_dir::{include_dir, Dir};
 use serde::{Deserialize, Serialize};
 
+use crate::engine::choice::{tofu_range, Kind};
 use crate::error::{Error, Result};
 
 static MODULE_HOST: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../modules/cloudcode-host");
 static MODULE_ALIBABA: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../modules/cloudcode");
 const ROOT_TEMPLATE: &str = include_str!("../templates/root.tf.j2");
+const VERSIONS_TEMPLATE: &str = include_str!("../templates/versions.tf.j2");
 /// Module outputs the generated root passes through (the CLI reads them from `terraform output`).
 const OUTPUTS_HOST: &[&str] = &["url", "auth_url", "terminal_url", "domain", "host_key"];
 const OUTPUTS_CLOUD: &[&str] = &[
@@ -39,8 +41,11 @@ pub const MODE_HOST: &str = "host";
 /// `mode` of a stack whose VM the module creates on Alibaba Cloud.
 pub const MODE_ALIBABA: &str = "alibaba";
 
-/// The provider's registry address and the version the root module pins (same release as this CLI).
-pub const PROVIDER_ADDR: &str = "registry.terraform.io/cloudcode-dev/cloudcode";
+/// The provider's source address without a host: each engine reads it under its own default registry host
+/// (`registry.terraform.io` for Terraform, `registry.opentofu.org` for OpenTofu), so the CLI config's
+/// patterns use it as it is and the mirror holds the provider under both hosts.
+pub const PROVIDER_SOURCE: &str = "cloudcode-dev/cloudcode";
+/// The version the root module pins (same release as this CLI).
 pub const PROVIDER_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Vars file with every non-secret input (Terraform loads it automatically).
 pub const VARS_FILE: &str = "terraform.tfvars.json";
@@ -285,36 +290,43 @@ impl StackDir {
             self.write(&format!("{rel}/cli_override.tf"), ov.as_bytes())?;
         }
         self.write("main.tf", root_module(cfg)?.as_bytes())?;
+        for (file, tofu) in [("versions.tf", false), ("versions.tofu", true)] {
+            self.write(file, versions_file(cfg, tofu)?.as_bytes())?;
+        }
         let vars = serde_json::to_string_pretty(&VarsFile { stack: cfg.clone() })
             .map_err(|e| Error::io(self.path.join(VARS_FILE))(std::io::Error::other(e)))?;
         self.write(VARS_FILE, format!("{vars}\n").as_bytes())
     }
 
-    /// Lays out a filesystem mirror holding only our provider binary from `provider_bin`, and a CLI config that
-    /// takes our provider from it and everything else directly from the registry. Returns the config's path.
+    /// Lays out a filesystem mirror holding only our provider binary from `provider_bin` (under both registry
+    /// hosts), and a CLI config that takes our provider from it and everything else directly from the
+    /// registry. Its patterns have no host, so each engine reads them under its own default host. Without a
+    /// binary beside the CLI, the mirror is `~/.terraform.d/plugins`, where install.sh puts the provider
+    /// and which both engines search. Returns the config's path.
     pub fn write_cli_config(&self, provider_bin: Option<&Path>) -> Result<PathBuf> {
-        let mut config = String::from("provider_installation {\n");
-        if let Some(bin) = provider_bin {
-            let mirror = self.path.join("plugins");
-            let dir = mirror.join(format!("{PROVIDER_ADDR}/{PROVIDER_VERSION}/{}", platform()));
-            fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
-            let target = dir.join(format!("terraform-provider-cloudcode_v{PROVIDER_VERSION}"));
-            if !same_file_contents(bin, &target) {
-                fs::copy(bin, &target).map_err(Error::io(bin))?;
+        let mirror = match provider_bin {
+            Some(bin) => {
+                let mirror = self.path.join("plugins");
+                for host in [Kind::Terraform, Kind::Tofu].map(Kind::registry_host) {
+                    let dir = mirror.join(format!(
+                        "{host}/{PROVIDER_SOURCE}/{PROVIDER_VERSION}/{}",
+                        platform()
+                    ));
+                    fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
+                    let target =
+                        dir.join(format!("terraform-provider-cloudcode_v{PROVIDER_VERSION}"));
+                    if !same_file_contents(bin, &target) {
+                        fs::copy(bin, &target).map_err(Error::io(bin))?;
+                    }
+                }
+                mirror
             }
-            config.push_str(&format!(
-                "  filesystem_mirror {{\n    path    = {}\n    include = [\"{PROVIDER_ADDR}\"]\n  }}\n  direct {{\n    exclude = [\"{PROVIDER_ADDR}\"]\n  }}\n",
-                hcl_string(&mirror.display().to_string())
-            ));
-        } else {
-            // No provider next to the CLI: Terraform's implied mirrors (where install.sh puts it), then direct.
-            let implied = home_dir().join(".terraform.d/plugins");
-            config.push_str(&format!(
-                "  filesystem_mirror {{\n    path    = {}\n    include = [\"{PROVIDER_ADDR}\"]\n  }}\n  direct {{\n    exclude = [\"{PROVIDER_ADDR}\"]\n  }}\n",
-                hcl_string(&implied.display().to_string())
-            ));
-        }
-        config.push_str("}\n");
+            None => home_dir().join(".terraform.d/plugins"),
+        };
+        let config = format!(
+            "provider_installation {{\n  filesystem_mirror {{\n    path    = {}\n    include = [\"{PROVIDER_SOURCE}\"]\n  }}\n  direct {{\n    exclude = [\"{PROVIDER_SOURCE}\"]\n  }}\n}}\n",
+            hcl_string(&mirror.display().to_string())
+        );
         let p = self.path.join("terraformrc");
         fs::write(&p, config).map_err(Error::io(&p))?;
         Ok(p)
@@ -359,22 +371,54 @@ pub fn hcl_string(s: &str) -> String {
         .replace("%{", "%%{")
 }
 
-/// The generated root module for the stack's mode (`wrapper/templates/root.tf.j2`).
-fn root_module(cfg: &StackConfig) -> Result<String> {
+/// The text of a file of an embedded module (`modules/cloudcode` or `modules/cloudcode-host`).
+pub fn module_file(module: &str, name: &str) -> Option<&'static str> {
+    let dir = match module {
+        "modules/cloudcode" => &MODULE_ALIBABA,
+        "modules/cloudcode-host" => &MODULE_HOST,
+        _ => return None,
+    };
+    dir.get_file(name)?.contents_utf8()
+}
+
+fn render(template_name: &str, template: &str, ctx: minijinja::Value) -> Result<String> {
     let mut env = minijinja::Environment::new();
     env.set_keep_trailing_newline(true);
-    env.render_str(
+    env.render_str(template, ctx).map_err(|e| Error::Io {
+        path: PathBuf::from(format!("templates/{template_name}")),
+        source: std::io::Error::other(e),
+    })
+}
+
+/// The generated root module for the stack's mode (`wrapper/templates/root.tf.j2`).
+fn root_module(cfg: &StackConfig) -> Result<String> {
+    render(
+        "root.tf.j2",
         ROOT_TEMPLATE,
         minijinja::context! {
-            provider_version => PROVIDER_VERSION,
             cloud => cfg.is_cloud(),
             outputs => if cfg.is_cloud() { OUTPUTS_CLOUD } else { OUTPUTS_HOST },
         },
     )
-    .map_err(|e| Error::Io {
-        path: PathBuf::from("templates/root.tf.j2"),
-        source: std::io::Error::other(e),
-    })
+}
+
+/// The root's `versions.tf` (Terraform) or `versions.tofu` (OpenTofu, with the supported OpenTofu range).
+fn versions_file(cfg: &StackConfig, tofu: bool) -> Result<String> {
+    let required_version = if tofu {
+        tofu_range().text().to_string()
+    } else {
+        format!(">= {}", crate::engine::choice::MIN_TERRAFORM)
+    };
+    render(
+        "versions.tf.j2",
+        VERSIONS_TEMPLATE,
+        minijinja::context! {
+            tofu,
+            required_version,
+            provider_version => PROVIDER_VERSION,
+            cloud => cfg.is_cloud(),
+        },
+    )
 }
 
 /// Terraform override file for settings the module does not expose (internal TLS, preloaded images).

@@ -1,12 +1,92 @@
 # Suspend and resume: running = false stops the instance in StopCharging mode and tells the stack not to
 # connect; nothing is replaced (every id stays as applied). running = true starts it again.
 
+# Inline mocks: OpenTofu's mock_provider has no `source`, so the values live here, the same in every file.
 mock_provider "alicloud" {
-  source = "./tests/mocks/alicloud"
+  # Real-looking ids and addresses, so the cloudcode provider's own checks (instance ids, host addresses) see
+  # what the real provider would give them.
+  mock_data "alicloud_zones" {
+    defaults = {
+      ids = ["ap-southeast-1b", "ap-southeast-1c"]
+    }
+  }
+
+  mock_data "alicloud_images" {
+    defaults = {
+      ids = ["ubuntu_24_04_x64_20G_alibase_20250101.vhd"]
+    }
+  }
+
+  mock_data "alicloud_alidns_domains" {
+    defaults = {
+      names = ["example.com", "dev.example.com", "other.org"]
+    }
+  }
+
+  mock_resource "alicloud_instance" {
+    defaults = {
+      id = "i-t4n0000000000000001"
+    }
+  }
+
+  mock_resource "alicloud_eip_address" {
+    defaults = {
+      id         = "eip-t4n0000000000000001"
+      ip_address = "47.236.10.20"
+    }
+  }
+
+  mock_resource "alicloud_image" {
+    defaults = {
+      id = "m-t4n0000000000000001"
+    }
+  }
+
+  # Fixed ids: a later plan that kept them updated in place; a replacement would show an unknown id, which
+  # fails any condition comparing it (the same under terraform test and tofu test, whose assertions cannot
+  # read earlier runs' outputs).
+  mock_resource "alicloud_vpc" {
+    defaults = {
+      id = "vpc-t4n0000000000000001"
+    }
+  }
+
+  mock_resource "alicloud_ecs_key_pair" {
+    defaults = {
+      id = "cloudcode"
+    }
+  }
+
+  mock_resource "alicloud_eip_association" {
+    defaults = {
+      id = "eip-t4n0000000000000001:i-t4n0000000000000001"
+    }
+  }
 }
 
 mock_provider "cloudcode" {
-  source = "./tests/mocks/cloudcode"
+  # By default the stack has no snapshot yet (a fresh install).
+  mock_data "cloudcode_snapshot" {
+    defaults = {
+      id         = null
+      size       = null
+      created_at = null
+      version    = null
+      compatible = null
+    }
+  }
+
+  mock_resource "cloudcode_stack" {
+    defaults = {
+      id = "cloudcode-stack-0001"
+    }
+  }
+
+  mock_resource "cloudcode_snapshot_backup" {
+    defaults = {
+      id = "cloudcode-backup-0001"
+    }
+  }
 }
 
 run "create" {
@@ -30,21 +110,22 @@ run "suspend_stops_the_instance_without_replacing_anything" {
     condition     = alicloud_instance.this.status == "Stopped" && alicloud_instance.this.stopped_mode == "StopCharging"
     error_message = "suspend must plan status = Stopped with StopCharging"
   }
-  # A replaced resource would have an unknown id in the plan, which fails these conditions.
+  # The ids the create run got from the mocks: a replaced resource would have an unknown id in the plan,
+  # which fails these conditions.
   assert {
-    condition     = alicloud_instance.this.id == run.create.instance_id
+    condition     = alicloud_instance.this.id == "i-t4n0000000000000001"
     error_message = "the instance must be updated in place, not replaced"
   }
   assert {
-    condition     = alicloud_eip_association.this.id == run.create.eip_association_id && alicloud_eip_address.this[0].id == run.create.eip_allocation_id
+    condition     = alicloud_eip_association.this.id == "eip-t4n0000000000000001:i-t4n0000000000000001" && alicloud_eip_address.this[0].id == "eip-t4n0000000000000001"
     error_message = "the EIP and its association stay"
   }
   assert {
-    condition     = cloudcode_stack.this.id == run.create.stack_id && cloudcode_snapshot_backup.this.id == run.create.backup_id
+    condition     = cloudcode_stack.this.id == "cloudcode-stack-0001" && cloudcode_snapshot_backup.this.id == "cloudcode-backup-0001"
     error_message = "the stack and its backup stay"
   }
   assert {
-    condition     = alicloud_vpc.this.id == run.create.vpc_id && alicloud_ecs_key_pair.this.id == run.create.key_pair_id
+    condition     = alicloud_vpc.this.id == "vpc-t4n0000000000000001" && alicloud_ecs_key_pair.this.id == "cloudcode"
     error_message = "network and key pair stay"
   }
   assert {
@@ -61,7 +142,7 @@ run "suspend" {
   }
 
   assert {
-    condition     = alicloud_instance.this.status == "Stopped" && alicloud_instance.this.id == run.create.instance_id
+    condition     = alicloud_instance.this.status == "Stopped" && alicloud_instance.this.id == "i-t4n0000000000000001"
     error_message = "suspended in place"
   }
 }
@@ -74,11 +155,11 @@ run "resume_starts_the_same_instance" {
   }
 
   assert {
-    condition     = alicloud_instance.this.status == "Running" && alicloud_instance.this.id == run.create.instance_id
+    condition     = alicloud_instance.this.status == "Running" && alicloud_instance.this.id == "i-t4n0000000000000001"
     error_message = "resume must start the same instance"
   }
   assert {
-    condition     = cloudcode_stack.this.host_running && cloudcode_stack.this.id == run.create.stack_id
+    condition     = cloudcode_stack.this.host_running && cloudcode_stack.this.id == "cloudcode-stack-0001"
     error_message = "the stack resumes in place"
   }
 }

@@ -72,24 +72,6 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// The last `key=N` in the provider's info log lines that contain `marker`.
-fn logged(run: &Run, marker: &str, key: &str) -> Option<String> {
-    run.stderr
-        .lines()
-        .filter(|l| l.contains(marker))
-        .filter_map(|l| {
-            let at = l.find(&format!("{key}="))? + key.len() + 1;
-            let rest = &l[at..];
-            let end = if rest.starts_with('[') {
-                rest.find(']').map(|i| i + 1)
-            } else {
-                rest.find(char::is_whitespace)
-            }
-            .unwrap_or(rest.len());
-            Some(rest[..end].trim_matches('"').to_string())
-        })
-        .last()
-}
-
 fn workdir(provider: &Path, hcl: &str) -> Result<Workdir> {
     let mut wd = Workdir::new(provider, hcl)?;
     wd.set_env("TF_VAR_admin_password", PASSWORD);
@@ -179,7 +161,10 @@ fn measure(provider: &Path, delay_ms: u64, runs: usize) -> Result<Row> {
             bail!("no-op plan not empty:\n{}{}", run.stdout, run.stderr);
         }
         conns.push(proxy.stats().connections as f64);
-        cmds.push(logged(&run, "cloudcode_stack read", "commands").unwrap_or("?".into()));
+        cmds.push(
+            run.logged("cloudcode_stack read", "commands")
+                .unwrap_or("?".into()),
+        );
     }
     row.noop_s = median(wall);
     row.noop_conns = median(conns);
@@ -209,9 +194,12 @@ fn measure(provider: &Path, delay_ms: u64, runs: usize) -> Result<Row> {
         wall.push(s);
         wire.push(kb);
         req = (req.0 + total, req.1 + failed);
-        row.change_bytes = logged(&run, "cloudcode_stack applied", "bytes").unwrap_or("?".into());
-        row.change_recreated =
-            logged(&run, "cloudcode_stack applied", "recreated").unwrap_or("?".into());
+        row.change_bytes = run
+            .logged("cloudcode_stack applied", "bytes")
+            .unwrap_or("?".into());
+        row.change_recreated = run
+            .logged("cloudcode_stack applied", "recreated")
+            .unwrap_or("?".into());
     }
     row.change_s = median(wall);
     row.change_wire_kb = median(wire);
@@ -226,8 +214,9 @@ fn measure(provider: &Path, delay_ms: u64, runs: usize) -> Result<Row> {
         let (s, run, _) = r?;
         wall.push(s);
         req = (req.0 + total, req.1 + failed);
-        row.caddy_recreated =
-            logged(&run, "cloudcode_stack applied", "recreated").unwrap_or("?".into());
+        row.caddy_recreated = run
+            .logged("cloudcode_stack applied", "recreated")
+            .unwrap_or("?".into());
     }
     row.caddy_s = median(wall);
     row.caddy_req = req;

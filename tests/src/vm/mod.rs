@@ -169,11 +169,12 @@ pub fn repo_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
 
-/// Where the cached artifacts live (`$CLOUDCODE_TESTVM_CACHE` or `<repo>/.cache/testvm`).
+/// Where the cached artifacts live: `$CLOUDCODE_TESTVM_CACHE`, else `testvm/` of the test cache
+/// ([`crate::engine::test_cache`], outside the checkout so a fresh clone on the same machine reuses it).
 pub fn cache_dir() -> PathBuf {
     std::env::var_os("CLOUDCODE_TESTVM_CACHE")
         .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".cache/testvm"))
+        .unwrap_or_else(|| crate::engine::test_cache().join("testvm"))
 }
 
 fn is_root() -> bool {

@@ -43,7 +43,7 @@ pub fn run(name: &str, force: bool, dry_run: bool, keep_snapshot: bool) -> Resul
     let eng = Engine::new(&stack)?;
     eng.init()?;
     let plan = eng.run_json(
-        "terraform plan -destroy",
+        "plan -destroy",
         &["plan", "-destroy", "-json", "-input=false"],
         &Secrets::default(),
     )?;
@@ -90,7 +90,7 @@ pub fn run(name: &str, force: bool, dry_run: bool, keep_snapshot: bool) -> Resul
         eng.plan_and_apply(&Secrets::default(), None, &[target.as_str()])?;
     }
     eng.run_json(
-        "terraform destroy",
+        "destroy",
         &["destroy", "-auto-approve", "-json", "-input=false"],
         &Secrets::default(),
     )?;

@@ -1,9 +1,7 @@
-//! `cloudcode doctor`: checks what a deploy needs, one line each — tofu/terraform found and new enough, our
-//! provider found, Alibaba Cloud credentials present and accepted, the region's ECS endpoint reachable (a real
-//! signed `DescribeSnapshots` for this stack, which also shows the snapshot a deploy would restore). Exits
-//! non-zero when a check fails.
-
-use std::process::Command;
+//! `cloudcode doctor`: checks what a deploy needs, one line each — the stack's engine (tofu/terraform) found and
+//! supported, our provider found, Alibaba Cloud credentials present and accepted, the region's ECS endpoint
+//! reachable (a real signed `DescribeSnapshots` for this stack, which also shows the snapshot a deploy would
+//! restore). Exits non-zero when a check fails.
 
 use cloudcode_alicloud::{ClientConfig, Credentials, EcsClient, Lifecycle, PollConfig};
 
@@ -12,46 +10,38 @@ use crate::error::{Error, Result};
 use crate::i18n::tr;
 use crate::stack::StackDir;
 
-/// The oldest engine with write-only arguments (secrets never in state).
-const MIN_VERSION: (u64, u64) = (1, 11);
-
 fn line(ok: bool, en: String, zh: String) -> bool {
     println!("{} {}", if ok { "ok  " } else { "FAIL" }, tr(en, zh));
     ok
 }
 
-/// `tofu`/`terraform version -json` → "1.11.4".
-fn engine_version(bin: &std::path::Path) -> Option<String> {
-    let out = Command::new(bin)
-        .args(["version", "-json"])
-        .env("CHECKPOINT_DISABLE", "1")
-        .output()
-        .ok()?;
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-    v["terraform_version"].as_str().map(str::to_string)
-}
-
-fn new_enough(version: &str) -> bool {
-    let mut parts = version
-        .split(['.', '-'])
-        .map(|p| p.parse::<u64>().unwrap_or(0));
-    let major = parts.next().unwrap_or(0);
-    let minor = parts.next().unwrap_or(0);
-    (major, minor) >= MIN_VERSION
-}
-
 pub fn run(name: &str, region: Option<&str>) -> Result<()> {
     let mut all_ok = true;
-    match engine::find_binary() {
-        Ok(bin) => {
-            let v = engine_version(&bin).unwrap_or_else(|| "?".into());
+    let stack = StackDir::new(name)?;
+    // The engine this stack runs with (recorded, or what a new stack would get), as every command picks it.
+    match engine::choice::for_stack(&stack) {
+        Ok(found) => {
+            let recorded = engine::choice::read_record(&stack).ok().flatten().is_some();
+            let (why_en, why_zh) = if recorded {
+                (
+                    "the engine this stack was created with",
+                    "此栈创建时使用的引擎",
+                )
+            } else {
+                ("the engine a new stack gets", "新栈将使用的引擎")
+            };
             all_ok &= line(
-                new_enough(&v),
+                true,
                 format!(
-                    "engine: {} {v} (needs >= 1.11 for write-only secrets)",
-                    bin.display()
+                    "engine: {found} at {} ({why_en}; supported: {})",
+                    found.bin.display(),
+                    engine::choice::supported_sentence()
                 ),
-                format!("引擎：{} {v}（需要 >= 1.11 以支持只写密钥）", bin.display()),
+                format!(
+                    "引擎：{found}，位于 {}（{why_zh}；支持：{}）",
+                    found.bin.display(),
+                    engine::choice::supported_sentence()
+                ),
             );
         }
         Err(e) => all_ok &= line(false, e.to_string(), e.to_string()),
@@ -61,15 +51,14 @@ pub fn run(name: &str, region: Option<&str>) -> Result<()> {
         true,
         match &provider {
             Some(p) => format!("provider: {}", p.display()),
-            None => "provider: not beside the CLI; Terraform's plugin directories are used (~/.terraform.d/plugins)".into(),
+            None => "provider: not beside the CLI; the engines' plugin directory ~/.terraform.d/plugins is used".into(),
         },
         match &provider {
             Some(p) => format!("provider：{}", p.display()),
-            None => "provider：不在 CLI 旁边；将使用 Terraform 插件目录（~/.terraform.d/plugins）".into(),
+            None => "provider：不在 CLI 旁边；将使用引擎的插件目录 ~/.terraform.d/plugins".into(),
         },
     );
 
-    let stack = StackDir::new(name)?;
     let cfg = stack.exists().then(|| stack.read_config()).transpose()?;
     let region = region
         .map(str::to_string)
@@ -165,19 +154,5 @@ fn check_cloud(name: &str, region: &str) -> bool {
             format!("region {region}: {e}"),
             format!("地域 {region}：{e}"),
         ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn engine_versions_are_compared_as_numbers() {
-        assert!(new_enough("1.11.4"));
-        assert!(new_enough("1.12.0-alpha"));
-        assert!(new_enough("2.0.0"));
-        assert!(!new_enough("1.10.5"));
-        assert!(!new_enough("1.9.8"));
     }
 }

@@ -6,6 +6,7 @@ pub mod destroy;
 mod doctor;
 pub mod import_legacy;
 mod logs;
+mod migrate_engine;
 mod otc;
 pub mod power;
 mod remote;
@@ -19,6 +20,7 @@ use crate::error::Result;
 use crate::i18n::tr;
 
 pub fn run(cli: Cli) -> Result<()> {
+    crate::engine::choice::set_requested(cli.engine);
     match cli.command {
         Command::Deploy(a) => deploy::run(&cli.name, a),
         Command::Status { json } => status::run(&cli.name, json),
@@ -45,6 +47,7 @@ pub fn run(cli: Cli) -> Result<()> {
             keep_snapshot: _,
             no_snapshot,
         } => destroy::run(&cli.name, force, dry_run, !no_snapshot),
+        Command::MigrateEngine { to } => migrate_engine::run(&cli.name, to),
         Command::Version => {
             version::run();
             Ok(())

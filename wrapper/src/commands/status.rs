@@ -10,7 +10,7 @@ use crate::stack::StackDir;
 
 /// The state as `terraform show -json` prints it.
 fn show(eng: &Engine) -> Result<Json> {
-    let text = eng.plain("terraform show", &["show", "-json", "-no-color"])?;
+    let text = eng.plain("show", &["show", "-json", "-no-color"])?;
     Ok(serde_json::from_str(&text).unwrap_or(Json::Null))
 }
 
@@ -40,7 +40,7 @@ pub fn run(name: &str, as_json: bool) -> Result<()> {
     let eng = Engine::new(&stack)?;
     eng.init()?;
     eng.run_json(
-        "terraform refresh",
+        "refresh",
         &[
             "apply",
             "-refresh-only",

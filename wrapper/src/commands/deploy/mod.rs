@@ -230,7 +230,9 @@ pub fn configure(name: &str, a: &DeployArgs) -> Result<Configured> {
     if let Some((field, e)) = validate::validate(&settings).into_iter().next() {
         return Err(invalid(&field, &format!("{field} "), e));
     }
-    engine::find_binary()?;
+    // The engine this stack will run with, refused now (before anything is written) if it is missing,
+    // unsupported, or not the one the stack was created with.
+    engine::choice::for_stack(&stack)?;
 
     let lock = stack.lock()?;
     if generate_key {
@@ -268,7 +270,11 @@ fn images(given: &[String]) -> Result<BTreeMap<String, String>> {
 pub fn run(name: &str, a: DeployArgs) -> Result<()> {
     let c = configure(name, &a)?;
     let eng = Engine::new(&c.stack)?;
-    eprintln!("{}", tr("Preparing Terraform…", "正在准备 Terraform…"));
+    let found = eng.found();
+    eprintln!(
+        "{}",
+        tr(format!("Preparing {found}…"), format!("正在准备 {found}…"))
+    );
     eng.init()?;
     let question = tr("Apply these changes?", "执行这些更改？");
     let applied = eng.plan_and_apply(&c.secrets, (!a.yes).then_some(question.as_str()), &[])?;

@@ -1,4 +1,4 @@
-//! Runs `tofu`/`terraform` in a stack's working directory: finds the binary, sets the CLI config and the
+//! Runs `tofu`/`terraform` in a stack's working directory: the stack's engine ([`choice`]), the CLI config and the
 //! secrets (as `TF_VAR_*` for the ephemeral variables, never in files or arguments), parses the `-json` UI
 //! stream and the provider's progress file into an indicatif display, and forwards one SIGINT on Ctrl-C.
 
@@ -15,6 +15,10 @@ use serde_json::Value as Json;
 use crate::error::{Error, Result};
 use crate::i18n::tr;
 use crate::stack::StackDir;
+
+pub mod choice;
+
+pub use choice::{Found, Kind};
 
 /// PID of the running terraform child (0: none); the Ctrl-C handler forwards one SIGINT to it.
 static CHILD: AtomicI32 = AtomicI32::new(0);
@@ -37,28 +41,6 @@ pub fn install_ctrlc() {
             std::process::exit(130);
         }
     });
-}
-
-/// Finds the engine: `$CLOUDCODE_TF_BIN`, else `tofu`, else `terraform` on PATH.
-pub fn find_binary() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("CLOUDCODE_TF_BIN").filter(|p| !p.is_empty()) {
-        let p = PathBuf::from(p);
-        return if p.is_file() {
-            Ok(p)
-        } else {
-            Err(Error::NoEngine)
-        };
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for name in ["tofu", "terraform"] {
-        for dir in std::env::split_paths(&path) {
-            let c = dir.join(name);
-            if c.is_file() {
-                return Ok(c);
-            }
-        }
-    }
-    Err(Error::NoEngine)
 }
 
 /// Our provider binary: `$CLOUDCODE_PROVIDER_DIR/terraform-provider-cloudcode`, else next to this executable.
@@ -115,6 +97,7 @@ pub fn cloud_credentials() -> Option<(String, String)> {
 /// The engine bound to one stack directory.
 #[derive(Debug)]
 pub struct Engine {
+    found: Found,
     bin: PathBuf,
     dir: PathBuf,
     cli_config: PathBuf,
@@ -122,11 +105,19 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// The stack's engine ([`choice::for_stack`]), recorded in its directory from now on.
     pub fn new(stack: &StackDir) -> Result<Self> {
-        let bin = find_binary()?;
+        let found = choice::for_stack(stack)?;
+        choice::write_record(stack, &found)?;
+        Self::with(stack, found)
+    }
+
+    /// `found` on `stack`, whatever the stack records (`migrate-engine` tries the new engine this way).
+    pub fn with(stack: &StackDir, found: Found) -> Result<Self> {
         let cli_config = stack.write_cli_config(find_provider().as_deref())?;
         Ok(Self {
-            bin,
+            bin: found.bin.clone(),
+            found,
             dir: stack.path.clone(),
             cli_config,
             progress_file: stack.path.join("progress.jsonl"),
@@ -164,7 +155,18 @@ impl Engine {
         c
     }
 
-    /// Runs a command whose output is plain (init, show, output); returns stdout.
+    /// Which engine this is (`tofu 1.12.6`): every message about a run names it.
+    pub fn found(&self) -> &Found {
+        &self.found
+    }
+
+    /// "tofu plan": the engine's name before what it does.
+    fn label(&self, what: &str) -> String {
+        format!("{} {what}", self.found.kind)
+    }
+
+    /// Runs a command whose output is plain (init, show, output); returns stdout. `what` names the step
+    /// for messages (`init`, `show`), after the engine's name.
     pub fn plain(&self, what: &str, args: &[&str]) -> Result<String> {
         let out = self
             .command(args, &Secrets::default())
@@ -174,7 +176,7 @@ impl Engine {
             .map_err(Error::io(&self.bin))?;
         if !out.status.success() {
             let err = String::from_utf8_lossy(&out.stderr);
-            return Err(Error::Engine(what.to_string(), last_lines(&err, 15)));
+            return Err(Error::Engine(self.label(what), last_lines(&err, 15)));
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
@@ -184,14 +186,36 @@ impl Engine {
     /// as locked otherwise.
     pub fn init(&self) -> Result<()> {
         let mut args = vec!["init", "-input=false", "-no-color"];
-        if !lock_pins_our_provider(&self.dir) {
+        if !lock_pins_our_provider(&self.dir, self.found.kind) {
             args.push("-upgrade");
         }
-        self.plain("terraform init", &args).map(|_| ())
+        self.plain("init", &args).map(|_| ())
     }
 
-    /// Runs a `-json` command with a progress display; Ctrl-C stops it gracefully.
+    /// `plan -detailed-exitcode`: whether the plan is empty (no change to any resource or output).
+    pub fn plan_is_empty(&self) -> Result<bool> {
+        let out = self
+            .command(
+                &["plan", "-detailed-exitcode", "-input=false", "-no-color"],
+                &Secrets::default(),
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output()
+            .map_err(Error::io(&self.bin))?;
+        match out.status.code() {
+            Some(0) => Ok(true),
+            Some(2) => Ok(false),
+            _ => Err(Error::Engine(
+                self.label("plan"),
+                last_lines(&String::from_utf8_lossy(&out.stderr), 15),
+            )),
+        }
+    }
+
+    /// Runs a `-json` command with a progress display; Ctrl-C stops it gracefully. `what` as in [`Engine::plain`].
     pub fn run_json(&self, what: &str, args: &[&str], secrets: &Secrets) -> Result<RunResult> {
+        let what = self.label(what);
         let _ = std::fs::remove_file(&self.progress_file);
         let mut child = self
             .command(args, secrets)
@@ -234,7 +258,7 @@ impl Engine {
             if msg.is_empty() {
                 msg = last_lines(&stderr, 10);
             }
-            return Err(Error::Engine(what.to_string(), msg));
+            return Err(Error::Engine(what, msg));
         }
         Ok(result)
     }
@@ -252,7 +276,7 @@ impl Engine {
         let out = format!("-out={PLAN}");
         let mut args = vec!["plan", "-json", "-input=false", out.as_str()];
         args.extend_from_slice(extra);
-        let plan = self.run_json("terraform plan", &args, secrets)?;
+        let plan = self.run_json("plan", &args, secrets)?;
         let (add, change, remove) = plan.changes.unwrap_or_default();
         eprintln!(
             "{}",
@@ -273,11 +297,7 @@ impl Engine {
                 });
             }
         }
-        let applied = self.run_json(
-            "terraform apply",
-            &["apply", "-json", "-input=false", PLAN],
-            secrets,
-        );
+        let applied = self.run_json("apply", &["apply", "-json", "-input=false", PLAN], secrets);
         let _ = std::fs::remove_file(&plan_file);
         applied
     }
@@ -287,14 +307,18 @@ impl Engine {
     }
 }
 
-/// True when there is no lock file yet, or it locks our provider at this CLI's version.
-fn lock_pins_our_provider(dir: &Path) -> bool {
+/// True when there is no lock file yet, or it locks our provider (under `kind`'s registry host) at this
+/// CLI's version.
+fn lock_pins_our_provider(dir: &Path, kind: Kind) -> bool {
     let Ok(lock) = std::fs::read_to_string(dir.join(".terraform.lock.hcl")) else {
         return true;
     };
-    let block = lock
-        .split("provider \"")
-        .find(|b| b.starts_with(crate::stack::PROVIDER_ADDR));
+    let addr = format!(
+        "{}/{}\"",
+        kind.registry_host(),
+        crate::stack::PROVIDER_SOURCE
+    );
+    let block = lock.split("provider \"").find(|b| b.starts_with(&addr));
     match block {
         Some(b) => b.contains(&format!(
             "version     = \"{}\"",
@@ -397,23 +421,29 @@ fn step_label(step: &str) -> String {
 mod tests {
     use super::*;
 
-    fn lock_with(version: &str) -> String {
+    fn lock_with(host: &str, version: &str) -> String {
         format!(
             "# This file is maintained automatically by \"terraform init\".\n\n\
-             provider \"registry.terraform.io/aliyun/alicloud\" {{\n  version     = \"1.289.0\"\n  constraints = \">= 1.289.0, < 2.0.0\"\n}}\n\n\
-             provider \"{}\" {{\n  version     = \"{version}\"\n  constraints = \"{version}\"\n  hashes = [\n    \"h1:abc=\",\n  ]\n}}\n",
-            crate::stack::PROVIDER_ADDR
+             provider \"{host}/aliyun/alicloud\" {{\n  version     = \"1.289.0\"\n  constraints = \">= 1.289.0, < 2.0.0\"\n}}\n\n\
+             provider \"{host}/{}\" {{\n  version     = \"{version}\"\n  constraints = \"{version}\"\n  hashes = [\n    \"h1:abc=\",\n  ]\n}}\n",
+            crate::stack::PROVIDER_SOURCE
         )
     }
 
     #[test]
-    fn an_upgraded_cli_inits_with_upgrade() {
-        let dir = tempfile::tempdir().unwrap();
-        assert!(lock_pins_our_provider(dir.path()), "no lock file yet");
-        let lock = dir.path().join(".terraform.lock.hcl");
-        std::fs::write(&lock, lock_with(crate::stack::PROVIDER_VERSION)).unwrap();
-        assert!(lock_pins_our_provider(dir.path()));
-        std::fs::write(&lock, lock_with("0.0.1")).unwrap();
-        assert!(!lock_pins_our_provider(dir.path()));
+    fn an_upgraded_cli_inits_with_upgrade_under_either_engine() {
+        let ours = crate::stack::PROVIDER_VERSION;
+        for kind in [Kind::Terraform, Kind::Tofu] {
+            let dir = tempfile::tempdir().unwrap();
+            assert!(lock_pins_our_provider(dir.path(), kind), "no lock file yet");
+            let lock = dir.path().join(".terraform.lock.hcl");
+            std::fs::write(&lock, lock_with(kind.registry_host(), ours)).unwrap();
+            assert!(lock_pins_our_provider(dir.path(), kind), "{kind}");
+            std::fs::write(&lock, lock_with(kind.registry_host(), "0.0.1")).unwrap();
+            assert!(!lock_pins_our_provider(dir.path(), kind), "{kind}");
+            // The other engine's entry says nothing about this engine's: init adds its own.
+            std::fs::write(&lock, lock_with(kind.other().registry_host(), "0.0.1")).unwrap();
+            assert!(lock_pins_our_provider(dir.path(), kind), "{kind}");
+        }
     }
 }
