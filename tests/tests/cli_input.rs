@@ -127,6 +127,52 @@ fn bad_input_is_one_sentence_and_creates_nothing() {
 
     let o = cloudcode(home.path(), &[], &["status"]);
     assert_refused(&o, home.path(), "stack \"default\" does not exist");
+
+    let o = cloudcode(home.path(), &[pw[0]], &["--engine", "opentofu", "status"]);
+    assert_ne!(o.code, 0);
+    assert!(
+        o.stderr.contains("invalid value 'opentofu'"),
+        "{}",
+        o.stderr
+    );
+}
+
+#[test]
+fn an_unsupported_opentofu_is_refused_before_anything_is_written() {
+    // The real OpenTofu 1.10.0 where it was built (scripts/deps/10-opentofu.sh), else a stand-in that
+    // answers `version` like it: the CLI reads the engine's own `version` output either way.
+    let home = tempfile::tempdir().unwrap();
+    let tools = tempfile::tempdir().unwrap();
+    let key = tools.path().join("id_ed25519");
+    std::fs::write(&key, "").unwrap();
+    let tofu = match cloudcode_tests::engine::cached_tofu(cloudcode_tests::engine::TOFU_UNSUPPORTED)
+    {
+        Some(bin) => bin,
+        None => {
+            let fake = tools.path().join("tofu");
+            std::fs::write(
+                &fake,
+                "#!/bin/sh\necho 'OpenTofu v1.10.0'\necho 'on linux_amd64'\n",
+            )
+            .unwrap();
+            let exec = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+            std::fs::set_permissions(&fake, exec).unwrap();
+            fake
+        }
+    };
+    let o = cloudcode(
+        home.path(),
+        &[
+            ("CLOUDCODE_TF_BIN", tofu.to_str().unwrap()),
+            ("CLOUDCODE_ADMIN_PASSWORD", PASSWORD),
+        ],
+        &host_args(key.to_str().unwrap(), &[]),
+    );
+    assert_refused(
+        &o,
+        home.path(),
+        "tofu 1.10.0 is not supported: cloudcode needs OpenTofu >= 1.11.6, != 1.11.12, != 1.12.4 or Terraform >= 1.11.0",
+    );
 }
 
 #[test]

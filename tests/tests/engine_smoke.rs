@@ -138,8 +138,11 @@ fn an_opentofu_outside_the_supported_range_is_refused_at_init_with_the_range() {
             let old = Engine::identify(Kind::Tofu, bin).unwrap();
             let (ok, out) = init_host_module(&old, None);
             assert!(!ok, "{old} accepted the module:\n{out}");
+            // 1.10's wording: "Unsupported OpenTofu Core version … does not support OpenTofu version 1.10.0".
             assert!(
-                out.contains(&format!("not compatible with OpenTofu v{TOFU_UNSUPPORTED}")),
+                out.contains(&format!(
+                    "does not support OpenTofu version {TOFU_UNSUPPORTED}"
+                )),
                 "{out}"
             );
             assert!(out.contains(RANGE), "the refusal shows the range:\n{out}");

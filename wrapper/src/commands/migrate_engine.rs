@@ -2,9 +2,10 @@
 //! reads a host-less provider source under its own registry host and writes that host into the state and
 //! the lock file, so running a stack with the other engine by accident would orphan every resource. Here:
 //! the state, lock file and engine record are backed up; the state's provider addresses are rewritten to
-//! the new engine's host (and its version stamp lowered when the new engine is older, which Terraform would
-//! otherwise refuse); the new engine's `init` locks the providers under its host; and the move is kept only
-//! if the new engine's plan is empty. Otherwise every file is restored and the stack stays where it was.
+//! the new engine's host (the state format, v4, is the same for both engines, and each reads a state the
+//! other stamped with its version); the new engine's `init` locks the providers under its host; and the
+//! move is kept only if the new engine's plan is empty. Otherwise every file is restored and the stack stays
+//! where it was.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -97,9 +98,8 @@ fn move_to(stack: &StackDir, target: &Found) -> Result<()> {
     }
 }
 
-/// The state with every provider address under the other engine's registry host moved to `target`'s host,
-/// and its `terraform_version` lowered to `target`'s when it is newer (Terraform refuses a state stamped by a
-/// newer version; the format, v4, is the same for both engines). The serial goes up: the content changed.
+/// The state with every provider address under the other engine's registry host moved to `target`'s host.
+/// The serial goes up: the content changed.
 fn rewrite_state(mut state: Json, target: &Found) -> Json {
     let from = format!("[\"{}/", target.kind.other().registry_host());
     let to = format!("[\"{}/", target.kind.registry_host());
@@ -109,12 +109,6 @@ fn rewrite_state(mut state: Json, target: &Found) -> Json {
                 r["provider"] = Json::String(p.replace(&from, &to));
             }
         }
-    }
-    let stamped = state["terraform_version"]
-        .as_str()
-        .and_then(choice::Version::parse);
-    if stamped.is_some_and(|v| v > target.version) {
-        state["terraform_version"] = Json::String(target.version.to_string());
     }
     if let Some(serial) = state["serial"].as_u64() {
         state["serial"] = Json::from(serial + 1);
@@ -176,14 +170,14 @@ mod tests {
     }
 
     #[test]
-    fn tofu_to_terraform_moves_every_provider_and_lowers_the_version_stamp() {
+    fn tofu_to_terraform_moves_every_provider_and_keeps_the_rest() {
         let terraform = Found {
             kind: Kind::Terraform,
             bin: "terraform".into(),
             version: Version(1, 11, 4),
         };
         let out = rewrite_state(state("registry.opentofu.org", "1.12.6"), &terraform);
-        assert_eq!(out["terraform_version"], "1.11.4");
+        assert_eq!(out["terraform_version"], "1.12.6");
         assert_eq!(out["serial"], 8);
         assert_eq!(out["lineage"], "l-1");
         for r in out["resources"].as_array().unwrap() {
@@ -193,7 +187,7 @@ mod tests {
     }
 
     #[test]
-    fn terraform_to_tofu_keeps_an_older_stamp() {
+    fn terraform_to_tofu_moves_every_provider() {
         let tofu = Found {
             kind: Kind::Tofu,
             bin: "tofu".into(),
