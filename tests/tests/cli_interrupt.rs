@@ -114,7 +114,8 @@ fn ctrl_c_during_deploy_stops_terraform_cleanly_and_the_lock_holds_meanwhile() {
     );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("interrupted; Terraform was stopped cleanly"),
+        ["terraform ", "tofu "].iter().any(|e| err.contains(&format!("interrupted; {e}")))
+            && err.contains(" was stopped cleanly"),
         "{err}"
     );
     // Terraform is gone and the state is a complete document (or absent), never partial.

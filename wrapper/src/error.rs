@@ -11,8 +11,8 @@ pub enum Error {
     #[error("{0}")]
     Input(String),
     #[error("{}", tr(
-        "neither tofu nor terraform was found on PATH (install OpenTofu or Terraform >= 1.11, or set CLOUDCODE_TF_BIN)",
-        "在 PATH 中找不到 tofu 或 terraform（请安装 OpenTofu 或 Terraform >= 1.11，或设置 CLOUDCODE_TF_BIN）"))]
+        "neither tofu nor terraform was found on PATH (install OpenTofu >= 1.11.6 or Terraform >= 1.11, or set CLOUDCODE_TF_BIN)",
+        "在 PATH 中找不到 tofu 或 terraform（请安装 OpenTofu >= 1.11.6 或 Terraform >= 1.11，或设置 CLOUDCODE_TF_BIN）"))]
     NoEngine,
     #[error("{}", tr(format!("another cloudcode command is running on stack \"{}\"; wait for it to finish", .0),
         format!("栈 \"{}\" 上已有另一个 cloudcode 命令在运行，请等待其结束", .0)))]
@@ -22,14 +22,9 @@ pub enum Error {
     NoStack(String),
     #[error("{}", tr(format!("{} failed: {}", .0, .1), format!("{} 失败：{}", .0, .1)))]
     Engine(String, String),
-    #[error(
-        "{}",
-        tr(
-            "interrupted; Terraform was stopped cleanly",
-            "已中断；Terraform 已安全停止"
-        )
-    )]
-    Interrupted,
+    /// Ctrl-C: the engine (named, e.g. `tofu 1.12.6`) got one SIGINT and stopped.
+    #[error("{}", tr(format!("interrupted; {} was stopped cleanly", .0), format!("已中断；{} 已安全停止", .0)))]
+    Interrupted(String),
     #[error("{}", tr("cancelled; nothing was changed", "已取消，未做任何更改"))]
     Cancelled,
     #[error("{}: {source}", path.display())]

@@ -20,7 +20,7 @@ pub fn main_entry() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("cloudcode: {e}");
-            if matches!(e, Error::Interrupted) {
+            if matches!(e, Error::Interrupted(_)) {
                 std::process::ExitCode::from(130)
             } else if let Error::RemoteExit(code) = e {
                 std::process::ExitCode::from(u8::try_from(code).unwrap_or(255).max(1))

@@ -251,7 +251,7 @@ impl Engine {
         bar.finish_and_clear();
         let stderr = stderr.and_then(|h| h.join().ok()).unwrap_or_default();
         if INTERRUPTED.load(Ordering::SeqCst) {
-            return Err(Error::Interrupted);
+            return Err(Error::Interrupted(self.found.to_string()));
         }
         if !status.success() {
             let mut msg = result.errors.join("; ");
