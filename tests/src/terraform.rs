@@ -116,7 +116,7 @@ impl Run {
                 .unwrap_or(rest.len());
                 Some(rest[..end].trim_matches('"').to_string())
             })
-            .last()
+            .next_back()
     }
 
     /// The error diagnostics of a `-json` run.

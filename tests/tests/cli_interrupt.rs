@@ -114,7 +114,9 @@ fn ctrl_c_during_deploy_stops_terraform_cleanly_and_the_lock_holds_meanwhile() {
     );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        ["terraform ", "tofu "].iter().any(|e| err.contains(&format!("interrupted; {e}")))
+        ["terraform ", "tofu "]
+            .iter()
+            .any(|e| err.contains(&format!("interrupted; {e}")))
             && err.contains(" was stopped cleanly"),
         "{err}"
     );

@@ -76,13 +76,14 @@ pub fn run(name: &str, force: bool, dry_run: bool, keep_snapshot: bool) -> Resul
         return Ok(());
     }
     if !force
-        && !super::confirm(&tr(
+        && !super::input::confirm(&tr(
             format!("Destroy stack \"{name}\"?"),
             format!("删除栈 \"{name}\"？"),
         ))
     {
         return Err(Error::Input(
-            tr("not confirmed", "未确认") + &super::need_tty_hint().replace("--yes", "--force"),
+            tr("not confirmed", "未确认")
+                + &super::input::need_tty_hint().replace("--yes", "--force"),
         ));
     }
     if changed {

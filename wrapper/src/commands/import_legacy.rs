@@ -165,7 +165,7 @@ pub fn run(name: &str, state: Option<&Path>, admin_email: &str, ssh_cidr: &[Stri
         ));
     }
     cloudcode_bundle::validate::email(admin_email)
-        .map_err(|e| crate::commands::deploy::invalid("--admin-email", "邮箱", e))?;
+        .map_err(|e| crate::commands::input::invalid("--admin-email", "邮箱", e))?;
     let key = legacy
         .resources
         .ssh_key_pair

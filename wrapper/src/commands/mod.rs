@@ -5,6 +5,7 @@ pub mod deploy;
 pub mod destroy;
 mod doctor;
 pub mod import_legacy;
+pub(crate) mod input;
 mod logs;
 mod migrate_engine;
 mod otc;
@@ -17,7 +18,6 @@ mod version;
 
 use crate::cli::{Cli, Command};
 use crate::error::Result;
-use crate::i18n::tr;
 
 pub fn run(cli: Cli) -> Result<()> {
     crate::engine::choice::set_requested(cli.engine);
@@ -57,24 +57,4 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
-}
-
-/// Asks a yes/no question on the terminal; without a terminal the answer is "no".
-pub(crate) fn confirm(question: &str) -> bool {
-    use std::io::IsTerminal;
-    if !std::io::stdin().is_terminal() {
-        return false;
-    }
-    dialoguer::Confirm::new()
-        .with_prompt(question)
-        .default(false)
-        .interact()
-        .unwrap_or(false)
-}
-
-pub(crate) fn need_tty_hint() -> String {
-    tr(
-        " (no terminal to ask on: pass --yes)",
-        "（没有可交互的终端：请使用 --yes）",
-    )
 }

@@ -286,13 +286,14 @@ impl Engine {
             )
         );
         if let Some(q) = question {
-            if !crate::commands::confirm(q) {
+            if !crate::commands::input::confirm(q) {
                 let _ = std::fs::remove_file(&plan_file);
                 return Err(if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
                     Error::Cancelled
                 } else {
                     Error::Input(
-                        tr("confirmation needed", "需要确认") + &crate::commands::need_tty_hint(),
+                        tr("confirmation needed", "需要确认")
+                            + &crate::commands::input::need_tty_hint(),
                     )
                 });
             }

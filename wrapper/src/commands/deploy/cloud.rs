@@ -7,8 +7,9 @@ use std::net::Ipv4Addr;
 use std::os::unix::fs::OpenOptionsExt;
 use std::time::Duration;
 
-use super::{value, Target};
+use super::Target;
 use crate::cli::DeployArgs;
+use crate::commands::input::value;
 use crate::engine::cloud_credentials;
 use crate::error::{Error, Result};
 use crate::i18n::tr;

@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use cloudcode_bundle::validate;
 
-use super::{invalid, Target};
+use super::Target;
 use crate::cli::DeployArgs;
+use crate::commands::input::invalid;
 use crate::error::{Error, Result};
 use crate::stack::{StackConfig, MODE_HOST};
 

@@ -6,7 +6,6 @@ mod cloud;
 mod host;
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 
 use cloudcode_bundle::validate;
 
@@ -15,6 +14,8 @@ use crate::engine::{self, Engine, Secrets};
 use crate::error::{Error, Result};
 use crate::i18n::tr;
 use crate::stack::{StackConfig, StackDir, StackLock};
+
+use super::input::{invalid, secret, value};
 
 pub use cloud::{check_cidr, cloud_name, detect_public_ip, REGIONS};
 pub use host::parse_host;
@@ -26,61 +27,6 @@ pub struct Configured {
     pub cfg: StackConfig,
     pub secrets: Secrets,
     pub lock: StackLock,
-}
-
-pub(crate) fn invalid(field_en: &str, field_zh: &str, e: validate::Invalid) -> Error {
-    Error::Input(tr(
-        format!("{field_en} {}", e.message()),
-        format!("{field_zh}无效：{}", e.message()),
-    ))
-}
-
-/// A value from flag/env, else a prompt on the terminal, else the default, else an error naming the flag.
-pub(crate) fn value(
-    given: Option<String>,
-    yes: bool,
-    prompt: (&str, &str),
-    default: Option<&str>,
-    flag: &str,
-) -> Result<String> {
-    if let Some(v) = given {
-        return Ok(v);
-    }
-    if !yes && std::io::stdin().is_terminal() {
-        let mut input = dialoguer::Input::<String>::new().with_prompt(tr(prompt.0, prompt.1));
-        if let Some(d) = default {
-            input = input.default(d.to_string()).allow_empty(true);
-        }
-        return input.interact_text().map_err(|_| Error::Cancelled);
-    }
-    default.map(str::to_string).ok_or_else(|| {
-        Error::input(
-            format!("{flag} is required"),
-            format!("缺少必需参数 {flag}"),
-        )
-    })
-}
-
-fn secret(
-    given: Option<String>,
-    yes: bool,
-    prompt: (&str, &str),
-    confirm: bool,
-) -> Result<Option<String>> {
-    if given.is_some() || yes || !std::io::stdin().is_terminal() {
-        return Ok(given);
-    }
-    let mut p = dialoguer::Password::new().with_prompt(tr(prompt.0, prompt.1));
-    if confirm {
-        p = p.with_confirmation(
-            tr("Repeat it", "再输入一次"),
-            tr("the two entries differ", "两次输入不一致"),
-        );
-    } else {
-        p = p.allow_empty_password(true);
-    }
-    let v = p.interact().map_err(|_| Error::Cancelled)?;
-    Ok((!v.is_empty()).then_some(v))
 }
 
 /// Where the stack runs, as gathered by [`host`] or [`cloud`]: the fields of [`StackConfig`] they own.
