@@ -341,6 +341,19 @@ fn service_hash(
     hex::encode(h.finalize())
 }
 
+/// Caddy's forward-auth request path for a site block served on `port` (None: 443). Authelia builds the
+/// portal URL it redirects to from the session cookie's `authelia_url` (port 443) unless the request names one;
+/// it checks the name against the cookie domain by host only, so passing the site block's port keeps a login
+/// on `https_alt_port` on that port (recorded from Authelia 4.39.20). Query-escaped as Go's `QueryEscape`.
+pub fn forward_auth_uri(domain: &str, port: Option<u16>) -> String {
+    let portal = match port {
+        Some(p) => format!("https://auth.{domain}:{p}/"),
+        None => format!("https://auth.{domain}/"),
+    };
+    let escaped: String = url::form_urlencoded::byte_serialize(portal.as_bytes()).collect();
+    format!("/api/authz/forward-auth?authelia_url={escaped}")
+}
+
 /// Renders every file for `settings` (validated first; errors name the attribute). Secret-bearing files are
 /// included only when their secret is supplied in `secrets`.
 pub fn render(settings: &Settings, secrets: &Secrets) -> Result<Bundle, RenderError> {
@@ -373,6 +386,8 @@ pub fn render(settings: &Settings, secrets: &Secrets) -> Result<Bundle, RenderEr
         auth_domain,
         site_url => format!("https://{domain}"),
         auth_url => format!("https://auth.{domain}"),
+        forward_auth_uri => forward_auth_uri(domain, None),
+        forward_auth_uri_alt => s.https_alt_port.map(|p| forward_auth_uri(domain, Some(p))),
         acme_email => s.acme_email_or_admin(),
         tls_internal => s.tls_mode == "internal",
         alt_port => s.https_alt_port,

@@ -8,7 +8,7 @@ pub const DEFAULT_OPENCODE_VERSION: &str = "1.18.33";
 /// Caddy image (2.x).
 pub const DEFAULT_CADDY_IMAGE: &str = "docker.io/library/caddy:2.10.2";
 /// Authelia image (4.39.x; the configuration is written for 4.39).
-pub const DEFAULT_AUTHELIA_IMAGE: &str = "docker.io/authelia/authelia:4.39.15";
+pub const DEFAULT_AUTHELIA_IMAGE: &str = "docker.io/authelia/authelia:4.39.20";
 /// Prebuilt devbox image repository; the tag is the OpenCode version (built by the release workflow).
 pub const DEFAULT_DEVBOX_REPOSITORY: &str = "ghcr.io/cloudcode-dev/devbox";
 /// Default directory on the host.

@@ -190,31 +190,78 @@ fn flatten(prefix: &str, v: &serde_yaml::Value, out: &mut BTreeSet<String>) {
     }
 }
 
+/// The Authelia version the bundle pins (the tag of its default image).
+fn pinned_authelia() -> &'static str {
+    cloudcode_bundle::settings::DEFAULT_AUTHELIA_IMAGE
+        .rsplit_once(':')
+        .map(|(_, tag)| tag)
+        .expect("the default Authelia image has a tag")
+}
+
+/// Every configuration key the pinned Authelia accepts, from its `internal/configuration/schema/keys.go` at
+/// that tag (`tests/fixtures/authelia/config-keys-<version>.txt`; `[]` marks a list item). The file is found by
+/// the pinned version: moving the pin without adding that version's list fails here.
 fn known_keys() -> BTreeSet<String> {
-    let list = include_str!("authelia-4.39-keys.txt");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/authelia")
+        .join(format!("config-keys-{}.txt", pinned_authelia()));
+    let list = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!("{}: {e}: the key list must move with the Authelia pin", path.display())
+    });
     list.lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .map(|l| {
-            let (k, link) = l
-                .split_once('\t')
-                .unwrap_or_else(|| panic!("line without a doc link: {l}"));
-            assert!(link.starts_with("https://www.authelia.com/"), "{l}");
-            k.to_string()
-        })
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
         .collect()
 }
 
+/// The keys of a rendered `configuration.yml` that the pinned Authelia does not know: each one stops
+/// Authelia at start-up ("configuration key not expected" is fatal).
+fn unknown_keys(config_yml: &[u8], known: &BTreeSet<String>) -> Vec<String> {
+    let cfg: serde_yaml::Value = serde_yaml::from_slice(config_yml).unwrap();
+    let mut keys = BTreeSet::new();
+    flatten("", &cfg, &mut keys);
+    keys.difference(known).cloned().collect()
+}
+
 #[test]
-fn authelia_files_parse_and_use_only_known_4_39_keys() {
+fn a_key_the_pinned_authelia_does_not_know_fails_the_key_check() {
+    let known = known_keys();
+    assert!(known.len() > 400, "{} keys: not the full list", known.len());
+    let b = render_ok(&custom_domain(), &secrets_fixed());
+    let rendered = &b.files[paths::AUTHELIA_CONFIG].bytes;
+    assert!(unknown_keys(rendered, &known).is_empty());
+    // The template with a key added at the top level and one nested under a known section: both reported.
+    let text = String::from_utf8(rendered.clone())
+        .unwrap()
+        .replacen("webauthn:\n", "webauthn:\n  enable_passkey_signup: true\n", 1)
+        + "passkeys_everywhere: true\n";
+    let unknown = unknown_keys(text.as_bytes(), &known);
+    assert_eq!(
+        unknown,
+        ["passkeys_everywhere", "webauthn.enable_passkey_signup"],
+        "{unknown:?}"
+    );
+}
+
+#[test]
+fn authelia_files_parse_and_use_only_keys_the_pinned_version_knows() {
     let known = known_keys();
     for s in [custom_domain(), fallback_terminal_off_8443()] {
         let b = render_ok(&s, &secrets_fixed());
         let cfg: serde_yaml::Value =
             serde_yaml::from_slice(&b.files[paths::AUTHELIA_CONFIG].bytes).unwrap();
-        let mut keys = BTreeSet::new();
-        flatten("", &cfg, &mut keys);
-        let unknown: Vec<_> = keys.difference(&known).collect();
-        assert!(unknown.is_empty(), "keys not in the 4.39 list: {unknown:?}");
+        let unknown = unknown_keys(&b.files[paths::AUTHELIA_CONFIG].bytes, &known);
+        assert!(
+            unknown.is_empty(),
+            "keys Authelia {} does not know: {unknown:?}",
+            pinned_authelia()
+        );
+        assert_eq!(
+            cfg["authentication_backend"]["password_change"]["disable"].as_bool(),
+            Some(true),
+            "the portal must not offer a password change (the users file is read-only)"
+        );
         // Values the issue requires.
         assert_eq!(
             cfg["session"]["cookies"][0]["domain"].as_str(),
@@ -257,11 +304,15 @@ fn authelia_files_parse_and_use_only_known_4_39_keys() {
         let user = &users["users"][s.admin_username.as_str()];
         assert_eq!(user["password"].as_str(), Some(FIXED_HASH));
         assert_eq!(user["email"].as_str(), Some(s.admin_email.as_str()));
-        flatten("users.*", user, &mut ukeys);
-        let unknown: Vec<_> = ukeys.difference(&known).collect();
-        assert!(
-            unknown.is_empty(),
-            "users database keys not in the list: {unknown:?}"
+        flatten("", user, &mut ukeys);
+        // The users file is not configuration (keys.go does not list it): these are the user fields of
+        // Authelia's file backend that we write.
+        assert_eq!(
+            ukeys,
+            ["disabled", "displayname", "email", "groups", "password"]
+                .map(String::from)
+                .into(),
+            "users database fields"
         );
     }
     // Secrets reach Authelia through *_FILE variables whose names map to listed keys.
