@@ -40,6 +40,11 @@ impl User {
     /// `cloudcode <args>` as installed, with PATH = ~/.local/bin, the engines, and the system's directories
     /// (terraform comes with this machine in /usr/local/bin, which is left out).
     fn run(&self, args: &[&str]) -> Output {
+        self.run_with(&[], args)
+    }
+
+    /// [`User::run`] with more environment variables (set after the defaults).
+    fn run_with(&self, env: &[(&str, &str)], args: &[&str]) -> Output {
         let path = format!(
             "{}:{}:/usr/sbin:/usr/bin:/sbin:/bin",
             self.home.join(".local/bin").display(),
@@ -58,6 +63,7 @@ impl User {
             .env_remove("CLOUDCODE_TF_BIN")
             .env_remove("CLOUDCODE_ENGINE")
             .env_remove("TF_CLI_CONFIG_FILE")
+            .envs(env.iter().copied())
             .output()
             .unwrap();
         for text in [&out.stdout, &out.stderr] {
@@ -174,6 +180,63 @@ fn newcomer_deploys(vm: &TestVm, user: &User, e: &Engine) {
     assert!(doctor.contains(&format!("engine: {e} at ")), "{doctor}");
 }
 
+/// `cloudcode passwd`: a too-short password is refused before anything changes; a good one bumps the
+/// password's version and recreates Authelia alone, and no file of the stack holds it.
+fn passwd_recreates_only_authelia(vm: &TestVm, user: &User) {
+    let vars = || -> Json {
+        serde_json::from_str(
+            &std::fs::read_to_string(user.stack_dir().join("terraform.tfvars.json")).unwrap(),
+        )
+        .unwrap()
+    };
+    let before = container_ids(vm);
+    let version = vars()["stack"]["admin_password_version"].as_i64().unwrap();
+
+    let short = user.run_with(
+        &[("CLOUDCODE_ADMIN_PASSWORD", "short")],
+        &["passwd", "--yes"],
+    );
+    assert!(!short.status.success());
+    assert_eq!(
+        vars()["stack"]["admin_password_version"].as_i64(),
+        Some(version)
+    );
+
+    const NEW: &str = "a-new-password-for-the-box-4471";
+    let out = user.run_with(&[("CLOUDCODE_ADMIN_PASSWORD", NEW)], &["passwd", "--yes"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!stdout.contains(NEW));
+    assert_eq!(
+        vars()["stack"]["admin_password_version"].as_i64(),
+        Some(version + 1)
+    );
+    let after = container_ids(vm);
+    assert_ne!(
+        after["authelia"], before["authelia"],
+        "Authelia gets the new users file"
+    );
+    assert_eq!(
+        after["devbox"], before["devbox"],
+        "the devbox keeps running"
+    );
+    assert_eq!(after["caddy"], before["caddy"], "Caddy keeps running");
+    let stored = std::process::Command::new("grep")
+        .args(["-rl", NEW])
+        .arg(user.stack_dir())
+        .output()
+        .unwrap();
+    assert!(
+        stored.stdout.is_empty(),
+        "the new password is stored in {}",
+        String::from_utf8_lossy(&stored.stdout)
+    );
+}
+
 fn destroys(vm: &TestVm, user: &User) {
     user.ok(&["destroy", "--force"]);
     assert!(!user.stack_dir().exists(), "the stack directory is removed");
@@ -196,6 +259,7 @@ fn a_newcomer_with_only_one_engine_deploys_checks_status_and_destroys() {
         if e.kind == Kind::Terraform {
             stays_on_terraform_until_migrated(&vm, home.path());
         } else {
+            passwd_recreates_only_authelia(&vm, &user);
             destroys(&vm, &user);
         }
     });

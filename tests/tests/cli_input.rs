@@ -127,6 +127,8 @@ fn bad_input_is_one_sentence_and_creates_nothing() {
 
     let o = cloudcode(home.path(), &[], &["status"]);
     assert_refused(&o, home.path(), "stack \"default\" does not exist");
+    let o = cloudcode(home.path(), &[pw[0]], &["passwd", "--yes"]);
+    assert_refused(&o, home.path(), "stack \"default\" does not exist");
 
     let o = cloudcode(home.path(), &[pw[0]], &["--engine", "opentofu", "status"]);
     assert_ne!(o.code, 0);
@@ -206,7 +208,16 @@ fn completions_cover_every_command() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
-    for c in ["deploy", "status", "logs", "render", "destroy", "version"] {
+    for c in [
+        "deploy",
+        "status",
+        "logs",
+        "render",
+        "destroy",
+        "version",
+        "passwd",
+        "migrate-engine",
+    ] {
         assert!(text.contains(c), "{c} missing");
     }
 }
@@ -216,7 +227,11 @@ fn otc_prints_the_code_from_each_notifier_file_the_real_authelia_wrote() {
     // tests/fixtures/authelia/: the filesystem notifier's file from Authelia 4.38.19, 4.39.15 (the old pin) and
     // 4.39.20 (the pin), each after two elevation requests (the file holds only the last message).
     let fixtures = cloudcode_tests::terraform::repo_root().join("tests/fixtures/authelia");
-    for (version, code) in [("4.38.19", "MDKQNHFW"), ("4.39.15", "L4TCMYDK"), ("4.39.20", "GEQGXGXK")] {
+    for (version, code) in [
+        ("4.38.19", "MDKQNHFW"),
+        ("4.39.15", "L4TCMYDK"),
+        ("4.39.20", "GEQGXGXK"),
+    ] {
         let file = fixtures.join(format!("notification-{version}.txt"));
         let out = Command::new(CLI)
             .args(["otc", "--file", file.to_str().unwrap()])
@@ -227,7 +242,11 @@ fn otc_prints_the_code_from_each_notifier_file_the_real_authelia_wrote() {
             "Authelia {version}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{code}\n"), "Authelia {version}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("{code}\n"),
+            "Authelia {version}"
+        );
     }
 
     // No code yet: one sentence, non-zero.

@@ -71,6 +71,7 @@ const BAD_INPUTS: &[(&str, &str)] = &[
     ("port", "port = 0"),
     ("port", "port = 70000"),
     ("domain", r#"domain = "Bad_Domain.example""#),
+    ("domain", r#"domain = "github.io""#),
     ("admin_username", r#"admin_username = "bad user""#),
     ("admin_email", r#"admin_email = "not-an-email""#),
     ("admin_password_wo", r#"admin_password_wo = "short""#),

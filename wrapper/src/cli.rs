@@ -88,6 +88,15 @@ pub enum Command {
         #[arg(long)]
         file: Option<PathBuf>,
     },
+    /// Set a new login password (the portal cannot change it): only Authelia is restarted.
+    Passwd {
+        /// The new password, at least 12 characters (prefer the environment variable, or the prompt).
+        #[arg(long, env = "CLOUDCODE_ADMIN_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        /// Fail instead of prompting.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
     /// Write every file that would be deployed into a directory, secrets masked.
     Render {
         #[arg(long)]

@@ -55,7 +55,10 @@ pub fn caddy_token(s: &str) -> Result<String, Error> {
     let ok = !s.is_empty()
         && s.bytes().all(|b| {
             b.is_ascii_alphanumeric()
-                || matches!(b, b'.' | b'-' | b'_' | b'@' | b'%' | b'+' | b':' | b'/' | b'?' | b'=')
+                || matches!(
+                    b,
+                    b'.' | b'-' | b'_' | b'@' | b'%' | b'+' | b':' | b'/' | b'?' | b'='
+                )
         });
     if ok {
         Ok(s.to_string())
@@ -129,6 +132,8 @@ mod tests {
             assert!(caddy_token(s).is_err(), "{s:?}");
         }
         assert!(caddy_token("admin+x@example.com").is_ok());
-        assert!(caddy_token("/api/authz/forward-auth?authelia_url=https%3A%2F%2Fauth.x.com%2F").is_ok());
+        assert!(
+            caddy_token("/api/authz/forward-auth?authelia_url=https%3A%2F%2Fauth.x.com%2F").is_ok()
+        );
     }
 }

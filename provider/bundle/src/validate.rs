@@ -130,6 +130,14 @@ pub fn domain(v: &str) -> Rule {
             shown(v)
         )));
     }
+    // The site's domain is the login cookie's domain: Authelia refuses a public suffix there (browsers would
+    // share the cookie with every site under it), so refuse it at plan instead of at Authelia's start-up.
+    if psl::suffix(v.as_bytes()).is_some_and(|s| s.is_known() && s.as_bytes() == v.as_bytes()) {
+        return Err(Invalid::new(format!(
+            "{} is a public suffix (like co.uk or github.io), which cannot hold a login cookie; use a name under it, e.g. code.{v}",
+            shown(v)
+        )));
+    }
     Ok(())
 }
 

@@ -206,7 +206,10 @@ fn known_keys() -> BTreeSet<String> {
         .join("../../tests/fixtures/authelia")
         .join(format!("config-keys-{}.txt", pinned_authelia()));
     let list = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!("{}: {e}: the key list must move with the Authelia pin", path.display())
+        panic!(
+            "{}: {e}: the key list must move with the Authelia pin",
+            path.display()
+        )
     });
     list.lines()
         .map(str::trim)
@@ -232,10 +235,11 @@ fn a_key_the_pinned_authelia_does_not_know_fails_the_key_check() {
     let rendered = &b.files[paths::AUTHELIA_CONFIG].bytes;
     assert!(unknown_keys(rendered, &known).is_empty());
     // The template with a key added at the top level and one nested under a known section: both reported.
-    let text = String::from_utf8(rendered.clone())
-        .unwrap()
-        .replacen("webauthn:\n", "webauthn:\n  enable_passkey_signup: true\n", 1)
-        + "passkeys_everywhere: true\n";
+    let text = String::from_utf8(rendered.clone()).unwrap().replacen(
+        "webauthn:\n",
+        "webauthn:\n  enable_passkey_signup: true\n",
+        1,
+    ) + "passkeys_everywhere: true\n";
     let unknown = unknown_keys(text.as_bytes(), &known);
     assert_eq!(
         unknown,

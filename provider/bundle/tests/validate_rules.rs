@@ -50,6 +50,25 @@ fn port_range_is_enforced() {
 }
 
 #[test]
+fn a_public_suffix_is_refused_as_the_domain_and_names_under_it_are_not() {
+    // Authelia refuses a public suffix as the session cookie's domain; so does the plan, with one sentence.
+    for suffix in ["co.uk", "github.io", "com.cn", "pages.dev"] {
+        let m = msg(domain(suffix));
+        assert!(m.contains("is a public suffix"), "{suffix}: {m}");
+        assert!(m.contains(&format!("code.{suffix}")), "{suffix}: {m}");
+    }
+    for ok in [
+        "example.co.uk",
+        "me.github.io",
+        "code.example.com.cn",
+        "47-1-2-3.sslip.io",
+        "box.code.test",
+    ] {
+        domain(ok).unwrap_or_else(|e| panic!("{ok}: {}", e.message()));
+    }
+}
+
+#[test]
 fn domain_must_be_rfc1123_with_two_labels_and_not_an_ip() {
     domain("code.example.com").unwrap();
     domain("47-1-2-3.sslip.io").unwrap();

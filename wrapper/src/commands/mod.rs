@@ -9,6 +9,7 @@ pub(crate) mod input;
 mod logs;
 mod migrate_engine;
 mod otc;
+mod passwd;
 pub mod power;
 mod remote;
 mod render;
@@ -38,6 +39,7 @@ pub fn run(cli: Cli) -> Result<()> {
             ssh_cidr,
         } => import_legacy::run(&cli.name, state.as_deref(), &admin_email, &ssh_cidr),
         Command::Otc { file } => otc::run(&cli.name, file.as_deref()),
+        Command::Passwd { password, yes } => passwd::run(&cli.name, password, yes),
         Command::Render { out } => render::run(&cli.name, &out),
         Command::Suspend => power::run(&cli.name, false),
         Command::Resume => power::run(&cli.name, true),

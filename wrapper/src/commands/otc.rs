@@ -108,7 +108,11 @@ mod tests {
     fn crlf_line_ends_are_read_alike() {
         for (version, text, code) in RECORDED {
             let crlf = text.replace('\n', "\r\n");
-            assert_eq!(last_code(&crlf).as_deref(), Some(code), "Authelia {version}");
+            assert_eq!(
+                last_code(&crlf).as_deref(),
+                Some(code),
+                "Authelia {version}"
+            );
         }
     }
 
@@ -128,11 +132,17 @@ mod tests {
         assert_eq!(last_code(""), None);
         // A notification without a one-time code (e.g. a password change notice) between its rules.
         let (_, text, code) = RECORDED[2];
-        assert_eq!(last_code(&text.replace(code, "Your password was changed.")), None);
+        assert_eq!(
+            last_code(&text.replace(code, "Your password was changed.")),
+            None
+        );
         // A rule pair around something that is not code characters (lower case, I/O/0/1/5).
         assert_eq!(last_code("----------\nabcdefgh\n----------\n"), None);
         assert_eq!(last_code("----------\nIO015ABC\n----------\n"), None);
         // Two lines between the rules are prose, not a code.
-        assert_eq!(last_code("----------\nABCDEFGH\nKLMNPQRT\n----------\n"), None);
+        assert_eq!(
+            last_code("----------\nABCDEFGH\nKLMNPQRT\n----------\n"),
+            None
+        );
     }
 }
