@@ -78,6 +78,43 @@ resource "cloudcode_stack" "box" {{
     )
 }
 
+/// `cloudcode deploy --host … --yes` onto the VM as `domain`, with the VM's local images (nothing can be
+/// pulled there) and Caddy's internal CA (no public DNS).
+pub fn cli_deploy_args(vm: &TestVm, domain: &str) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "deploy",
+        "--host",
+        &format!("root@{}:{}", vm.ssh_host, vm.ssh_port),
+        "--ssh-key",
+        &vm.private_key_path.display().to_string(),
+        "--domain",
+        domain,
+        "--admin-email",
+        "admin@example.com",
+        "--llm-provider",
+        "anthropic",
+        "--tls-mode",
+        "internal",
+        "--yes",
+    ]
+    .map(str::to_string)
+    .to_vec();
+    for (role, name) in [
+        ("caddy", "caddy"),
+        ("authelia", "forward_auth"),
+        ("devbox", "devbox"),
+    ] {
+        let img = vm
+            .image(name)
+            .unwrap_or_else(|| panic!("test image {name}"));
+        args.push("--image".into());
+        args.push(format!("{role}={}", img.image));
+        args.push("--image-archive".into());
+        args.push(img.archive.display().to_string());
+    }
+    args
+}
+
 /// `curl` from this host to the VM's Caddy, with the site's name resolved to the VM.
 pub fn curl(vm: &TestVm, path: &str, cookie: Option<&str>) -> (u16, String, String) {
     curl_at(&vm.ssh_host, path, cookie)

@@ -12,7 +12,9 @@ use std::process::{Command, Output};
 use cloudcode_tests::engine::{self, Engine, Kind};
 use cloudcode_tests::provider_bin;
 use cloudcode_tests::release::{build_release, install};
-use cloudcode_tests::stack_fixture::{container_ids, curl, API_KEY, DOMAIN, PASSWORD};
+use cloudcode_tests::stack_fixture::{
+    cli_deploy_args, container_ids, curl, API_KEY, DOMAIN, PASSWORD,
+};
 use cloudcode_tests::vm::{TestVm, VmOptions};
 use serde_json::Value as Json;
 
@@ -105,43 +107,9 @@ impl User {
     }
 }
 
-fn deploy_args(vm: &TestVm) -> Vec<String> {
-    let host = format!("root@{}:{}", vm.ssh_host, vm.ssh_port);
-    let mut args: Vec<String> = [
-        "deploy",
-        "--host",
-        &host,
-        "--ssh-key",
-        &vm.private_key_path.display().to_string(),
-        "--domain",
-        DOMAIN,
-        "--admin-email",
-        "admin@example.com",
-        "--llm-provider",
-        "anthropic",
-        "--tls-mode",
-        "internal",
-        "--yes",
-    ]
-    .map(str::to_string)
-    .to_vec();
-    for (role, name) in [
-        ("caddy", "caddy"),
-        ("authelia", "forward_auth"),
-        ("devbox", "devbox"),
-    ] {
-        let img = vm.image(name).unwrap();
-        args.push("--image".into());
-        args.push(format!("{role}={}", img.image));
-        args.push("--image-archive".into());
-        args.push(img.archive.display().to_string());
-    }
-    args
-}
-
 /// Deploys as a newcomer with only `e` installed; the site answers and status reads the host.
 fn newcomer_deploys(vm: &TestVm, user: &User, e: &Engine) {
-    let args = deploy_args(vm);
+    let args = cli_deploy_args(vm, DOMAIN);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (stdout, stderr) = user.ok(&args);
     assert!(stdout.contains(&format!("https://{DOMAIN}/")), "{stdout}");

@@ -77,40 +77,10 @@ fn deploy_host_status_logs_render_destroy() {
         env.provider_dir.path().join("terraform-provider-cloudcode"),
     )
     .unwrap();
-    let img = |role: &str| vm.image(role).unwrap().clone();
-    let (caddy, auth, devbox) = (img("caddy"), img("forward_auth"), img("devbox"));
-    let host = format!("root@{}:{}", vm.ssh_host, vm.ssh_port);
-    let key = vm.private_key_path.display().to_string();
-    let images = [
-        format!("caddy={}", caddy.image),
-        format!("authelia={}", auth.image),
-        format!("devbox={}", devbox.image),
-    ];
-    let archives = [caddy.archive, auth.archive, devbox.archive].map(|a| a.display().to_string());
-    let mut deploy = vec![
-        "--name",
-        "vmbox",
-        "deploy",
-        "--host",
-        &host,
-        "--ssh-key",
-        &key,
-        "--domain",
-        DOMAIN,
-        "--admin-email",
-        "admin@example.com",
-        "--llm-provider",
-        "anthropic",
-        "--tls-mode",
-        "internal",
-        "--yes",
-    ];
-    for i in &images {
-        deploy.extend(["--image", i.as_str()]);
-    }
-    for a in &archives {
-        deploy.extend(["--image-archive", a.as_str()]);
-    }
+    let devbox = vm.image("devbox").unwrap().clone();
+    let args = cloudcode_tests::stack_fixture::cli_deploy_args(&vm, DOMAIN);
+    let mut deploy = vec!["--name", "vmbox"];
+    deploy.extend(args.iter().map(String::as_str));
 
     // deploy --yes: the URL, the user and the next step.
     let out = env.ok(&deploy);
