@@ -1,8 +1,8 @@
 //! The HCL module `modules/cloudcode` and the examples through real Terraform and OpenTofu (every engine of the
 //! smoke list, [`engine::smoke`]), checked against the real `aliyun/alicloud` 1.289.0 schema served by the
 //! schema-only stub and the real cloudcode provider's schema: `fmt`, `validate` of the modules and every
-//! example, and the module's test files (mocked values), which run unchanged under `terraform test` and
-//! `tofu test`.
+//! example, and the modules' test files (mocked values for `modules/cloudcode`, the real cloudcode provider for
+//! `modules/cloudcode-host`), which run unchanged under `terraform test` and `tofu test`.
 
 use std::collections::BTreeMap;
 
@@ -296,6 +296,37 @@ fn restore_with_a_snapshot_plans_the_image_from_it() {
             "later_plans_never_rebuild_the_restored_disk",
         ],
     );
+}
+
+#[test]
+fn host_module_tests_plan_a_host_stack_and_refuse_bad_input_under_every_engine() {
+    // modules/cloudcode-host/tests: the real cloudcode provider plans (no mock), the same runs under each engine.
+    let expected = [
+        "plan_of_a_host_stack_uses_the_hosts_sslip_name",
+        "custom_domain_port_and_no_terminal",
+        "host_that_is_not_an_address_or_name_is_refused",
+        "ssh_port_out_of_range_is_refused",
+        "upper_case_domain_is_refused",
+    ];
+    engine::each(&engine::smoke(), |e| {
+        let wd = workdir(e);
+        init(&wd, "modules/cloudcode-host");
+        let (report, run) = wd.test_in("modules/cloudcode-host", &[]).unwrap();
+        assert_eq!(
+            report.summary["status"], "pass",
+            "under {e}: {}\n{}\n{}",
+            report.summary, run.stdout, run.stderr
+        );
+        let names: Vec<&str> = report.runs.keys().map(String::as_str).collect();
+        let mut want = expected.to_vec();
+        want.sort();
+        assert_eq!(names, want, "under {e}");
+        assert!(
+            report.runs.values().all(|s| s == "pass"),
+            "under {e}: {:?}",
+            report.runs
+        );
+    });
 }
 
 /// The `error_message` of each variable's validation in a module's `variables.tf` (one per variable here),

@@ -1,0 +1,84 @@
+# A stack on a machine you already have: what the plan of a new stack shows, with the real cloudcode provider
+# (a plan connects to nothing: the URLs come from the domain, or the sslip.io name of the host), and the inputs
+# the module refuses before the provider sees them. Runs unchanged under terraform test and tofu test.
+
+variables {
+  host             = "203.0.113.7"
+  private_key_path = "/nonexistent/id_ed25519"
+  admin_email      = "me@example.com"
+  admin_password   = "a-long-test-password-1"
+}
+
+run "plan_of_a_host_stack_uses_the_hosts_sslip_name" {
+  command = plan
+
+  assert {
+    condition     = cloudcode_stack.this.host == "203.0.113.7" && cloudcode_stack.this.port == 22 && cloudcode_stack.this.user == "root"
+    error_message = "the stack connects to the host as root on port 22 by default"
+  }
+  assert {
+    condition     = output.domain == "203-0-113-7.sslip.io"
+    error_message = "no domain: the host's sslip.io name"
+  }
+  assert {
+    condition     = output.url == "https://203-0-113-7.sslip.io/" && output.auth_url == "https://auth.203-0-113-7.sslip.io/"
+    error_message = "the site and the login portal"
+  }
+  assert {
+    condition     = output.terminal_url == "https://203-0-113-7.sslip.io/terminal/"
+    error_message = "the web terminal is on by default"
+  }
+  assert {
+    condition     = cloudcode_stack.this.admin_username == "admin" && cloudcode_stack.this.admin_password_wo_version == 1
+    error_message = "the default user and the first password version"
+  }
+}
+
+run "custom_domain_port_and_no_terminal" {
+  command = plan
+
+  variables {
+    domain           = "code.example.com"
+    ssh_port         = 2222
+    ssh_user         = "deploy"
+    terminal_enabled = false
+    https_alt_port   = 8443
+  }
+
+  assert {
+    condition     = output.url == "https://code.example.com/" && output.auth_url == "https://auth.code.example.com/"
+    error_message = "the site on its own domain"
+  }
+  assert {
+    condition     = output.terminal_url == null && cloudcode_stack.this.terminal_enabled == false
+    error_message = "no terminal when it is turned off"
+  }
+  assert {
+    condition     = cloudcode_stack.this.port == 2222 && cloudcode_stack.this.user == "deploy" && cloudcode_stack.this.https_alt_port == 8443
+    error_message = "the SSH port, user and the alternative HTTPS port pass through"
+  }
+}
+
+run "host_that_is_not_an_address_or_name_is_refused" {
+  command = plan
+  variables {
+    host = "not a host!"
+  }
+  expect_failures = [var.host]
+}
+
+run "ssh_port_out_of_range_is_refused" {
+  command = plan
+  variables {
+    ssh_port = 70000
+  }
+  expect_failures = [var.ssh_port]
+}
+
+run "upper_case_domain_is_refused" {
+  command = plan
+  variables {
+    domain = "Code.Example.com"
+  }
+  expect_failures = [var.domain]
+}
