@@ -98,7 +98,6 @@ pub fn cloud_credentials() -> Option<(String, String)> {
 #[derive(Debug)]
 pub struct Engine {
     found: Found,
-    bin: PathBuf,
     dir: PathBuf,
     cli_config: PathBuf,
     progress_file: PathBuf,
@@ -116,7 +115,6 @@ impl Engine {
     pub fn with(stack: &StackDir, found: Found) -> Result<Self> {
         let cli_config = stack.write_cli_config(find_provider().as_deref())?;
         Ok(Self {
-            bin: found.bin.clone(),
             found,
             dir: stack.path.clone(),
             cli_config,
@@ -125,7 +123,7 @@ impl Engine {
     }
 
     fn command(&self, args: &[&str], secrets: &Secrets) -> Command {
-        let mut c = Command::new(&self.bin);
+        let mut c = Command::new(&self.found.bin);
         c.args(args)
             .current_dir(&self.dir)
             .env("TF_CLI_CONFIG_FILE", &self.cli_config)
@@ -173,7 +171,7 @@ impl Engine {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .output()
-            .map_err(Error::io(&self.bin))?;
+            .map_err(Error::io(&self.found.bin))?;
         if !out.status.success() {
             let err = String::from_utf8_lossy(&out.stderr);
             return Err(Error::Engine(self.label(what), last_lines(&err, 15)));
@@ -202,7 +200,7 @@ impl Engine {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .output()
-            .map_err(Error::io(&self.bin))?;
+            .map_err(Error::io(&self.found.bin))?;
         match out.status.code() {
             Some(0) => Ok(true),
             Some(2) => Ok(false),
@@ -222,7 +220,7 @@ impl Engine {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(Error::io(&self.bin))?;
+            .map_err(Error::io(&self.found.bin))?;
         CHILD.store(child.id() as i32, Ordering::SeqCst);
         let bar = indicatif::ProgressBar::new_spinner();
         bar.enable_steady_tick(Duration::from_millis(120));
@@ -244,7 +242,7 @@ impl Engine {
                 }
             }
         }
-        let status = child.wait().map_err(Error::io(&self.bin))?;
+        let status = child.wait().map_err(Error::io(&self.found.bin))?;
         CHILD.store(0, Ordering::SeqCst);
         done.store(true, Ordering::SeqCst);
         let _ = tail.join();
