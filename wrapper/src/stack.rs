@@ -307,6 +307,7 @@ impl StackDir {
         let mirror = match provider_bin {
             Some(bin) => {
                 let mirror = self.path.join("plugins");
+                let mut copied: Option<PathBuf> = None;
                 for host in [Kind::Terraform, Kind::Tofu].map(Kind::registry_host) {
                     let dir = mirror.join(format!(
                         "{host}/{PROVIDER_SOURCE}/{PROVIDER_VERSION}/{}",
@@ -316,8 +317,16 @@ impl StackDir {
                     let target =
                         dir.join(format!("terraform-provider-cloudcode_v{PROVIDER_VERSION}"));
                     if !same_file_contents(bin, &target) {
-                        fs::copy(bin, &target).map_err(Error::io(bin))?;
+                        // The second host's copy is a hard link to the first where the file system allows.
+                        let _ = fs::remove_file(&target);
+                        let linked = copied
+                            .as_ref()
+                            .is_some_and(|first| fs::hard_link(first, &target).is_ok());
+                        if !linked {
+                            fs::copy(bin, &target).map_err(Error::io(bin))?;
+                        }
                     }
+                    copied.get_or_insert(target);
                 }
                 mirror
             }
