@@ -119,7 +119,8 @@ fn newcomer_deploys(vm: &TestVm, user: &User, e: &Engine) {
     );
     let record = user.record();
     assert_eq!(record["engine"], e.command_name(), "{record}");
-    assert_eq!(record["version"], e.version.as_str(), "{record}");
+    assert_eq!(record["created_with"], e.version.as_str(), "{record}");
+    assert_eq!(record["last_used"], e.version.as_str(), "{record}");
     assert!(
         user.state()
             .contains(&e.provider_addr("cloudcode-dev/cloudcode")),
@@ -267,6 +268,7 @@ fn stays_on_terraform_until_migrated(vm: &TestVm, home: &Path) {
         "{stdout}"
     );
     assert_eq!(both.record()["engine"], "tofu");
+    assert_eq!(both.record()["created_with"], tofu.version.as_str());
     let state = both.state();
     assert!(
         state.contains("registry.opentofu.org/cloudcode-dev/cloudcode"),

@@ -300,8 +300,10 @@ pub fn find(kind: Option<Kind>) -> Result<Found> {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Record {
     pub engine: Kind,
-    /// The version that last ran the stack.
-    pub version: String,
+    /// The version that created the stack (or first ran it with this engine, after `migrate-engine`).
+    pub created_with: String,
+    /// The version that last ran it.
+    pub last_used: String,
 }
 
 pub fn read_record(stack: &StackDir) -> Result<Option<Record>> {
@@ -315,13 +317,20 @@ pub fn read_record(stack: &StackDir) -> Result<Option<Record>> {
     }
 }
 
+/// Records `found` as the stack's engine: keeps the creating version while the engine stays the same.
 pub fn write_record(stack: &StackDir, found: &Found) -> Result<()> {
     let p = stack.path.join(RECORD_FILE);
+    let previous = read_record(stack).ok().flatten();
+    let version = found.version.to_string();
     let rec = Record {
         engine: found.kind,
-        version: found.version.to_string(),
+        created_with: previous
+            .as_ref()
+            .filter(|r| r.engine == found.kind)
+            .map_or_else(|| version.clone(), |r| r.created_with.clone()),
+        last_used: version,
     };
-    if read_record(stack).ok().flatten().as_ref() == Some(&rec) {
+    if previous.as_ref() == Some(&rec) {
         return Ok(());
     }
     let text =
