@@ -449,6 +449,33 @@ mod tests {
     }
 
     #[test]
+    fn the_record_keeps_the_creating_version_until_the_engine_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let stack = StackDir {
+            name: "s".into(),
+            path: dir.path().to_path_buf(),
+        };
+        let found = |kind, v: &str| Found {
+            kind,
+            bin: "x".into(),
+            version: Version::parse(v).unwrap(),
+        };
+        write_record(&stack, &found(Kind::Tofu, "1.11.14")).unwrap();
+        write_record(&stack, &found(Kind::Tofu, "1.12.6")).unwrap();
+        let r = read_record(&stack).unwrap().unwrap();
+        assert_eq!(
+            (r.engine, r.created_with.as_str(), r.last_used.as_str()),
+            (Kind::Tofu, "1.11.14", "1.12.6")
+        );
+        write_record(&stack, &found(Kind::Terraform, "1.11.4")).unwrap();
+        let r = read_record(&stack).unwrap().unwrap();
+        assert_eq!(
+            (r.engine, r.created_with.as_str()),
+            (Kind::Terraform, "1.11.4")
+        );
+    }
+
+    #[test]
     fn a_stack_without_a_record_is_recognised_by_its_registry_host() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(detect_from_files(dir.path()), None);
