@@ -157,6 +157,29 @@ pub fn container_ids(vm: &TestVm) -> std::collections::BTreeMap<String, String> 
     .collect()
 }
 
+/// Asserts that exactly the services in `recreated` got new containers between two [`container_ids`] readings
+/// (and that no service appeared or vanished).
+pub fn assert_recreated(
+    before: &std::collections::BTreeMap<String, String>,
+    after: &std::collections::BTreeMap<String, String>,
+    recreated: &[&str],
+) {
+    assert_eq!(
+        before.keys().collect::<Vec<_>>(),
+        after.keys().collect::<Vec<_>>(),
+        "the same services"
+    );
+    for (service, id) in before {
+        let changed = after.get(service) != Some(id);
+        assert_eq!(
+            changed,
+            recreated.contains(&service.as_str()),
+            "{service} was {}; exactly {recreated:?} should be recreated",
+            if changed { "recreated" } else { "kept" }
+        );
+    }
+}
+
 pub fn apply_ok(wd: &Workdir) -> Run {
     let run = wd.apply().unwrap();
     assert!(

@@ -13,7 +13,7 @@ use cloudcode_tests::engine::{self, Engine, Kind};
 use cloudcode_tests::provider_bin;
 use cloudcode_tests::release::{build_release, install};
 use cloudcode_tests::stack_fixture::{
-    cli_deploy_args, container_ids, curl, API_KEY, DOMAIN, PASSWORD,
+    assert_recreated, cli_deploy_args, container_ids, curl, API_KEY, DOMAIN, PASSWORD,
 };
 use cloudcode_tests::vm::{TestVm, VmOptions};
 use serde_json::Value as Json;
@@ -184,16 +184,8 @@ fn passwd_recreates_only_authelia(vm: &TestVm, user: &User) {
         vars()["stack"]["admin_password_version"].as_i64(),
         Some(version + 1)
     );
-    let after = container_ids(vm);
-    assert_ne!(
-        after["authelia"], before["authelia"],
-        "Authelia gets the new users file"
-    );
-    assert_eq!(
-        after["devbox"], before["devbox"],
-        "the devbox keeps running"
-    );
-    assert_eq!(after["caddy"], before["caddy"], "Caddy keeps running");
+    // Authelia gets the new users file; Caddy and the devbox keep running.
+    assert_recreated(&before, &container_ids(vm), &["authelia"]);
     let stored = std::process::Command::new("grep")
         .args(["-rl", NEW])
         .arg(user.stack_dir())

@@ -10,8 +10,8 @@ use std::time::Instant;
 use cloudcode_tests::engine::{self, Kind};
 use cloudcode_tests::provider_bin;
 use cloudcode_tests::stack_fixture::{
-    apply_ok, assert_no_secret, container_ids, curl, fingerprint, in_vm, plan_exit, stack_hcl,
-    API_KEY, DOMAIN, PASSWORD,
+    apply_ok, assert_no_secret, assert_recreated, container_ids, curl, fingerprint, in_vm,
+    plan_exit, stack_hcl, API_KEY, DOMAIN, PASSWORD,
 };
 use cloudcode_tests::terraform::Workdir;
 use cloudcode_tests::vm::{TestVm, VmOptions};
@@ -135,16 +135,7 @@ fn fresh_vm_deploy_change_drift_import_and_destroy() {
         let change = apply_ok(&wd);
         eprintln!("one-setting change: {:?}", t.elapsed());
         wd.set_env("TF_LOG_PROVIDER", "");
-        let after = container_ids(&vm);
-        assert_eq!(before["caddy"], after["caddy"], "caddy was recreated");
-        assert_eq!(
-            before["authelia"], after["authelia"],
-            "authelia was recreated"
-        );
-        assert_ne!(
-            before["devbox"], after["devbox"],
-            "devbox was not recreated"
-        );
+        assert_recreated(&before, &container_ids(&vm), &["devbox"]);
         let uploaded = change
             .stderr
             .lines()
