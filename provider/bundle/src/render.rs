@@ -357,6 +357,20 @@ pub fn forward_auth_uri(domain: &str, port: Option<u16>) -> String {
 /// Renders every file for `settings` (validated first; errors name the attribute). Secret-bearing files are
 /// included only when their secret is supplied in `secrets`.
 pub fn render(settings: &Settings, secrets: &Secrets) -> Result<Bundle, RenderError> {
+    check_inputs(settings, secrets)?;
+    let env = environment()?;
+    let base = base_context(settings);
+    let mut files = config_files(env, settings, &base)?;
+    files.extend(secret_files(env, secrets, &base)?);
+    let compose = compose_file(env, settings, &base, &files)?;
+    files.insert(paths::COMPOSE.to_string(), compose);
+    let manifest = manifest(settings, &files);
+    files.insert(paths::MANIFEST.to_string(), manifest_file(&manifest)?);
+    Ok(Bundle { files, manifest })
+}
+
+/// Every settings rule, and the shape of the secrets: all errors at once, each naming its attribute.
+fn check_inputs(settings: &Settings, secrets: &Secrets) -> Result<(), RenderError> {
     let mut errors = validate::validate(settings);
     if let Some(h) = &secrets.admin_password_hash {
         if !h.starts_with("$argon2id$v=19$")
@@ -373,14 +387,18 @@ pub fn render(settings: &Settings, secrets: &Secrets) -> Result<Bundle, RenderEr
             errors.push(("llm_api_key_wo".into(), e));
         }
     }
-    if !errors.is_empty() {
-        return Err(RenderError::Invalid(errors));
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(RenderError::Invalid(errors))
     }
-    let env = environment()?;
-    let s = settings;
+}
+
+/// What every template may use: the settings, the stack's fixed names and ports, and derived values.
+fn base_context(s: &Settings) -> Value {
     let domain = s.domain.as_str();
     let auth_domain = format!("auth.{domain}");
-    let base = context! {
+    context! {
         version => CLOUDCODE_VERSION,
         domain,
         auth_domain,
@@ -420,69 +438,82 @@ pub fn render(settings: &Settings, secrets: &Secrets) -> Result<Bundle, RenderEr
         remote_dir => s.remote_dir,
         host_secrets => Value::from_serialize(HOST_SECRETS),
         hash_label => HASH_LABEL,
-    };
+    }
+}
 
-    let mut files = BTreeMap::new();
-    let managed = |bytes, mode| File {
+fn managed(bytes: Vec<u8>, mode: u32) -> File {
+    File {
         bytes,
         mode,
         kind: FileKind::Managed,
-    };
-    files.insert(
-        paths::CADDYFILE.to_string(),
-        managed(render_one(env, paths::CADDYFILE, &base)?, 0o644),
-    );
-    files.insert(
-        paths::AUTHELIA_CONFIG.to_string(),
-        managed(render_one(env, paths::AUTHELIA_CONFIG, &base)?, 0o644),
-    );
-    files.insert(
-        paths::OPENCODE_JSON.to_string(),
-        managed(render_one(env, paths::OPENCODE_JSON, &base)?, 0o644),
-    );
-    files.insert(
-        paths::ENSURE_SECRETS.to_string(),
-        managed(render_one(env, paths::ENSURE_SECRETS, &base)?, 0o755),
-    );
-    if s.devbox_build {
-        files.insert(
-            paths::DOCKERFILE.to_string(),
-            managed(render_one(env, paths::DOCKERFILE, &base)?, 0o644),
-        );
-        files.insert(
-            paths::ENTRYPOINT.to_string(),
-            managed(render_one(env, paths::ENTRYPOINT, &base)?, 0o755),
-        );
     }
+}
+
+/// The managed files rendered from the settings alone (the devbox's build files when it is built on the host).
+fn config_files(
+    env: &Environment<'static>,
+    s: &Settings,
+    base: &Value,
+) -> Result<BTreeMap<String, File>, RenderError> {
+    let mut wanted = vec![
+        (paths::CADDYFILE, 0o644),
+        (paths::AUTHELIA_CONFIG, 0o644),
+        (paths::OPENCODE_JSON, 0o644),
+        (paths::ENSURE_SECRETS, 0o755),
+    ];
+    if s.devbox_build {
+        wanted.extend([(paths::DOCKERFILE, 0o644), (paths::ENTRYPOINT, 0o755)]);
+    }
+    wanted
+        .into_iter()
+        .map(|(path, mode)| {
+            Ok((
+                path.to_string(),
+                managed(render_one(env, path, base)?, mode),
+            ))
+        })
+        .collect()
+}
+
+/// The files that carry a write-only secret, each only when its secret is supplied (mode 0600).
+fn secret_files(
+    env: &Environment<'static>,
+    secrets: &Secrets,
+    base: &Value,
+) -> Result<BTreeMap<String, File>, RenderError> {
+    let mut files = BTreeMap::new();
+    let mut add =
+        |path: &'static str, source: &'static str, ctx: Value| -> Result<(), RenderError> {
+            let bytes = render_one(env, path, &ctx)?;
+            files.insert(
+                path.to_string(),
+                File {
+                    bytes,
+                    mode: 0o600,
+                    kind: FileKind::Secret { source },
+                },
+            );
+            Ok(())
+        };
     if let Some(hash) = &secrets.admin_password_hash {
         let ctx = context! { ..base.clone(), ..context! { admin_password_hash => hash } };
-        let bytes = render_one(env, paths::USERS_DATABASE, &ctx)?;
-        files.insert(
-            paths::USERS_DATABASE.into(),
-            File {
-                bytes,
-                mode: 0o600,
-                kind: FileKind::Secret {
-                    source: "admin_password_wo",
-                },
-            },
-        );
+        add(paths::USERS_DATABASE, "admin_password_wo", ctx)?;
     }
     if let Some(key) = &secrets.llm_api_key {
         let ctx = context! { ..base.clone(), ..context! { llm_api_key => key } };
-        let bytes = render_one(env, paths::ENV, &ctx)?;
-        files.insert(
-            paths::ENV.into(),
-            File {
-                bytes,
-                mode: 0o600,
-                kind: FileKind::Secret {
-                    source: "llm_api_key_wo",
-                },
-            },
-        );
+        add(paths::ENV, "llm_api_key_wo", ctx)?;
     }
+    Ok(files)
+}
 
+/// docker-compose.yml, whose per-service hash labels name what each service depends on: a change recreates
+/// exactly the services it affects.
+fn compose_file(
+    env: &Environment<'static>,
+    s: &Settings,
+    base: &Value,
+    files: &BTreeMap<String, File>,
+) -> Result<File, RenderError> {
     let pw_version = (
         "admin_password_wo_version",
         s.admin_password_wo_version.to_string(),
@@ -494,27 +525,21 @@ pub fn render(settings: &Settings, secrets: &Secrets) -> Result<Bundle, RenderEr
     );
     let hashes = context! {
         // Not the Caddyfile: a Caddyfile-only change is reloaded in place (no downtime), not recreated.
-        caddy => service_hash(&files, &[], &[]),
-        authelia => service_hash(&files, &[paths::AUTHELIA_CONFIG], &[pw_version]),
-        devbox => service_hash(&files, &[paths::OPENCODE_JSON, paths::DOCKERFILE, paths::ENTRYPOINT], &[key_version]),
+        caddy => service_hash(files, &[], &[]),
+        authelia => service_hash(files, &[paths::AUTHELIA_CONFIG], &[pw_version]),
+        devbox => service_hash(files, &[paths::OPENCODE_JSON, paths::DOCKERFILE, paths::ENTRYPOINT], &[key_version]),
     };
-    let ctx = context! { ..base, ..context! { hashes } };
-    files.insert(
-        paths::COMPOSE.to_string(),
-        managed(render_one(env, paths::COMPOSE, &ctx)?, 0o644),
-    );
+    let ctx = context! { ..base.clone(), ..context! { hashes } };
+    Ok(managed(render_one(env, paths::COMPOSE, &ctx)?, 0o644))
+}
 
-    let manifest = manifest(s, &files);
-    let mut text = serde_json::to_string_pretty(&manifest).map_err(|e| RenderError::Template {
+fn manifest_file(manifest: &Manifest) -> Result<File, RenderError> {
+    let mut text = serde_json::to_string_pretty(manifest).map_err(|e| RenderError::Template {
         file: paths::MANIFEST,
         message: e.to_string(),
     })?;
     text.push('\n');
-    files.insert(
-        paths::MANIFEST.to_string(),
-        managed(text.into_bytes(), 0o644),
-    );
-    Ok(Bundle { files, manifest })
+    Ok(managed(text.into_bytes(), 0o644))
 }
 
 fn manifest(s: &Settings, files: &BTreeMap<String, File>) -> Manifest {
