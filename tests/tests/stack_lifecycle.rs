@@ -57,6 +57,11 @@ fn fresh_vm_deploy_change_drift_import_and_destroy() {
                 == 64
         );
         assert_eq!(values["url"], format!("https://{DOMAIN}/"));
+        assert_eq!(
+            values["authelia_image"],
+            vm.image("forward_auth").unwrap().image.as_str(),
+            "the deployed Authelia image is recorded"
+        );
 
         // Through Caddy: without the cookie the site redirects to auth.<domain>; with it, OpenCode and ttyd answer.
         // The forward-auth stand-in accepts this one session cookie (baked into its test image).
@@ -118,6 +123,48 @@ fn fresh_vm_deploy_change_drift_import_and_destroy() {
         }
         noop.sort();
         eprintln!("no-op plan median: {:?}", noop[1]);
+
+        // 2b. An Authelia older than the deployed one is refused at plan (its database, migrated by the newer
+        //     one, would stop it), and planned only when allowed explicitly.
+        let auth_image = vm.image("forward_auth").unwrap().image.clone();
+        let older = |extra: &str| {
+            stack_hcl(&vm, extra).replace(
+                &format!("authelia = \"{auth_image}\""),
+                "authelia = \"cloudcode-test/forward-auth:0.9\"",
+            )
+        };
+        assert_ne!(older(""), stack_hcl(&vm, ""), "the image was replaced");
+        let providers = cloudcode_tests::terraform::required_providers();
+        wd.write("main.tf", &format!("{providers}\n{}", older("")))
+            .unwrap();
+        let refused = wd.tf(&["plan", "-no-color", "-input=false"]).unwrap();
+        assert!(
+            !refused.success,
+            "a downgrade was planned:\n{}",
+            refused.stdout
+        );
+        assert!(
+            refused.stderr.contains("Authelia downgrade refused")
+                && refused.stderr.contains(&format!(
+                    "cloudcode-test/forward-auth:0.9 is older than the deployed {auth_image}"
+                )),
+            "{}",
+            refused.stderr
+        );
+        wd.write(
+            "main.tf",
+            &format!(
+                "{providers}\n{}",
+                older("  allow_authelia_downgrade = true\n")
+            ),
+        )
+        .unwrap();
+        let (code, run) = plan_exit(&wd);
+        assert_eq!(
+            code, 2,
+            "allowed, the downgrade plans:\n{}{}",
+            run.stdout, run.stderr
+        );
 
         // 3. One setting: llm_model changes devbox/opencode.json only → only devbox is recreated.
         let before = container_ids(&vm);

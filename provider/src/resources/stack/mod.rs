@@ -266,13 +266,14 @@ fn plan(
     // What the host will have: the files the bundle renders (secret-bearing files are not tracked) and every
     // service running. Read puts what the host really has into state, so any drift shows up as a diff here.
     let host_running = !cfg.is_unknown("host_running") && p.value.host_running.unwrap_or(true);
-    let outcome = ["files", "services", "deployed_version"];
+    let outcome = ["files", "services", "deployed_version", "authelia_image"];
     if !cfg.is_unknown("host_running") && !host_running {
         // Suspended: nothing is deployed until the host runs again; keep describing what it has.
         let prior = req.prior.clone().unwrap_or_default();
         p.value.files = prior.files;
         p.value.services = prior.services;
         p.value.deployed_version = prior.deployed_version;
+        p.value.authelia_image = prior.authelia_image;
         for a in outcome {
             p.unknown.remove(a);
         }
@@ -286,9 +287,60 @@ fn plan(
             p.value.files = Some(bundle.managed_hashes());
             p.value.services = Some(desired_services());
             p.value.deployed_version = Some(cloudcode_bundle::CLOUDCODE_VERSION.to_string());
+            p.value.authelia_image = Some(bundle.manifest.inputs.authelia_image().to_string());
             for a in outcome {
                 p.unknown.remove(a);
             }
+        }
+    }
+    refuse_authelia_downgrade(req.prior.as_ref(), &p.value, diags);
+}
+
+/// The version in an image reference's tag (`…/authelia:4.39.20` → 4.39.20, `v4.39` → 4.39.0); none for a
+/// digest or a tag that is not a version.
+fn image_version(image: &str) -> Option<(u64, u64, u64)> {
+    let (_, tag) = image.rsplit_once(':')?;
+    if tag.contains('/') || image.contains('@') {
+        return None;
+    }
+    let core = tag.trim_start_matches('v').split(['-', '+']).next()?;
+    let mut parts = core.split('.').map(|p| p.parse::<u64>().ok());
+    let v = (
+        parts.next()??,
+        parts.next().unwrap_or(Some(0))?,
+        parts.next().unwrap_or(Some(0))?,
+    );
+    parts.next().is_none().then_some(v)
+}
+
+/// An Authelia older than the deployed one would find its database migrated by the newer one and refuse to
+/// start ("schema version is greater"): refused at plan unless `allow_authelia_downgrade`.
+fn refuse_authelia_downgrade(
+    prior: Option<&StackState>,
+    planned: &StackState,
+    diags: &mut Diagnostics,
+) {
+    let (Some(deployed), Some(next)) = (
+        prior.and_then(|p| p.authelia_image.as_deref()),
+        planned.authelia_image.as_deref(),
+    ) else {
+        return;
+    };
+    if planned.allow_authelia_downgrade.unwrap_or(false) {
+        return;
+    }
+    if let (Some(old), Some(new)) = (image_version(deployed), image_version(next)) {
+        if new < old {
+            diags.error_at(
+                AttrPath::attr("images"),
+                "Authelia downgrade refused",
+                format!(
+                    "{next} is older than the deployed {deployed}: Authelia's database was migrated by the newer \
+                     version and the older one refuses it, so Authelia would not start. Keep images.authelia at \
+                     {deployed} or newer, or set allow_authelia_downgrade = true after removing the authelia_data \
+                     volume (passkeys and TOTP must then be registered again)."
+                ),
+            );
         }
     }
 }
@@ -449,6 +501,7 @@ impl Stack {
             state.files = prior.files;
             state.services = prior.services;
             state.deployed_version = prior.deployed_version;
+            state.authelia_image = prior.authelia_image;
             state.host_key = state.host_key.or(prior.host_key);
             return Some(state);
         }
@@ -512,6 +565,7 @@ impl Stack {
                         .collect(),
                 );
                 state.deployed_version = Some(cloudcode_bundle::CLOUDCODE_VERSION.to_string());
+                state.authelia_image = Some(bundle.manifest.inputs.authelia_image().to_string());
                 Some(state)
             }
             Err(e) => {
@@ -755,6 +809,76 @@ impl Resource for Stack {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn image_versions_come_from_the_tag() {
+        assert_eq!(
+            image_version("docker.io/authelia/authelia:4.39.20"),
+            Some((4, 39, 20))
+        );
+        assert_eq!(
+            image_version("registry.example.com:5000/authelia:v4.39"),
+            Some((4, 39, 0))
+        );
+        assert_eq!(
+            image_version("authelia/authelia:4.39.20-alpine"),
+            Some((4, 39, 20))
+        );
+        assert_eq!(image_version("registry.example.com:5000/authelia"), None);
+        assert_eq!(image_version("authelia/authelia:latest"), None);
+        assert_eq!(image_version("authelia/authelia@sha256:abcd"), None);
+    }
+
+    #[test]
+    fn an_older_authelia_is_refused_unless_allowed() {
+        let state = |image: &str, allow: bool| StackState {
+            authelia_image: Some(image.to_string()),
+            allow_authelia_downgrade: Some(allow),
+            ..StackState::default()
+        };
+        let check = |prior: &StackState, planned: &StackState| {
+            let mut d = Diagnostics::new();
+            refuse_authelia_downgrade(Some(prior), planned, &mut d);
+            d
+        };
+        let deployed = state("docker.io/authelia/authelia:4.39.20", false);
+        let d = check(
+            &deployed,
+            &state("docker.io/authelia/authelia:4.39.15", false),
+        );
+        assert!(d.has_errors());
+        let text = format!("{d:?}");
+        assert!(
+            text.contains("Authelia downgrade refused")
+                && text.contains("allow_authelia_downgrade"),
+            "{text}"
+        );
+        assert!(!check(
+            &deployed,
+            &state("docker.io/authelia/authelia:4.39.15", true)
+        )
+        .has_errors());
+        assert!(!check(
+            &deployed,
+            &state("mirror.example.com/authelia:4.39.20", false)
+        )
+        .has_errors());
+        assert!(!check(
+            &deployed,
+            &state("docker.io/authelia/authelia:4.40.0", false)
+        )
+        .has_errors());
+        // Not comparable (no version in the tag): not refused.
+        assert!(!check(
+            &deployed,
+            &state("docker.io/authelia/authelia:latest", false)
+        )
+        .has_errors());
+        // Nothing deployed yet.
+        let mut d = Diagnostics::new();
+        refuse_authelia_downgrade(None, &state("x:1.0.0", false), &mut d);
+        assert!(!d.has_errors());
+    }
 
     #[test]
     fn effective_domain_falls_back_to_sslip_for_ipv4() {

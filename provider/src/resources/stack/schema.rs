@@ -127,6 +127,12 @@ pub fn schema() -> Schema {
             "Image per service, overriding the pinned defaults (private registries, mirrors): keys `caddy`, \
              `authelia`, `devbox`.",
         ))
+        .attribute(b("allow_authelia_downgrade").default(Value::bool(false)).description(
+            "Allow a plan whose Authelia is older than the one deployed (`authelia_image`). Off by default: a \
+             database migrated by a newer Authelia is refused by an older one, which then does not start. Turn it \
+             on only after removing the `authelia_data` volume (passkeys and TOTP must then be registered again). \
+             Default `false`.",
+        ))
         .attribute(Attribute::list_of("image_archives", Type::String).optional().validate(rule_archives).description(
             "Local image tarballs (`docker save` output) to upload and `docker load` before starting, for hosts \
              that cannot pull.",
@@ -179,7 +185,11 @@ pub fn schema() -> Schema {
             "State of each container (`caddy`, `authelia`, `devbox`): `running` when healthy. A stopped or unhealthy \
              container shows up here as drift, and the next apply starts it.",
         ))
-        .attribute(s("deployed_version").computed().description("Version of the provider that last deployed the host.")),
+        .attribute(s("deployed_version").computed().description("Version of the provider that last deployed the host."))
+        .attribute(s("authelia_image").computed().description(
+            "The Authelia image deployed on the host (`images.authelia`, or the provider's pinned default). A later \
+             plan with an older Authelia version is refused unless `allow_authelia_downgrade`.",
+        )),
     )
 }
 

@@ -34,6 +34,7 @@ pub struct StackState {
     pub llm_api_key_wo_version: Option<i64>,
     pub opencode_version: Option<String>,
     pub images: Option<BTreeMap<String, String>>,
+    pub allow_authelia_downgrade: Option<bool>,
     pub image_archives: Option<Vec<String>>,
     pub devbox_build: Option<bool>,
     pub terminal_enabled: Option<bool>,
@@ -53,6 +54,7 @@ pub struct StackState {
     pub files: Option<BTreeMap<String, String>>,
     pub services: Option<BTreeMap<String, String>>,
     pub deployed_version: Option<String>,
+    pub authelia_image: Option<String>,
 }
 
 impl StackState {
@@ -89,6 +91,7 @@ impl StackState {
         .filter_map(|(k, v)| v.clone().map(|v| (k.to_string(), v)))
         .collect();
         self.images = (!images.is_empty()).then_some(images);
+        self.authelia_image = Some(i.authelia_image().to_string());
         self.devbox_build = Some(i.devbox_build);
         self.terminal_enabled = Some(i.terminal_enabled);
         self.https_alt_port = i.https_alt_port.map(i64::from);
