@@ -137,19 +137,21 @@ fn fresh_vm_deploy_change_drift_import_and_destroy() {
         let providers = cloudcode_tests::terraform::required_providers();
         wd.write("main.tf", &format!("{providers}\n{}", older("")))
             .unwrap();
-        let refused = wd.tf(&["plan", "-no-color", "-input=false"]).unwrap();
+        let refused = wd.tf(&["plan", "-json", "-input=false"]).unwrap();
         assert!(
             !refused.success,
             "a downgrade was planned:\n{}",
             refused.stdout
         );
+        let errors = refused.errors();
         assert!(
-            refused.stderr.contains("Authelia downgrade refused")
-                && refused.stderr.contains(&format!(
-                    "cloudcode-test/forward-auth:0.9 is older than the deployed {auth_image}"
-                )),
-            "{}",
-            refused.stderr
+            errors
+                .iter()
+                .any(|d| d["summary"] == "Authelia downgrade refused"
+                    && d["detail"].as_str().is_some_and(|t| t.contains(&format!(
+                        "cloudcode-test/forward-auth:0.9 is older than the deployed {auth_image}"
+                    )))),
+            "{errors:#?}"
         );
         wd.write(
             "main.tf",
