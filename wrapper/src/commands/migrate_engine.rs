@@ -169,13 +169,17 @@ mod tests {
         })
     }
 
+    fn engine(kind: Kind, version: Version) -> Found {
+        Found {
+            kind,
+            bin: kind.command().into(),
+            version,
+        }
+    }
+
     #[test]
     fn tofu_to_terraform_moves_every_provider_and_keeps_the_rest() {
-        let terraform = Found {
-            kind: Kind::Terraform,
-            bin: "terraform".into(),
-            version: Version(1, 11, 4),
-        };
+        let terraform = engine(Kind::Terraform, Version(1, 11, 4));
         let out = rewrite_state(state("registry.opentofu.org", "1.12.6"), &terraform);
         assert_eq!(out["terraform_version"], "1.12.6");
         assert_eq!(out["serial"], 8);
@@ -188,11 +192,7 @@ mod tests {
 
     #[test]
     fn terraform_to_tofu_moves_every_provider() {
-        let tofu = Found {
-            kind: Kind::Tofu,
-            bin: "tofu".into(),
-            version: Version(1, 12, 6),
-        };
+        let tofu = engine(Kind::Tofu, Version(1, 12, 6));
         let out = rewrite_state(state("registry.terraform.io", "1.11.4"), &tofu);
         assert_eq!(out["terraform_version"], "1.11.4");
         let providers: Vec<&str> = out["resources"]

@@ -853,27 +853,18 @@ mod tests {
                 && text.contains("allow_authelia_downgrade"),
             "{text}"
         );
-        assert!(!check(
-            &deployed,
-            &state("docker.io/authelia/authelia:4.39.15", true)
-        )
-        .has_errors());
-        assert!(!check(
-            &deployed,
-            &state("mirror.example.com/authelia:4.39.20", false)
-        )
-        .has_errors());
-        assert!(!check(
-            &deployed,
-            &state("docker.io/authelia/authelia:4.40.0", false)
-        )
-        .has_errors());
-        // Not comparable (no version in the tag): not refused.
-        assert!(!check(
-            &deployed,
-            &state("docker.io/authelia/authelia:latest", false)
-        )
-        .has_errors());
+        // Allowed explicitly, the same version elsewhere, a newer one, or a tag that is no version.
+        for (image, allow) in [
+            ("docker.io/authelia/authelia:4.39.15", true),
+            ("mirror.example.com/authelia:4.39.20", false),
+            ("docker.io/authelia/authelia:4.40.0", false),
+            ("docker.io/authelia/authelia:latest", false),
+        ] {
+            assert!(
+                !check(&deployed, &state(image, allow)).has_errors(),
+                "{image}"
+            );
+        }
         // Nothing deployed yet.
         let mut d = Diagnostics::new();
         refuse_authelia_downgrade(None, &state("x:1.0.0", false), &mut d);
