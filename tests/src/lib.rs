@@ -1,5 +1,6 @@
 //! Acceptance harness: builds the provider, lays out an offline plugin dir and drives real terraform.
 pub mod alicloud_stub;
+pub mod authelia;
 pub mod delay_proxy;
 pub mod ecs_double;
 pub mod engine;
@@ -9,3 +10,4 @@ pub mod sshd;
 pub mod stack_fixture;
 pub mod terraform;
 pub mod vm;
+pub mod webauthn;
