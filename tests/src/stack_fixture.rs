@@ -4,12 +4,15 @@
 
 use std::process::Command;
 
+use crate::authelia::{Browser, Totp, Transport};
 use crate::terraform::{Run, Workdir};
 use crate::vm::TestVm;
 
 pub const PASSWORD: &str = "vm-test-password-6631-horse";
 pub const API_KEY: &str = "sk-test-apikey-0f1e2d3c4b5a69788796";
 pub const DOMAIN: &str = "box.cloudcode.test";
+/// The session cookie's name in the rendered Authelia configuration.
+pub const SESSION_COOKIE: &str = "cloudcode_session";
 
 /// The stack's configuration, connecting to the VM's sshd directly.
 pub fn stack_hcl(vm: &TestVm, extra: &str) -> String {
@@ -24,7 +27,7 @@ pub fn stack_hcl_at(vm: &TestVm, host: &str, port: u16, extra: &str) -> String {
             .unwrap_or_else(|| panic!("test image {role}"))
             .clone()
     };
-    let (caddy, auth, devbox) = (img("caddy"), img("forward_auth"), img("devbox"));
+    let (caddy, auth, devbox) = (img("caddy"), img("authelia"), img("devbox"));
     format!(
         r#"
 variable "admin_password" {{
@@ -101,7 +104,7 @@ pub fn cli_deploy_args(vm: &TestVm, domain: &str) -> Vec<String> {
     .to_vec();
     for (role, name) in [
         ("caddy", "caddy"),
-        ("authelia", "forward_auth"),
+        ("authelia", "authelia"),
         ("devbox", "devbox"),
     ] {
         let img = vm
@@ -115,19 +118,20 @@ pub fn cli_deploy_args(vm: &TestVm, domain: &str) -> Vec<String> {
     args
 }
 
-/// `curl` from this host to the VM's Caddy, with the site's name resolved to the VM.
-pub fn curl(vm: &TestVm, path: &str, cookie: Option<&str>) -> (u16, String, String) {
-    curl_at(&vm.ssh_host, path, cookie)
+/// `curl` from this host to the VM's Caddy, with the site's name resolved to the VM; `session` is the value of
+/// Authelia's session cookie (from [`sign_in`]).
+pub fn curl(vm: &TestVm, path: &str, session: Option<&str>) -> (u16, String, String) {
+    curl_at(&vm.ssh_host, path, session)
 }
 
 /// [`curl`] to the VM at `vm_ip` (for threads: a `TestVm` cannot cross them).
-pub fn curl_at(vm_ip: &str, path: &str, cookie: Option<&str>) -> (u16, String, String) {
+pub fn curl_at(vm_ip: &str, path: &str, session: Option<&str>) -> (u16, String, String) {
     let mut cmd = Command::new("curl");
     cmd.args(["-sk", "--max-time", "20", "-D", "-", "--resolve"])
         .arg(format!("{DOMAIN}:443:{vm_ip}"))
         .arg(format!("https://{DOMAIN}{path}"));
-    if let Some(c) = cookie {
-        cmd.args(["-H", &format!("Cookie: authelia_session={c}")]);
+    if let Some(c) = session {
+        cmd.args(["-H", &format!("Cookie: {SESSION_COOKIE}={c}")]);
     }
     let out = cmd.output().expect("curl");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -139,6 +143,44 @@ pub fn curl_at(vm_ip: &str, path: &str, cookie: Option<&str>) -> (u16, String, S
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
     (code, head.to_string(), body.to_string())
+}
+
+/// The notifier file of the stack's Authelia (inside its container), as `cloudcode otc` reads it over SSH.
+pub fn notification(vm: &TestVm) -> String {
+    in_vm(
+        vm,
+        &format!(
+            "docker exec $(docker ps -q --filter label=com.docker.compose.service=authelia) cat {}",
+            cloudcode_bundle::render::NOTIFICATION_FILE
+        ),
+    )
+}
+
+/// The last one-time code Authelia sent, parsed as `cloudcode otc` parses it.
+pub fn read_otc(vm: &TestVm) -> String {
+    let text = notification(vm);
+    cloudcode_cli::commands::otc::last_code(&text)
+        .unwrap_or_else(|| panic!("no one-time code in the notification:\n{text}"))
+}
+
+/// A browser of the stack's portal through the VM's Caddy on `port` (None: 443).
+pub fn browser(vm: &TestVm, port: Option<u16>) -> Browser {
+    let transport = Transport::Caddy {
+        ip: vm.ssh_host.clone(),
+        https_port: port.unwrap_or(443),
+    };
+    Browser::new(transport, DOMAIN, port)
+}
+
+/// Signs `admin` in with two factors as a new user would: password, elevation with the one-time code from the
+/// notifier, TOTP registration, TOTP login. The browser holds the session; the TOTP entry logs in again.
+pub fn sign_in(vm: &TestVm) -> (Browser, Totp) {
+    let mut b = browser(vm, None);
+    b.first_factor("admin", PASSWORD).expect_ok(200, "password");
+    b.elevate(&|| read_otc(vm));
+    let mut totp = b.register_totp();
+    b.totp_login(&mut totp).expect_ok(200, "TOTP login");
+    (b, totp)
 }
 
 pub fn in_vm(vm: &TestVm, script: &str) -> String {

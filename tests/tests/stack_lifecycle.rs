@@ -1,5 +1,5 @@
 //! `cloudcode_stack` through real Terraform on the test VM (a fresh Debian without Docker, real sshd, real
-//! dockerd once installed, real Caddy, OpenCode and ttyd; only Authelia is a forward-auth stand-in):
+//! dockerd once installed, real Caddy, OpenCode and ttyd; Authelia is its contract double):
 //! first deploy, empty second plan, a one-setting change touching only what it affects, drift from a hand edit
 //! and a stopped container, a replaced host key, import, destroy — and no secret anywhere in state, plan or logs.
 //!
@@ -11,7 +11,7 @@ use cloudcode_tests::engine::{self, Kind};
 use cloudcode_tests::provider_bin;
 use cloudcode_tests::stack_fixture::{
     apply_ok, assert_no_secret, assert_recreated, container_ids, curl, fingerprint, in_vm,
-    plan_exit, stack_hcl, API_KEY, DOMAIN, PASSWORD,
+    plan_exit, sign_in, stack_hcl, API_KEY, DOMAIN, PASSWORD,
 };
 use cloudcode_tests::terraform::Workdir;
 use cloudcode_tests::vm::{TestVm, VmOptions};
@@ -59,41 +59,34 @@ fn fresh_vm_deploy_change_drift_import_and_destroy() {
         assert_eq!(values["url"], format!("https://{DOMAIN}/"));
         assert_eq!(
             values["authelia_image"],
-            vm.image("forward_auth").unwrap().image.as_str(),
+            vm.image("authelia").unwrap().image.as_str(),
             "the deployed Authelia image is recorded"
         );
 
-        // Through Caddy: without the cookie the site redirects to auth.<domain>; with it, OpenCode and ttyd answer.
-        // The forward-auth stand-in accepts this one session cookie (baked into its test image).
-        let cookie = "cloudcode-test-session".to_string();
+        // Through Caddy and Authelia (the contract double): without a session the site sends the browser to
+        // auth.<domain>; signed in with two factors, OpenCode and ttyd answer (the login flows in detail:
+        // tests/tests/login_flows.rs).
         let (code, head, _) = curl(&vm, "/global/health", None);
-        assert!(
-            code == 302 || code == 303,
-            "expected a redirect, got {code}\n{head}"
-        );
+        assert_eq!(code, 302, "{head}");
         assert!(
             head.to_lowercase()
-                .contains(&format!("location: https://auth.{DOMAIN}/")),
+                .contains(&format!("location: https://auth.{DOMAIN}/?rd=")),
             "{head}"
         );
-        let (code, _, body) = curl(&vm, "/global/health", Some(&cookie));
+        let (browser, _totp) = sign_in(&vm);
+        let session = browser.cookie.clone().expect("a session cookie");
+        let (code, _, body) = curl(&vm, "/global/health", Some(&session));
         if code != 200 {
             let auth = vm.exec_in_vm(
-                "c=$(docker ps -q --filter label=com.docker.compose.service=authelia); docker inspect $c; docker logs $c 2>&1 | tail -20; \
-                 docker exec $c sh -c 'ls -la /run/secrets; wc -c /run/secrets/*'",
+                "c=$(docker ps -q --filter label=com.docker.compose.service=authelia); docker logs $c 2>&1 | tail -20",
             );
-            panic!("with the cookie: HTTP {code}: {body}\nauth service: {auth:#?}");
+            panic!("signed in: HTTP {code}: {body}\nauth service: {auth:#?}");
         }
-        assert!(
-            body.contains("\"healthy\":true") || body.contains("healthy"),
-            "{body}"
-        );
-        let (code, _, body) = curl(&vm, "/terminal/", Some(&cookie));
+        let health: serde_json::Value = serde_json::from_str(&body).expect("health JSON");
+        assert_eq!(health["healthy"], true, "{body}");
+        let (code, _, body) = curl(&vm, "/terminal/", Some(&session));
         assert_eq!(code, 200, "ttyd: {body}");
-        assert!(
-            body.to_lowercase().contains("ttyd") || body.contains("<html"),
-            "{body}"
-        );
+        assert!(body.contains("<title>ttyd - Terminal</title>"), "{body}");
         // The secrets were generated on the host, 0600, and never left it.
         let modes = in_vm(&vm, "stat -c '%a %n' /opt/cloudcode/secrets/*");
         assert!(
@@ -126,11 +119,16 @@ fn fresh_vm_deploy_change_drift_import_and_destroy() {
 
         // 2b. An Authelia older than the deployed one is refused at plan (its database, migrated by the newer
         //     one, would stop it), and planned only when allowed explicitly.
-        let auth_image = vm.image("forward_auth").unwrap().image.clone();
+        let auth_image = vm.image("authelia").unwrap().image.clone();
+        let older_image = auth_image.replace(":4.39.20", ":4.39.15");
+        assert_ne!(
+            older_image, auth_image,
+            "the double is tagged with the pinned version"
+        );
         let older = |extra: &str| {
             stack_hcl(&vm, extra).replace(
                 &format!("authelia = \"{auth_image}\""),
-                "authelia = \"cloudcode-test/forward-auth:0.9\"",
+                &format!("authelia = \"{older_image}\""),
             )
         };
         assert_ne!(older(""), stack_hcl(&vm, ""), "the image was replaced");
@@ -149,7 +147,7 @@ fn fresh_vm_deploy_change_drift_import_and_destroy() {
                 .iter()
                 .any(|d| d["summary"] == "Authelia downgrade refused"
                     && d["detail"].as_str().is_some_and(|t| t.contains(&format!(
-                        "cloudcode-test/forward-auth:0.9 is older than the deployed {auth_image}"
+                        "{older_image} is older than the deployed {auth_image}"
                     )))),
             "{errors:#?}"
         );

@@ -4,7 +4,7 @@
 #   $CACHE/base/        debootstrap'd Debian bookworm (minbase + ca-certificates), the base of every rootfs
 #   $CACHE/vm-rootfs/   the "fresh VM": sshd, no Docker, a local apt repo with docker.io and its dependencies,
 #                       a systemctl/service stand-in and the Compose v2 plugin
-#   $CACHE/images/      docker-save archives of caddy, devbox and forward-auth + images.json (name -> archive)
+#   $CACHE/images/      docker-save archives of caddy, devbox and the Authelia double + images.json (name -> archive)
 # Each stage records a hash of its recipe in a stamp; a changed recipe rebuilds that stage and those after it.
 set -euo pipefail
 
@@ -22,7 +22,11 @@ OPENCODE_PORT=4096 TTYD_PORT=7681  # the bundle's ports (provider/bundle/src/ren
 DEVBOX_ENTRYPOINT_J2=$REPO/provider/bundle/templates/devbox/entrypoint.sh.j2
 IMG_CADDY=cloudcode-test/caddy:$CADDY_VERSION
 IMG_DEVBOX=cloudcode-test/devbox:$OPENCODE_VERSION
-IMG_FWAUTH=cloudcode-test/forward-auth:1
+# The Authelia contract double (tests/vm/images/authelia) is tagged with the Authelia version it is held to (the
+# bundle's pin); it enforces that version's configuration keys.
+AUTHELIA_VERSION=4.39.20
+AUTHELIA_KEYS=$REPO/tests/fixtures/authelia/config-keys-$AUTHELIA_VERSION.txt
+IMG_AUTH=cloudcode-test/authelia-double:$AUTHELIA_VERSION
 
 log() { printf '[testvm-build %(%T)T] %s\n' -1 "$*" >&2; }
 
@@ -142,9 +146,9 @@ fi
 
 # ---- images (docker import + docker save on a private host-side dockerd) -----------------------------------
 IMAGES=$CACHE/images
-H_IMG=$(ident "img2 $H_BASE $H_DL $(sha256sum <"$DEVBOX_ENTRYPOINT_J2")" images)
+H_IMG=$(ident "img3 $H_BASE $H_DL $(sha256sum <"$DEVBOX_ENTRYPOINT_J2") $(sha256sum <"$AUTHELIA_KEYS")" images)
 if ! fresh images "$H_IMG"; then
-  log "building images: $IMG_CADDY $IMG_DEVBOX $IMG_FWAUTH"
+  log "building images: $IMG_CADDY $IMG_DEVBOX $IMG_AUTH"
   W=$CACHE/imgbuild; rm -rf "$W" "$IMAGES.tmp"; mkdir -p "$W/hostdocker" "$IMAGES.tmp"
   # dockerd from the same Debian packages the VM installs, unpacked (nothing installed on the host).
   for p in docker.io containerd runc; do dpkg-deb -x "$VMROOT"/var/local/cloudcode-apt/${p}_*.deb "$W/hostdocker"; done
@@ -199,27 +203,34 @@ if ! fresh images "$H_IMG"; then
     --change 'WORKDIR /home/dev/workspace' --change "EXPOSE $OPENCODE_PORT $TTYD_PORT" \
     --change 'ENTRYPOINT ["/usr/local/bin/cloudcode-entrypoint"]' - "$IMG_DEVBOX" >/dev/null
 
-  # (c) forward-auth stand-in for Authelia (port 9091): python3 + one script. The session cookie it accepts
-  # defaults to authelia_session=cloudcode-test-session (overridable through the environment).
-  R=$W/fwauth
+  # (c) the Authelia contract double (port 9091): Debian's python3, the double's pinned libraries (wheels from
+  # PyPI, installed with this host's pip: both are Debian bookworm's CPython 3.11), the script and the pinned
+  # version's configuration keys. It reads /config and /run/secrets like Authelia's image and keeps /data.
+  R=$W/authelia
   derive_rootfs "$R" python3
   finish_rootfs "$R"; slim_rootfs "$R"
-  install -m 755 "$HERE/images/forward-auth/forward_auth.py" "$R/usr/local/bin/forward-auth"
+  LIB=$R/usr/local/lib/authelia-double
+  python3 -m pip install -q --no-deps --disable-pip-version-check --target "$LIB" \
+    -r "$HERE/images/authelia/requirements.txt" >&2
+  install -m 644 "$HERE/images/authelia/authelia_double.py" "$LIB/authelia_double.py"
+  install -m 644 "$AUTHELIA_KEYS" "$LIB/config-keys.txt"
+  printf '#!/bin/sh\nexec python3 -s /usr/local/lib/authelia-double/authelia_double.py "$@"\n' >"$R/usr/local/bin/authelia-double"
+  chmod 755 "$R/usr/local/bin/authelia-double"
+  mkdir -p "$R/config" "$R/data"
   tar --numeric-owner --sort=name -C "$R" -c . | docker import \
     --change 'EXPOSE 9091' --change 'ENV PYTHONUNBUFFERED=1' \
-    --change 'ENV FORWARD_AUTH_COOKIE_NAME=authelia_session' \
-    --change 'ENV FORWARD_AUTH_COOKIE_VALUE=cloudcode-test-session' \
-    --change 'HEALTHCHECK --interval=5s --timeout=3s CMD ["/usr/local/bin/forward-auth", "--check"]' \
-    --change 'CMD ["/usr/local/bin/forward-auth"]' - "$IMG_FWAUTH" >/dev/null
+    --change 'ENV PYTHONPATH=/usr/local/lib/authelia-double' \
+    --change 'HEALTHCHECK --interval=5s --timeout=3s CMD ["/usr/local/bin/authelia-double", "--check"]' \
+    --change 'CMD ["/usr/local/bin/authelia-double"]' - "$IMG_AUTH" >/dev/null
 
   docker save -o "$IMAGES.tmp/caddy.tar" "$IMG_CADDY"
   docker save -o "$IMAGES.tmp/devbox.tar" "$IMG_DEVBOX"
-  docker save -o "$IMAGES.tmp/forward-auth.tar" "$IMG_FWAUTH"
+  docker save -o "$IMAGES.tmp/authelia.tar" "$IMG_AUTH"
   cat >"$IMAGES.tmp/images.json" <<JSON
 {
   "caddy": {"image": "$IMG_CADDY", "archive": "caddy.tar"},
   "devbox": {"image": "$IMG_DEVBOX", "archive": "devbox.tar"},
-  "forward_auth": {"image": "$IMG_FWAUTH", "archive": "forward-auth.tar"}
+  "authelia": {"image": "$IMG_AUTH", "archive": "authelia.tar"}
 }
 JSON
   stop_dockerd; trap - EXIT

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use cloudcode_tests::delay_proxy::DelayProxy;
 use cloudcode_tests::stack_fixture::{
-    curl, curl_at, plan_exit, stack_hcl_at, API_KEY, DOMAIN, PASSWORD,
+    curl, curl_at, plan_exit, sign_in, stack_hcl_at, API_KEY, DOMAIN, PASSWORD,
 };
 use cloudcode_tests::terraform::{required_providers, Run, Workdir};
 use cloudcode_tests::vm::{repo_root, TestVm, VmOptions};
@@ -87,15 +87,16 @@ fn docker_ready_vm() -> Result<TestVm> {
     Ok(vm)
 }
 
-/// Requests through Caddy (with the forward-auth cookie) in a loop while `f` runs: (total, failed).
-fn with_request_loop<T>(vm: &TestVm, f: impl FnOnce() -> T) -> (T, u64, u64) {
+/// Requests through Caddy (signed in: `session` is Authelia's session cookie) in a loop while `f` runs:
+/// (total, failed).
+fn with_request_loop<T>(vm: &TestVm, session: &str, f: impl FnOnce() -> T) -> (T, u64, u64) {
     let ip = vm.ssh_host.clone();
     let stop = AtomicBool::new(false);
     let (total, failed) = (AtomicU64::new(0), AtomicU64::new(0));
     let out = std::thread::scope(|s| {
         s.spawn(|| {
             while !stop.load(Ordering::SeqCst) {
-                let (code, _, _) = curl_at(&ip, "/global/health", Some("cloudcode-test-session"));
+                let (code, _, _) = curl_at(&ip, "/global/health", Some(session));
                 total.fetch_add(1, Ordering::SeqCst);
                 if code != 200 {
                     failed.fetch_add(1, Ordering::SeqCst);
@@ -170,7 +171,10 @@ fn measure(provider: &Path, delay_ms: u64, runs: usize) -> Result<Row> {
     row.noop_conns = median(conns);
     row.noop_cmds = cmds.last().cloned().unwrap_or_default();
 
-    // One devbox setting (llm_model) and one Caddyfile-only setting (acme_email), with a request loop.
+    // One devbox setting (llm_model) and one Caddyfile-only setting (acme_email), with a request loop signed in
+    // through Authelia (neither change recreates it, so the session holds).
+    let (signed_in, _totp) = sign_in(&vm);
+    let session = signed_in.cookie.clone().expect("a session cookie");
     let change = |extra: String| -> Result<(f64, Run, f64)> {
         wd.write(
             "main.tf",
@@ -187,7 +191,7 @@ fn measure(provider: &Path, delay_ms: u64, runs: usize) -> Result<Row> {
     };
     let (mut wall, mut wire, mut req) = (vec![], vec![], (0, 0));
     for i in 0..runs {
-        let (r, total, failed) = with_request_loop(&vm, || {
+        let (r, total, failed) = with_request_loop(&vm, &session, || {
             change(format!("  llm_model = \"bench-model-{i}\"\n"))
         });
         let (s, run, kb) = r?;
@@ -210,7 +214,7 @@ fn measure(provider: &Path, delay_ms: u64, runs: usize) -> Result<Row> {
             "  llm_model = \"bench-model-{}\"\n  acme_email = \"ops{i}@example.com\"\n",
             runs - 1
         );
-        let (r, total, failed) = with_request_loop(&vm, || change(extra));
+        let (r, total, failed) = with_request_loop(&vm, &session, || change(extra));
         let (s, run, _) = r?;
         wall.push(s);
         req = (req.0 + total, req.1 + failed);
@@ -233,7 +237,7 @@ fn measure(provider: &Path, delay_ms: u64, runs: usize) -> Result<Row> {
         "main.tf",
         &std::fs::read_to_string(repo_root().join("bench/baseline/main.tf"))?,
     )?;
-    let archives: Vec<String> = ["caddy", "forward_auth", "devbox"]
+    let archives: Vec<String> = ["caddy", "authelia", "devbox"]
         .iter()
         .filter_map(|r| vm.image(r).map(|i| format!("\"{}\"", i.archive.display())))
         .collect();
@@ -255,7 +259,17 @@ fn measure(provider: &Path, delay_ms: u64, runs: usize) -> Result<Row> {
     row.baseline_conns = proxy.stats().connections;
     // The baseline's stack must really be up (same check as cloudcode's health gate), else it is not the same job.
     let deadline = Instant::now() + Duration::from_secs(120);
-    while curl(&vm, "/global/health", Some("cloudcode-test-session")).0 != 200 {
+    let mut session = None;
+    loop {
+        // Caddy and Authelia answer first (a redirect to the portal); then sign in and wait for OpenCode.
+        let want = if session.is_some() { 200 } else { 302 };
+        if curl(&vm, "/global/health", session.as_deref()).0 == want {
+            if session.is_some() {
+                break;
+            }
+            session = sign_in(&vm).0.cookie;
+            continue;
+        }
         if Instant::now() > deadline {
             bail!("the baseline's stack never answered through Caddy");
         }
@@ -280,7 +294,7 @@ fn render_bundle(vm: &TestVm, dir: &Path) -> Result<()> {
     s.llm_api_key_wo_version = Some(1);
     s.tls_mode = "internal".into();
     s.images.caddy = vm.image("caddy").map(|i| i.image.clone());
-    s.images.authelia = vm.image("forward_auth").map(|i| i.image.clone());
+    s.images.authelia = vm.image("authelia").map(|i| i.image.clone());
     s.images.devbox = vm.image("devbox").map(|i| i.image.clone());
     let secrets = cloudcode_bundle::Secrets {
         admin_password_hash: Some(cloudcode_bundle::hash_password(PASSWORD)?),

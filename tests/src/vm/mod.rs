@@ -3,7 +3,7 @@
 //!
 //! The heavy lifting is in `tests/vm/` (shell, because it is mount/namespace plumbing): `build.sh` builds and
 //! caches the root filesystem, an offline apt repository with docker.io, and the caddy / devbox /
-//! forward-auth image archives; `vm.sh` runs one VM for as long as its standard input (our "lifeline" pipe)
+//! Authelia-double image archives; `vm.sh` runs one VM for as long as its standard input (our "lifeline" pipe)
 //! stays open and tears everything down when it closes — also when this process dies without running
 //! `Drop`, so a VM kept in a `static` is cleaned up at process exit. See docs/engineering/test-vm.md.
 
@@ -74,7 +74,7 @@ impl Default for VmOptions {
 /// One locally built image, saved with `docker save`: upload `archive` and `docker load` it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VmImage {
-    /// `caddy`, `devbox` or `forward_auth`.
+    /// `caddy`, `devbox` or `authelia`.
     pub role: String,
     /// The image reference inside the archive, e.g. `cloudcode-test/caddy:2.11.7`.
     pub image: String,
@@ -396,12 +396,12 @@ impl TestVm {
         &self.host_key
     }
 
-    /// The image archives (caddy, devbox, forward_auth) to hand to the provider.
+    /// The image archives (caddy, devbox, authelia) to hand to the provider.
     pub fn images(&self) -> &[VmImage] {
         &self.images
     }
 
-    /// One image by role: `caddy`, `devbox` or `forward_auth`.
+    /// One image by role: `caddy`, `devbox` or `authelia`.
     pub fn image(&self, role: &str) -> Option<&VmImage> {
         self.images.iter().find(|i| i.role == role)
     }

@@ -8,7 +8,7 @@ pub mod import_legacy;
 pub(crate) mod input;
 mod logs;
 mod migrate_engine;
-mod otc;
+pub mod otc;
 mod passwd;
 pub mod power;
 mod remote;
