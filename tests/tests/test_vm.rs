@@ -109,7 +109,7 @@ fn assert_no_trace(
 }
 
 #[test]
-fn fresh_vm_installs_docker_offline_and_serves_opencode_health_through_caddy_and_forward_auth() {
+fn fresh_vm_installs_docker_offline_serves_opencode_through_caddy_and_runs_the_authelia_double() {
     let ip_forward_before = fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
     let iptables_before = host_iptables();
 

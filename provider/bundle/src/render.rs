@@ -14,9 +14,9 @@ use crate::validate::{self, Invalid};
 /// The cloudcode version recorded in rendered files and the manifest.
 pub const CLOUDCODE_VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// Compose service name and port of the forward-auth endpoint; the test VM's stand-in uses the same.
+/// Compose service name and port of the forward-auth endpoint (Authelia, or the tests' contract double).
 pub const AUTH_SERVICE: &str = "authelia";
-/// Port Authelia (or the stand-in) listens on inside the Compose network.
+/// Port Authelia listens on inside the Compose network.
 pub const AUTH_PORT: u16 = 9091;
 /// OpenCode's port inside the devbox.
 pub const OPENCODE_PORT: u16 = 4096;
