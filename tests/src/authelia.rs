@@ -249,6 +249,25 @@ fn curl(args: &[&str], url: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The one-time code in a notifier file's `text`, as the user gets it: `cloudcode otc --file` run by the CLI
+/// binary `cli` on a copy.
+pub fn cloudcode_otc(cli: &Path, text: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("notification.txt");
+    std::fs::write(&file, text).unwrap();
+    let out = Command::new(cli)
+        .args(["otc", "--file"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "cloudcode otc --file: {}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
 /// One HTTP answer.
 #[derive(Debug, Clone)]
 pub struct Reply {

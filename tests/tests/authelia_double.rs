@@ -5,8 +5,11 @@
 
 use std::process::Command;
 
+use std::path::Path;
+
 use cloudcode_tests::authelia::{
-    fixture, pinned_version, Browser, DoubleFiles, LocalDouble, Reply, Totp, Transport,
+    cloudcode_otc, fixture, pinned_version, Browser, DoubleFiles, LocalDouble, Reply, Totp,
+    Transport,
 };
 use cloudcode_tests::webauthn::SoftAuthenticator;
 use serde_json::{json, Value};
@@ -31,19 +34,10 @@ fn start(files: &DoubleFiles) -> LocalDouble {
 
 /// The one-time code as `cloudcode otc --file` reads it from the double's notifier file.
 fn otc(double: &LocalDouble) -> String {
-    let file = double.root.join("data/notification.txt");
-    let out = Command::new(env!("CARGO_BIN_EXE_cloudcode-cli-under-test"))
-        .args(["otc", "--file"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "cloudcode otc --file on the double's notification: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        double.notification()
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    cloudcode_otc(
+        Path::new(env!("CARGO_BIN_EXE_cloudcode-cli-under-test")),
+        &double.notification(),
+    )
 }
 
 /// A JSON value's shape: object keys with their shapes, an array as the shape of its first item, scalars by type.

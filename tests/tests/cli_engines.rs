@@ -13,7 +13,7 @@ use cloudcode_tests::engine::{self, Engine, Kind};
 use cloudcode_tests::provider_bin;
 use cloudcode_tests::release::{build_release, install};
 use cloudcode_tests::stack_fixture::{
-    assert_recreated, cli_deploy_args, container_ids, curl, API_KEY, DOMAIN, PASSWORD,
+    assert_recreated, browser, cli_deploy_args, container_ids, curl, API_KEY, DOMAIN, PASSWORD,
 };
 use cloudcode_tests::vm::{TestVm, VmOptions};
 use serde_json::Value as Json;
@@ -139,6 +139,17 @@ fn newcomer_deploys(vm: &TestVm, user: &User, e: &Engine) {
         "{head}"
     );
 
+    // Signing in as the newcomer does: the password, then the one-time code `cloudcode otc` reads over SSH
+    // from Authelia's notifier, a TOTP registration, a TOTP login — and OpenCode answers.
+    let mut b = browser(vm, None);
+    b.first_factor("admin", PASSWORD).expect_ok(200, "password");
+    b.elevate(&|| user.ok(&["otc"]).0.trim().to_string());
+    let mut totp = b.register_totp();
+    b.totp_login(&mut totp).expect_ok(200, "TOTP login");
+    let health = b.site("/global/health", true);
+    assert_eq!(health.status, 200, "{}", health.body);
+    assert_eq!(health.json()["healthy"], true);
+
     let (status, _) = user.ok(&["status", "--json"]);
     let status: Json = serde_json::from_str(&status).unwrap();
     assert_eq!(status["url"], format!("https://{DOMAIN}/"), "{status:#}");
@@ -186,6 +197,14 @@ fn passwd_recreates_only_authelia(vm: &TestVm, user: &User) {
     );
     // Authelia gets the new users file; Caddy and the devbox keep running.
     assert_recreated(&before, &container_ids(vm), &["authelia"]);
+    assert_eq!(
+        browser(vm, None).first_factor("admin", PASSWORD).status,
+        401,
+        "the old password"
+    );
+    browser(vm, None)
+        .first_factor("admin", NEW)
+        .expect_ok(200, "the new password");
     let stored = std::process::Command::new("grep")
         .args(["-rl", NEW])
         .arg(user.stack_dir())

@@ -4,9 +4,9 @@
 //! reads, a passkey, the alternative port with 443 closed, an Authelia recreate and a destroy → deploy that keep
 //! the registrations, and the regulation ban. Each signed-in answer sits beside the signed-out one.
 
-use std::process::Command;
+use std::path::Path;
 
-use cloudcode_tests::authelia::{pinned_version, Browser, Reply};
+use cloudcode_tests::authelia::{cloudcode_otc, pinned_version, Browser, Reply};
 use cloudcode_tests::engine::{self, Kind};
 use cloudcode_tests::provider_bin;
 use cloudcode_tests::stack_fixture::{
@@ -23,20 +23,10 @@ const OPEN_443: &str = "iptables -t mangle -D PREROUTING -p tcp --dport 443 -j D
 
 /// The one-time code as the user gets it: `cloudcode otc --file` on the notifier file of the stack's Authelia.
 fn otc(vm: &TestVm) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("notification.txt");
-    std::fs::write(&file, notification(vm)).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_cloudcode-cli-under-test"))
-        .args(["otc", "--file"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "cloudcode otc: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    cloudcode_otc(
+        Path::new(env!("CARGO_BIN_EXE_cloudcode-cli-under-test")),
+        &notification(vm),
+    )
 }
 
 /// OpenCode's health through the gate, parsed.

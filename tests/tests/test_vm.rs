@@ -238,13 +238,17 @@ fn fresh_vm_installs_docker_offline_serves_opencode_through_caddy_and_runs_the_a
         .unwrap();
     assert!(!out.success, "{}", out.stdout);
     assert!(
-        out.stdout.contains("Can't continue due to the errors loading the configuration"),
+        out.stdout
+            .contains("Can't continue due to the errors loading the configuration"),
         "{}",
         out.stdout
     );
     // ttyd answers under /terminal/.
     let terminal = ssh_ok(&vm, "curl -sf http://127.0.0.1:8080/terminal/");
-    assert!(terminal.contains("<title>ttyd - Terminal</title>"), "{terminal}");
+    assert!(
+        terminal.contains("<title>ttyd - Terminal</title>"),
+        "{terminal}"
+    );
 
     // dockerd can be stopped and started from outside (for failure scenarios).
     vm.stop_dockerd().unwrap();
