@@ -7,7 +7,7 @@ terraform {
   required_providers {
     alicloud = {
       source  = "aliyun/alicloud"
-      version = ">= 1.289.0, < 2.0.0"
+      version = ">= 1.240.0, < 2.0.0"
     }
     cloudcode = {
       source  = "cloudcode-dev/cloudcode"

@@ -6,8 +6,8 @@ terraform {
   required_providers {
     alicloud = {
       source = "aliyun/alicloud"
-      # 1.289.0 is the release whose schema the module is checked against.
-      version = ">= 1.289.0, < 2.0.0"
+      # 1.240.0 is the release the module is tested against (the real provider, built from its Go module).
+      version = ">= 1.240.0, < 2.0.0"
     }
     cloudcode = {
       source  = "cloudcode-dev/cloudcode"

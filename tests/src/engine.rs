@@ -121,6 +121,23 @@ pub fn test_cache() -> PathBuf {
         })
 }
 
+/// The official `aliyun/alicloud` provider version the module is tested against (built by
+/// `scripts/deps/15-alicloud.sh`; the newest the Go module proxy serves here).
+pub const ALICLOUD_VERSION: &str = "1.240.0";
+
+/// The real alicloud provider binary in the test cache (`scripts/deps/15-alicloud.sh` builds it).
+pub fn cached_alicloud() -> PathBuf {
+    let p = test_cache().join(format!(
+        "alicloud/{ALICLOUD_VERSION}/terraform-provider-alicloud_v{ALICLOUD_VERSION}"
+    ));
+    assert!(
+        p.is_file(),
+        "the alicloud provider {ALICLOUD_VERSION} is not built: run `bash scripts/deps/15-alicloud.sh` ({} missing)",
+        p.display()
+    );
+    p
+}
+
 /// The OpenTofu build of `version` in the test cache, if it was built.
 pub fn cached_tofu(version: &str) -> Option<PathBuf> {
     let p = test_cache().join(format!("tofu/{version}/tofu"));

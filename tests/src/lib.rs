@@ -1,5 +1,4 @@
 //! Acceptance harness: builds the provider, lays out an offline plugin dir and drives real terraform.
-pub mod alicloud_stub;
 pub mod authelia;
 pub mod delay_proxy;
 pub mod ecs_double;

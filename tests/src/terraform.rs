@@ -28,14 +28,6 @@ macro_rules! provider_bin {
     };
 }
 
-/// The path of the schema-only alicloud stub built by this crate; use in integration tests only.
-#[macro_export]
-macro_rules! alicloud_stub_bin {
-    () => {
-        std::path::Path::new(env!("CARGO_BIN_EXE_alicloud-schema-stub"))
-    };
-}
-
 /// The `required_providers` block every test configuration starts with.
 pub fn required_providers() -> String {
     format!(
@@ -248,36 +240,18 @@ impl Workdir {
         &self.engine
     }
 
-    /// [`Workdir::empty_on`] with the alicloud schema stub installed too, serving the default schema file.
-    pub fn with_alicloud_stub(
-        engine: &Engine,
-        provider_bin: &Path,
-        stub_bin: &Path,
-    ) -> Result<Self> {
-        let mut wd = Self::empty_on(engine, provider_bin)?;
-        wd.install_alicloud_stub(stub_bin, &crate::alicloud_stub::default_schema_path())?;
-        Ok(wd)
-    }
-
-    /// Installs the schema-only alicloud stub (the `alicloud-schema-stub` binary, see
-    /// [`crate::alicloud_stub`]) in the filesystem mirror as `aliyun/alicloud`
-    /// [`crate::alicloud_stub::VERSION`], serving `schema` (the JSON of `terraform providers schema -json`).
-    pub fn install_alicloud_stub(&mut self, stub_bin: &Path, schema: &Path) -> Result<()> {
-        install_in_mirror(
-            &self.dir.path().join("terraform.d/plugins"),
+    /// [`Workdir::empty_on`] with the real official `aliyun/alicloud` provider
+    /// ([`crate::engine::ALICLOUD_VERSION`], from the test cache) installed too, under both registry hosts.
+    pub fn with_alicloud(engine: &Engine, provider_bin: &Path) -> Result<Self> {
+        let wd = Self::empty_on(engine, provider_bin)?;
+        link_in_mirror(
+            &wd.dir.path().join("terraform.d/plugins"),
             "aliyun/alicloud",
-            crate::alicloud_stub::VERSION,
-            stub_bin,
+            crate::engine::ALICLOUD_VERSION,
+            &crate::engine::cached_alicloud(),
             "terraform-provider-alicloud",
         )?;
-        let schema = schema
-            .canonicalize()
-            .with_context(|| format!("the alicloud schema {} is missing", schema.display()))?;
-        self.set_env(
-            crate::alicloud_stub::SCHEMA_ENV,
-            &schema.display().to_string(),
-        );
-        Ok(())
+        Ok(wd)
     }
 
     /// Copies the directory `src` (recursively, without `.terraform*` and state files) to `dest` inside the
@@ -440,6 +414,22 @@ pub fn terraform() -> PathBuf {
 
 /// Puts `bin` into the filesystem mirror at `plugins` as `<host>/<source>/<version>/linux_amd64/<name>_v<version>`
 /// under both registry hosts (a hard link for the second, a copy where linking fails).
+/// [`install_in_mirror`] for a large binary kept in the test cache (the alicloud provider is 275 MB): a hard link
+/// where the file system allows it, else a symbolic link, never a copy.
+pub fn link_in_mirror(plugins: &Path, source: &str, version: &str, bin: &Path, name: &str) -> Result<()> {
+    for host in REGISTRY_HOSTS {
+        let dir = plugins.join(format!("{host}/{source}/{version}/linux_amd64"));
+        std::fs::create_dir_all(&dir)?;
+        let target = dir.join(format!("{name}_v{version}"));
+        let _ = std::fs::remove_file(&target);
+        if std::fs::hard_link(bin, &target).is_err() {
+            std::os::unix::fs::symlink(bin, &target)
+                .with_context(|| format!("linking {} into the mirror", bin.display()))?;
+        }
+    }
+    Ok(())
+}
+
 pub fn install_in_mirror(
     plugins: &Path,
     source: &str,

@@ -1,6 +1,6 @@
 //! The `cloudcode` CLI in Alibaba Cloud mode, where no cloud is reachable: the working directories that
 //! `deploy`, `suspend`, `resume` and `destroy` generate (through the same functions the commands run before
-//! Terraform) validate against the real alicloud schema (schema-only stub) and the real provider's schema, and
+//! Terraform) validate against the real alicloud provider (1.240.0) and our provider, and
 //! `terraform test` over the generated root with `mock_provider "alicloud"` plans what each command means:
 //! create, Stopped with StopCharging, Running, and `snapshot_on_destroy` as asked with the backup depending on
 //! the stack. `import-legacy` (the real binary) turns a Go-tool state file into import blocks that validate.
@@ -16,7 +16,7 @@ use cloudcode_cli::commands::{deploy, destroy, power};
 use cloudcode_cli::stack::VARS_FILE;
 use cloudcode_tests::engine::{self, Engine};
 use cloudcode_tests::terraform::{module_mock_providers, Workdir};
-use cloudcode_tests::{alicloud_stub_bin, provider_bin};
+use cloudcode_tests::provider_bin;
 use serde_json::Value as Json;
 
 const CLI: &str = env!("CARGO_BIN_EXE_cloudcode-cli-under-test");
@@ -54,7 +54,7 @@ fn vars(dir: &Path) -> Json {
 
 /// A workdir on `e` holding both providers with `dir` copied in as `sub`, initialised.
 fn workdir_with(e: &Engine, dirs: &[(&Path, &str)]) -> Workdir {
-    let wd = Workdir::with_alicloud_stub(e, provider_bin!(), alicloud_stub_bin!()).unwrap();
+    let wd = Workdir::with_alicloud(e, provider_bin!()).unwrap();
     for (dir, sub) in dirs {
         wd.copy_tree(dir, sub).unwrap();
         wd.init_in(sub).unwrap();

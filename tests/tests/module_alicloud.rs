@@ -1,6 +1,6 @@
 //! The HCL module `modules/cloudcode` and the examples through real Terraform and OpenTofu (every engine of the
-//! smoke list, [`engine::smoke`]), checked against the real `aliyun/alicloud` 1.289.0 schema served by the
-//! schema-only stub and the real cloudcode provider's schema: `fmt`, `validate` of the modules and every
+//! smoke list, [`engine::smoke`]), checked by the real official `aliyun/alicloud` provider (1.240.0, built from
+//! its Go module) and the real cloudcode provider: `fmt`, `validate` of the modules and every
 //! example, and the modules' test files (mocked values for `modules/cloudcode`, the real cloudcode provider for
 //! `modules/cloudcode-host`), which run unchanged under `terraform test` and `tofu test`.
 
@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use cloudcode_tests::engine::{self, Engine};
 use cloudcode_tests::terraform::{mock_provider_blocks, repo_root, Run, TestReport, Workdir};
-use cloudcode_tests::{alicloud_stub_bin, provider_bin};
+use cloudcode_tests::provider_bin;
 use serde_json::Value as Json;
 
 const EXAMPLES: [&str; 4] = [
@@ -21,7 +21,7 @@ const EXAMPLES: [&str; 4] = [
 /// A working directory with both providers installed and the repository's `modules/` and `examples/` copied in,
 /// so relative module sources resolve as they do in the repository.
 fn workdir(e: &Engine) -> Workdir {
-    let wd = Workdir::with_alicloud_stub(e, provider_bin!(), alicloud_stub_bin!()).unwrap();
+    let wd = Workdir::with_alicloud(e, provider_bin!()).unwrap();
     let root = repo_root();
     wd.copy_tree(&root.join("modules"), "modules").unwrap();
     wd.copy_tree(&root.join("examples"), "examples").unwrap();
@@ -198,14 +198,14 @@ fn modules_and_every_example_validate_against_the_real_alicloud_schema() {
 }
 
 #[test]
-fn stub_refuses_instance_arguments_removed_from_the_real_provider() {
+fn the_real_provider_refuses_arguments_it_does_not_have() {
     let wd = workdir(&engine::primary());
     let config = r#"
 terraform {
   required_providers {
     alicloud = {
       source  = "aliyun/alicloud"
-      version = "1.289.0"
+      version = "1.240.0"
     }
   }
 }

@@ -423,7 +423,7 @@ mod tests {
     fn lock_with(host: &str, version: &str) -> String {
         format!(
             "# This file is maintained automatically by \"terraform init\".\n\n\
-             provider \"{host}/aliyun/alicloud\" {{\n  version     = \"1.289.0\"\n  constraints = \">= 1.289.0, < 2.0.0\"\n}}\n\n\
+             provider \"{host}/aliyun/alicloud\" {{\n  version     = \"1.240.0\"\n  constraints = \">= 1.240.0, < 2.0.0\"\n}}\n\n\
              provider \"{host}/{}\" {{\n  version     = \"{version}\"\n  constraints = \"{version}\"\n  hashes = [\n    \"h1:abc=\",\n  ]\n}}\n",
             crate::stack::PROVIDER_SOURCE
         )
