@@ -416,7 +416,13 @@ pub fn terraform() -> PathBuf {
 /// under both registry hosts (a hard link for the second, a copy where linking fails).
 /// [`install_in_mirror`] for a large binary kept in the test cache (the alicloud provider is 275 MB): a hard link
 /// where the file system allows it, else a symbolic link, never a copy.
-pub fn link_in_mirror(plugins: &Path, source: &str, version: &str, bin: &Path, name: &str) -> Result<()> {
+pub fn link_in_mirror(
+    plugins: &Path,
+    source: &str,
+    version: &str,
+    bin: &Path,
+    name: &str,
+) -> Result<()> {
     for host in REGISTRY_HOSTS {
         let dir = plugins.join(format!("{host}/{source}/{version}/linux_amd64"));
         std::fs::create_dir_all(&dir)?;

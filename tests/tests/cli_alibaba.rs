@@ -15,8 +15,8 @@ use cloudcode_cli::cli::{Cli, Command as CliCommand, DeployArgs};
 use cloudcode_cli::commands::{deploy, destroy, power};
 use cloudcode_cli::stack::VARS_FILE;
 use cloudcode_tests::engine::{self, Engine};
-use cloudcode_tests::terraform::{module_mock_providers, Workdir};
 use cloudcode_tests::provider_bin;
+use cloudcode_tests::terraform::{module_mock_providers, Workdir};
 use serde_json::Value as Json;
 
 const CLI: &str = env!("CARGO_BIN_EXE_cloudcode-cli-under-test");
