@@ -204,14 +204,17 @@ if ! fresh images "$H_IMG"; then
     --change 'ENTRYPOINT ["/usr/local/bin/cloudcode-entrypoint"]' - "$IMG_DEVBOX" >/dev/null
 
   # (c) the Authelia contract double (port 9091): Debian's python3, the double's pinned libraries (wheels from
-  # PyPI, installed with this host's pip: both are Debian bookworm's CPython 3.11), the script and the pinned
+  # PyPI for CPython 3.11), the script and the pinned
   # version's configuration keys. It reads /config and /run/secrets like Authelia's image and keeps /data.
   R=$W/authelia
   derive_rootfs "$R" python3
   finish_rootfs "$R"; slim_rootfs "$R"
   LIB=$R/usr/local/lib/authelia-double
-  python3 -m pip install -q --no-deps --disable-pip-version-check --target "$LIB" \
-    -r "$HERE/images/authelia/requirements.txt" >&2
+  # Wheels for the image's interpreter (Debian bookworm: CPython 3.11), whatever python runs pip here.
+  python3 -m pip install -q --no-deps --disable-pip-version-check --target "$LIB" --only-binary=:all: \
+    --implementation cp --python-version 3.11 --platform any --platform manylinux2014_x86_64 \
+    --platform manylinux_2_17_x86_64 --platform manylinux_2_26_x86_64 --platform manylinux_2_28_x86_64 \
+    --platform manylinux_2_34_x86_64 -r "$HERE/images/authelia/requirements.txt" >&2
   install -m 644 "$HERE/images/authelia/authelia_double.py" "$LIB/authelia_double.py"
   install -m 644 "$AUTHELIA_KEYS" "$LIB/config-keys.txt"
   printf '#!/bin/sh\nexec python3 -s /usr/local/lib/authelia-double/authelia_double.py "$@"\n' >"$R/usr/local/bin/authelia-double"
