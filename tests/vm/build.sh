@@ -146,7 +146,7 @@ fi
 
 # ---- images (docker import + docker save on a private host-side dockerd) -----------------------------------
 IMAGES=$CACHE/images
-H_IMG=$(ident "img3 $H_BASE $H_DL $(sha256sum <"$DEVBOX_ENTRYPOINT_J2") $(sha256sum <"$AUTHELIA_KEYS")" images)
+H_IMG=$(ident "img4 $H_BASE $H_DL $(sha256sum <"$DEVBOX_ENTRYPOINT_J2") $(sha256sum <"$AUTHELIA_KEYS")" images)
 if ! fresh images "$H_IMG"; then
   log "building images: $IMG_CADDY $IMG_DEVBOX $IMG_AUTH"
   W=$CACHE/imgbuild; rm -rf "$W" "$IMAGES.tmp"; mkdir -p "$W/hostdocker" "$IMAGES.tmp"
