@@ -1,4 +1,4 @@
-//! Authelia in the tests: the contract double (`tests/vm/images/authelia/authelia_double.py`) run locally for
+//! Authelia in the tests: the contract double (`tests/vm/images/authelia/authelia_double/`) run locally for
 //! the replay test, and a browser-like client of the login portal (cookie, first factor, elevation, TOTP,
 //! WebAuthn, passkey) that talks either to a local double — doing Caddy's forward-auth part itself — or to
 //! the real Caddy of a stack on the test VM.
@@ -34,7 +34,7 @@ pub fn fixture(name: &str) -> PathBuf {
     repo().join("tests/fixtures/authelia").join(name)
 }
 
-/// The double's directory (script and pinned requirements).
+/// The double's directory (the `authelia_double` package and its pinned requirements).
 pub fn double_dir() -> PathBuf {
     repo().join("tests/vm/images/authelia")
 }
@@ -159,11 +159,12 @@ impl LocalDouble {
             .open(&self.log)
             .unwrap();
         let mut cmd = Command::new("python3");
-        cmd.arg("-s")
-            .arg(double_dir().join("authelia_double.py"))
+        let pythonpath = std::env::join_paths([double_site(), double_dir()]).unwrap();
+        cmd.args(["-s", "-m", "authelia_double"])
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("PYTHONPATH", double_site())
+            .env("PYTHONPATH", pythonpath)
+            .env("PYTHONDONTWRITEBYTECODE", "1")
             .env("PYTHONUNBUFFERED", "1")
             .env("AUTHELIA_DOUBLE_ROOT", &self.root)
             .env("AUTHELIA_DOUBLE_PORT", port.to_string())

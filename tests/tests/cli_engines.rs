@@ -8,7 +8,9 @@
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::Mutex;
 
+use cloudcode_tests::authelia::Totp;
 use cloudcode_tests::engine::{self, Engine, Kind};
 use cloudcode_tests::provider_bin;
 use cloudcode_tests::release::{build_release, install};
@@ -108,7 +110,7 @@ impl User {
 }
 
 /// Deploys as a newcomer with only `e` installed; the site answers and status reads the host.
-fn newcomer_deploys(vm: &TestVm, user: &User, e: &Engine) {
+fn newcomer_deploys(vm: &TestVm, user: &User, e: &Engine, totp: &Mutex<Option<Totp>>) {
     let args = cli_deploy_args(vm, DOMAIN);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (stdout, stderr) = user.ok(&args);
@@ -140,12 +142,23 @@ fn newcomer_deploys(vm: &TestVm, user: &User, e: &Engine) {
     );
 
     // Signing in as the newcomer does: the password, then the one-time code `cloudcode otc` reads over SSH
-    // from Authelia's notifier, a TOTP registration, a TOTP login — and OpenCode answers.
+    // from Authelia's notifier, a TOTP registration, a TOTP login — and OpenCode answers. A later deploy on the
+    // same host (the next engine) finds the registration kept in `authelia_data` and logs in with it.
     let mut b = browser(vm, None);
     b.first_factor("admin", PASSWORD).expect_ok(200, "password");
-    b.elevate(&|| user.ok(&["otc"]).0.trim().to_string());
-    let mut totp = b.register_totp();
-    b.totp_login(&mut totp).expect_ok(200, "TOTP login");
+    let mut slot = totp.lock().unwrap();
+    if slot.is_none() {
+        b.elevate(&|| user.ok(&["otc"]).0.trim().to_string());
+        *slot = Some(b.register_totp());
+    } else {
+        let info = b.api("GET", "/api/user/info", None).json();
+        assert_eq!(
+            info["data"]["has_totp"], true,
+            "the TOTP registration was kept: {info}"
+        );
+    }
+    b.totp_login(slot.as_mut().unwrap())
+        .expect_ok(200, "TOTP login");
     let health = b.site("/global/health", true);
     assert_eq!(health.status, 200, "{}", health.body);
     assert_eq!(health.json()["healthy"], true);
@@ -228,6 +241,7 @@ fn a_newcomer_with_only_one_engine_deploys_checks_status_and_destroys() {
     let vm = TestVm::start(VmOptions::default()).expect("start the test VM");
     let tmp = tempfile::tempdir().unwrap();
     let release = build_release(tmp.path(), provider_bin!(), Path::new(CLI));
+    let totp = Mutex::new(None);
     engine::each(&engine::matrix(), |e| {
         let home = tempfile::tempdir().unwrap();
         assert!(
@@ -235,7 +249,7 @@ fn a_newcomer_with_only_one_engine_deploys_checks_status_and_destroys() {
             "install.sh"
         );
         let user = User::with_engines(home.path(), &[e]);
-        newcomer_deploys(&vm, &user, e);
+        newcomer_deploys(&vm, &user, e, &totp);
         if e.kind == Kind::Terraform {
             stays_on_terraform_until_migrated(&vm, home.path());
         } else {

@@ -215,9 +215,10 @@ if ! fresh images "$H_IMG"; then
     --implementation cp --python-version 3.11 --platform any --platform manylinux2014_x86_64 \
     --platform manylinux_2_17_x86_64 --platform manylinux_2_26_x86_64 --platform manylinux_2_28_x86_64 \
     --platform manylinux_2_34_x86_64 -r "$HERE/images/authelia/requirements.txt" >&2
-  install -m 644 "$HERE/images/authelia/authelia_double.py" "$LIB/authelia_double.py"
+  cp -r "$HERE/images/authelia/authelia_double" "$LIB/authelia_double"
+  find "$LIB/authelia_double" -name __pycache__ -prune -exec rm -rf {} +
   install -m 644 "$AUTHELIA_KEYS" "$LIB/config-keys.txt"
-  printf '#!/bin/sh\nexec python3 -s /usr/local/lib/authelia-double/authelia_double.py "$@"\n' >"$R/usr/local/bin/authelia-double"
+  printf '#!/bin/sh\nexec python3 -s -m authelia_double "$@"\n' >"$R/usr/local/bin/authelia-double"
   chmod 755 "$R/usr/local/bin/authelia-double"
   mkdir -p "$R/config" "$R/data"
   tar --numeric-owner --sort=name -C "$R" -c . | docker import \
