@@ -456,3 +456,114 @@ async fn double_accepts_form_body_params_and_rejects_replayed_nonce_and_stale_da
         "{doc}"
     );
 }
+
+/// Signs like the official alicloud provider's RPC SDK: common parameters in the query, the action's in a form
+/// body, HMAC-SHA1 over both (signature version 1.0). Its own encoder (`percent-encoding`), not the double's.
+async fn rpc_call(
+    double: &EcsDouble,
+    secret: &str,
+    nonce: &str,
+    version: &str,
+    tamper: bool,
+) -> (u16, serde_json::Value) {
+    use base64::Engine;
+    use hmac::{Hmac, Mac};
+    use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+    const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    let enc = |s: &str| utf8_percent_encode(s, UNRESERVED).to_string();
+    let now = now_rfc3339();
+    let query: Vec<(&str, &str)> = vec![
+        ("AccessKeyId", AK),
+        ("Action", "DescribeInstances"),
+        ("Format", "JSON"),
+        ("SignatureMethod", "HMAC-SHA1"),
+        ("SignatureNonce", nonce),
+        ("SignatureVersion", version),
+        ("Timestamp", now.as_str()),
+        ("Version", "2014-05-26"),
+    ];
+    let instance_ids = format!("[\"{INSTANCE}\"]");
+    let body: Vec<(&str, &str)> =
+        vec![("RegionId", REGION), ("InstanceIds", instance_ids.as_str())];
+    let mut all: Vec<(String, String)> = query
+        .iter()
+        .chain(body.iter())
+        .map(|(k, v)| (enc(k), enc(v)))
+        .collect();
+    all.sort();
+    let canonical = all
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&");
+    let to_sign = format!("POST&{}&{}", enc("/"), enc(&canonical));
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(format!("{secret}&").as_bytes()).unwrap();
+    mac.update(to_sign.as_bytes());
+    let signature = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    let form = |pairs: &[(&str, &str)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+            .collect::<Vec<_>>()
+            .join("&")
+    };
+    let body_text = if tamper {
+        form(&[("RegionId", "cn-beijing"), ("InstanceIds", &instance_ids)])
+    } else {
+        form(&body)
+    };
+    let url = format!(
+        "{}/?{}&Signature={}",
+        double.base_url(),
+        form(&query),
+        enc(&signature)
+    );
+    let resp = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body_text)
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn rpc_signature_v1_as_the_official_provider_sends_it_is_verified() {
+    let double = double_with_instance();
+    let (status, doc) = rpc_call(&double, SK, "rpc-1", "1.0", false).await;
+    assert_eq!(status, 200, "{doc}");
+    assert_eq!(doc["Instances"]["Instance"][0]["InstanceId"], INSTANCE);
+    let code = |r: (u16, serde_json::Value)| (r.0, r.1["Code"].as_str().unwrap_or("").to_string());
+    assert_eq!(
+        code(rpc_call(&double, SK, "rpc-1", "1.0", false).await),
+        (400, "SignatureNonceUsed".into())
+    );
+    assert_eq!(
+        code(rpc_call(&double, "wrong", "rpc-2", "1.0", false).await),
+        (400, "SignatureDoesNotMatch".into())
+    );
+    assert_eq!(
+        code(rpc_call(&double, SK, "rpc-3", "1.0", true).await),
+        (400, "SignatureDoesNotMatch".into()),
+        "a body changed after signing"
+    );
+    assert_eq!(
+        code(rpc_call(&double, SK, "rpc-4", "2.0", false).await),
+        (400, "IncompleteSignature".into())
+    );
+    let calls = double.calls_of("DescribeInstances");
+    assert_eq!(
+        calls.iter().filter(|c| c.outcome == "OK").count(),
+        1,
+        "{calls:?}"
+    );
+    assert_eq!(
+        calls[0].params.get("RegionId").map(String::as_str),
+        Some(REGION)
+    );
+}

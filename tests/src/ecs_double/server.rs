@@ -1,5 +1,6 @@
-//! The HTTP side of the double: authenticates every request as the ECS gateway does (ACS3
-//! signature, access key, nonce replay, clock skew, body hash), then dispatches to the world.
+//! The HTTP side of the double: authenticates every request as the ECS gateway does (an ACS3 signature, or
+//! the classic RPC signature 1.0 with HMAC-SHA1 over query and form parameters; access key, STS token, nonce
+//! replay, clock skew, body hash), then dispatches to the world.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -59,13 +60,25 @@ fn handle(
     };
     let mut world = lock(shared);
     let request_id = world.request_id();
-    let action = header(headers, "x-acs-action").unwrap_or("").to_string();
-    let result = authenticate(&mut world, method, uri, headers, body, &query_pairs).and_then(
-        |()| match world.take_fault(&action) {
-            Some(fault) => Err(fault),
-            None => world.handle(&action, &params),
-        },
-    );
+    let rpc = params.contains_key("SignatureMethod");
+    let action = if rpc {
+        params.get("Action").cloned().unwrap_or_default()
+    } else {
+        header(headers, "x-acs-action").unwrap_or("").to_string()
+    };
+    let authenticated = if rpc {
+        let mut pairs = query_pairs.clone();
+        if form {
+            pairs.extend(signature::decode_pairs(&String::from_utf8_lossy(body)));
+        }
+        authenticate_rpc(&mut world, method, &pairs)
+    } else {
+        authenticate(&mut world, method, uri, headers, body, &query_pairs)
+    };
+    let result = authenticated.and_then(|()| match world.take_fault(&action) {
+        Some(fault) => Err(fault),
+        None => world.handle(&action, &params),
+    });
     let outcome = match &result {
         Ok(_) => "OK".to_string(),
         Err(e) => e.code.clone(),
@@ -156,13 +169,7 @@ fn authenticate(
             format!("Specified parameter Version is not valid: {version}"),
         ));
     }
-    let key = world.keys.get(&auth.access_key_id).ok_or_else(|| {
-        ApiError::new(
-            404,
-            "InvalidAccessKeyId.NotFound",
-            "Specified access key is not found.",
-        )
-    })?;
+    let key = access_key(world, &auth.access_key_id)?;
     let payload_hash = header(headers, "x-acs-content-sha256").unwrap_or("");
     if !payload_hash.eq_ignore_ascii_case(&hex::encode(Sha256::digest(body))) {
         return Err(ApiError::new(
@@ -197,7 +204,34 @@ fn authenticate(
             ),
         ));
     }
-    match (&key.security_token, token) {
+    let key_token = key.security_token.clone();
+    let date = header(headers, "x-acs-date").unwrap_or("").to_string();
+    let nonce = header(headers, "x-acs-signature-nonce")
+        .unwrap_or("")
+        .to_string();
+    check_token_time_nonce(world, key_token.as_deref(), token, &date, nonce)
+}
+
+fn access_key<'w>(world: &'w World, id: &str) -> Result<&'w super::state::AccessKey, ApiError> {
+    world.keys.get(id).ok_or_else(|| {
+        ApiError::new(
+            404,
+            "InvalidAccessKeyId.NotFound",
+            "Specified access key is not found.",
+        )
+    })
+}
+
+/// The checks both signature kinds share once the signature matched: the STS token belongs to the key, the
+/// time stamp is within 15 minutes, the nonce is new.
+fn check_token_time_nonce(
+    world: &mut World,
+    expected_token: Option<&str>,
+    token: Option<&str>,
+    date: &str,
+    nonce: String,
+) -> Result<(), ApiError> {
+    match (expected_token, token) {
         (Some(expected), Some(got)) if expected == got => {}
         (None, None) => {}
         (Some(_), None) => {
@@ -215,7 +249,6 @@ fn authenticate(
             ))
         }
     }
-    let date = header(headers, "x-acs-date").unwrap_or("");
     let skew_ok = OffsetDateTime::parse(date, &Rfc3339)
         .map(|t| (OffsetDateTime::now_utc() - t).whole_minutes().abs() <= 15)
         .unwrap_or(false);
@@ -226,9 +259,6 @@ fn authenticate(
             "Specified time stamp or date value is expired.",
         ));
     }
-    let nonce = header(headers, "x-acs-signature-nonce")
-        .unwrap_or("")
-        .to_string();
     if !world.nonces.insert(nonce) {
         return Err(ApiError::new(
             400,
@@ -237,4 +267,63 @@ fn authenticate(
         ));
     }
     Ok(())
+}
+
+/// The classic RPC signature (version 1.0, HMAC-SHA1) over every query and form parameter.
+fn authenticate_rpc(
+    world: &mut World,
+    method: &Method,
+    pairs: &[(String, String)],
+) -> Result<(), ApiError> {
+    let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    for required in [
+        "AccessKeyId",
+        "Action",
+        "Signature",
+        "SignatureMethod",
+        "SignatureNonce",
+        "SignatureVersion",
+        "Timestamp",
+        "Version",
+    ] {
+        if get(required).is_none() {
+            return Err(ApiError::new(
+                400,
+                "MissingParameter",
+                format!("The input parameter \"{required}\" that is mandatory for processing this request is not supplied."),
+            ));
+        }
+    }
+    if get("SignatureMethod") != Some("HMAC-SHA1") || get("SignatureVersion") != Some("1.0") {
+        return Err(ApiError::new(
+            400,
+            "IncompleteSignature",
+            "The request signature does not conform to Aliyun standards. SignatureMethod HMAC-SHA1 with SignatureVersion 1.0 expected.",
+        ));
+    }
+    let version = get("Version").unwrap_or("");
+    if version != API_VERSION {
+        return Err(ApiError::new(
+            400,
+            "InvalidVersion",
+            format!("Specified parameter Version is not valid: {version}"),
+        ));
+    }
+    let key = access_key(world, get("AccessKeyId").unwrap_or(""))?;
+    let string_to_sign = signature::rpc_v1_string_to_sign(method.as_str(), pairs);
+    if !signature::verify_rpc_v1(&key.secret, &string_to_sign, get("Signature").unwrap_or("")) {
+        return Err(ApiError::new(
+            400,
+            "SignatureDoesNotMatch",
+            format!("Specified signature does not match our calculation. The server string to sign is: {string_to_sign}"),
+        ));
+    }
+    let expected = key.security_token.clone();
+    check_token_time_nonce(
+        world,
+        expected.as_deref(),
+        get("SecurityToken"),
+        get("Timestamp").unwrap_or(""),
+        get("SignatureNonce").unwrap_or("").to_string(),
+    )
 }

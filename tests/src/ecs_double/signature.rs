@@ -1,6 +1,7 @@
-//! Server-side ACS3-HMAC-SHA256 verification for the double, written independently of the
-//! client's signer (different encoder: `form_urlencoded` + the documented `+`/`*`/`%7E` fix-ups),
-//! so a canonicalisation bug in one is not silently mirrored by the other.
+//! Server-side signature verification for the double: ACS3-HMAC-SHA256 (our snapshot client) and the classic
+//! RPC signature, version 1.0 with HMAC-SHA1 (what the official alicloud provider's SDKs send). Written
+//! independently of any client signer (different encoder: `form_urlencoded` + the documented `+`/`*`/`%7E`
+//! fix-ups), so a canonicalisation bug in one is not silently mirrored by the other.
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
@@ -107,9 +108,76 @@ pub fn verify(secret: &str, string_to_sign: &str, signature_hex: &str) -> bool {
     mac.verify_slice(&sig).is_ok()
 }
 
+/// The RPC (signature version 1.0) string to sign: `METHOD&%2F&` + the encoded canonical query of every
+/// parameter, query and form body alike, except `Signature`.
+pub fn rpc_v1_string_to_sign(method: &str, params: &[(String, String)]) -> String {
+    let signed: Vec<(String, String)> = params
+        .iter()
+        .filter(|(k, _)| k != "Signature")
+        .cloned()
+        .collect();
+    format!(
+        "{method}&{}&{}",
+        encode("/"),
+        encode(&canonical_query(&signed))
+    )
+}
+
+/// Constant-time check of a base64 `Signature` against HMAC-SHA1(secret + "&", string_to_sign).
+pub fn verify_rpc_v1(secret: &str, string_to_sign: &str, signature_b64: &str) -> bool {
+    use base64::Engine;
+    let Ok(sig) = base64::engine::general_purpose::STANDARD.decode(signature_b64) else {
+        return false;
+    };
+    let Ok(mut mac) = Hmac::<sha1::Sha1>::new_from_slice(format!("{secret}&").as_bytes()) else {
+        return false;
+    };
+    mac.update(string_to_sign.as_bytes());
+    mac.verify_slice(&sig).is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Alibaba Cloud's published example of signature version 1.0 (DescribeRegions, secret `testsecret`).
+    #[test]
+    fn published_rpc_v1_vector_verifies_and_a_changed_parameter_does_not() {
+        let mut params = decode_pairs(
+            "Timestamp=2016-02-23T12:46:24Z&Format=XML&AccessKeyId=testid&Action=DescribeRegions&\
+             SignatureMethod=HMAC-SHA1&SignatureNonce=3ee8c1b8-83d3-44af-a94f-4e0ad82fd6cf&Version=2014-05-26&\
+             SignatureVersion=1.0&Signature=OLeaidS1JvxuMvnyHOwuJ%2BuX5qY%3D",
+        );
+        let sts = rpc_v1_string_to_sign("GET", &params);
+        assert_eq!(
+            sts,
+            "GET&%2F&AccessKeyId%3Dtestid%26Action%3DDescribeRegions%26Format%3DXML%26SignatureMethod%3DHMAC-SHA1\
+             %26SignatureNonce%3D3ee8c1b8-83d3-44af-a94f-4e0ad82fd6cf%26SignatureVersion%3D1.0%26Timestamp%3D\
+             2016-02-23T12%253A46%253A24Z%26Version%3D2014-05-26"
+        );
+        assert!(verify_rpc_v1(
+            "testsecret",
+            &sts,
+            "OLeaidS1JvxuMvnyHOwuJ+uX5qY="
+        ));
+        assert!(!verify_rpc_v1(
+            "othersecret",
+            &sts,
+            "OLeaidS1JvxuMvnyHOwuJ+uX5qY="
+        ));
+        params.push(("RegionId".into(), "cn-hangzhou".into()));
+        let changed = rpc_v1_string_to_sign("GET", &params);
+        assert!(!verify_rpc_v1(
+            "testsecret",
+            &changed,
+            "OLeaidS1JvxuMvnyHOwuJ+uX5qY="
+        ));
+        assert!(!verify_rpc_v1(
+            "testsecret",
+            &rpc_v1_string_to_sign("POST", &params),
+            "OLeaidS1JvxuMvnyHOwuJ+uX5qY="
+        ));
+    }
 
     #[test]
     fn published_v3_vector_verifies_with_the_independent_canonicaliser() {
