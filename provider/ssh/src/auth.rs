@@ -134,10 +134,16 @@ fn load_key(
         }
     };
     let pass = passphrase.map(|p| p.expose_secret());
-    russh::keys::decode_secret_key(text.expose_secret(), pass).map_err(|e| SshError::PrivateKey {
-        source_desc: desc,
-        reason: describe_key_error(&e, pass.is_some()),
-    })
+    russh::keys::decode_secret_key(text.expose_secret(), pass)
+        .or_else(|e| {
+            // One ECDSA key in ~256 has a scalar the decoder refuses until padded (keyfix.rs).
+            let fixed = crate::keyfix::pad_short_ecdsa_scalar(text.expose_secret()).ok_or(e)?;
+            russh::keys::decode_secret_key(&fixed, pass)
+        })
+        .map_err(|e| SshError::PrivateKey {
+            source_desc: desc,
+            reason: describe_key_error(&e, pass.is_some()),
+        })
 }
 
 /// A fixed description per error kind: parser messages may quote bytes of the key, so none is passed on.

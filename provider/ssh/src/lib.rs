@@ -6,6 +6,7 @@ mod auth;
 mod error;
 mod hostkey;
 mod interactive;
+mod keyfix;
 mod keygen;
 mod session;
 mod sftp;

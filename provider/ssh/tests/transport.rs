@@ -142,6 +142,24 @@ async fn ecdsa_key_given_inline_authenticates() {
     assert_eq!(s.run("echo ok", None).await.unwrap().stdout_lossy(), "ok\n");
 }
 
+/// Regression: about one ECDSA key in 256 has a secret scalar with a leading zero byte, which the key decoder
+/// refused ("could not decode the key"); such a key, given inline, now logs in to a real sshd.
+#[tokio::test(flavor = "multi_thread")]
+async fn ecdsa_key_whose_scalar_has_a_leading_zero_byte_authenticates() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let private = std::fs::read_to_string(dir.join("ecdsa-p256-short-scalar")).unwrap();
+    let public = std::fs::read_to_string(dir.join("ecdsa-p256-short-scalar.pub")).unwrap();
+    let sshd = Sshd::start(&SshdConfig::default().authorize("root", public.trim())).unwrap();
+    let target = endpoint(
+        sshd.port(),
+        "root",
+        Credentials::key_inline(private),
+        pinned(sshd.host_key()),
+    );
+    let s = Session::connect(options(target)).await.unwrap();
+    assert_eq!(s.run("echo ok", None).await.unwrap().stdout_lossy(), "ok\n");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn passphrase_protected_key_needs_its_passphrase() {
     let keys = tempfile::tempdir().unwrap();

@@ -8,6 +8,7 @@
 mod server;
 pub mod signature;
 mod state;
+mod tls;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -22,14 +23,27 @@ use state::{AccessKey, World};
 /// A running double. Seed it, point a client at [`EcsDouble::base_url`], inspect it.
 pub struct EcsDouble {
     addr: SocketAddr,
+    /// The CA of its HTTPS certificate (PEM), when started with [`EcsDouble::start_https`].
+    ca_pem: Option<String>,
     shared: Shared,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl EcsDouble {
-    /// Starts the server on 127.0.0.1 with an ephemeral port.
+    /// Starts the server on 127.0.0.1 with an ephemeral port (plain HTTP).
     pub fn start() -> std::io::Result<Self> {
+        Self::start_with(None)
+    }
+
+    /// Starts it serving HTTPS with a throwaway CA ([`EcsDouble::ca_pem`]), as the official provider needs.
+    pub fn start_https() -> std::io::Result<Self> {
+        let tls = tls::test_tls().map_err(std::io::Error::other)?;
+        Self::start_with(Some(tls))
+    }
+
+    fn start_with(tls: Option<tls::TestTls>) -> std::io::Result<Self> {
+        let ca_pem = tls.as_ref().map(|t| t.ca_pem.clone());
         let shared: Shared = Arc::new(Mutex::new(World::new()));
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         std_listener.set_nonblocking(true)?;
@@ -54,11 +68,16 @@ impl EcsDouble {
                         }
                     };
                     let _ = ready_tx.send(Ok(()));
-                    let _ = axum::serve(listener, app)
-                        .with_graceful_shutdown(async {
-                            let _ = rx.await;
-                        })
-                        .await;
+                    match tls {
+                        Some(t) => tls::serve(listener, app, t.server, rx).await,
+                        None => {
+                            let _ = axum::serve(listener, app)
+                                .with_graceful_shutdown(async {
+                                    let _ = rx.await;
+                                })
+                                .await;
+                        }
+                    }
                 });
             })?;
         ready_rx
@@ -66,15 +85,26 @@ impl EcsDouble {
             .map_err(|_| std::io::Error::other("ecs double thread exited early"))??;
         Ok(Self {
             addr,
+            ca_pem,
             shared,
             shutdown: Some(tx),
             thread: Some(thread),
         })
     }
 
-    /// `http://127.0.0.1:<port>` — use as the endpoint override.
+    /// `http(s)://127.0.0.1:<port>` — use as the endpoint override.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.ca_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// The PEM of the CA that signed its HTTPS certificate (None over plain HTTP).
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
     }
 
     pub fn addr(&self) -> SocketAddr {
