@@ -340,6 +340,7 @@ impl World {
             "StopInstance" => self.stop_instance(params),
             "StartInstance" => self.start_instance(params),
             "DescribeDisks" => self.describe_disks(params),
+            "DescribeInstanceRamRole" => self.describe_instance_ram_role(params),
             "CreateSnapshot" => self.create_snapshot(params),
             "DescribeSnapshots" => self.describe_snapshots(params),
             "DeleteSnapshot" => self.delete_snapshot(params),
@@ -371,11 +372,24 @@ impl World {
             .filter(|i| i.region == region)
             .filter(|i| ids.as_ref().is_none_or(|ids| ids.contains(&i.id)))
             .map(|i| {
+                // A VPC instance as DescribeInstances documents it: the provider indexes
+                // VpcAttributes.PrivateIpAddress.IpAddress[0] when InnerIpAddress is empty.
                 json!({
                     "InstanceId": i.id, "InstanceName": format!("cloudcode-{}", i.id),
                     "RegionId": i.region, "ZoneId": format!("{}-a", i.region),
                     "Status": i.status, "ImageId": "debian_12_x64_20G_alibase_20240101.vhd",
-                    "InstanceType": "ecs.e-c1m2.large",
+                    "InstanceType": "ecs.e-c1m2.large", "InstanceNetworkType": "vpc",
+                    "InstanceChargeType": "PostPaid", "InternetChargeType": "PayByTraffic",
+                    "CreationTime": "2026-12-01T08:00Z",
+                    "InnerIpAddress": { "IpAddress": [] },
+                    "PublicIpAddress": { "IpAddress": [] },
+                    "VpcAttributes": {
+                        "VpcId": "vpc-cloudcode0001", "VSwitchId": "vsw-cloudcode0001",
+                        "PrivateIpAddress": { "IpAddress": ["172.16.0.10"] },
+                    },
+                    "SecurityGroupIds": { "SecurityGroupId": ["sg-cloudcode0001"] },
+                    "EipAddress": { "IpAddress": "", "AllocationId": "" },
+                    "Tags": { "Tag": [] },
                 })
             })
             .collect();
@@ -423,6 +437,26 @@ impl World {
         inst.status = via.into();
         inst.pending = Some((to.into(), polls));
         Ok(json!({}))
+    }
+
+    /// One entry per instance asked for that exists, with an empty role (the module attaches none); the
+    /// provider's `alicloud_instances` drops an instance the answer does not list.
+    fn describe_instance_ram_role(
+        &mut self,
+        p: &BTreeMap<String, String>,
+    ) -> Result<Value, ApiError> {
+        let region = required(p, "RegionId")?;
+        let ids = json_ids(p, "InstanceIds")?.unwrap_or_default();
+        let sets: Vec<Value> = ids
+            .iter()
+            .filter(|id| self.instances.get(*id).is_some_and(|i| i.region == region))
+            .map(|id| json!({ "InstanceId": id, "RamRoleName": "" }))
+            .collect();
+        Ok(json!({
+            "RegionId": region,
+            "TotalCount": sets.len(),
+            "InstanceRamRoleSets": { "InstanceRamRoleSet": sets },
+        }))
     }
 
     fn describe_disks(&mut self, p: &BTreeMap<String, String>) -> Result<Value, ApiError> {
