@@ -1,5 +1,6 @@
-//! Alibaba Cloud ECS API contract double: a local HTTP server that verifies ACS3-HMAC-SHA256
-//! signatures and implements the ECS actions cloudcode uses, with injectable faults. One of the
+//! Alibaba Cloud ECS API contract double: a local HTTP(S) server that verifies ACS3-HMAC-SHA256 and
+//! classic RPC (1.0, HMAC-SHA1) signatures and implements the ECS actions cloudcode and the official
+//! provider's first scenarios use, with injectable faults. One of the
 //! two doubles the test standards allow (see docs/engineering/alicloud.md for what it follows).
 //!
 //! It runs on its own thread and Tokio runtime, so tests may block (e.g. on a terraform child
