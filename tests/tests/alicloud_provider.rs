@@ -7,14 +7,16 @@
 use cloudcode_tests::ecs_double::{EcsDouble, InstanceSeed};
 use cloudcode_tests::engine::{self, Engine};
 use cloudcode_tests::provider_bin;
+use cloudcode_tests::stack_fixture::plan_exit;
 use cloudcode_tests::terraform::{Run, Workdir};
 
 const AK: &str = "LTAI5tProviderDoubleKey";
 const SK: &str = "provider-double-test-secret";
 const REGION: &str = "cn-hangzhou";
-const INSTANCE: &str = "i-bp1realprovider01";
+const INSTANCE: &str = "i-bp1realprovider01"; // also in READ_INSTANCE
 
-fn config(double: &EcsDouble) -> String {
+/// The provider pointed at `double` for ECS and VPC (no configure-time call), then `body`.
+fn config(double: &EcsDouble, body: &str) -> String {
     format!(
         r#"
 terraform {{
@@ -32,31 +34,41 @@ provider "alicloud" {{
   account_type           = "Domestic"
   endpoints {{
     ecs = "{addr}"
+    vpc = "{addr}"
   }}
 }}
-
-data "alicloud_instances" "box" {{
-  ids = ["{INSTANCE}"]
-}}
-
-output "box" {{
-  value = {{
-    id     = data.alicloud_instances.box.instances[0].id
-    status = data.alicloud_instances.box.instances[0].status
-    disk   = data.alicloud_instances.box.instances[0].disk_device_mappings[0].size
-  }}
-}}
+{body}
 "#,
         version = engine::ALICLOUD_VERSION,
         addr = double.addr(),
     )
 }
 
+const READ_INSTANCE: &str = r#"
+data "alicloud_instances" "box" {
+  ids = ["i-bp1realprovider01"]
+}
+
+output "box" {
+  value = {
+    id     = data.alicloud_instances.box.instances[0].id
+    status = data.alicloud_instances.box.instances[0].status
+    disk   = data.alicloud_instances.box.instances[0].disk_device_mappings[0].size
+  }
+}
+"#;
+
 /// A working directory for `e` with the real alicloud provider, pointed at `double` with `secret`, trusting
 /// `ca` (a PEM file) for HTTPS.
-fn workdir(e: &Engine, double: &EcsDouble, secret: &str, ca: &std::path::Path) -> Workdir {
+fn workdir(
+    e: &Engine,
+    double: &EcsDouble,
+    secret: &str,
+    ca: &std::path::Path,
+    body: &str,
+) -> Workdir {
     let mut wd = Workdir::with_alicloud(e, provider_bin!()).unwrap();
-    wd.write("main.tf", &config(double)).unwrap();
+    wd.write("main.tf", &config(double, body)).unwrap();
     wd.set_env("ALICLOUD_ACCESS_KEY", AK);
     wd.set_env("ALICLOUD_SECRET_KEY", secret);
     wd.set_env("SSL_CERT_FILE", &ca.display().to_string());
@@ -79,7 +91,7 @@ fn the_real_provider_reads_an_instance_over_https_with_a_verified_rpc_signature(
         let ca = certs.path().join("ca.pem");
         std::fs::write(&ca, double.ca_pem().unwrap()).unwrap();
 
-        let wd = workdir(e, &double, SK, &ca);
+        let wd = workdir(e, &double, SK, &ca, READ_INSTANCE);
         let run = apply(&wd);
         assert!(
             run.success,
@@ -106,7 +118,7 @@ fn the_real_provider_reads_an_instance_over_https_with_a_verified_rpc_signature(
         );
 
         // Refused beside: a wrong secret is answered SignatureDoesNotMatch, and the provider says so.
-        let wrong = workdir(e, &double, "not-the-secret", &ca);
+        let wrong = workdir(e, &double, "not-the-secret", &ca, READ_INSTANCE);
         let run = apply(&wrong);
         assert!(!run.success);
         assert!(
@@ -123,7 +135,7 @@ fn the_real_provider_reads_an_instance_over_https_with_a_verified_rpc_signature(
         let before = double.calls().len();
         let other = certs.path().join("other.pem");
         std::fs::write(&other, EcsDouble::start_https().unwrap().ca_pem().unwrap()).unwrap();
-        let untrusted = workdir(e, &double, SK, &other);
+        let untrusted = workdir(e, &double, SK, &other, READ_INSTANCE);
         let run = apply(&untrusted);
         assert!(!run.success);
         assert!(
@@ -136,5 +148,82 @@ fn the_real_provider_reads_an_instance_over_https_with_a_verified_rpc_signature(
             before,
             "a request went through an untrusted TLS connection"
         );
+    });
+}
+
+fn vpc(cidr: &str) -> String {
+    format!(
+        r#"
+resource "alicloud_vpc" "box" {{
+  vpc_name   = "cloudcode"
+  cidr_block = "{cidr}"
+}}
+"#
+    )
+}
+
+#[test]
+fn the_real_provider_creates_reads_and_destroys_a_vpc_and_the_second_plan_is_empty() {
+    engine::each(&engine::matrix(), |e| {
+        let double = EcsDouble::start_https().unwrap();
+        double.add_access_key(AK, SK);
+        let certs = tempfile::tempdir().unwrap();
+        let ca = certs.path().join("ca.pem");
+        std::fs::write(&ca, double.ca_pem().unwrap()).unwrap();
+
+        let wd = workdir(e, &double, SK, &ca, &vpc("172.16.0.0/12"));
+        let run = apply(&wd);
+        assert!(
+            run.success,
+            "{}{}\ncalls: {:#?}",
+            run.stdout,
+            run.stderr,
+            double.calls()
+        );
+        let ids = double.vpc_ids();
+        assert_eq!(ids.len(), 1);
+        // Created Pending, waited for Available; the state holds what the API answered.
+        let state = wd.state_text();
+        assert!(
+            state.contains(&ids[0]) && state.contains("\"status\": \"Available\""),
+            "{state}"
+        );
+        assert!(
+            double.calls_of("DescribeVpcAttribute").len() >= 2,
+            "the provider waited for Available"
+        );
+        // A second plan is empty: nothing the double answers differs from the configuration.
+        let (code, plan) = plan_exit(&wd);
+        assert_eq!(
+            code, 0,
+            "second plan not empty:\n{}{}",
+            plan.stdout, plan.stderr
+        );
+        let run = wd
+            .tf(&["destroy", "-auto-approve", "-no-color", "-input=false"])
+            .unwrap();
+        assert!(run.success, "{}{}", run.stdout, run.stderr);
+        assert!(double.vpc_ids().is_empty());
+        assert_eq!(double.calls_of("CreateVpc").len(), 1);
+        assert_eq!(double.calls_of("DeleteVpc").len(), 1);
+        // The delete wait ended on the documented not-found answer.
+        assert_eq!(
+            double
+                .calls_of("DescribeVpcAttribute")
+                .last()
+                .map(|c| c.outcome.as_str()),
+            Some("InvalidVpcId.NotFound")
+        );
+
+        // Refused beside: a block outside the private ranges is the API's error, in the provider's words.
+        let bad = workdir(e, &double, SK, &ca, &vpc("8.8.0.0/16"));
+        let run = apply(&bad);
+        assert!(!run.success);
+        assert!(
+            run.stderr.contains("InvalidCidrBlock.Malformed"),
+            "{}",
+            run.stderr
+        );
+        assert!(double.vpc_ids().is_empty());
     });
 }

@@ -10,6 +10,7 @@ mod server;
 pub mod signature;
 mod state;
 mod tls;
+mod vpc;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -175,6 +176,11 @@ impl EcsDouble {
     /// Every authenticated-or-rejected call so far, in order.
     pub fn calls(&self) -> Vec<RecordedCall> {
         lock(&self.shared).calls.clone()
+    }
+
+    /// The VPCs that exist.
+    pub fn vpc_ids(&self) -> Vec<String> {
+        lock(&self.shared).vpcs.ids()
     }
 
     /// Calls of one action, in order.

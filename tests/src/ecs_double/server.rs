@@ -77,6 +77,9 @@ fn handle(
     };
     let result = authenticated.and_then(|()| match world.take_fault(&action) {
         Some(fault) => Err(fault),
+        None if params.get("Version").map(String::as_str) == Some(super::vpc::VPC_API_VERSION) => {
+            world.handle_vpc(&action, &params)
+        }
         None => world.handle(&action, &params),
     });
     let outcome = match &result {
@@ -302,7 +305,7 @@ fn authenticate_rpc(
         ));
     }
     let version = get("Version").unwrap_or("");
-    if version != API_VERSION {
+    if version != API_VERSION && version != super::vpc::VPC_API_VERSION {
         return Err(ApiError::new(
             400,
             "InvalidVersion",

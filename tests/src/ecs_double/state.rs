@@ -192,6 +192,8 @@ pub(crate) struct World {
     pub(crate) keys: HashMap<String, AccessKey>,
     pub(crate) nonces: HashSet<String>,
     pub(crate) calls: Vec<RecordedCall>,
+    /// The VPC API's state.
+    pub(crate) vpcs: super::vpc::Vpcs,
     /// DescribeSnapshots calls a new snapshot needs before it is accomplished.
     pub(crate) snapshot_polls: u32,
     /// DescribeInstances calls a Stopping/Starting instance needs to settle.
@@ -214,6 +216,7 @@ impl World {
             keys: HashMap::new(),
             nonces: HashSet::new(),
             calls: Vec::new(),
+            vpcs: super::vpc::Vpcs::default(),
             snapshot_polls: 3,
             transition_polls: 2,
             seq: 0,
@@ -228,6 +231,17 @@ impl World {
     pub(crate) fn request_id(&mut self) -> String {
         let n = self.next_seq();
         format!("{n:08X}-D0B1-4C1D-8E5A-{n:012X}")
+    }
+
+    /// Runs one VPC API action.
+    pub(crate) fn handle_vpc(
+        &mut self,
+        action: &str,
+        params: &BTreeMap<String, String>,
+    ) -> Result<Value, ApiError> {
+        let seq = self.next_seq();
+        let now = self.clock();
+        self.vpcs.handle(action, params, seq, now)
     }
 
     fn clock(&mut self) -> String {
