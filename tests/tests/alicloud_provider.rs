@@ -158,12 +158,19 @@ resource "alicloud_vpc" "box" {{
   vpc_name   = "cloudcode"
   cidr_block = "{cidr}"
 }}
+
+resource "alicloud_vswitch" "box" {{
+  vpc_id       = alicloud_vpc.box.id
+  vswitch_name = "cloudcode"
+  cidr_block   = "172.16.0.0/24"
+  zone_id      = "{REGION}-i"
+}}
 "#
     )
 }
 
 #[test]
-fn the_real_provider_creates_reads_and_destroys_a_vpc_and_the_second_plan_is_empty() {
+fn the_real_provider_creates_reads_and_destroys_a_vpc_and_vswitch_and_the_second_plan_is_empty() {
     engine::each(&engine::matrix(), |e| {
         let double = EcsDouble::start_https().unwrap();
         double.add_access_key(AK, SK);
@@ -182,6 +189,7 @@ fn the_real_provider_creates_reads_and_destroys_a_vpc_and_the_second_plan_is_emp
         );
         let ids = double.vpc_ids();
         assert_eq!(ids.len(), 1);
+        assert_eq!(double.vswitch_ids().len(), 1);
         // Created Pending, waited for Available; the state holds what the API answered.
         let state = wd.state_text();
         assert!(
@@ -203,8 +211,9 @@ fn the_real_provider_creates_reads_and_destroys_a_vpc_and_the_second_plan_is_emp
             .tf(&["destroy", "-auto-approve", "-no-color", "-input=false"])
             .unwrap();
         assert!(run.success, "{}{}", run.stdout, run.stderr);
-        assert!(double.vpc_ids().is_empty());
+        assert!(double.vpc_ids().is_empty() && double.vswitch_ids().is_empty());
         assert_eq!(double.calls_of("CreateVpc").len(), 1);
+        assert_eq!(double.calls_of("DeleteVSwitch").len(), 1);
         assert_eq!(double.calls_of("DeleteVpc").len(), 1);
         // The delete wait ended on the documented not-found answer.
         assert_eq!(

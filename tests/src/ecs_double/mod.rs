@@ -178,6 +178,11 @@ impl EcsDouble {
         lock(&self.shared).calls.clone()
     }
 
+    /// The vswitches that exist.
+    pub fn vswitch_ids(&self) -> Vec<String> {
+        lock(&self.shared).vpcs.vswitch_ids()
+    }
+
     /// The VPCs that exist.
     pub fn vpc_ids(&self) -> Vec<String> {
         lock(&self.shared).vpcs.ids()

@@ -1,7 +1,9 @@
-//! The VPC API (2016-04-28) of the double: VPCs with their system route table, created `Pending` and
-//! `Available` after a poll, as the official provider drives them (CreateVpc, DescribeVpcAttribute,
-//! DescribeRouteTableList, DeleteVpc); an unknown VPC is `InvalidVpcId.NotFound` with HTTP 404, which the
-//! provider's delete wait depends on.
+//! The VPC API (2016-04-28) of the double: VPCs with their system route table and vswitches, created
+//! `Pending` and `Available` after a poll, as the official provider drives them (CreateVpc,
+//! DescribeVpcAttribute, DescribeRouteTableList, DeleteVpc, CreateVSwitch, DescribeVSwitchAttributes,
+//! DeleteVSwitch). An unknown VPC is `InvalidVpcId.NotFound` with HTTP 404; an unknown vswitch is answered
+//! with an empty `VSwitchId`, which is what the provider's not-found check reads; a VPC with a vswitch cannot
+//! be deleted (`DependencyViolation.VSwitch`, which the provider retries).
 
 use std::collections::BTreeMap;
 
@@ -26,10 +28,40 @@ struct VpcRec {
     created: String,
 }
 
+#[derive(Debug, Clone)]
+struct VSwitchRec {
+    id: String,
+    vpc_id: String,
+    region: String,
+    zone: String,
+    cidr: String,
+    name: String,
+    description: String,
+    pending_polls: u32,
+    created: String,
+}
+
 /// VPC state behind the server.
 #[derive(Default)]
 pub(crate) struct Vpcs {
     vpcs: BTreeMap<String, VpcRec>,
+    vswitches: BTreeMap<String, VSwitchRec>,
+}
+
+fn parse_cidr(cidr: &str) -> Option<(u32, u8)> {
+    let (ip, len) = cidr.split_once('/')?;
+    let ip: std::net::Ipv4Addr = ip.parse().ok()?;
+    let len: u8 = len.parse().ok().filter(|l| *l <= 32)?;
+    Some((u32::from(ip), len))
+}
+
+/// `inner` lies within `outer` (both a.b.c.d/n).
+fn within(inner: &str, outer: &str) -> bool {
+    let (Some((i, il)), Some((o, ol))) = (parse_cidr(inner), parse_cidr(outer)) else {
+        return false;
+    };
+    let mask = if ol == 0 { 0 } else { u32::MAX << (32 - ol) };
+    il >= ol && (i & mask) == (o & mask)
 }
 
 fn required(p: &BTreeMap<String, String>, name: &str) -> Result<String, ApiError> {
@@ -71,6 +103,9 @@ impl Vpcs {
             "DescribeVpcAttribute" => self.describe(p),
             "DescribeRouteTableList" => self.route_tables(p),
             "DeleteVpc" => self.delete(p),
+            "CreateVSwitch" => self.create_vswitch(p, seq, now),
+            "DescribeVSwitchAttributes" => self.describe_vswitch(p),
+            "DeleteVSwitch" => self.delete_vswitch(p),
             _ => Err(ApiError::new(
                 404,
                 "InvalidAction.NotFound",
@@ -132,6 +167,13 @@ impl Vpcs {
     }
 
     fn describe(&mut self, p: &BTreeMap<String, String>) -> Result<Value, ApiError> {
+        let id = self.find(p)?.id.clone();
+        let vswitches: Vec<String> = self
+            .vswitches
+            .values()
+            .filter(|s| s.vpc_id == id)
+            .map(|s| s.id.clone())
+            .collect();
         let v = self.find(p)?;
         let status = if v.pending_polls > 0 {
             v.pending_polls -= 1;
@@ -148,7 +190,7 @@ impl Vpcs {
             "SecondaryCidrBlocks": { "SecondaryCidrBlock": [] },
             "UserCidrs": { "UserCidr": [] },
             "Ipv6CidrBlocks": { "Ipv6CidrBlock": [] },
-            "VSwitchIds": { "VSwitchId": [] },
+            "VSwitchIds": { "VSwitchId": vswitches },
             "CloudResources": { "CloudResourceSetType": [] },
             "Tags": { "Tag": [] },
         }))
@@ -170,8 +212,129 @@ impl Vpcs {
 
     fn delete(&mut self, p: &BTreeMap<String, String>) -> Result<Value, ApiError> {
         let id = self.find(p)?.id.clone();
+        if self.vswitches.values().any(|s| s.vpc_id == id) {
+            return Err(ApiError::new(
+                400,
+                "DependencyViolation.VSwitch",
+                "Specified object has dependent resources: VSwitch.",
+            ));
+        }
         self.vpcs.remove(&id);
         Ok(json!({}))
+    }
+
+    fn create_vswitch(
+        &mut self,
+        p: &BTreeMap<String, String>,
+        seq: u64,
+        now: String,
+    ) -> Result<Value, ApiError> {
+        let region = required(p, "RegionId")?;
+        let vpc_id = required(p, "VpcId")?;
+        let zone = required(p, "ZoneId")?;
+        let cidr = required(p, "CidrBlock")?;
+        let vpc = self
+            .vpcs
+            .get(&vpc_id)
+            .filter(|v| v.region == region)
+            .ok_or_else(|| {
+                ApiError::new(
+                    404,
+                    "InvalidVpcId.NotFound",
+                    "Specified VPC does not exist.",
+                )
+            })?;
+        if !zone.starts_with(&format!("{region}-")) {
+            return Err(ApiError::new(
+                400,
+                "InvalidZoneId.NotFound",
+                "Specified zone does not exist.",
+            ));
+        }
+        if !within(&cidr, &vpc.cidr)
+            || parse_cidr(&cidr).is_none_or(|(_, l)| !(16..=29).contains(&l))
+        {
+            return Err(ApiError::new(
+                400,
+                "InvalidCidrBlock.Malformed",
+                "Specified CIDR block is not valid.",
+            ));
+        }
+        if self
+            .vswitches
+            .values()
+            .any(|s| s.vpc_id == vpc_id && (within(&cidr, &s.cidr) || within(&s.cidr, &cidr)))
+        {
+            return Err(ApiError::new(
+                400,
+                "InvalidCidrBlock.Overlapped",
+                "Specified CIDR block overlapped with other vswitch.",
+            ));
+        }
+        let s = VSwitchRec {
+            id: format!("vsw-cc{seq:016x}"),
+            vpc_id,
+            region,
+            zone,
+            cidr,
+            name: p.get("VSwitchName").cloned().unwrap_or_default(),
+            description: p.get("Description").cloned().unwrap_or_default(),
+            pending_polls: 1,
+            created: now,
+        };
+        let out = json!({ "VSwitchId": s.id });
+        self.vswitches.insert(s.id.clone(), s);
+        Ok(out)
+    }
+
+    fn describe_vswitch(&mut self, p: &BTreeMap<String, String>) -> Result<Value, ApiError> {
+        let id = required(p, "VSwitchId")?;
+        let route_table = |vpcs: &BTreeMap<String, VpcRec>, vpc: &str| {
+            vpcs.get(vpc)
+                .map(|v| v.route_table.clone())
+                .unwrap_or_default()
+        };
+        let Some(s) = self.vswitches.get_mut(&id) else {
+            // Unknown: an empty answer, which the provider's not-found check reads.
+            return Ok(
+                json!({ "VSwitchId": "", "VpcId": "", "Status": "", "CidrBlock": "", "ZoneId": "" }),
+            );
+        };
+        let status = if s.pending_polls > 0 {
+            s.pending_polls -= 1;
+            "Pending"
+        } else {
+            "Available"
+        };
+        let s = s.clone();
+        Ok(json!({
+            "VSwitchId": s.id, "VpcId": s.vpc_id, "Status": status, "CidrBlock": s.cidr,
+            "ZoneId": s.zone, "VSwitchName": s.name, "Description": s.description,
+            "CreationTime": s.created, "IsDefault": false, "Ipv6CidrBlock": "",
+            "AvailableIpAddressCount": 252, "ResourceGroupId": "rg-cloudcodedefault", "NetworkAclId": "",
+            "RouteTable": { "RouteTableId": route_table(&self.vpcs, &s.vpc_id), "RouteTableType": "System" },
+            "Tags": { "Tag": [] },
+        }))
+    }
+
+    fn delete_vswitch(&mut self, p: &BTreeMap<String, String>) -> Result<Value, ApiError> {
+        required(p, "RegionId")?;
+        let id = required(p, "VSwitchId")?;
+        self.vswitches
+            .remove(&id)
+            .map(|_| json!({}))
+            .ok_or_else(|| {
+                ApiError::new(
+                    404,
+                    "InvalidVSwitchId.NotFound",
+                    "Specified vswitch does not exist.",
+                )
+            })
+    }
+
+    /// Ids of the vswitches that exist.
+    pub(crate) fn vswitch_ids(&self) -> Vec<String> {
+        self.vswitches.keys().cloned().collect()
     }
 
     /// Ids of the VPCs that exist.
