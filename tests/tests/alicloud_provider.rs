@@ -165,12 +165,32 @@ resource "alicloud_vswitch" "box" {{
   cidr_block   = "172.16.0.0/24"
   zone_id      = "{REGION}-i"
 }}
+
+resource "alicloud_security_group" "box" {{
+  security_group_name = "cloudcode-sg"
+  vpc_id              = alicloud_vpc.box.id
+  description         = "cloudcode"
+  tags                = {{ "cloudcode:stack" = "box" }}
+}}
+
+resource "alicloud_security_group_rule" "public" {{
+  for_each          = toset(["80", "443"])
+  security_group_id = alicloud_security_group.box.id
+  type              = "ingress"
+  ip_protocol       = "tcp"
+  nic_type          = "intranet"
+  policy            = "accept"
+  port_range        = "${{each.value}}/${{each.value}}"
+  priority          = 1
+  cidr_ip           = "0.0.0.0/0"
+  description       = "port ${{each.value}}"
+}}
 "#
     )
 }
 
 #[test]
-fn the_real_provider_creates_reads_and_destroys_a_vpc_and_vswitch_and_the_second_plan_is_empty() {
+fn the_real_provider_creates_reads_and_destroys_the_network_and_the_second_plan_is_empty() {
     engine::each(&engine::matrix(), |e| {
         let double = EcsDouble::start_https().unwrap();
         double.add_access_key(AK, SK);
@@ -190,6 +210,9 @@ fn the_real_provider_creates_reads_and_destroys_a_vpc_and_vswitch_and_the_second
         let ids = double.vpc_ids();
         assert_eq!(ids.len(), 1);
         assert_eq!(double.vswitch_ids().len(), 1);
+        let groups = double.security_groups();
+        assert_eq!(groups.len(), 1, "{groups:?}");
+        assert_eq!(groups[0].1, 2, "two rules authorized: {groups:?}");
         // Created Pending, waited for Available; the state holds what the API answered.
         let state = wd.state_text();
         assert!(
@@ -212,6 +235,8 @@ fn the_real_provider_creates_reads_and_destroys_a_vpc_and_vswitch_and_the_second
             .unwrap();
         assert!(run.success, "{}{}", run.stdout, run.stderr);
         assert!(double.vpc_ids().is_empty() && double.vswitch_ids().is_empty());
+        assert!(double.security_groups().is_empty());
+        assert_eq!(double.calls_of("RevokeSecurityGroup").len(), 2);
         assert_eq!(double.calls_of("CreateVpc").len(), 1);
         assert_eq!(double.calls_of("DeleteVSwitch").len(), 1);
         assert_eq!(double.calls_of("DeleteVpc").len(), 1);

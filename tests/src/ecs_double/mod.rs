@@ -6,6 +6,7 @@
 //! It runs on its own thread and Tokio runtime, so tests may block (e.g. on a terraform child
 //! process) without starving it. Dropping the handle stops the server.
 
+mod security;
 mod server;
 pub mod signature;
 mod state;
@@ -176,6 +177,11 @@ impl EcsDouble {
     /// Every authenticated-or-rejected call so far, in order.
     pub fn calls(&self) -> Vec<RecordedCall> {
         lock(&self.shared).calls.clone()
+    }
+
+    /// The security groups that exist, each with its number of rules.
+    pub fn security_groups(&self) -> Vec<(String, usize)> {
+        lock(&self.shared).groups.summary()
     }
 
     /// The vswitches that exist.

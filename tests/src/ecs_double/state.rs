@@ -25,7 +25,7 @@ impl ApiError {
         }
     }
 
-    fn missing(param: &str) -> Self {
+    pub(crate) fn missing(param: &str) -> Self {
         Self::new(
             400,
             "MissingParameter",
@@ -33,7 +33,7 @@ impl ApiError {
         )
     }
 
-    fn invalid(param: &str) -> Self {
+    pub(crate) fn invalid(param: &str) -> Self {
         Self::new(
             400,
             "InvalidParameter",
@@ -194,6 +194,8 @@ pub(crate) struct World {
     pub(crate) calls: Vec<RecordedCall>,
     /// The VPC API's state.
     pub(crate) vpcs: super::vpc::Vpcs,
+    /// Security groups and their rules.
+    pub(crate) groups: super::security::Groups,
     /// DescribeSnapshots calls a new snapshot needs before it is accomplished.
     pub(crate) snapshot_polls: u32,
     /// DescribeInstances calls a Stopping/Starting instance needs to settle.
@@ -217,6 +219,7 @@ impl World {
             nonces: HashSet::new(),
             calls: Vec::new(),
             vpcs: super::vpc::Vpcs::default(),
+            groups: super::security::Groups::default(),
             snapshot_polls: 3,
             transition_polls: 2,
             seq: 0,
@@ -360,11 +363,19 @@ impl World {
             "DeleteSnapshot" => self.delete_snapshot(params),
             "DescribeImages" => self.describe_images(params),
             "DeleteImage" => self.delete_image(params),
-            _ => Err(ApiError::new(
-                404,
-                "InvalidAction.NotFound",
-                "Specified api is not found, please check your url and method.",
-            )),
+            _ => {
+                let seq = self.next_seq();
+                let now = self.clock();
+                self.groups
+                    .handle(action, params, seq, now)
+                    .unwrap_or_else(|| {
+                        Err(ApiError::new(
+                            404,
+                            "InvalidAction.NotFound",
+                            "Specified api is not found, please check your url and method.",
+                        ))
+                    })
+            }
         }
     }
 

@@ -289,12 +289,13 @@ impl Vpcs {
 
     fn describe_vswitch(&mut self, p: &BTreeMap<String, String>) -> Result<Value, ApiError> {
         let id = required(p, "VSwitchId")?;
+        let region = p.get("RegionId").cloned().unwrap_or_default();
         let route_table = |vpcs: &BTreeMap<String, VpcRec>, vpc: &str| {
             vpcs.get(vpc)
                 .map(|v| v.route_table.clone())
                 .unwrap_or_default()
         };
-        let Some(s) = self.vswitches.get_mut(&id) else {
+        let Some(s) = self.vswitches.get_mut(&id).filter(|s| s.region == region) else {
             // Unknown: an empty answer, which the provider's not-found check reads.
             return Ok(
                 json!({ "VSwitchId": "", "VpcId": "", "Status": "", "CidrBlock": "", "ZoneId": "" }),
