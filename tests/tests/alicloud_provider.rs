@@ -13,6 +13,9 @@ use cloudcode_tests::terraform::{Run, Workdir};
 const AK: &str = "LTAI5tProviderDoubleKey";
 const SK: &str = "provider-double-test-secret";
 const REGION: &str = "cn-hangzhou";
+/// A throwaway public key (the double checks its format and computes the MD5 fingerprint the API reports).
+const PUBLIC_KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHh3CQc2YxY6CNDR3oE5ZYqGCbOyq8O7t2fYt3cEclAw cloudcode-test";
 const INSTANCE: &str = "i-bp1realprovider01"; // also in READ_INSTANCE
 
 /// The provider pointed at `double` for ECS and VPC (no configure-time call), then `body`.
@@ -173,6 +176,12 @@ resource "alicloud_security_group" "box" {{
   tags                = {{ "cloudcode:stack" = "box" }}
 }}
 
+resource "alicloud_ecs_key_pair" "box" {{
+  key_pair_name = "cloudcode-key"
+  public_key    = "{PUBLIC_KEY}"
+  tags          = {{ "cloudcode:stack" = "box" }}
+}}
+
 resource "alicloud_security_group_rule" "public" {{
   for_each          = toset(["80", "443"])
   security_group_id = alicloud_security_group.box.id
@@ -210,6 +219,10 @@ fn the_real_provider_creates_reads_and_destroys_the_network_and_the_second_plan_
         let ids = double.vpc_ids();
         assert_eq!(ids.len(), 1);
         assert_eq!(double.vswitch_ids().len(), 1);
+        assert_eq!(
+            double.key_pairs(),
+            vec![("cloudcode-key".to_string(), PUBLIC_KEY.to_string())]
+        );
         let groups = double.security_groups();
         assert_eq!(groups.len(), 1, "{groups:?}");
         assert_eq!(groups[0].1, 2, "two rules authorized: {groups:?}");
@@ -235,7 +248,7 @@ fn the_real_provider_creates_reads_and_destroys_the_network_and_the_second_plan_
             .unwrap();
         assert!(run.success, "{}{}", run.stdout, run.stderr);
         assert!(double.vpc_ids().is_empty() && double.vswitch_ids().is_empty());
-        assert!(double.security_groups().is_empty());
+        assert!(double.security_groups().is_empty() && double.key_pairs().is_empty());
         assert_eq!(double.calls_of("RevokeSecurityGroup").len(), 2);
         assert_eq!(double.calls_of("CreateVpc").len(), 1);
         assert_eq!(double.calls_of("DeleteVSwitch").len(), 1);

@@ -6,10 +6,12 @@
 //! It runs on its own thread and Tokio runtime, so tests may block (e.g. on a terraform child
 //! process) without starving it. Dropping the handle stops the server.
 
+mod keypairs;
 mod security;
 mod server;
 pub mod signature;
 mod state;
+mod tags;
 mod tls;
 mod vpc;
 
@@ -177,6 +179,11 @@ impl EcsDouble {
     /// Every authenticated-or-rejected call so far, in order.
     pub fn calls(&self) -> Vec<RecordedCall> {
         lock(&self.shared).calls.clone()
+    }
+
+    /// (name, public key) of the key pairs that exist.
+    pub fn key_pairs(&self) -> Vec<(String, String)> {
+        lock(&self.shared).keypairs.list()
     }
 
     /// The security groups that exist, each with its number of rules.

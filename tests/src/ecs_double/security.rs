@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use super::state::ApiError;
+use super::tags::{apply_tags, resource_ids, tag_list, tags_of};
 
 #[derive(Debug, Clone, PartialEq)]
 struct Rule {
@@ -57,34 +58,6 @@ fn not_found() -> ApiError {
         "InvalidSecurityGroupId.NotFound",
         "The specified security group does not exist.",
     )
-}
-
-/// `Tag.N.Key` / `Tag.N.Value` pairs (N from 1, at most 20).
-pub(crate) fn tags_of(p: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, ApiError> {
-    let mut tags = BTreeMap::new();
-    for n in 1..=21 {
-        let Some(key) = p.get(&format!("Tag.{n}.Key")) else {
-            break;
-        };
-        if n > 20 {
-            return Err(ApiError::new(
-                400,
-                "InvalidTagCount",
-                "The number of tags exceeds 20.",
-            ));
-        }
-        tags.insert(
-            key.clone(),
-            p.get(&format!("Tag.{n}.Value"))
-                .cloned()
-                .unwrap_or_default(),
-        );
-    }
-    Ok(tags)
-}
-
-fn tag_list(tags: &BTreeMap<String, String>) -> Value {
-    json!({ "Tag": tags.iter().map(|(k, v)| json!({"TagKey": k, "TagValue": v})).collect::<Vec<_>>() })
 }
 
 /// The rules a request names: `Permissions.N.*`, else the top-level form.
@@ -310,31 +283,13 @@ impl Groups {
 
     fn tag(&mut self, action: &str, p: &BTreeMap<String, String>) -> Result<Value, ApiError> {
         let region = required(p, "RegionId")?;
-        let ids: Vec<String> = (1..=50)
-            .map_while(|n| p.get(&format!("ResourceId.{n}")).cloned())
-            .collect();
-        if ids.is_empty() {
-            return Err(ApiError::missing("ResourceId.1"));
-        }
-        let add = tags_of(p)?;
-        let remove: Vec<String> = (1..=20)
-            .map_while(|n| p.get(&format!("TagKey.{n}")).cloned())
-            .collect();
-        for id in ids {
+        for id in resource_ids(p)? {
             let g = self
                 .groups
                 .get_mut(&id)
                 .filter(|g| g.region == region)
                 .ok_or_else(not_found)?;
-            if action == "TagResources" {
-                g.tags.extend(add.clone());
-            } else if p.get("All").map(String::as_str) == Some("true") {
-                g.tags.clear();
-            } else {
-                for k in &remove {
-                    g.tags.remove(k);
-                }
-            }
+            apply_tags(action, p, &mut g.tags)?;
         }
         Ok(json!({}))
     }

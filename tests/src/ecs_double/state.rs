@@ -196,6 +196,8 @@ pub(crate) struct World {
     pub(crate) vpcs: super::vpc::Vpcs,
     /// Security groups and their rules.
     pub(crate) groups: super::security::Groups,
+    /// SSH key pairs.
+    pub(crate) keypairs: super::keypairs::KeyPairs,
     /// DescribeSnapshots calls a new snapshot needs before it is accomplished.
     pub(crate) snapshot_polls: u32,
     /// DescribeInstances calls a Stopping/Starting instance needs to settle.
@@ -220,6 +222,7 @@ impl World {
             calls: Vec::new(),
             vpcs: super::vpc::Vpcs::default(),
             groups: super::security::Groups::default(),
+            keypairs: super::keypairs::KeyPairs::default(),
             snapshot_polls: 3,
             transition_polls: 2,
             seq: 0,
@@ -366,8 +369,9 @@ impl World {
             _ => {
                 let seq = self.next_seq();
                 let now = self.clock();
-                self.groups
-                    .handle(action, params, seq, now)
+                let handled = self.groups.handle(action, params, seq, now.clone());
+                handled
+                    .or_else(|| self.keypairs.handle(action, params, now))
                     .unwrap_or_else(|| {
                         Err(ApiError::new(
                             404,
