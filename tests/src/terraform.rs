@@ -413,7 +413,17 @@ pub fn terraform() -> PathBuf {
 }
 
 /// Puts `bin` into the filesystem mirror at `plugins` as `<host>/<source>/<version>/linux_amd64/<name>_v<version>`
-/// under both registry hosts (a hard link for the second, a copy where linking fails).
+/// under both registry hosts: a copy (then a hard link for the second host, a copy where linking fails).
+pub fn install_in_mirror(
+    plugins: &Path,
+    source: &str,
+    version: &str,
+    bin: &Path,
+    name: &str,
+) -> Result<()> {
+    put_in_mirror(plugins, source, version, bin, name, false)
+}
+
 /// [`install_in_mirror`] for a large binary kept in the test cache (the alicloud provider is 275 MB): a hard link
 /// where the file system allows it, else a symbolic link, never a copy.
 pub fn link_in_mirror(
@@ -423,25 +433,16 @@ pub fn link_in_mirror(
     bin: &Path,
     name: &str,
 ) -> Result<()> {
-    for host in REGISTRY_HOSTS {
-        let dir = plugins.join(format!("{host}/{source}/{version}/linux_amd64"));
-        std::fs::create_dir_all(&dir)?;
-        let target = dir.join(format!("{name}_v{version}"));
-        let _ = std::fs::remove_file(&target);
-        if std::fs::hard_link(bin, &target).is_err() {
-            std::os::unix::fs::symlink(bin, &target)
-                .with_context(|| format!("linking {} into the mirror", bin.display()))?;
-        }
-    }
-    Ok(())
+    put_in_mirror(plugins, source, version, bin, name, true)
 }
 
-pub fn install_in_mirror(
+fn put_in_mirror(
     plugins: &Path,
     source: &str,
     version: &str,
     bin: &Path,
     name: &str,
+    link: bool,
 ) -> Result<()> {
     let mut first: Option<PathBuf> = None;
     for host in REGISTRY_HOSTS {
@@ -449,9 +450,12 @@ pub fn install_in_mirror(
         std::fs::create_dir_all(&dir)?;
         let target = dir.join(format!("{name}_v{version}"));
         let _ = std::fs::remove_file(&target);
-        match &first {
-            Some(f) if std::fs::hard_link(f, &target).is_ok() => {}
-            _ => {
+        let from = first.as_deref().unwrap_or(bin);
+        if std::fs::hard_link(from, &target).is_err() {
+            if link {
+                std::os::unix::fs::symlink(bin, &target)
+                    .with_context(|| format!("linking {} into the mirror", bin.display()))?;
+            } else {
                 std::fs::copy(bin, &target)
                     .with_context(|| format!("copying {} into the mirror", bin.display()))?;
             }

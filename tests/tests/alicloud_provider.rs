@@ -79,6 +79,15 @@ fn workdir(
     wd
 }
 
+/// The run failed, and its output says `why`.
+fn assert_failed_with(run: &Run, why: &str) {
+    let text = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        !run.success && text.contains(why),
+        "expected a failure with {why}:\n{text}"
+    );
+}
+
 fn apply(wd: &Workdir) -> Run {
     wd.tf(&["apply", "-auto-approve", "-no-color", "-input=false"])
         .unwrap()
@@ -123,12 +132,7 @@ fn the_real_provider_reads_an_instance_over_https_with_a_verified_rpc_signature(
         // Refused beside: a wrong secret is answered SignatureDoesNotMatch, and the provider says so.
         let wrong = workdir(e, &double, "not-the-secret", &ca, READ_INSTANCE);
         let run = apply(&wrong);
-        assert!(!run.success);
-        assert!(
-            format!("{}{}", run.stdout, run.stderr).contains("SignatureDoesNotMatch"),
-            "{}",
-            run.stderr
-        );
+        assert_failed_with(&run, "SignatureDoesNotMatch");
         assert!(
             !format!("{}{}", run.stdout, run.stderr).contains("not-the-secret"),
             "the secret in the output"
@@ -139,13 +143,7 @@ fn the_real_provider_reads_an_instance_over_https_with_a_verified_rpc_signature(
         let other = certs.path().join("other.pem");
         std::fs::write(&other, EcsDouble::start_https().unwrap().ca_pem().unwrap()).unwrap();
         let untrusted = workdir(e, &double, SK, &other, READ_INSTANCE);
-        let run = apply(&untrusted);
-        assert!(!run.success);
-        assert!(
-            format!("{}{}", run.stdout, run.stderr).contains("certificate"),
-            "{}",
-            run.stderr
-        );
+        assert_failed_with(&apply(&untrusted), "certificate");
         assert_eq!(
             double.calls().len(),
             before,
@@ -264,13 +262,7 @@ fn the_real_provider_creates_reads_and_destroys_the_network_and_the_second_plan_
 
         // Refused beside: a block outside the private ranges is the API's error, in the provider's words.
         let bad = workdir(e, &double, SK, &ca, &vpc("8.8.0.0/16"));
-        let run = apply(&bad);
-        assert!(!run.success);
-        assert!(
-            run.stderr.contains("InvalidCidrBlock.Malformed"),
-            "{}",
-            run.stderr
-        );
+        assert_failed_with(&apply(&bad), "InvalidCidrBlock.Malformed");
         assert!(double.vpc_ids().is_empty());
     });
 }

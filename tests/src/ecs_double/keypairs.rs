@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use serde_json::{json, Value};
 
-use super::state::ApiError;
+use super::state::{required, ApiError};
 use super::tags::{apply_tags, resource_ids, tag_list, tags_of};
 
 #[derive(Debug, Clone)]
@@ -25,13 +25,6 @@ struct KeyPair {
 #[derive(Default)]
 pub(crate) struct KeyPairs {
     pairs: BTreeMap<(String, String), KeyPair>,
-}
-
-fn required(p: &BTreeMap<String, String>, name: &str) -> Result<String, ApiError> {
-    p.get(name)
-        .filter(|v| !v.is_empty())
-        .cloned()
-        .ok_or_else(|| ApiError::missing(name))
 }
 
 /// The MD5 fingerprint (colon-less hex) of an OpenSSH public key line, if it is one.

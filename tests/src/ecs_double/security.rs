@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use super::state::ApiError;
+use super::state::{required, ApiError};
 use super::tags::{apply_tags, resource_ids, tag_list, tags_of};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -40,16 +40,6 @@ struct Group {
 #[derive(Default)]
 pub(crate) struct Groups {
     groups: BTreeMap<String, Group>,
-}
-
-fn required(p: &BTreeMap<String, String>, name: &str) -> Result<String, ApiError> {
-    p.get(name).filter(|v| !v.is_empty()).cloned().ok_or_else(|| {
-        ApiError::new(
-            400,
-            "MissingParameter",
-            format!("The input parameter \"{name}\" that is mandatory for processing this request is not supplied."),
-        )
-    })
 }
 
 fn not_found() -> ApiError {

@@ -674,7 +674,7 @@ impl World {
     }
 }
 
-fn required(p: &BTreeMap<String, String>, name: &str) -> Result<String, ApiError> {
+pub(crate) fn required(p: &BTreeMap<String, String>, name: &str) -> Result<String, ApiError> {
     p.get(name)
         .filter(|v| !v.is_empty())
         .cloned()

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use super::state::ApiError;
+use super::state::{required, ApiError};
 
 /// The VPC API version the double serves.
 pub const VPC_API_VERSION: &str = "2016-04-28";
@@ -62,16 +62,6 @@ fn within(inner: &str, outer: &str) -> bool {
     };
     let mask = if ol == 0 { 0 } else { u32::MAX << (32 - ol) };
     il >= ol && (i & mask) == (o & mask)
-}
-
-fn required(p: &BTreeMap<String, String>, name: &str) -> Result<String, ApiError> {
-    p.get(name).filter(|v| !v.is_empty()).cloned().ok_or_else(|| {
-        ApiError::new(
-            400,
-            "MissingParameter",
-            format!("The input parameter \"{name}\" that is mandatory for processing this request is not supplied."),
-        )
-    })
 }
 
 /// A private IPv4 block of the documented sizes (/8 to /28 inside 10/8, 172.16/12 or 192.168/16).
