@@ -156,7 +156,16 @@ class Config:
         self.users_path = mounted(ab["path"])
         address = (cfg.get("server") or {}).get("address", "tcp://:9091/")
         self.port = int(urllib.parse.urlsplit(address).port or 9091)
-        self.users = self.load_users()
+        self.users_mtime = None
+        self.users = {}
+        self.reload_users()
+
+    def reload_users(self):
+        """`watch: true`: re-reads the users file when it changed (by modification time), not on every request."""
+        mtime = os.stat(self.users_path).st_mtime_ns
+        if mtime != self.users_mtime:
+            self.users = self.load_users()
+            self.users_mtime = mtime
 
     def load_users(self):
         with open(self.users_path) as f:

@@ -134,7 +134,7 @@ class Handler(SecondFactors, http.server.BaseHTTPRequestHandler):
         self.username_logged = None
         url = urllib.parse.urlsplit(self.path)
         self.query = urllib.parse.parse_qs(url.query)
-        self.config.users = self.config.load_users()  # `watch: true`: the users file is re-read
+        self.config.reload_users()
         self._load_session()
         route = {
             ("GET", "/api/health"): self.health,
