@@ -79,6 +79,25 @@ fn workdir(
     wd
 }
 
+/// A file holding the CA of `double`'s HTTPS certificate (in a temporary directory kept with it).
+fn trust(double: &EcsDouble) -> (tempfile::TempDir, std::path::PathBuf) {
+    let certs = tempfile::tempdir().unwrap();
+    let ca = certs.path().join("ca.pem");
+    std::fs::write(&ca, double.ca_pem().unwrap()).unwrap();
+    (certs, ca)
+}
+
+/// The apply succeeded; otherwise its output and every call the double saw.
+fn assert_applied(run: &Run, double: &EcsDouble) {
+    assert!(
+        run.success,
+        "{}{}\ncalls: {:#?}",
+        run.stdout,
+        run.stderr,
+        double.calls()
+    );
+}
+
 /// The run failed, and its output says `why`.
 fn assert_failed_with(run: &Run, why: &str) {
     let text = format!("{}{}", run.stdout, run.stderr);
@@ -99,19 +118,10 @@ fn the_real_provider_reads_an_instance_over_https_with_a_verified_rpc_signature(
         let double = EcsDouble::start_https().unwrap();
         double.add_access_key(AK, SK);
         double.add_instance(InstanceSeed::running(INSTANCE, REGION));
-        let certs = tempfile::tempdir().unwrap();
-        let ca = certs.path().join("ca.pem");
-        std::fs::write(&ca, double.ca_pem().unwrap()).unwrap();
+        let (certs, ca) = trust(&double);
 
         let wd = workdir(e, &double, SK, &ca, READ_INSTANCE);
-        let run = apply(&wd);
-        assert!(
-            run.success,
-            "{}{}\ncalls: {:#?}",
-            run.stdout,
-            run.stderr,
-            double.calls()
-        );
+        assert_applied(&apply(&wd), &double);
         let out = wd.tf(&["output", "-json", "box"]).unwrap();
         let out: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
         assert_eq!(out["id"], INSTANCE);
@@ -201,19 +211,10 @@ fn the_real_provider_creates_reads_and_destroys_the_network_and_the_second_plan_
     engine::each(&engine::matrix(), |e| {
         let double = EcsDouble::start_https().unwrap();
         double.add_access_key(AK, SK);
-        let certs = tempfile::tempdir().unwrap();
-        let ca = certs.path().join("ca.pem");
-        std::fs::write(&ca, double.ca_pem().unwrap()).unwrap();
+        let (_certs, ca) = trust(&double);
 
         let wd = workdir(e, &double, SK, &ca, &vpc("172.16.0.0/12"));
-        let run = apply(&wd);
-        assert!(
-            run.success,
-            "{}{}\ncalls: {:#?}",
-            run.stdout,
-            run.stderr,
-            double.calls()
-        );
+        assert_applied(&apply(&wd), &double);
         let ids = double.vpc_ids();
         assert_eq!(ids.len(), 1);
         assert_eq!(double.vswitch_ids().len(), 1);

@@ -64,6 +64,14 @@ fn within(inner: &str, outer: &str) -> bool {
     il >= ol && (i & mask) == (o & mask)
 }
 
+fn malformed_cidr() -> ApiError {
+    ApiError::new(
+        400,
+        "InvalidCidrBlock.Malformed",
+        "Specified CIDR block is not valid.",
+    )
+}
+
 /// A private IPv4 block of the documented sizes (/8 to /28 inside 10/8, 172.16/12 or 192.168/16).
 fn valid_cidr(cidr: &str) -> bool {
     let Some((ip, len)) = cidr.split_once('/') else {
@@ -116,11 +124,7 @@ impl Vpcs {
             .cloned()
             .unwrap_or_else(|| "172.16.0.0/12".into());
         if !valid_cidr(&cidr) {
-            return Err(ApiError::new(
-                400,
-                "InvalidCidrBlock.Malformed",
-                "Specified CIDR block is not valid.",
-            ));
+            return Err(malformed_cidr());
         }
         let v = VpcRec {
             id: format!("vpc-cc{seq:016x}"),
@@ -244,11 +248,7 @@ impl Vpcs {
         if !within(&cidr, &vpc.cidr)
             || parse_cidr(&cidr).is_none_or(|(_, l)| !(16..=29).contains(&l))
         {
-            return Err(ApiError::new(
-                400,
-                "InvalidCidrBlock.Malformed",
-                "Specified CIDR block is not valid.",
-            ));
+            return Err(malformed_cidr());
         }
         if self
             .vswitches
