@@ -1,4 +1,7 @@
 //! Acceptance harness: builds the provider, lays out an offline plugin dir and drives real terraform.
+
+// The double's DescribeInstances answer is one large `json!` literal.
+#![recursion_limit = "256"]
 pub mod authelia;
 pub mod delay_proxy;
 pub mod ecs_double;

@@ -151,6 +151,18 @@ impl KeyPairs {
         Ok(json!({}))
     }
 
+    /// The public key of `name` in `region`.
+    pub(crate) fn public_key(&self, region: &str, name: &str) -> Option<String> {
+        self.pairs
+            .get(&(region.to_string(), name.to_string()))
+            .map(|k| k.public_key.clone())
+    }
+
+    /// Whether `name` exists in `region`.
+    pub(crate) fn exists(&self, region: &str, name: &str) -> bool {
+        self.pairs.contains_key(&(region.to_string(), name.to_string()))
+    }
+
     /// (name, public key) of every key pair.
     pub(crate) fn list(&self) -> Vec<(String, String)> {
         self.pairs

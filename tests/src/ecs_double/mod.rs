@@ -6,6 +6,8 @@
 //! It runs on its own thread and Tokio runtime, so tests may block (e.g. on a terraform child
 //! process) without starving it. Dropping the handle stops the server.
 
+mod images;
+mod instances;
 mod keypairs;
 mod security;
 mod server;
@@ -20,6 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 pub use server::API_VERSION;
+pub use instances::InstanceView;
 pub use state::{ApiError, Fault, InstanceSeed, RecordedCall, SnapshotView};
 
 use server::{lock, Shared};
@@ -149,6 +152,12 @@ impl EcsDouble {
         lock(&self.shared).create_image_from_snapshot(snapshot_id)
     }
 
+    /// Plays the platform's key handling on the machine standing in for the instances: `f(instance id,
+    /// public key)` runs when an instance with a key pair is created, started or rebooted.
+    pub fn on_key_pair_boot(&self, f: impl Fn(&str, &str) + Send + 'static) {
+        lock(&self.shared).key_pair_boot = Some(Box::new(f));
+    }
+
     /// Fails the next `times` calls of `action` (after authentication) with `fault`.
     pub fn inject(&self, action: &str, fault: Fault, times: u32) {
         lock(&self.shared).inject(action, fault, times);
@@ -170,6 +179,11 @@ impl EcsDouble {
 
     pub fn image_ids(&self) -> Vec<String> {
         lock(&self.shared).image_ids()
+    }
+
+    /// Every instance, with its system disk.
+    pub fn instances(&self) -> Vec<InstanceView> {
+        lock(&self.shared).instance_views()
     }
 
     pub fn instance_status(&self, instance_id: &str) -> Option<String> {

@@ -285,6 +285,11 @@ impl Groups {
     }
 
     /// Ids of the groups that exist, each with its number of rules.
+    /// The VPC of an existing group.
+    pub(crate) fn vpc_of(&self, id: &str) -> Option<&str> {
+        self.groups.get(id).map(|g| g.vpc_id.as_str())
+    }
+
     pub(crate) fn summary(&self) -> Vec<(String, usize)> {
         self.groups
             .values()

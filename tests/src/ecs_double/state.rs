@@ -138,43 +138,21 @@ pub struct RecordedCall {
 }
 
 #[derive(Debug, Clone)]
-struct InstanceRec {
-    id: String,
-    region: String,
-    status: String,
-    /// (target status, DescribeInstances calls left before reaching it)
-    pending: Option<(String, u32)>,
+pub(crate) struct SnapshotRec {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) description: String,
+    pub(crate) disk_id: String,
+    pub(crate) disk_size: u64,
+    pub(crate) region: String,
+    pub(crate) status: String,
+    pub(crate) polls: u32,
+    pub(crate) creation_time: String,
+    pub(crate) tags: Vec<(String, String)>,
 }
 
-#[derive(Debug, Clone)]
-struct DiskRec {
-    id: String,
-    instance_id: String,
-    region: String,
-    size: u64,
-}
-
-#[derive(Debug, Clone)]
-struct SnapshotRec {
-    id: String,
-    name: String,
-    description: String,
-    disk_id: String,
-    disk_size: u64,
-    region: String,
-    status: String,
-    polls: u32,
-    creation_time: String,
-    tags: Vec<(String, String)>,
-}
-
-#[derive(Debug, Clone)]
-struct ImageRec {
-    id: String,
-    region: String,
-    snapshot_id: String,
-    size: u64,
-}
+/// See [`World::key_pair_boot`].
+pub(crate) type KeyPairBoot = Box<dyn Fn(&str, &str) + Send>;
 
 pub(crate) struct AccessKey {
     pub secret: String,
@@ -183,12 +161,12 @@ pub(crate) struct AccessKey {
 
 /// Mutable state behind the server.
 pub(crate) struct World {
-    instances: BTreeMap<String, InstanceRec>,
-    disks: BTreeMap<String, DiskRec>,
-    snapshots: BTreeMap<String, SnapshotRec>,
-    images: BTreeMap<String, ImageRec>,
+    pub(crate) instances: BTreeMap<String, super::instances::InstanceRec>,
+    pub(crate) disks: BTreeMap<String, super::instances::DiskRec>,
+    pub(crate) snapshots: BTreeMap<String, SnapshotRec>,
+    pub(crate) images: BTreeMap<String, super::images::ImageRec>,
     faults: HashMap<String, Vec<(Fault, u32)>>,
-    client_tokens: HashMap<String, String>,
+    pub(crate) client_tokens: HashMap<String, String>,
     pub(crate) keys: HashMap<String, AccessKey>,
     pub(crate) nonces: HashSet<String>,
     pub(crate) calls: Vec<RecordedCall>,
@@ -200,6 +178,9 @@ pub(crate) struct World {
     pub(crate) keypairs: super::keypairs::KeyPairs,
     /// DescribeSnapshots calls a new snapshot needs before it is accomplished.
     pub(crate) snapshot_polls: u32,
+    /// Called with (instance id, public key) when an instance with a key pair boots: what Alibaba Cloud's
+    /// first-boot and restart handling does to root's authorized_keys, played on the machine standing in.
+    pub(crate) key_pair_boot: Option<KeyPairBoot>,
     /// DescribeInstances calls a Stopping/Starting instance needs to settle.
     pub(crate) transition_polls: u32,
     seq: u64,
@@ -224,6 +205,7 @@ impl World {
             groups: super::security::Groups::default(),
             keypairs: super::keypairs::KeyPairs::default(),
             snapshot_polls: 3,
+            key_pair_boot: None,
             transition_polls: 2,
             seq: 0,
         }
@@ -245,38 +227,28 @@ impl World {
         action: &str,
         params: &BTreeMap<String, String>,
     ) -> Result<Value, ApiError> {
+        if action == "DeleteVSwitch"
+            && params
+                .get("VSwitchId")
+                .is_some_and(|v| self.in_use_by_instance(v))
+        {
+            return Err(ApiError::new(
+                400,
+                "DependencyViolation",
+                "Specified object has dependent resources.",
+            ));
+        }
         let seq = self.next_seq();
         let now = self.clock();
         self.vpcs.handle(action, params, seq, now)
     }
 
-    fn clock(&mut self) -> String {
+    pub(crate) fn clock(&mut self) -> String {
         let n = i64::try_from(self.next_seq()).unwrap_or(0);
         OffsetDateTime::from_unix_timestamp(EPOCH + n * 60)
             .ok()
             .and_then(|t| t.format(&Rfc3339).ok())
             .unwrap_or_default()
-    }
-
-    pub(crate) fn add_instance(&mut self, seed: InstanceSeed) {
-        self.disks.insert(
-            seed.system_disk_id.clone(),
-            DiskRec {
-                id: seed.system_disk_id.clone(),
-                instance_id: seed.instance_id.clone(),
-                region: seed.region_id.clone(),
-                size: seed.system_disk_size_gib,
-            },
-        );
-        self.instances.insert(
-            seed.instance_id.clone(),
-            InstanceRec {
-                id: seed.instance_id,
-                region: seed.region_id,
-                status: seed.status,
-                pending: None,
-            },
-        );
     }
 
     pub(crate) fn inject(&mut self, action: &str, fault: Fault, times: u32) {
@@ -292,31 +264,6 @@ impl World {
         let slot = list.iter_mut().find(|(_, left)| *left > 0)?;
         slot.1 -= 1;
         Some(slot.0 .0.clone())
-    }
-
-    pub(crate) fn create_image_from_snapshot(
-        &mut self,
-        snapshot_id: &str,
-    ) -> Result<String, String> {
-        let snap = self
-            .snapshots
-            .get(snapshot_id)
-            .ok_or_else(|| format!("no snapshot {snapshot_id}"))?;
-        if snap.status != "accomplished" {
-            return Err(format!("snapshot {snapshot_id} is {}", snap.status));
-        }
-        let (region, size) = (snap.region.clone(), snap.disk_size);
-        let id = format!("m-dbl{:015x}", self.next_seq());
-        self.images.insert(
-            id.clone(),
-            ImageRec {
-                id: id.clone(),
-                region,
-                snapshot_id: snapshot_id.to_string(),
-                size,
-            },
-        );
-        Ok(id)
     }
 
     pub(crate) fn snapshots(&self) -> Vec<SnapshotView> {
@@ -335,6 +282,11 @@ impl World {
 
     pub(crate) fn image_ids(&self) -> Vec<String> {
         self.images.keys().cloned().collect()
+    }
+
+    /// (allocation id, address) of the EIP associated with an instance.
+    pub(crate) fn eip_of(&self, _instance_id: &str) -> Option<(String, String)> {
+        None
     }
 
     pub(crate) fn instance_status(&self, id: &str) -> Option<String> {
@@ -356,17 +308,27 @@ impl World {
         params: &BTreeMap<String, String>,
     ) -> Result<Value, ApiError> {
         match action {
-            "DescribeInstances" => self.describe_instances(params),
-            "StopInstance" => self.stop_instance(params),
-            "StartInstance" => self.start_instance(params),
-            "DescribeDisks" => self.describe_disks(params),
-            "DescribeInstanceRamRole" => self.describe_instance_ram_role(params),
             "CreateSnapshot" => self.create_snapshot(params),
             "DescribeSnapshots" => self.describe_snapshots(params),
             "DeleteSnapshot" => self.delete_snapshot(params),
-            "DescribeImages" => self.describe_images(params),
-            "DeleteImage" => self.delete_image(params),
+            "DeleteSecurityGroup"
+                if params
+                    .get("SecurityGroupId")
+                    .is_some_and(|g| self.in_use_by_instance(g)) =>
+            {
+                Err(ApiError::new(
+                    403,
+                    "DependencyViolation",
+                    "There is still instance(s) in the specified security group.",
+                ))
+            }
             _ => {
+                if let Some(done) = self.handle_instances(action, params) {
+                    return done;
+                }
+                if let Some(done) = self.handle_images(action, params) {
+                    return done;
+                }
                 let seq = self.next_seq();
                 let now = self.clock();
                 let handled = self.groups.handle(action, params, seq, now.clone());
@@ -381,137 +343,6 @@ impl World {
                     })
             }
         }
-    }
-
-    fn describe_instances(&mut self, p: &BTreeMap<String, String>) -> Result<Value, ApiError> {
-        let region = required(p, "RegionId")?;
-        let ids = json_ids(p, "InstanceIds")?;
-        for inst in self.instances.values_mut() {
-            if let Some((target, left)) = inst.pending.take() {
-                if left <= 1 {
-                    inst.status = target;
-                } else {
-                    inst.pending = Some((target, left - 1));
-                }
-            }
-        }
-        let items: Vec<Value> = self
-            .instances
-            .values()
-            .filter(|i| i.region == region)
-            .filter(|i| ids.as_ref().is_none_or(|ids| ids.contains(&i.id)))
-            .map(|i| {
-                // A VPC instance as DescribeInstances documents it: the provider indexes
-                // VpcAttributes.PrivateIpAddress.IpAddress[0] when InnerIpAddress is empty.
-                json!({
-                    "InstanceId": i.id, "InstanceName": format!("cloudcode-{}", i.id),
-                    "RegionId": i.region, "ZoneId": format!("{}-a", i.region),
-                    "Status": i.status, "ImageId": "debian_12_x64_20G_alibase_20240101.vhd",
-                    "InstanceType": "ecs.e-c1m2.large", "InstanceNetworkType": "vpc",
-                    "InstanceChargeType": "PostPaid", "InternetChargeType": "PayByTraffic",
-                    "CreationTime": "2026-12-01T08:00Z",
-                    "InnerIpAddress": { "IpAddress": [] },
-                    "PublicIpAddress": { "IpAddress": [] },
-                    "VpcAttributes": {
-                        "VpcId": "vpc-cloudcode0001", "VSwitchId": "vsw-cloudcode0001",
-                        "PrivateIpAddress": { "IpAddress": ["172.16.0.10"] },
-                    },
-                    "SecurityGroupIds": { "SecurityGroupId": ["sg-cloudcode0001"] },
-                    "EipAddress": { "IpAddress": "", "AllocationId": "" },
-                    "Tags": { "Tag": [] },
-                })
-            })
-            .collect();
-        Ok(paged(p, "Instances", "Instance", items))
-    }
-
-    fn instance_mut(&mut self, p: &BTreeMap<String, String>) -> Result<&mut InstanceRec, ApiError> {
-        let id = required(p, "InstanceId")?;
-        self.instances.get_mut(&id).ok_or_else(|| {
-            ApiError::new(
-                404,
-                "InvalidInstanceId.NotFound",
-                "The specified InstanceId does not exist.",
-            )
-        })
-    }
-
-    fn stop_instance(&mut self, p: &BTreeMap<String, String>) -> Result<Value, ApiError> {
-        if let Some(mode) = p.get("StoppedMode") {
-            if mode != "StopCharging" && mode != "KeepCharging" {
-                return Err(ApiError::invalid("StoppedMode"));
-            }
-        }
-        self.transition(p, "Running", "Stopping", "Stopped")
-    }
-
-    fn start_instance(&mut self, p: &BTreeMap<String, String>) -> Result<Value, ApiError> {
-        self.transition(p, "Stopped", "Starting", "Running")
-    }
-
-    /// `from` → `via` now, → `to` after `transition_polls` DescribeInstances calls; any other
-    /// current status is `IncorrectInstanceStatus`.
-    fn transition(
-        &mut self,
-        p: &BTreeMap<String, String>,
-        from: &str,
-        via: &str,
-        to: &str,
-    ) -> Result<Value, ApiError> {
-        let polls = self.transition_polls;
-        let inst = self.instance_mut(p)?;
-        if inst.status != from {
-            return Err(ApiError::incorrect_instance_status());
-        }
-        inst.status = via.into();
-        inst.pending = Some((to.into(), polls));
-        Ok(json!({}))
-    }
-
-    /// One entry per instance asked for that exists, with an empty role (the module attaches none); the
-    /// provider's `alicloud_instances` drops an instance the answer does not list.
-    fn describe_instance_ram_role(
-        &mut self,
-        p: &BTreeMap<String, String>,
-    ) -> Result<Value, ApiError> {
-        let region = required(p, "RegionId")?;
-        let ids = json_ids(p, "InstanceIds")?.unwrap_or_default();
-        let sets: Vec<Value> = ids
-            .iter()
-            .filter(|id| self.instances.get(*id).is_some_and(|i| i.region == region))
-            .map(|id| json!({ "InstanceId": id, "RamRoleName": "" }))
-            .collect();
-        Ok(json!({
-            "RegionId": region,
-            "TotalCount": sets.len(),
-            "InstanceRamRoleSets": { "InstanceRamRoleSet": sets },
-        }))
-    }
-
-    fn describe_disks(&mut self, p: &BTreeMap<String, String>) -> Result<Value, ApiError> {
-        let region = required(p, "RegionId")?;
-        let disk_type = p.get("DiskType").map(String::as_str).unwrap_or("all");
-        if !matches!(disk_type, "all" | "system" | "data") {
-            return Err(ApiError::invalid("DiskType"));
-        }
-        let ids = json_ids(p, "DiskIds")?;
-        let items: Vec<Value> = self
-            .disks
-            .values()
-            .filter(|d| d.region == region)
-            .filter(|d| p.get("InstanceId").is_none_or(|i| *i == d.instance_id))
-            .filter(|_| disk_type != "data")
-            .filter(|d| ids.as_ref().is_none_or(|ids| ids.contains(&d.id)))
-            .map(|d| {
-                json!({
-                    "DiskId": d.id, "InstanceId": d.instance_id, "RegionId": d.region,
-                    "ZoneId": format!("{}-a", d.region), "Type": "system",
-                    "Category": "cloud_essd", "Size": d.size, "Status": "In_use",
-                    "Device": "/dev/xvda", "Portable": false,
-                })
-            })
-            .collect();
-        Ok(paged(p, "Disks", "Disk", items))
     }
 
     fn create_snapshot(&mut self, p: &BTreeMap<String, String>) -> Result<Value, ApiError> {
@@ -635,43 +466,6 @@ impl World {
         Ok(json!({}))
     }
 
-    fn describe_images(&mut self, p: &BTreeMap<String, String>) -> Result<Value, ApiError> {
-        let region = required(p, "RegionId")?;
-        let ids: Option<Vec<String>> = p
-            .get("ImageId")
-            .map(|s| s.split(',').map(|x| x.trim().to_string()).collect());
-        let items: Vec<Value> = self
-            .images
-            .values()
-            .filter(|i| i.region == region)
-            .filter(|i| ids.as_ref().is_none_or(|ids| ids.contains(&i.id)))
-            .filter(|i| p.get("SnapshotId").is_none_or(|s| *s == i.snapshot_id))
-            .filter(|_| p.get("ImageOwnerAlias").is_none_or(|o| o == "self"))
-            .map(|i| {
-                json!({
-                    "ImageId": i.id, "ImageName": format!("restore-{}", i.snapshot_id),
-                    "ImageOwnerAlias": "self", "Status": "Available", "Size": i.size,
-                    "DiskDeviceMappings": { "DiskDeviceMapping": [
-                        { "SnapshotId": i.snapshot_id, "Size": i.size.to_string(), "Type": "system" }
-                    ]},
-                })
-            })
-            .collect();
-        Ok(paged(p, "Images", "Image", items))
-    }
-
-    fn delete_image(&mut self, p: &BTreeMap<String, String>) -> Result<Value, ApiError> {
-        required(p, "RegionId")?;
-        let id = required(p, "ImageId")?;
-        if self.images.remove(&id).is_none() {
-            return Err(ApiError::new(
-                404,
-                "InvalidImageId.NotFound",
-                "The specified ImageId does not exist.",
-            ));
-        }
-        Ok(json!({}))
-    }
 }
 
 pub(crate) fn required(p: &BTreeMap<String, String>, name: &str) -> Result<String, ApiError> {
@@ -682,7 +476,7 @@ pub(crate) fn required(p: &BTreeMap<String, String>, name: &str) -> Result<Strin
 }
 
 /// `InstanceIds`/`SnapshotIds`/`DiskIds`: a JSON array of strings.
-fn json_ids(p: &BTreeMap<String, String>, name: &str) -> Result<Option<Vec<String>>, ApiError> {
+pub(crate) fn json_ids(p: &BTreeMap<String, String>, name: &str) -> Result<Option<Vec<String>>, ApiError> {
     p.get(name)
         .map(|raw| serde_json::from_str::<Vec<String>>(raw).map_err(|_| ApiError::invalid(name)))
         .transpose()
@@ -710,7 +504,7 @@ fn tag_params(p: &BTreeMap<String, String>) -> Result<Vec<(String, String)>, Api
 }
 
 /// PageNumber/PageSize paging (PageSize default 10, max 100) with TotalCount.
-fn paged(p: &BTreeMap<String, String>, outer: &str, inner: &str, items: Vec<Value>) -> Value {
+pub(crate) fn paged(p: &BTreeMap<String, String>, outer: &str, inner: &str, items: Vec<Value>) -> Value {
     let page_number: usize = p
         .get("PageNumber")
         .and_then(|v| v.parse().ok())

@@ -328,6 +328,13 @@ impl Vpcs {
         self.vswitches.keys().cloned().collect()
     }
 
+    /// (VPC id, zone, CIDR block) of an existing vswitch, for RunInstances.
+    pub(crate) fn vswitch_placement(&self, id: &str) -> Option<(String, String, String)> {
+        self.vswitches
+            .get(id)
+            .map(|s| (s.vpc_id.clone(), s.zone.clone(), s.cidr.clone()))
+    }
+
     /// Ids of the VPCs that exist.
     pub(crate) fn ids(&self) -> Vec<String> {
         self.vpcs.keys().cloned().collect()

@@ -392,6 +392,11 @@ impl TestVm {
     }
 
     /// The VM's current ed25519 host key, `ssh-ed25519 AAAA...` (no comment), for pinning.
+    /// root's `authorized_keys` inside the VM, as a path on this host.
+    pub fn root_authorized_keys(&self) -> PathBuf {
+        self.root.join("root/.ssh/authorized_keys")
+    }
+
     pub fn host_key(&self) -> &str {
         &self.host_key
     }
