@@ -198,6 +198,8 @@ pub(crate) struct World {
     pub(crate) groups: super::security::Groups,
     /// SSH key pairs.
     pub(crate) keypairs: super::keypairs::KeyPairs,
+    /// The region and zone catalog with its stock.
+    pub(crate) zones: super::zones::Zones,
     /// DescribeSnapshots calls a new snapshot needs before it is accomplished.
     pub(crate) snapshot_polls: u32,
     /// DescribeInstances calls a Stopping/Starting instance needs to settle.
@@ -223,6 +225,7 @@ impl World {
             vpcs: super::vpc::Vpcs::default(),
             groups: super::security::Groups::default(),
             keypairs: super::keypairs::KeyPairs::default(),
+            zones: super::zones::Zones::default(),
             snapshot_polls: 3,
             transition_polls: 2,
             seq: 0,
@@ -372,6 +375,7 @@ impl World {
                 let handled = self.groups.handle(action, params, seq, now.clone());
                 handled
                     .or_else(|| self.keypairs.handle(action, params, now))
+                    .or_else(|| self.zones.handle(action, params))
                     .unwrap_or_else(|| {
                         Err(ApiError::new(
                             404,
