@@ -16,6 +16,7 @@ mod state;
 mod tags;
 mod tls;
 mod vpc;
+mod zones;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -213,6 +214,21 @@ impl EcsDouble {
     /// The VPCs that exist.
     pub fn vpc_ids(&self) -> Vec<String> {
         lock(&self.shared).vpcs.ids()
+    }
+
+    /// Gives `zone_id` stock of `instance_type` (offering the type there if it did not), or takes it away. Without
+    /// stock DescribeZones no longer lists the type in that zone and DescribeAvailableResource reports it `SoldOut`
+    /// (`WithoutStock`), so `data "alicloud_zones"` leaves the zone out for that type.
+    ///
+    /// # Panics
+    /// On a zone the catalog does not have (a mistake in the test).
+    pub fn set_zone_stock(&self, zone_id: &str, instance_type: &str, with_stock: bool) {
+        let set = lock(&self.shared)
+            .zones
+            .set_stock(zone_id, instance_type, with_stock);
+        if let Err(e) = set {
+            panic!("{e}");
+        }
     }
 
     /// Calls of one action, in order.

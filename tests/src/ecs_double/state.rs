@@ -176,6 +176,8 @@ pub(crate) struct World {
     pub(crate) groups: super::security::Groups,
     /// SSH key pairs.
     pub(crate) keypairs: super::keypairs::KeyPairs,
+    /// The region and zone catalog with its stock.
+    pub(crate) zones: super::zones::Zones,
     /// DescribeSnapshots calls a new snapshot needs before it is accomplished.
     pub(crate) snapshot_polls: u32,
     /// Called with (instance id, public key) when an instance with a key pair boots: what Alibaba Cloud's
@@ -204,6 +206,7 @@ impl World {
             vpcs: super::vpc::Vpcs::default(),
             groups: super::security::Groups::default(),
             keypairs: super::keypairs::KeyPairs::default(),
+            zones: super::zones::Zones::default(),
             snapshot_polls: 3,
             key_pair_boot: None,
             transition_polls: 2,
@@ -334,6 +337,7 @@ impl World {
                 let handled = self.groups.handle(action, params, seq, now.clone());
                 handled
                     .or_else(|| self.keypairs.handle(action, params, now))
+                    .or_else(|| self.zones.handle(action, params))
                     .unwrap_or_else(|| {
                         Err(ApiError::new(
                             404,
