@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use super::state::{json_ids, paged, required, ApiError, InstanceSeed, World};
 use super::tags::{apply_tags, resource_ids, tag_list, tags_of};
+use super::zones::TYPE_SPECS;
 
 #[derive(Debug, Clone)]
 pub(crate) struct InstanceRec {
@@ -81,13 +82,6 @@ fn incorrect_status() -> ApiError {
     )
 }
 
-/// Instance types the double knows: (type, vCPUs, memory GiB).
-const INSTANCE_TYPES: [(&str, u32, u32); 4] = [
-    ("ecs.e-c1m2.large", 2, 4),
-    ("ecs.e-c1m4.large", 2, 8),
-    ("ecs.u1-c1m2.large", 2, 4),
-    ("ecs.g7.large", 2, 8),
-];
 
 /// `a.b.c.d/n` → the 11th address of the block, the instance's private address.
 fn private_ip(cidr: &str, n: u64) -> String {
@@ -194,7 +188,7 @@ impl World {
             return Ok(json!({ "InstanceIdSets": { "InstanceIdSet": [id] } }));
         }
         let instance_type = required(p, "InstanceType")?;
-        if !INSTANCE_TYPES.iter().any(|(t, _, _)| *t == instance_type) {
+        if !TYPE_SPECS.iter().any(|(t, _, _)| *t == instance_type) {
             return Err(ApiError::new(
                 404,
                 "InvalidInstanceType.NotFound",
@@ -222,6 +216,13 @@ impl World {
                 400,
                 "InvalidParameter.Mismatch",
                 "The specified ZoneId is not the zone of the specified VSwitchId.",
+            ));
+        }
+        if !self.zones.has_stock(&zone, &instance_type) {
+            return Err(ApiError::new(
+                403,
+                "OperationDenied.NoStock",
+                "The requested resource is sold out in the specified zone; try other types of resources or other regions and zones.",
             ));
         }
         let security_groups = security_group_params(p);
@@ -356,10 +357,10 @@ impl World {
     }
 
     fn instance_json(&self, i: &InstanceRec) -> Value {
-        let (cpu, memory) = INSTANCE_TYPES
+        let (cpu, memory) = TYPE_SPECS
             .iter()
             .find(|(t, _, _)| *t == i.instance_type)
-            .map(|(_, c, m)| (*c, *m * 1024))
+            .map(|(_, c, m)| (*c, (*m * 1024.0) as u64))
             .unwrap_or((2, 4096));
         let (allocation_id, eip) = self.eip_of(&i.id).unwrap_or_default();
         let stopped_mode = if i.status == "Stopped" {

@@ -230,6 +230,16 @@ impl World {
         action: &str,
         params: &BTreeMap<String, String>,
     ) -> Result<Value, ApiError> {
+        if action == "CreateVSwitch" {
+            let (region, zone) = (required(params, "RegionId")?, required(params, "ZoneId")?);
+            if !self.zones.has_zone(&region, &zone) {
+                return Err(ApiError::new(
+                    400,
+                    "InvalidZoneId.NotFound",
+                    "Specified zone does not exist.",
+                ));
+            }
+        }
         if action == "DeleteVSwitch"
             && params
                 .get("VSwitchId")

@@ -238,7 +238,7 @@ impl Vpcs {
                     "Specified VPC does not exist.",
                 )
             })?;
-        if !zone.starts_with(&format!("{region}-")) {
+        if !zone.starts_with(&region) {
             return Err(ApiError::new(
                 400,
                 "InvalidZoneId.NotFound",

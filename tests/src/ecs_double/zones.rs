@@ -60,7 +60,7 @@ struct Zone {
 }
 
 /// vCPUs and memory (GiB) of the instance types in the catalog (DescribeAvailableResource's `Cores`/`Memory`).
-const TYPE_SPECS: &[(&str, u32, f64)] = &[
+pub(crate) const TYPE_SPECS: &[(&str, u32, f64)] = &[
     ("ecs.e-c1m2.large", 2, 4.0),
     ("ecs.c7.large", 2, 4.0),
     ("ecs.g7.large", 2, 8.0),
@@ -267,6 +267,22 @@ impl Zones {
             "DescribeAvailableResource" => self.describe_available_resource(p),
             _ => return None,
         })
+    }
+
+    /// Whether `zone_id` is a zone of `region`.
+    pub(crate) fn has_zone(&self, region: &str, zone_id: &str) -> bool {
+        self.regions
+            .get(region)
+            .is_some_and(|zones| zones.contains_key(zone_id))
+    }
+
+    /// Whether `zone_id` offers `instance_type` and has stock of it (RunInstances: `OperationDenied.NoStock`).
+    pub(crate) fn has_stock(&self, zone_id: &str, instance_type: &str) -> bool {
+        self.regions
+            .values()
+            .find_map(|zones| zones.get(zone_id))
+            .and_then(|z| z.types.get(instance_type))
+            .is_some_and(|s| s.available())
     }
 
     /// Gives `zone_id` stock of `instance_type` (offering the type there if it did not) or takes it away.
