@@ -198,6 +198,10 @@ pub(crate) struct World {
     pub(crate) groups: super::security::Groups,
     /// SSH key pairs.
     pub(crate) keypairs: super::keypairs::KeyPairs,
+    /// Elastic IP addresses (VPC API).
+    pub(crate) eips: super::eip::Eips,
+    /// The account's DNS domains and records (Alidns API).
+    pub(crate) dns: super::alidns::Dns,
     /// DescribeSnapshots calls a new snapshot needs before it is accomplished.
     pub(crate) snapshot_polls: u32,
     /// DescribeInstances calls a Stopping/Starting instance needs to settle.
@@ -223,6 +227,8 @@ impl World {
             vpcs: super::vpc::Vpcs::default(),
             groups: super::security::Groups::default(),
             keypairs: super::keypairs::KeyPairs::default(),
+            eips: super::eip::Eips::default(),
+            dns: super::alidns::Dns::default(),
             snapshot_polls: 3,
             transition_polls: 2,
             seq: 0,
@@ -247,7 +253,20 @@ impl World {
     ) -> Result<Value, ApiError> {
         let seq = self.next_seq();
         let now = self.clock();
-        self.vpcs.handle(action, params, seq, now)
+        // Taken out for the call, so that it can ask the world whether an instance exists.
+        let mut eips = std::mem::take(&mut self.eips);
+        let handled = eips.handle(action, params, seq, &now, &|id| {
+            self.instance_status(id).is_some()
+        });
+        self.eips = eips;
+        handled.unwrap_or_else(|| self.vpcs.handle(action, params, seq, now))
+    }
+
+    /// Adds a DNS domain to the account.
+    pub(crate) fn add_dns_domain(&mut self, name: &str) {
+        let seq = self.next_seq();
+        let now = self.clock();
+        self.dns.add_domain(name, seq, now);
     }
 
     fn clock(&mut self) -> String {
@@ -710,7 +729,12 @@ fn tag_params(p: &BTreeMap<String, String>) -> Result<Vec<(String, String)>, Api
 }
 
 /// PageNumber/PageSize paging (PageSize default 10, max 100) with TotalCount.
-fn paged(p: &BTreeMap<String, String>, outer: &str, inner: &str, items: Vec<Value>) -> Value {
+pub(crate) fn paged(
+    p: &BTreeMap<String, String>,
+    outer: &str,
+    inner: &str,
+    items: Vec<Value>,
+) -> Value {
     let page_number: usize = p
         .get("PageNumber")
         .and_then(|v| v.parse().ok())
