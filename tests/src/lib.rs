@@ -1,4 +1,5 @@
 //! Acceptance harness: builds the provider, lays out an offline plugin dir and drives real terraform.
+pub mod alicloud_double_fixture;
 pub mod authelia;
 pub mod delay_proxy;
 pub mod ecs_double;
