@@ -2,6 +2,7 @@
 
 // The double's DescribeInstances answer is one large `json!` literal.
 #![recursion_limit = "256"]
+pub mod alicloud_double_fixture;
 pub mod authelia;
 pub mod delay_proxy;
 pub mod ecs_double;

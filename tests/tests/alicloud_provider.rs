@@ -4,48 +4,18 @@
 //! signature verified on every request, and the double's answers decoded by the provider. Each accepted case
 //! has its refused one beside it (wrong secret, untrusted certificate).
 
+use cloudcode_tests::alicloud_double_fixture::{
+    apply, assert_applied, assert_failed_with, destroy, trust, workdir, AK, REGION, SK,
+};
 use cloudcode_tests::ecs_double::{EcsDouble, InstanceSeed};
-use cloudcode_tests::engine::{self, Engine};
+use cloudcode_tests::engine;
 use cloudcode_tests::provider_bin;
 use cloudcode_tests::stack_fixture::plan_exit;
-use cloudcode_tests::terraform::{Run, Workdir};
 
-const AK: &str = "LTAI5tProviderDoubleKey";
-const SK: &str = "provider-double-test-secret";
-const REGION: &str = "cn-hangzhou";
 /// A throwaway public key (the double checks its format and computes the MD5 fingerprint the API reports).
 const PUBLIC_KEY: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHh3CQc2YxY6CNDR3oE5ZYqGCbOyq8O7t2fYt3cEclAw cloudcode-test";
 const INSTANCE: &str = "i-bp1realprovider01"; // also in READ_INSTANCE
-
-/// The provider pointed at `double` for ECS and VPC (no configure-time call), then `body`.
-fn config(double: &EcsDouble, body: &str) -> String {
-    format!(
-        r#"
-terraform {{
-  required_providers {{
-    alicloud = {{
-      source  = "aliyun/alicloud"
-      version = "{version}"
-    }}
-  }}
-}}
-
-provider "alicloud" {{
-  region                 = "{REGION}"
-  skip_region_validation = true
-  account_type           = "Domestic"
-  endpoints {{
-    ecs = "{addr}"
-    vpc = "{addr}"
-  }}
-}}
-{body}
-"#,
-        version = engine::ALICLOUD_VERSION,
-        addr = double.addr(),
-    )
-}
 
 const READ_INSTANCE: &str = r#"
 data "alicloud_instances" "box" {
@@ -61,57 +31,6 @@ output "box" {
 }
 "#;
 
-/// A working directory for `e` with the real alicloud provider, pointed at `double` with `secret`, trusting
-/// `ca` (a PEM file) for HTTPS.
-fn workdir(
-    e: &Engine,
-    double: &EcsDouble,
-    secret: &str,
-    ca: &std::path::Path,
-    body: &str,
-) -> Workdir {
-    let mut wd = Workdir::with_alicloud(e, provider_bin!()).unwrap();
-    wd.write("main.tf", &config(double, body)).unwrap();
-    wd.set_env("ALICLOUD_ACCESS_KEY", AK);
-    wd.set_env("ALICLOUD_SECRET_KEY", secret);
-    wd.set_env("SSL_CERT_FILE", &ca.display().to_string());
-    wd.init().unwrap();
-    wd
-}
-
-/// A file holding the CA of `double`'s HTTPS certificate (in a temporary directory kept with it).
-fn trust(double: &EcsDouble) -> (tempfile::TempDir, std::path::PathBuf) {
-    let certs = tempfile::tempdir().unwrap();
-    let ca = certs.path().join("ca.pem");
-    std::fs::write(&ca, double.ca_pem().unwrap()).unwrap();
-    (certs, ca)
-}
-
-/// The apply succeeded; otherwise its output and every call the double saw.
-fn assert_applied(run: &Run, double: &EcsDouble) {
-    assert!(
-        run.success,
-        "{}{}\ncalls: {:#?}",
-        run.stdout,
-        run.stderr,
-        double.calls()
-    );
-}
-
-/// The run failed, and its output says `why`.
-fn assert_failed_with(run: &Run, why: &str) {
-    let text = format!("{}{}", run.stdout, run.stderr);
-    assert!(
-        !run.success && text.contains(why),
-        "expected a failure with {why}:\n{text}"
-    );
-}
-
-fn apply(wd: &Workdir) -> Run {
-    wd.tf(&["apply", "-auto-approve", "-no-color", "-input=false"])
-        .unwrap()
-}
-
 #[test]
 fn the_real_provider_reads_an_instance_over_https_with_a_verified_rpc_signature() {
     engine::each(&engine::matrix(), |e| {
@@ -120,7 +39,7 @@ fn the_real_provider_reads_an_instance_over_https_with_a_verified_rpc_signature(
         double.add_instance(InstanceSeed::running(INSTANCE, REGION));
         let (certs, ca) = trust(&double);
 
-        let wd = workdir(e, &double, SK, &ca, READ_INSTANCE);
+        let wd = workdir(e, provider_bin!(), &double, SK, &ca, READ_INSTANCE);
         assert_applied(&apply(&wd), &double);
         let out = wd.tf(&["output", "-json", "box"]).unwrap();
         let out: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
@@ -140,7 +59,14 @@ fn the_real_provider_reads_an_instance_over_https_with_a_verified_rpc_signature(
         );
 
         // Refused beside: a wrong secret is answered SignatureDoesNotMatch, and the provider says so.
-        let wrong = workdir(e, &double, "not-the-secret", &ca, READ_INSTANCE);
+        let wrong = workdir(
+            e,
+            provider_bin!(),
+            &double,
+            "not-the-secret",
+            &ca,
+            READ_INSTANCE,
+        );
         let run = apply(&wrong);
         assert_failed_with(&run, "SignatureDoesNotMatch");
         assert!(
@@ -152,7 +78,7 @@ fn the_real_provider_reads_an_instance_over_https_with_a_verified_rpc_signature(
         let before = double.calls().len();
         let other = certs.path().join("other.pem");
         std::fs::write(&other, EcsDouble::start_https().unwrap().ca_pem().unwrap()).unwrap();
-        let untrusted = workdir(e, &double, SK, &other, READ_INSTANCE);
+        let untrusted = workdir(e, provider_bin!(), &double, SK, &other, READ_INSTANCE);
         assert_failed_with(&apply(&untrusted), "certificate");
         assert_eq!(
             double.calls().len(),
@@ -213,7 +139,7 @@ fn the_real_provider_creates_reads_and_destroys_the_network_and_the_second_plan_
         double.add_access_key(AK, SK);
         let (_certs, ca) = trust(&double);
 
-        let wd = workdir(e, &double, SK, &ca, &vpc("172.16.0.0/12"));
+        let wd = workdir(e, provider_bin!(), &double, SK, &ca, &vpc("172.16.0.0/12"));
         assert_applied(&apply(&wd), &double);
         let ids = double.vpc_ids();
         assert_eq!(ids.len(), 1);
@@ -242,10 +168,7 @@ fn the_real_provider_creates_reads_and_destroys_the_network_and_the_second_plan_
             "second plan not empty:\n{}{}",
             plan.stdout, plan.stderr
         );
-        let run = wd
-            .tf(&["destroy", "-auto-approve", "-no-color", "-input=false"])
-            .unwrap();
-        assert!(run.success, "{}{}", run.stdout, run.stderr);
+        assert_applied(&destroy(&wd), &double);
         assert!(double.vpc_ids().is_empty() && double.vswitch_ids().is_empty());
         assert!(double.security_groups().is_empty() && double.key_pairs().is_empty());
         assert_eq!(double.calls_of("RevokeSecurityGroup").len(), 2);
@@ -262,7 +185,7 @@ fn the_real_provider_creates_reads_and_destroys_the_network_and_the_second_plan_
         );
 
         // Refused beside: a block outside the private ranges is the API's error, in the provider's words.
-        let bad = workdir(e, &double, SK, &ca, &vpc("8.8.0.0/16"));
+        let bad = workdir(e, provider_bin!(), &double, SK, &ca, &vpc("8.8.0.0/16"));
         assert_failed_with(&apply(&bad), "InvalidCidrBlock.Malformed");
         assert!(double.vpc_ids().is_empty());
     });

@@ -1,6 +1,6 @@
 //! Alibaba Cloud ECS API contract double: a local HTTP(S) server that verifies ACS3-HMAC-SHA256 and
 //! classic RPC (1.0, HMAC-SHA1) signatures and implements the ECS actions cloudcode and the official
-//! provider's first scenarios use, with injectable faults. One of the
+//! provider's scenarios use (and the VPC, EIP and Alidns ones beside them), with injectable faults. One of the
 //! two doubles the test standards allow (see docs/engineering/alicloud.md for what it follows).
 //!
 //! It runs on its own thread and Tokio runtime, so tests may block (e.g. on a terraform child
@@ -8,6 +8,8 @@
 
 mod images;
 mod instances;
+mod alidns;
+mod eip;
 mod keypairs;
 mod security;
 mod server;
@@ -22,6 +24,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+pub use alidns::{DnsRecordView, ALIDNS_API_VERSION};
+pub use eip::EipView;
 pub use server::API_VERSION;
 pub use instances::InstanceView;
 pub use state::{ApiError, Fault, InstanceSeed, RecordedCall, SnapshotView};
@@ -229,6 +233,32 @@ impl EcsDouble {
         if let Err(e) = set {
             panic!("{e}");
         }
+    }
+
+    /// AllocateEipAddress hands out these addresses, in order, before addresses of its own
+    /// (203.0.113.x, a documentation range).
+    pub fn set_eip_addresses(&self, ips: Vec<String>) {
+        lock(&self.shared).eips.set_pool(ips);
+    }
+
+    /// The EIPs that exist, with the instance each is associated with.
+    pub fn eips(&self) -> Vec<EipView> {
+        lock(&self.shared).eips.views()
+    }
+
+    /// (allocation id, address) of the EIP associated with `instance_id`, if any.
+    pub fn eip_of_instance(&self, instance_id: &str) -> Option<(String, String)> {
+        lock(&self.shared).eips.eip_of_instance(instance_id)
+    }
+
+    /// Adds a DNS domain to the account (what DescribeDomains lists and AddDomainRecord accepts).
+    pub fn add_dns_domain(&self, name: &str) {
+        lock(&self.shared).add_dns_domain(name);
+    }
+
+    /// The DNS records that exist.
+    pub fn dns_records(&self) -> Vec<DnsRecordView> {
+        lock(&self.shared).dns.views()
     }
 
     /// Calls of one action, in order.

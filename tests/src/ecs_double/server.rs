@@ -1,6 +1,6 @@
 //! The HTTP side of the double: authenticates every request as the ECS gateway does (an ACS3 signature, or
 //! the classic RPC signature 1.0 with HMAC-SHA1 over query and form parameters; access key, STS token, nonce
-//! replay, clock skew, body hash), then dispatches to the world.
+//! replay, clock skew, body hash), then dispatches to the world by API version (ECS, VPC, Alidns).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -13,8 +13,10 @@ use sha2::{Digest, Sha256};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use super::alidns::ALIDNS_API_VERSION;
 use super::signature;
 use super::state::{ApiError, RecordedCall, World};
+use super::vpc::VPC_API_VERSION;
 
 /// The API version the double serves.
 pub const API_VERSION: &str = "2014-05-26";
@@ -54,9 +56,11 @@ fn handle(
     if form {
         params.extend(signature::decode_pairs(&String::from_utf8_lossy(body)));
     }
+    let version = params.get("Version").cloned().unwrap_or_default();
+    let (product, endpoint) = product_of(&version);
     let host_id = match params.get("RegionId") {
-        Some(r) => format!("ecs.{r}.aliyuncs.com"),
-        None => "ecs.aliyuncs.com".to_string(),
+        Some(r) if product != "Alidns" => format!("{endpoint}.{r}.aliyuncs.com"),
+        _ => format!("{endpoint}.aliyuncs.com"),
     };
     let mut world = lock(shared);
     let request_id = world.request_id();
@@ -77,9 +81,8 @@ fn handle(
     };
     let result = authenticated.and_then(|()| match world.take_fault(&action) {
         Some(fault) => Err(fault),
-        None if params.get("Version").map(String::as_str) == Some(super::vpc::VPC_API_VERSION) => {
-            world.handle_vpc(&action, &params)
-        }
+        None if version == VPC_API_VERSION => world.handle_vpc(&action, &params),
+        None if version == ALIDNS_API_VERSION => world.dns.handle(&action, &params),
         None => world.handle(&action, &params),
     });
     let outcome = match &result {
@@ -107,12 +110,21 @@ fn handle(
                 "Code": err.code,
                 "Message": err.message,
                 "Recommend": format!(
-                    "https://api.aliyun.com/troubleshoot?q={}&product=Ecs&requestId={request_id}",
+                    "https://api.aliyun.com/troubleshoot?q={}&product={product}&requestId={request_id}",
                     err.code
                 ),
             });
             (status, axum::Json(doc)).into_response()
         }
+    }
+}
+
+/// The product an RPC API version belongs to, and its endpoint prefix.
+fn product_of(version: &str) -> (&'static str, &'static str) {
+    match version {
+        VPC_API_VERSION => ("Vpc", "vpc"),
+        ALIDNS_API_VERSION => ("Alidns", "alidns"),
+        _ => ("Ecs", "ecs"),
     }
 }
 
@@ -305,7 +317,7 @@ fn authenticate_rpc(
         ));
     }
     let version = get("Version").unwrap_or("");
-    if version != API_VERSION && version != super::vpc::VPC_API_VERSION {
+    if ![API_VERSION, VPC_API_VERSION, ALIDNS_API_VERSION].contains(&version) {
         return Err(ApiError::new(
             400,
             "InvalidVersion",

@@ -178,6 +178,10 @@ pub(crate) struct World {
     pub(crate) keypairs: super::keypairs::KeyPairs,
     /// The region and zone catalog with its stock.
     pub(crate) zones: super::zones::Zones,
+    /// Elastic IP addresses (VPC API).
+    pub(crate) eips: super::eip::Eips,
+    /// The account's DNS domains and records (Alidns API).
+    pub(crate) dns: super::alidns::Dns,
     /// DescribeSnapshots calls a new snapshot needs before it is accomplished.
     pub(crate) snapshot_polls: u32,
     /// Called with (instance id, public key) when an instance with a key pair boots: what Alibaba Cloud's
@@ -207,6 +211,8 @@ impl World {
             groups: super::security::Groups::default(),
             keypairs: super::keypairs::KeyPairs::default(),
             zones: super::zones::Zones::default(),
+            eips: super::eip::Eips::default(),
+            dns: super::alidns::Dns::default(),
             snapshot_polls: 3,
             key_pair_boot: None,
             transition_polls: 2,
@@ -253,7 +259,20 @@ impl World {
         }
         let seq = self.next_seq();
         let now = self.clock();
-        self.vpcs.handle(action, params, seq, now)
+        // Taken out for the call, so that it can ask the world whether an instance exists.
+        let mut eips = std::mem::take(&mut self.eips);
+        let handled = eips.handle(action, params, seq, &now, &|id| {
+            self.instance_status(id).is_some()
+        });
+        self.eips = eips;
+        handled.unwrap_or_else(|| self.vpcs.handle(action, params, seq, now))
+    }
+
+    /// Adds a DNS domain to the account.
+    pub(crate) fn add_dns_domain(&mut self, name: &str) {
+        let seq = self.next_seq();
+        let now = self.clock();
+        self.dns.add_domain(name, seq, now);
     }
 
     pub(crate) fn clock(&mut self) -> String {
@@ -298,8 +317,8 @@ impl World {
     }
 
     /// (allocation id, address) of the EIP associated with an instance.
-    pub(crate) fn eip_of(&self, _instance_id: &str) -> Option<(String, String)> {
-        None
+    pub(crate) fn eip_of(&self, instance_id: &str) -> Option<(String, String)> {
+        self.eips.eip_of_instance(instance_id)
     }
 
     pub(crate) fn instance_status(&self, id: &str) -> Option<String> {
@@ -518,7 +537,12 @@ fn tag_params(p: &BTreeMap<String, String>) -> Result<Vec<(String, String)>, Api
 }
 
 /// PageNumber/PageSize paging (PageSize default 10, max 100) with TotalCount.
-pub(crate) fn paged(p: &BTreeMap<String, String>, outer: &str, inner: &str, items: Vec<Value>) -> Value {
+pub(crate) fn paged(
+    p: &BTreeMap<String, String>,
+    outer: &str,
+    inner: &str,
+    items: Vec<Value>,
+) -> Value {
     let page_number: usize = p
         .get("PageNumber")
         .and_then(|v| v.parse().ok())

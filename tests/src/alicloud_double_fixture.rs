@@ -1,0 +1,102 @@
+//! The official alicloud provider (the real 1.240.0 binary) pointed at the API double, shared by the scenarios that
+//! drive it (`alicloud_provider`, `alicloud_eip_dns`): the provider block (ECS, VPC and Alidns endpoints on the
+//! double, no configure-time call), a working directory holding the keys in the environment and trusting the
+//! double's CA, and the apply/destroy checks.
+
+use std::path::{Path, PathBuf};
+
+use crate::ecs_double::EcsDouble;
+use crate::engine::{self, Engine};
+use crate::terraform::{Run, Workdir};
+
+/// The AccessKey pair the scenarios sign with (add it to the double with `add_access_key(AK, SK)`).
+pub const AK: &str = "LTAI5tProviderDoubleKey";
+pub const SK: &str = "provider-double-test-secret";
+pub const REGION: &str = "cn-hangzhou";
+
+/// The provider pointed at `double` for ECS, VPC and Alidns (no configure-time call), then `body`.
+pub fn config(double: &EcsDouble, body: &str) -> String {
+    format!(
+        r#"
+terraform {{
+  required_providers {{
+    alicloud = {{
+      source  = "aliyun/alicloud"
+      version = "{version}"
+    }}
+  }}
+}}
+
+provider "alicloud" {{
+  region                 = "{REGION}"
+  skip_region_validation = true
+  account_type           = "Domestic"
+  endpoints {{
+    ecs    = "{addr}"
+    vpc    = "{addr}"
+    alidns = "{addr}"
+  }}
+}}
+{body}
+"#,
+        version = engine::ALICLOUD_VERSION,
+        addr = double.addr(),
+    )
+}
+
+/// A working directory for `e` with the real alicloud provider, pointed at `double` with `secret`, trusting
+/// `ca` (a PEM file) for HTTPS. `provider_bin` is `provider_bin!()` of the calling test.
+pub fn workdir(
+    e: &Engine,
+    provider_bin: &Path,
+    double: &EcsDouble,
+    secret: &str,
+    ca: &Path,
+    body: &str,
+) -> Workdir {
+    let mut wd = Workdir::with_alicloud(e, provider_bin).unwrap();
+    wd.write("main.tf", &config(double, body)).unwrap();
+    wd.set_env("ALICLOUD_ACCESS_KEY", AK);
+    wd.set_env("ALICLOUD_SECRET_KEY", secret);
+    wd.set_env("SSL_CERT_FILE", &ca.display().to_string());
+    wd.init().unwrap();
+    wd
+}
+
+/// A file holding the CA of `double`'s HTTPS certificate (in a temporary directory kept with it).
+pub fn trust(double: &EcsDouble) -> (tempfile::TempDir, PathBuf) {
+    let certs = tempfile::tempdir().unwrap();
+    let ca = certs.path().join("ca.pem");
+    std::fs::write(&ca, double.ca_pem().unwrap()).unwrap();
+    (certs, ca)
+}
+
+/// The apply (or destroy) succeeded; otherwise its output and every call the double saw.
+pub fn assert_applied(run: &Run, double: &EcsDouble) {
+    assert!(
+        run.success,
+        "{}{}\ncalls: {:#?}",
+        run.stdout,
+        run.stderr,
+        double.calls()
+    );
+}
+
+/// The run failed, and its output says `why`.
+pub fn assert_failed_with(run: &Run, why: &str) {
+    let text = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        !run.success && text.contains(why),
+        "expected a failure with {why}:\n{text}"
+    );
+}
+
+pub fn apply(wd: &Workdir) -> Run {
+    wd.tf(&["apply", "-auto-approve", "-no-color", "-input=false"])
+        .unwrap()
+}
+
+pub fn destroy(wd: &Workdir) -> Run {
+    wd.tf(&["destroy", "-auto-approve", "-no-color", "-input=false"])
+        .unwrap()
+}
