@@ -23,6 +23,20 @@ locals {
 # Zone and image
 # ---------------------------------------------------------------------------------------------------------
 
+# The name and zone the box was created with. They never change afterwards (ignore_changes), so the instance's
+# precondition can refuse a plan that would move or rename the box: the key pair name is ForceNew (a rename
+# would replace the instance and its disk) and the vswitch's zone is ForceNew (the instance cannot follow it).
+resource "terraform_data" "identity" {
+  input = {
+    name = var.name
+    zone = local.zone_id
+  }
+
+  lifecycle {
+    ignore_changes = [input]
+  }
+}
+
 data "alicloud_zones" "this" {
   count = var.zone_id == "" ? 1 : 0
 
@@ -102,10 +116,21 @@ resource "alicloud_security_group_rule" "ssh" {
   description       = "cloudcode: SSH from ${each.value}"
 }
 
+# The provider updates only a key pair's tags: a new public key must replace it. The instance has no
+# key_name (ForceNew there): the attachment below binds the key and restarts the instance, which is when
+# Alibaba Cloud writes a key pair into root's authorized_keys — at creation and after each key change.
+resource "terraform_data" "ssh_public_key" {
+  input = trimspace(var.ssh_public_key)
+}
+
 resource "alicloud_ecs_key_pair" "this" {
   key_pair_name = "${var.name}-key"
-  public_key    = trimspace(var.ssh_public_key)
+  public_key    = terraform_data.ssh_public_key.output
   tags          = local.tags
+
+  lifecycle {
+    replace_triggered_by = [terraform_data.ssh_public_key]
+  }
 }
 
 # ---------------------------------------------------------------------------------------------------------
@@ -129,6 +154,12 @@ locals {
   )
 }
 
+resource "terraform_data" "restore_snapshot" {
+  count = local.restore_from == null ? 0 : 1
+
+  input = local.restore_from.id
+}
+
 resource "alicloud_image" "restore" {
   count = local.restore_from == null ? 0 : 1
 
@@ -140,11 +171,29 @@ resource "alicloud_image" "restore" {
   # The instance keeps running from its own disk; the image may go even while the instance exists.
   force = true
   tags  = local.tags
+
+  lifecycle {
+    # The provider neither replaces nor updates an image for a new snapshot_id: without this a newer
+    # snapshot would only rename the image.
+    replace_triggered_by = [terraform_data.restore_snapshot[count.index]]
+  }
+}
+
+# The box as it is now, found by its tag (not by id, so nothing here waits for the instance): its system disk
+# can grow but never shrink (ResizeDisk refuses), e.g. after a restore from a snapshot larger than
+# system_disk_size, or when system_disk_size is lowered.
+data "alicloud_instances" "current" {
+  tags = { cloudcode = var.name }
 }
 
 locals {
-  image_id         = local.restore_from == null ? try(data.alicloud_images.ubuntu.ids[0], null) : alicloud_image.restore[0].id
-  system_disk_size = local.restore_from == null ? var.system_disk_size : max(var.system_disk_size, coalesce(local.restore_from.size, 0))
+  current_disk_size = try(max([for i in data.alicloud_instances.current.instances : i.disk_device_mappings[0].size]...), 0)
+  image_id          = local.restore_from == null ? try(data.alicloud_images.ubuntu.ids[0], null) : alicloud_image.restore[0].id
+  system_disk_size = max(
+    var.system_disk_size,
+    local.restore_from == null ? 0 : coalesce(local.restore_from.size, 0),
+    local.current_disk_size,
+  )
 }
 
 # ---------------------------------------------------------------------------------------------------------
@@ -159,7 +208,6 @@ resource "alicloud_instance" "this" {
   image_id        = local.image_id
   vswitch_id      = alicloud_vswitch.this.id
   security_groups = [alicloud_security_group.this.id]
-  key_name        = alicloud_ecs_key_pair.this.key_pair_name
 
   system_disk_category = local.disk
   system_disk_size     = local.system_disk_size
@@ -168,21 +216,44 @@ resource "alicloud_instance" "this" {
   # The EIP is the public address; no bandwidth of the instance's own.
   internet_max_bandwidth_out = 0
 
-  # Suspend/resume: a stopped pay-as-you-go instance is not billed for CPU and memory.
+  # Suspend/resume: a stopped pay-as-you-go instance is not billed for CPU and memory. The API reports
+  # stopped_mode "Not-applicable" while the instance runs, so that is what a running box asks for: any other
+  # value would show as a change on every plan.
   status       = var.running ? "Running" : "Stopped"
-  stopped_mode = "StopCharging"
+  stopped_mode = var.running ? "Not-applicable" : "StopCharging"
 
   tags        = local.tags
   volume_tags = local.tags
 
   lifecycle {
-    # A newer Ubuntu image (or the restore image going away) must not rebuild the system disk.
-    ignore_changes = [image_id]
+    # A newer Ubuntu image (or the restore image going away) must not rebuild the system disk: for the
+    # provider image_id is not ForceNew but ReplaceSystemDisk, which wipes it. key_name: boxes created
+    # before the key pair attachment was introduced have it set; it must not replace them.
+    ignore_changes = [image_id, key_name]
 
     precondition {
       condition     = local.image_id != null
       error_message = "No Ubuntu 24.04 x86_64 system image offers ${var.instance_type} in this region; choose another instance_type."
     }
+    precondition {
+      condition     = terraform_data.identity.output.name == var.name
+      error_message = "name cannot change on an existing box (it is \"${terraform_data.identity.output.name}\"): renaming would replace the instance and its disk; destroy (a snapshot is kept) and deploy under the new name instead."
+    }
+    precondition {
+      condition     = terraform_data.identity.output.zone == local.zone_id
+      error_message = "zone_id cannot change on an existing box (it is in ${terraform_data.identity.output.zone}): set zone_id = \"${terraform_data.identity.output.zone}\", or destroy (a snapshot is kept) and deploy in the new zone."
+    }
+  }
+}
+
+resource "alicloud_ecs_key_pair_attachment" "this" {
+  key_pair_name = alicloud_ecs_key_pair.this.key_pair_name
+  instance_ids  = [alicloud_instance.this.id]
+  # Restart the instance so the key reaches root's authorized_keys.
+  force = true
+
+  lifecycle {
+    replace_triggered_by = [alicloud_ecs_key_pair.this]
   }
 }
 
@@ -281,6 +352,7 @@ resource "cloudcode_stack" "this" {
 
   # SSH must be reachable (address bound, port open) and the names must resolve before the deploy.
   depends_on = [
+    alicloud_ecs_key_pair_attachment.this,
     alicloud_eip_association.this,
     alicloud_security_group_rule.ssh,
     alicloud_security_group_rule.public,

@@ -278,14 +278,14 @@ fn default_plan_creates_the_listed_resources_with_the_design_settings() {
 }
 
 #[test]
-fn suspend_plans_stopped_with_stop_charging_and_replaces_nothing() {
+fn suspend_plans_stopped_with_stop_charging_and_a_quiet_stack() {
     assert_file_passes(
         "suspend_resume.tftest.hcl",
         &[
             "create",
-            "suspend_stops_the_instance_without_replacing_anything",
+            "suspend_asks_for_a_stopped_instance_and_a_quiet_stack",
             "suspend",
-            "resume_starts_the_same_instance",
+            "resume_asks_for_a_running_instance",
         ],
     );
 }
@@ -314,7 +314,7 @@ fn restore_with_a_snapshot_plans_the_image_from_it() {
             "compatible_snapshot_becomes_the_instance_image",
             "restored_instance_boots_from_the_restore_image",
             "incompatible_snapshot_restores_only_when_allowed",
-            "later_plans_never_rebuild_the_restored_disk",
+            "without_a_snapshot_the_image_goes_and_image_id_stays_ignored",
         ],
     );
 }

@@ -129,7 +129,7 @@ run "default_plan_creates_a_fresh_install" {
   }
 
   assert {
-    condition     = alicloud_ecs_key_pair.this.public_key == "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 me@laptop" && alicloud_ecs_key_pair.this.key_pair_name == "cloudcode-key"
+    condition     = terraform_data.ssh_public_key.input == "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 me@laptop" && alicloud_ecs_key_pair.this.key_pair_name == "cloudcode-key"
     error_message = "key pair from ssh_public_key"
   }
 
@@ -151,12 +151,12 @@ run "default_plan_creates_a_fresh_install" {
     error_message = "pay-as-you-go, no bandwidth of its own (the EIP is the public address)"
   }
   assert {
-    condition     = alicloud_instance.this.status == "Running" && alicloud_instance.this.stopped_mode == "StopCharging"
-    error_message = "running, stopping in StopCharging mode"
+    condition     = alicloud_instance.this.status == "Running" && alicloud_instance.this.stopped_mode == "Not-applicable"
+    error_message = "running, with the stopped_mode the API reports for a running instance"
   }
   assert {
-    condition     = alicloud_instance.this.key_name == "cloudcode-key"
-    error_message = "the key pair is installed"
+    condition     = alicloud_ecs_key_pair_attachment.this.key_pair_name == "cloudcode-key" && alicloud_ecs_key_pair_attachment.this.force == true
+    error_message = "the key pair is bound to the instance with a restart"
   }
   assert {
     condition     = length(alicloud_image.restore) == 0 && output.snapshot_id == null

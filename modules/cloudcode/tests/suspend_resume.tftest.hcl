@@ -1,5 +1,7 @@
-# Suspend and resume: running = false stops the instance in StopCharging mode and tells the stack not to
-# connect; nothing is replaced (every id stays as applied). running = true starts it again.
+# Suspend and resume, the module's own logic: running = false asks for a stopped instance in StopCharging mode
+# and tells the stack not to connect; running = true asks for it running again. Mocks never plan a
+# provider-forced replacement, so that nothing is replaced is asserted against the real provider
+# (tests/tests/cloud_path.rs), not here.
 
 # Inline mocks: OpenTofu's mock_provider has no `source`, so the values live here, the same in every file.
 mock_provider "alicloud" {
@@ -99,7 +101,7 @@ run "create" {
   }
 }
 
-run "suspend_stops_the_instance_without_replacing_anything" {
+run "suspend_asks_for_a_stopped_instance_and_a_quiet_stack" {
   command = plan
 
   variables {
@@ -109,24 +111,6 @@ run "suspend_stops_the_instance_without_replacing_anything" {
   assert {
     condition     = alicloud_instance.this.status == "Stopped" && alicloud_instance.this.stopped_mode == "StopCharging"
     error_message = "suspend must plan status = Stopped with StopCharging"
-  }
-  # The ids the create run got from the mocks: a replaced resource would have an unknown id in the plan,
-  # which fails these conditions.
-  assert {
-    condition     = alicloud_instance.this.id == "i-t4n0000000000000001"
-    error_message = "the instance must be updated in place, not replaced"
-  }
-  assert {
-    condition     = alicloud_eip_association.this.id == "eip-t4n0000000000000001:i-t4n0000000000000001" && alicloud_eip_address.this[0].id == "eip-t4n0000000000000001"
-    error_message = "the EIP and its association stay"
-  }
-  assert {
-    condition     = cloudcode_stack.this.id == "cloudcode-stack-0001" && cloudcode_snapshot_backup.this.id == "cloudcode-backup-0001"
-    error_message = "the stack and its backup stay"
-  }
-  assert {
-    condition     = alicloud_vpc.this.id == "vpc-t4n0000000000000001" && alicloud_ecs_key_pair.this.id == "cloudcode"
-    error_message = "network and key pair stay"
   }
   assert {
     condition     = cloudcode_stack.this.host_running == false
@@ -140,26 +124,16 @@ run "suspend" {
   variables {
     running = false
   }
-
-  assert {
-    condition     = alicloud_instance.this.status == "Stopped" && alicloud_instance.this.id == "i-t4n0000000000000001"
-    error_message = "suspended in place"
-  }
 }
 
-run "resume_starts_the_same_instance" {
+run "resume_asks_for_a_running_instance" {
   command = plan
 
   variables {
     running = true
   }
-
   assert {
-    condition     = alicloud_instance.this.status == "Running" && alicloud_instance.this.id == "i-t4n0000000000000001"
-    error_message = "resume must start the same instance"
-  }
-  assert {
-    condition     = cloudcode_stack.this.host_running && cloudcode_stack.this.id == "cloudcode-stack-0001"
+    condition     = cloudcode_stack.this.host_running
     error_message = "the stack resumes in place"
   }
 }
