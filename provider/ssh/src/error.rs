@@ -47,6 +47,17 @@ pub enum SshError {
         last_error: String,
     },
 
+    /// The host answered but kept refusing every configured credential until the caller's deadline.
+    #[error(
+        "{host} refused the SSH credentials ({attempts} attempts within {timeout:?}); last answer: {last_error}"
+    )]
+    AuthRejected {
+        host: String,
+        timeout: Duration,
+        attempts: u32,
+        last_error: String,
+    },
+
     /// The wait was cancelled (StopProvider).
     #[error("cancelled while {doing} {host}")]
     Cancelled { host: String, doing: &'static str },

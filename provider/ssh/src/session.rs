@@ -173,6 +173,9 @@ impl std::fmt::Debug for Session {
 enum AttemptError {
     Fatal(SshError),
     Retry(String),
+    /// The host answered and refused the credentials: retried (keys may still be on their way, e.g. while
+    /// an instance boots), and reported as [`SshError::AuthRejected`] if it never accepts them.
+    Rejected(String),
 }
 
 impl From<SshError> for AttemptError {
@@ -212,6 +215,8 @@ impl Session {
         let deadline = Instant::now() + options.timeout;
         let mut backoff = FIRST_BACKOFF;
         let mut attempts = 0u32;
+        // The last answer that was not a timeout, and whether it was a refusal of the credentials.
+        let mut last_answer: Option<(String, bool)> = None;
         loop {
             attempts += 1;
             Counters::bump(&counters.connect_attempts);
@@ -245,12 +250,35 @@ impl Session {
                     });
                 }
                 Ok(Err(AttemptError::Fatal(e))) => return Err(e),
-                Ok(Err(AttemptError::Retry(msg))) => msg,
-                Err(_) => format!("attempt timed out after {per_attempt:?}"),
+                Ok(Err(AttemptError::Retry(msg))) => {
+                    last_answer = Some((msg.clone(), false));
+                    msg
+                }
+                Ok(Err(AttemptError::Rejected(msg))) => {
+                    last_answer = Some((msg.clone(), true));
+                    msg
+                }
+                // An attempt cut short by the deadline says less than the answer before it.
+                Err(_) if per_attempt < Duration::from_secs(1) && last_answer.is_some() => last_answer
+                    .as_ref()
+                    .map(|(m, _)| m.clone())
+                    .unwrap_or_default(),
+                Err(_) => {
+                    last_answer = None;
+                    format!("attempt timed out after {per_attempt:?}")
+                }
             };
             tracing::info!(host = %label, attempt = attempts, error = %last_error, "ssh connect failed; will retry");
             let now = Instant::now();
             if now + Duration::from_millis(50) >= deadline {
+                if let Some((_, true)) = last_answer {
+                    return Err(SshError::AuthRejected {
+                        host: label,
+                        timeout: options.timeout,
+                        attempts,
+                        last_error,
+                    });
+                }
                 return Err(SshError::ConnectTimeout {
                     host: label,
                     timeout: options.timeout,
@@ -479,7 +507,7 @@ async fn authenticate(
 ) -> Result<(), AttemptError> {
     match creds.authenticate(handle, &endpoint.user).await? {
         Ok(()) => Ok(()),
-        Err(msg) => Err(AttemptError::Retry(format!("{}: {msg}", endpoint.label()))),
+        Err(msg) => Err(AttemptError::Rejected(format!("{}: {msg}", endpoint.label()))),
     }
 }
 

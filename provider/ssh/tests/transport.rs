@@ -408,6 +408,30 @@ async fn connect_retries_rejected_keys_until_cloud_init_installs_the_key() {
     assert!(s.run("true", None).await.is_ok());
 }
 
+/// Regression: a key the host never accepts used to end in "attempt timed out after 0ns" (the deadline's last,
+/// empty attempt) inside a generic connect timeout; callers could not tell a refused key from a host down.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_the_host_never_accepts_is_reported_as_refused_with_the_hosts_answer() {
+    let keys = tempfile::tempdir().unwrap();
+    let key = generate_key(keys.path(), "id", KeyKind::Ed25519, None).unwrap();
+    let sshd = Sshd::start(&SshdConfig::default()).unwrap();
+    let mut opts = options(endpoint(
+        sshd.port(),
+        "root",
+        Credentials::key_file(&key.private_path),
+        pinned(sshd.host_key()),
+    ));
+    opts.timeout = Duration::from_secs(2);
+    let err = Session::connect(opts).await.unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(err, SshError::AuthRejected { attempts, .. } if attempts > 1),
+        "{msg}"
+    );
+    assert!(!msg.contains("timed out after 0ns"), "{msg}");
+    assert!(msg.contains("refused the SSH credentials"), "{msg}");
+}
+
 /// Options for a loopback port where nothing listens (connections are refused).
 fn nothing_listening(keys: &Path) -> (u16, ConnectOptions) {
     let key = generate_key(keys, "id", KeyKind::Ed25519, None).unwrap();

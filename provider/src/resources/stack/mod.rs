@@ -630,6 +630,19 @@ impl Resource for Stack {
         .await
         {
             Ok(s) => s,
+            // A key that was just changed (e.g. a new ssh_public_key that this apply puts on the host) is
+            // refused until then: the plan goes on from the recorded state, with a warning.
+            Err(e @ cloudcode_ssh::SshError::AuthRejected { .. }) => {
+                diags.warning(
+                    "Could not check the host for drift: it refused the SSH key",
+                    format!(
+                        "{e}. The recorded state is used for this plan. If the box's SSH key is being changed in \
+                         this apply, that is expected and the next plan checks again; otherwise check \
+                         private_key_path."
+                    ),
+                );
+                return Some(state);
+            }
             Err(e) => {
                 host_error(
                     diags,
