@@ -124,7 +124,7 @@ resource "terraform_data" "ssh_public_key" {
 }
 
 resource "alicloud_ecs_key_pair" "this" {
-  key_pair_name = "${var.name}-key"
+  key_pair_name = var.key_pair_name != "" ? var.key_pair_name : "${var.name}-key"
   public_key    = terraform_data.ssh_public_key.output
   tags          = local.tags
 

@@ -24,9 +24,10 @@ variable "tags" {
 # ---------------------------------------------------------------------------------------------------------
 
 variable "zone_id" {
-  description = "Availability zone, e.g. `ap-southeast-1b`. Empty: the first zone of the region that offers `instance_type` with cloud_essd disks."
+  description = "Availability zone, e.g. `ap-southeast-1b`. Empty: the first zone of the region that offers `instance_type` with cloud_essd disks. It cannot change once the box exists (the plan is refused)."
   type        = string
   default     = ""
+  nullable    = false
 
   validation {
     condition     = var.zone_id == "" || can(regex("^[a-z]{2}-[a-z0-9-]+$", var.zone_id))
@@ -46,13 +47,26 @@ variable "instance_type" {
 }
 
 variable "system_disk_size" {
-  description = "System disk (cloud_essd) size in GiB. A restore uses at least the snapshot's size."
+  description = "System disk (cloud_essd) size in GiB. A restore uses at least the snapshot's size; the disk grows when this is raised and never shrinks."
   type        = number
   default     = 60
+  nullable    = false
 
   validation {
     condition     = var.system_disk_size >= 20 && var.system_disk_size <= 2048 && floor(var.system_disk_size) == var.system_disk_size
     error_message = "system_disk_size must be a whole number of GiB between 20 and 2048."
+  }
+}
+
+variable "key_pair_name" {
+  description = "Name of the SSH key pair. Empty: `<name>-key`. Set it to adopt a deployment whose key pair has another name (`cloudcode import-legacy` does)."
+  type        = string
+  default     = ""
+  nullable    = false
+
+  validation {
+    condition     = var.key_pair_name == "" || can(regex("^[A-Za-z][A-Za-z0-9._:-]{1,127}$", var.key_pair_name))
+    error_message = "key_pair_name must be empty or 2 to 128 characters: letters, digits, '.', '_', ':' and '-', starting with a letter."
   }
 }
 

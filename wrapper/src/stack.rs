@@ -92,6 +92,15 @@ pub struct StackConfig {
     /// Cloud: the RSA public key of `private_key_path` (`ssh-rsa AAAA...`).
     #[serde(default)]
     pub ssh_public_key: Option<String>,
+    /// Cloud: the availability zone, when it must not be the module's choice (an adopted deployment's).
+    #[serde(default)]
+    pub zone_id: Option<String>,
+    /// Cloud: the key pair's name, when it is not `<cloud_name>-key` (an adopted deployment's).
+    #[serde(default)]
+    pub key_pair_name: Option<String>,
+    /// Cloud: the system disk's size in GiB, when it is not the module's default (an adopted deployment's).
+    #[serde(default)]
+    pub system_disk_size: Option<u32>,
     /// Cloud: `false` while suspended (instance stopped, StopCharging).
     #[serde(default = "yes")]
     pub running: bool,
@@ -131,6 +140,9 @@ impl StackConfig {
             cloud_name: None,
             ssh_allowed_cidrs: Vec::new(),
             ssh_public_key: None,
+            zone_id: None,
+            key_pair_name: None,
+            system_disk_size: None,
             running: true,
             snapshot_on_destroy: true,
         }

@@ -51,10 +51,13 @@ pub fn run(name: &str, force: bool, dry_run: bool, keep_snapshot: bool) -> Resul
     eprintln!(
         "{}",
         tr(
-            format!("{remove} resources will be destroyed."),
-            format!("将删除 {remove} 个资源。")
+            format!("{remove} resources will be destroyed:"),
+            format!("将删除 {remove} 个资源：")
         )
     );
+    for (addr, _) in plan.planned.iter().filter(|(_, action)| action == "delete") {
+        eprintln!("  - {}", addr.trim_start_matches("module.cloudcode."));
+    }
     let snapshot = cfg.is_cloud() && keep_snapshot;
     if cfg.is_cloud() {
         eprintln!(

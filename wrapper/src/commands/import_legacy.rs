@@ -28,7 +28,7 @@ pub struct LegacyState {
 #[derive(Debug, Deserialize)]
 pub struct LegacyResources {
     pub vpc: Option<Id>,
-    pub vswitch: Option<Id>,
+    pub vswitch: Option<LegacyVSwitch>,
     pub security_group: Option<Id>,
     pub ecs: Option<LegacyEcs>,
     pub eip: Option<Id>,
@@ -44,9 +44,19 @@ pub struct Id {
 }
 
 #[derive(Debug, Deserialize)]
+pub struct LegacyVSwitch {
+    pub id: String,
+    /// The zone the Go tool created it (and so the instance) in.
+    #[serde(default)]
+    pub zone: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
 pub struct LegacyEcs {
     pub id: String,
     pub instance_type: Option<String>,
+    #[serde(default)]
+    pub system_disk_size: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -218,6 +228,11 @@ pub fn run(name: &str, state: Option<&Path>, admin_email: &str, ssh_cidr: &[Stri
         cloud_name: Some(crate::commands::deploy::cloud_name(name)?),
         ssh_allowed_cidrs: cidrs,
         ssh_public_key: Some(public.trim().to_string()),
+        // What the Go tool chose, so that the plan adopts the resources instead of replacing them: the zone
+        // (the vswitch's is ForceNew), the key pair's name (ForceNew) and the disk's size (never shrunk).
+        zone_id: legacy.resources.vswitch.as_ref().and_then(|v| v.zone.clone()),
+        key_pair_name: legacy.resources.ssh_key_pair.as_ref().map(|k| k.name.clone()),
+        system_disk_size: legacy.resources.ecs.as_ref().and_then(|e| e.system_disk_size),
         running: legacy.status.as_deref() != Some("suspended"),
         ..StackConfig::blank()
     };

@@ -75,6 +75,8 @@ pub struct RunResult {
     pub outputs: serde_json::Map<String, Json>,
     /// `change_summary`: (add, change, remove).
     pub changes: Option<(u64, u64, u64)>,
+    /// `planned_change`: (resource address, action), in the order the engine reported them.
+    pub planned: Vec<(String, String)>,
 }
 
 /// (variable users set, variable the alicloud provider reads).
@@ -357,6 +359,12 @@ fn handle_event(ev: &Json, bar: &indicatif::ProgressBar, result: &mut RunResult)
                 result.errors.push(text.trim_end_matches(": ").to_string());
             } else {
                 bar.println(format!("! {}", text.trim_end_matches(": ")));
+            }
+        }
+        "planned_change" => {
+            let c = &ev["change"];
+            if let (Some(addr), Some(action)) = (c["resource"]["addr"].as_str(), c["action"].as_str()) {
+                result.planned.push((addr.to_string(), action.to_string()));
             }
         }
         "change_summary" => {
