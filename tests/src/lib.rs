@@ -4,6 +4,7 @@
 #![recursion_limit = "256"]
 pub mod alicloud_double_fixture;
 pub mod authelia;
+pub mod cloud_fixture;
 pub mod delay_proxy;
 pub mod ecs_double;
 pub mod engine;

@@ -28,6 +28,7 @@ pub(crate) struct ImageRec {
 }
 
 /// A public image: (id, platform, OS name, architecture, size GiB, creation time).
+#[derive(Clone)]
 struct SystemImage {
     id: &'static str,
     platform: &'static str,
@@ -119,9 +120,29 @@ impl World {
         })
     }
 
+    /// The public images: the catalogue, then the Ubuntu 24.04 x86_64 ones published since (one day apart from
+    /// 2026-12-01, so each is the newest when published).
+    fn system_images(&self) -> Vec<SystemImage> {
+        const DAYS: [&str; 4] = [
+            "2026-12-01T08:00:00Z",
+            "2026-12-02T08:00:00Z",
+            "2026-12-03T08:00:00Z",
+            "2026-12-04T08:00:00Z",
+        ];
+        let mut all: Vec<SystemImage> = SYSTEM_IMAGES.to_vec();
+        for (n, id) in self.published_images.iter().enumerate().take(DAYS.len()) {
+            all.push(SystemImage {
+                id,
+                created: DAYS[n],
+                ..SYSTEM_IMAGES[2].clone()
+            });
+        }
+        all
+    }
+
     /// The size (GiB) of an image that can boot an instance in `region` now.
     pub(crate) fn image_size(&self, region: &str, image_id: &str) -> Option<u64> {
-        SYSTEM_IMAGES
+        self.system_images()
             .iter()
             .find(|i| i.id == image_id)
             .map(|i| i.size)
@@ -283,7 +304,7 @@ impl World {
         let mut items: Vec<Value> = Vec::new();
         if owner.is_none_or(|o| o == "system") {
             items.extend(
-                SYSTEM_IMAGES
+                self.system_images()
                     .iter()
                     .filter(|i| wanted(i.id, "Available", i.architecture))
                     .filter(|_| p.get("OSType").is_none_or(|t| t == "linux"))

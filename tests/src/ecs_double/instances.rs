@@ -171,6 +171,7 @@ impl World {
             "DeleteInstance" => self.delete_instance(p),
             "DescribeDisks" => self.describe_disks(p),
             "ResizeDisk" => self.resize_disk(p),
+            "DescribeTags" => self.describe_tags(p),
             "AttachKeyPair" => self.attach_key_pair(p),
             "DetachKeyPair" => self.detach_key_pair(p),
             "TagResources" | "UntagResources" => match p.get("ResourceType").map(String::as_str) {
@@ -713,6 +714,26 @@ impl World {
             apply_tags(action, p, &mut d.tags)?;
         }
         Ok(json!({}))
+    }
+
+    /// DescribeTags (the older tag query) for one instance, disk or image; any other resource type has none here.
+    fn describe_tags(&mut self, p: &BTreeMap<String, String>) -> Result<Value, ApiError> {
+        required(p, "RegionId")?;
+        let id = p.get("ResourceId").cloned().unwrap_or_default();
+        let empty = BTreeMap::new();
+        let tags = match p.get("ResourceType").map(String::as_str) {
+            Some("instance") => self.instances.get(&id).map(|i| &i.tags),
+            Some("disk") => self.disks.get(&id).map(|d| &d.tags),
+            Some("image") => self.images.get(&id).map(|i| &i.tags),
+            Some(_) => None,
+            None => return Err(ApiError::missing("ResourceType")),
+        }
+        .unwrap_or(&empty);
+        let items: Vec<Value> = tags
+            .iter()
+            .map(|(k, v)| json!({ "TagKey": k, "TagValue": v, "ResourceTypeCount": {} }))
+            .collect();
+        Ok(paged(p, "Tags", "Tag", items))
     }
 
     /// What a test can see of every instance.

@@ -163,6 +163,11 @@ impl EcsDouble {
         lock(&self.shared).key_pair_boot = Some(Box::new(f));
     }
 
+    /// Publishes a newer public Ubuntu 24.04 x86_64 image (what happens every few months), at most four.
+    pub fn publish_system_image(&self, image_id: &'static str) {
+        lock(&self.shared).published_images.push(image_id);
+    }
+
     /// Fails the next `times` calls of `action` (after authentication) with `fault`.
     pub fn inject(&self, action: &str, fault: Fault, times: u32) {
         lock(&self.shared).inject(action, fault, times);

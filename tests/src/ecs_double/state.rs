@@ -187,6 +187,8 @@ pub(crate) struct World {
     /// Called with (instance id, public key) when an instance with a key pair boots: what Alibaba Cloud's
     /// first-boot and restart handling does to root's authorized_keys, played on the machine standing in.
     pub(crate) key_pair_boot: Option<KeyPairBoot>,
+    /// Public Ubuntu 24.04 x86_64 images released after the catalogue's (newest last).
+    pub(crate) published_images: Vec<&'static str>,
     /// DescribeInstances calls a Stopping/Starting instance needs to settle.
     pub(crate) transition_polls: u32,
     seq: u64,
@@ -215,6 +217,7 @@ impl World {
             dns: super::alidns::Dns::default(),
             snapshot_polls: 3,
             key_pair_boot: None,
+            published_images: Vec::new(),
             transition_polls: 2,
             seq: 0,
         }
@@ -510,7 +513,9 @@ pub(crate) fn required(p: &BTreeMap<String, String>, name: &str) -> Result<Strin
 
 /// `InstanceIds`/`SnapshotIds`/`DiskIds`: a JSON array of strings.
 pub(crate) fn json_ids(p: &BTreeMap<String, String>, name: &str) -> Result<Option<Vec<String>>, ApiError> {
+    // An empty value is no filter, as the API reads it.
     p.get(name)
+        .filter(|raw| !raw.is_empty())
         .map(|raw| serde_json::from_str::<Vec<String>>(raw).map_err(|_| ApiError::invalid(name)))
         .transpose()
 }

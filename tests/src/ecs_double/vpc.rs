@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use super::state::{required, ApiError};
+use super::tags::{apply_tags, resource_ids};
 
 /// The VPC API version the double serves.
 pub const VPC_API_VERSION: &str = "2016-04-28";
@@ -26,6 +27,7 @@ struct VpcRec {
     /// DescribeVpcAttribute calls left before `Pending` becomes `Available`.
     pending_polls: u32,
     created: String,
+    tags: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone)]
@@ -39,6 +41,7 @@ struct VSwitchRec {
     description: String,
     pending_polls: u32,
     created: String,
+    tags: BTreeMap<String, String>,
 }
 
 /// VPC state behind the server.
@@ -62,6 +65,11 @@ fn within(inner: &str, outer: &str) -> bool {
     };
     let mask = if ol == 0 { 0 } else { u32::MAX << (32 - ol) };
     il >= ol && (i & mask) == (o & mask)
+}
+
+/// Tags as the VPC API answers them: `Tags.Tag[]{Key, Value}`.
+fn key_value_tags(tags: &BTreeMap<String, String>) -> Value {
+    json!({ "Tag": tags.iter().map(|(k, v)| json!({ "Key": k, "Value": v })).collect::<Vec<_>>() })
 }
 
 fn malformed_cidr() -> ApiError {
@@ -104,6 +112,7 @@ impl Vpcs {
             "CreateVSwitch" => self.create_vswitch(p, seq, now),
             "DescribeVSwitchAttributes" => self.describe_vswitch(p),
             "DeleteVSwitch" => self.delete_vswitch(p),
+            "TagResources" | "UnTagResources" => self.tag(action, p),
             _ => Err(ApiError::new(
                 404,
                 "InvalidAction.NotFound",
@@ -136,6 +145,7 @@ impl Vpcs {
             route_table: format!("vtb-cc{seq:016x}"),
             pending_polls: 1,
             created: now,
+            tags: BTreeMap::new(),
         };
         let out = json!({
             "VpcId": v.id, "VRouterId": v.vrouter, "RouteTableId": v.route_table,
@@ -186,7 +196,7 @@ impl Vpcs {
             "Ipv6CidrBlocks": { "Ipv6CidrBlock": [] },
             "VSwitchIds": { "VSwitchId": vswitches },
             "CloudResources": { "CloudResourceSetType": [] },
-            "Tags": { "Tag": [] },
+            "Tags": key_value_tags(&v.tags),
         }))
     }
 
@@ -271,6 +281,7 @@ impl Vpcs {
             description: p.get("Description").cloned().unwrap_or_default(),
             pending_polls: 1,
             created: now,
+            tags: BTreeMap::new(),
         };
         let out = json!({ "VSwitchId": s.id });
         self.vswitches.insert(s.id.clone(), s);
@@ -304,7 +315,7 @@ impl Vpcs {
             "CreationTime": s.created, "IsDefault": false, "Ipv6CidrBlock": "",
             "AvailableIpAddressCount": 252, "ResourceGroupId": "rg-cloudcodedefault", "NetworkAclId": "",
             "RouteTable": { "RouteTableId": route_table(&self.vpcs, &s.vpc_id), "RouteTableType": "System" },
-            "Tags": { "Tag": [] },
+            "Tags": key_value_tags(&s.tags),
         }))
     }
 
@@ -326,6 +337,35 @@ impl Vpcs {
     /// Ids of the vswitches that exist.
     pub(crate) fn vswitch_ids(&self) -> Vec<String> {
         self.vswitches.keys().cloned().collect()
+    }
+
+    /// TagResources / UnTagResources for `ResourceType` VPC or VSWITCH (the VPC API's names).
+    fn tag(&mut self, action: &str, p: &BTreeMap<String, String>) -> Result<Value, ApiError> {
+        required(p, "RegionId")?;
+        let kind = required(p, "ResourceType")?.to_ascii_uppercase();
+        let not_found = || {
+            ApiError::new(
+                404,
+                "InvalidResourceId.NotFound",
+                "The specified resource is not found.",
+            )
+        };
+        // The VPC API names the tag-removal action UnTagResources; tags.rs reads anything else as removal.
+        let action = if action == "TagResources" {
+            "TagResources"
+        } else {
+            "UntagResources"
+        };
+        for id in resource_ids(p)? {
+            let tags = match kind.as_str() {
+                "VPC" => self.vpcs.get_mut(&id).map(|v| &mut v.tags),
+                "VSWITCH" => self.vswitches.get_mut(&id).map(|v| &mut v.tags),
+                _ => return Err(ApiError::invalid("ResourceType")),
+            }
+            .ok_or_else(not_found)?;
+            apply_tags(action, p, tags)?;
+        }
+        Ok(json!({}))
     }
 
     /// (VPC id, zone, CIDR block) of an existing vswitch, for RunInstances.
