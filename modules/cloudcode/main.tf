@@ -116,21 +116,19 @@ resource "alicloud_security_group_rule" "ssh" {
   description       = "cloudcode: SSH from ${each.value}"
 }
 
-# The provider updates only a key pair's tags: a new public key must replace it. The instance has no
-# key_name (ForceNew there): the attachment below binds the key and restarts the instance, which is when
-# Alibaba Cloud writes a key pair into root's authorized_keys — at creation and after each key change.
-resource "terraform_data" "ssh_public_key" {
-  input = trimspace(var.ssh_public_key)
+# The provider updates only a key pair's tags, so a new public key needs a new key pair: the name carries a
+# hash of the key (ForceNew). The instance has no key_name (ForceNew there): the attachment below binds the key
+# and restarts the instance, which is when Alibaba Cloud writes a key pair into root's authorized_keys — at
+# creation and after each key change. An adopted deployment keeps its own pair (key_pair_name).
+locals {
+  public_key    = trimspace(var.ssh_public_key)
+  key_pair_name = var.key_pair_name != "" ? var.key_pair_name : "${var.name}-key-${substr(sha256(local.public_key), 0, 8)}"
 }
 
 resource "alicloud_ecs_key_pair" "this" {
-  key_pair_name = var.key_pair_name != "" ? var.key_pair_name : "${var.name}-key"
-  public_key    = terraform_data.ssh_public_key.output
+  key_pair_name = local.key_pair_name
+  public_key    = local.public_key
   tags          = local.tags
-
-  lifecycle {
-    replace_triggered_by = [terraform_data.ssh_public_key]
-  }
 }
 
 # ---------------------------------------------------------------------------------------------------------
@@ -154,29 +152,22 @@ locals {
   )
 }
 
-resource "terraform_data" "restore_snapshot" {
-  count = local.restore_from == null ? 0 : 1
-
-  input = local.restore_from.id
-}
-
 resource "alicloud_image" "restore" {
   count = local.restore_from == null ? 0 : 1
 
-  image_name   = "${var.name}-restore-${local.restore_from.id}"
-  description  = "cloudcode ${var.name}: system disk restored from snapshot ${local.restore_from.id} (version ${coalesce(local.restore_from.version, "unknown")})"
-  snapshot_id  = local.restore_from.id
+  image_name  = "${var.name}-restore-${local.restore_from.id}"
+  description = "cloudcode ${var.name}: system disk restored from snapshot ${local.restore_from.id} (version ${coalesce(local.restore_from.version, "unknown")})"
+  # As the system disk's mapping, not `snapshot_id`: the provider neither replaces nor updates an image for a
+  # new top-level snapshot_id (only the name would change), while the mapping is ForceNew.
+  disk_device_mapping {
+    snapshot_id = local.restore_from.id
+    disk_type   = "system"
+  }
   architecture = "x86_64"
   platform     = "Ubuntu"
   # The instance keeps running from its own disk; the image may go even while the instance exists.
   force = true
   tags  = local.tags
-
-  lifecycle {
-    # The provider neither replaces nor updates an image for a new snapshot_id: without this a newer
-    # snapshot would only rename the image.
-    replace_triggered_by = [terraform_data.restore_snapshot[count.index]]
-  }
 }
 
 # The box as it is now, found by its tag (not by id, so nothing here waits for the instance): its system disk
@@ -249,12 +240,8 @@ resource "alicloud_instance" "this" {
 resource "alicloud_ecs_key_pair_attachment" "this" {
   key_pair_name = alicloud_ecs_key_pair.this.key_pair_name
   instance_ids  = [alicloud_instance.this.id]
-  # Restart the instance so the key reaches root's authorized_keys.
+  # Restart the instance so the key reaches root's authorized_keys. A new key pair (name) replaces this.
   force = true
-
-  lifecycle {
-    replace_triggered_by = [alicloud_ecs_key_pair.this]
-  }
 }
 
 resource "alicloud_eip_address" "this" {

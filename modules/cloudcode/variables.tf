@@ -59,7 +59,7 @@ variable "system_disk_size" {
 }
 
 variable "key_pair_name" {
-  description = "Name of the SSH key pair. Empty: `<name>-key`. Set it to adopt a deployment whose key pair has another name (`cloudcode import-legacy` does)."
+  description = "Name of an existing key pair that holds `ssh_public_key` (an adopted deployment's; `cloudcode import-legacy` sets it). Empty: `<name>-key-<hash of the key>`, so a new `ssh_public_key` replaces the pair and binds it with one restart; with a name set, clear it to change the key."
   type        = string
   default     = ""
   nullable    = false

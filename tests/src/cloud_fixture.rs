@@ -281,6 +281,17 @@ impl Plan {
             .unwrap_or(Json::Null)
     }
 
+    /// Why the engine replaces `address`: its `replace_paths` and `action_reason`.
+    pub fn why_replaced(&self, address: &str) -> String {
+        self.0["resource_changes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|rc| rc["address"] == address)
+            .map(|rc| format!("{} {}", rc["action_reason"], rc["change"]["replace_paths"]))
+            .unwrap_or_default()
+    }
+
     /// Addresses the plan deletes or replaces.
     pub fn deletions(&self) -> Vec<String> {
         self.changes()

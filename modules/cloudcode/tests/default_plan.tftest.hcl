@@ -129,7 +129,7 @@ run "default_plan_creates_a_fresh_install" {
   }
 
   assert {
-    condition     = terraform_data.ssh_public_key.input == "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 me@laptop" && alicloud_ecs_key_pair.this.key_pair_name == "cloudcode-key"
+    condition     = alicloud_ecs_key_pair.this.public_key == "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 me@laptop" && alicloud_ecs_key_pair.this.key_pair_name == "cloudcode-key-${substr(sha256("ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 me@laptop"), 0, 8)}"
     error_message = "key pair from ssh_public_key"
   }
 
@@ -155,7 +155,7 @@ run "default_plan_creates_a_fresh_install" {
     error_message = "running, with the stopped_mode the API reports for a running instance"
   }
   assert {
-    condition     = alicloud_ecs_key_pair_attachment.this.key_pair_name == "cloudcode-key" && alicloud_ecs_key_pair_attachment.this.force == true
+    condition     = alicloud_ecs_key_pair_attachment.this.key_pair_name == alicloud_ecs_key_pair.this.key_pair_name && alicloud_ecs_key_pair_attachment.this.force == true
     error_message = "the key pair is bound to the instance with a restart"
   }
   assert {

@@ -125,7 +125,7 @@ run "compatible_snapshot_becomes_the_instance_image" {
     error_message = "the snapshot is looked up by the stack name, incompatible ones refused"
   }
   assert {
-    condition     = length(alicloud_image.restore) == 1 && alicloud_image.restore[0].snapshot_id == "s-t4n0123456789abcdef"
+    condition     = length(alicloud_image.restore) == 1 && alicloud_image.restore[0].disk_device_mapping[0].snapshot_id == "s-t4n0123456789abcdef"
     error_message = "the restore image is made from the snapshot"
   }
   assert {

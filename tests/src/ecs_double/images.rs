@@ -183,10 +183,13 @@ impl World {
         if let Some(id) = p.get("ClientToken").and_then(|t| self.client_tokens.get(t)) {
             return Ok(json!({ "ImageId": id }));
         }
-        let snapshot_id = p.get("SnapshotId").cloned().ok_or_else(|| {
-            // The module makes images from snapshots only; from an instance is not served here.
-            ApiError::missing("SnapshotId")
-        })?;
+        // From a snapshot, given directly or as the system disk's mapping (`DiskDeviceMapping.1.SnapshotId`); images
+        // of an instance are not served here.
+        let snapshot_id = p
+            .get("SnapshotId")
+            .or_else(|| p.get("DiskDeviceMapping.1.SnapshotId"))
+            .cloned()
+            .ok_or_else(|| ApiError::missing("SnapshotId"))?;
         let snap = self
             .snapshots
             .get(&snapshot_id)

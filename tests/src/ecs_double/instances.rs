@@ -95,6 +95,11 @@ fn private_ip(cidr: &str, n: u64) -> String {
     std::net::Ipv4Addr::from(base.wrapping_add(offset)).to_string()
 }
 
+/// The primary network interface's id of an instance.
+fn eni_of(instance_id: &str) -> String {
+    format!("eni-{}", instance_id.trim_start_matches("i-"))
+}
+
 /// `SecurityGroupIds.N`, or the single `SecurityGroupId`.
 fn security_group_params(p: &BTreeMap<String, String>) -> Vec<String> {
     let many: Vec<String> = (1..=16)
@@ -172,6 +177,7 @@ impl World {
             "DescribeDisks" => self.describe_disks(p),
             "ResizeDisk" => self.resize_disk(p),
             "DescribeTags" => self.describe_tags(p),
+            "DescribeNetworkInterfaces" => self.describe_network_interfaces(p),
             "AttachKeyPair" => self.attach_key_pair(p),
             "DetachKeyPair" => self.detach_key_pair(p),
             "TagResources" | "UntagResources" => match p.get("ResourceType").map(String::as_str) {
@@ -370,9 +376,14 @@ impl World {
             "Not-applicable"
         };
         // A VPC instance as DescribeInstances documents it: the provider indexes
-        // VpcAttributes.PrivateIpAddress.IpAddress[0] when InnerIpAddress is empty. No NetworkInterfaces: the
-        // provider would then read each one with DescribeNetworkInterfaces, which the module never needs.
+        // VpcAttributes.PrivateIpAddress.IpAddress[0] when InnerIpAddress is empty, and reads the primary
+        // network interface (DescribeNetworkInterfaces) for its IPv6 and secondary addresses — without it an
+        // imported instance has no `ipv6_addresses` and the next plan replaces it (ForceNew).
         json!({
+            "NetworkInterfaces": { "NetworkInterface": [{
+                "NetworkInterfaceId": eni_of(&i.id), "Type": "Primary", "PrimaryIpAddress": i.private_ip,
+                "MacAddress": "00:16:3e:00:00:01",
+            }]},
             "InstanceId": i.id, "InstanceName": i.name, "HostName": i.host_name, "Description": i.description,
             "RegionId": i.region, "ZoneId": i.zone, "Status": i.status, "ImageId": i.image_id,
             "InstanceType": i.instance_type, "Cpu": cpu, "Memory": memory,
@@ -734,6 +745,42 @@ impl World {
             .map(|(k, v)| json!({ "TagKey": k, "TagValue": v, "ResourceTypeCount": {} }))
             .collect();
         Ok(paged(p, "Tags", "Tag", items))
+    }
+
+    /// `NetworkInterfaceId.N`: the primary interfaces of the instances (one private address, no IPv6).
+    fn describe_network_interfaces(
+        &mut self,
+        p: &BTreeMap<String, String>,
+    ) -> Result<Value, ApiError> {
+        required(p, "RegionId")?;
+        let ids: Vec<String> = (1..=100)
+            .map_while(|n| p.get(&format!("NetworkInterfaceId.{n}")).cloned())
+            .collect();
+        let items: Vec<Value> = self
+            .instances
+            .values()
+            .filter(|i| ids.is_empty() || ids.contains(&eni_of(&i.id)))
+            .filter(|i| p.get("InstanceId").is_none_or(|x| *x == i.id))
+            .map(|i| {
+                json!({
+                    "NetworkInterfaceId": eni_of(&i.id), "Type": "Primary", "InstanceId": i.id,
+                    "Status": "InUse", "VpcId": i.vpc_id, "VSwitchId": i.vswitch_id, "ZoneId": i.zone,
+                    "PrivateIpAddress": i.private_ip, "MacAddress": "00:16:3e:00:00:01",
+                    // No QueuePairNumber or Attachment.NetworkCardIndex: the provider stores them in ForceNew,
+                    // non-computed arguments the module leaves unset, so a value here replaces the instance on
+                    // every plan. What the real API reports for them is not recorded here yet.
+                    "NetworkInterfaceTrafficMode": "Standard",
+                    "SecurityGroupIds": { "SecurityGroupId": i.security_groups },
+                    "PrivateIpSets": { "PrivateIpSet": [{ "PrivateIpAddress": i.private_ip, "Primary": true }] },
+                    "Ipv6Sets": { "Ipv6Set": [] }, "Ipv4PrefixSets": { "Ipv4PrefixSet": [] },
+                    "Tags": { "Tag": [] },
+                })
+            })
+            .collect();
+        Ok(json!({
+            "TotalCount": items.len(), "PageNumber": 1, "PageSize": 10, "NextToken": "",
+            "NetworkInterfaceSets": { "NetworkInterfaceSet": items },
+        }))
     }
 
     /// What a test can see of every instance.

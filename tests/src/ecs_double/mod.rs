@@ -183,6 +183,18 @@ impl EcsDouble {
         lock(&self.shared).transition_polls = polls.max(1);
     }
 
+    /// Snapshots `disk_id` as CreateSnapshot would, with `tags` (what a backup taken outside Terraform leaves);
+    /// returns its id. It is accomplished after the usual DescribeSnapshots polls.
+    pub fn snapshot_disk(&self, disk_id: &str, tags: &[(String, String)]) -> Result<String, String> {
+        let mut p = std::collections::BTreeMap::from([("DiskId".to_string(), disk_id.to_string())]);
+        for (n, (k, v)) in tags.iter().enumerate() {
+            p.insert(format!("Tag.{}.Key", n + 1), k.clone());
+            p.insert(format!("Tag.{}.Value", n + 1), v.clone());
+        }
+        let made = lock(&self.shared).handle("CreateSnapshot", &p).map_err(|e| e.message)?;
+        Ok(made["SnapshotId"].as_str().unwrap_or_default().to_string())
+    }
+
     pub fn snapshots(&self) -> Vec<SnapshotView> {
         lock(&self.shared).snapshots()
     }

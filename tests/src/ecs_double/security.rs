@@ -134,6 +134,7 @@ impl Groups {
             "RevokeSecurityGroup" => self.revoke(p, "ingress"),
             "RevokeSecurityGroupEgress" => self.revoke(p, "egress"),
             "DeleteSecurityGroup" => self.delete(p),
+            "ModifySecurityGroupAttribute" => self.modify(p),
             "TagResources" | "UntagResources"
                 if p.get("ResourceType").map(String::as_str) == Some("securitygroup") =>
             {
@@ -176,6 +177,18 @@ impl Groups {
             .get_mut(&id)
             .filter(|g| g.region == region)
             .ok_or_else(not_found)
+    }
+
+    /// ModifySecurityGroupAttribute: `SecurityGroupName`, `Description`.
+    fn modify(&mut self, p: &BTreeMap<String, String>) -> Result<Value, ApiError> {
+        let g = self.find(p)?;
+        if let Some(name) = p.get("SecurityGroupName") {
+            g.name = name.clone();
+        }
+        if let Some(d) = p.get("Description") {
+            g.description = d.clone();
+        }
+        Ok(json!({}))
     }
 
     fn describe_all(&mut self, p: &BTreeMap<String, String>) -> Result<Value, ApiError> {

@@ -113,6 +113,8 @@ impl Vpcs {
             "DescribeVSwitchAttributes" => self.describe_vswitch(p),
             "DeleteVSwitch" => self.delete_vswitch(p),
             "TagResources" | "UnTagResources" => self.tag(action, p),
+            "ModifyVpcAttribute" => self.modify_vpc(p),
+            "ModifyVSwitchAttribute" => self.modify_vswitch(p),
             _ => Err(ApiError::new(
                 404,
                 "InvalidAction.NotFound",
@@ -337,6 +339,37 @@ impl Vpcs {
     /// Ids of the vswitches that exist.
     pub(crate) fn vswitch_ids(&self) -> Vec<String> {
         self.vswitches.keys().cloned().collect()
+    }
+
+    /// ModifyVpcAttribute: `VpcName`, `Description` (what the module sets).
+    fn modify_vpc(&mut self, p: &BTreeMap<String, String>) -> Result<Value, ApiError> {
+        let v = self.find(p)?;
+        if let Some(name) = p.get("VpcName") {
+            v.name = name.clone();
+        }
+        if let Some(d) = p.get("Description") {
+            v.description = d.clone();
+        }
+        Ok(json!({}))
+    }
+
+    /// ModifyVSwitchAttribute: `VSwitchName`, `Description`.
+    fn modify_vswitch(&mut self, p: &BTreeMap<String, String>) -> Result<Value, ApiError> {
+        let id = required(p, "VSwitchId")?;
+        let s = self.vswitches.get_mut(&id).ok_or_else(|| {
+            ApiError::new(
+                404,
+                "InvalidVSwitchId.NotFound",
+                "Specified vswitch does not exist.",
+            )
+        })?;
+        if let Some(name) = p.get("VSwitchName") {
+            s.name = name.clone();
+        }
+        if let Some(d) = p.get("Description") {
+            s.description = d.clone();
+        }
+        Ok(json!({}))
     }
 
     /// TagResources / UnTagResources for `ResourceType` VPC or VSWITCH (the VPC API's names).
