@@ -179,7 +179,9 @@ data "alicloud_instances" "current" {
 
 locals {
   current_disk_size = try(max([for i in data.alicloud_instances.current.instances : i.disk_device_mappings[0].size]...), 0)
-  image_id          = local.restore_from == null ? try(data.alicloud_images.ubuntu.ids[0], null) : alicloud_image.restore[0].id
+  # The instance type the running box has now (null before the box exists or while it is stopped).
+  current_running_type = try([for i in data.alicloud_instances.current.instances : i.instance_type if i.status == "Running"][0], null)
+  image_id             = local.restore_from == null ? try(data.alicloud_images.ubuntu.ids[0], null) : alicloud_image.restore[0].id
   system_disk_size = max(
     var.system_disk_size,
     local.restore_from == null ? 0 : coalesce(local.restore_from.size, 0),
@@ -219,12 +221,18 @@ resource "alicloud_instance" "this" {
   lifecycle {
     # A newer Ubuntu image (or the restore image going away) must not rebuild the system disk: for the
     # provider image_id is not ForceNew but ReplaceSystemDisk, which wipes it. key_name: boxes created
-    # before the key pair attachment was introduced have it set; it must not replace them.
-    ignore_changes = [image_id, key_name]
+    # before the key pair attachment was introduced have it set; it must not replace them. host_name: set at
+    # creation; changing it makes the provider restart the instance, sending stopped_mode "Not-applicable",
+    # which StopInstance refuses (an adopted box keeps its own).
+    ignore_changes = [image_id, key_name, host_name]
 
     precondition {
       condition     = local.image_id != null
       error_message = "No Ubuntu 24.04 x86_64 system image offers ${var.instance_type} in this region; choose another instance_type."
+    }
+    precondition {
+      condition     = !var.running || local.current_running_type == null || local.current_running_type == var.instance_type
+      error_message = "instance_type can change only with running = false (the provider would stop the running box with stopped_mode \"Not-applicable\", which Alibaba Cloud refuses): apply the new instance_type with running = false, then resume with running = true."
     }
     precondition {
       condition     = terraform_data.identity.output.name == var.name

@@ -1,7 +1,7 @@
 //! The official alicloud provider (the real 1.240.0 binary) pointed at the API double, shared by the scenarios that
-//! drive it (`alicloud_provider`, `alicloud_eip_dns`): the provider block (ECS, VPC and Alidns endpoints on the
-//! double, no configure-time call), a working directory holding the keys in the environment and trusting the
-//! double's CA, and the apply/destroy checks.
+//! drive it (`alicloud_provider`, `alicloud_eip_dns`, `alicloud_zones`, and the cloud path's override file): the
+//! provider block (ECS, VPC and Alidns endpoints on the double, no configure-time call), a working directory
+//! holding the keys in the environment and trusting the double's CA, and the apply/destroy checks.
 
 use std::path::{Path, PathBuf};
 
@@ -14,7 +14,35 @@ pub const AK: &str = "LTAI5tProviderDoubleKey";
 pub const SK: &str = "provider-double-test-secret";
 pub const REGION: &str = "cn-hangzhou";
 
-/// The provider pointed at `double` for ECS, VPC and Alidns (no configure-time call), then `body`.
+/// A `provider "alicloud"` block pointed at `double` for ECS, VPC and Alidns (no configure-time call): the
+/// default provider, or the one named `alias` (`provider = alicloud.<alias>`), in `region` (`None` leaves it to
+/// the configuration, as an override file does).
+pub fn provider(double: &EcsDouble, alias: Option<&str>, region: Option<&str>) -> String {
+    let setting = |name: &str, value: Option<&str>| {
+        value
+            .map(|v| format!("  {name:<22} = \"{v}\"\n"))
+            .unwrap_or_default()
+    };
+    format!(
+        r#"
+provider "alicloud" {{
+{alias}{region}  skip_region_validation = true
+  account_type           = "Domestic"
+  endpoints {{
+    ecs    = "{addr}"
+    vpc    = "{addr}"
+    alidns = "{addr}"
+  }}
+}}
+"#,
+        alias = setting("alias", alias),
+        region = setting("region", region),
+        addr = double.addr(),
+    )
+}
+
+/// The real alicloud provider required, the default provider pointed at `double` in [`REGION`], then `body`
+/// (which may add more, e.g. `provider(double, Some("sg"), Some("ap-southeast-1"))`).
 pub fn config(double: &EcsDouble, body: &str) -> String {
     format!(
         r#"
@@ -26,21 +54,10 @@ terraform {{
     }}
   }}
 }}
-
-provider "alicloud" {{
-  region                 = "{REGION}"
-  skip_region_validation = true
-  account_type           = "Domestic"
-  endpoints {{
-    ecs    = "{addr}"
-    vpc    = "{addr}"
-    alidns = "{addr}"
-  }}
-}}
-{body}
+{provider}{body}
 "#,
         version = engine::ALICLOUD_VERSION,
-        addr = double.addr(),
+        provider = provider(double, None, Some(REGION)),
     )
 }
 

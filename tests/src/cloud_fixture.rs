@@ -35,24 +35,16 @@ pub struct CloudBox {
 /// and Caddy's internal CA (no public ACME).
 fn overrides(double: &EcsDouble, vm: &TestVm) -> (String, String) {
     let addr = double.addr();
+    // The alicloud block keeps the example's region (an override block merges into it).
     let providers = format!(
-        r#"
-provider "alicloud" {{
-  skip_region_validation = true
-  account_type           = "Domestic"
-  endpoints {{
-    ecs    = "{addr}"
-    vpc    = "{addr}"
-    alidns = "{addr}"
-  }}
-}}
-
+        r#"{alicloud}
 provider "cloudcode" {{
   endpoints {{
     ecs = "https://{addr}"
   }}
 }}
-"#
+"#,
+        alicloud = crate::alicloud_double_fixture::provider(double, None, None),
     );
     let img = |role: &str| {
         vm.image(role)
@@ -114,8 +106,12 @@ impl CloudBox {
         let root = repo_root();
         let dir = format!("examples/{example}");
         wd.copy_tree(&root.join(&dir), &dir).expect("example");
-        wd.copy_tree(&root.join("modules/cloudcode"), "modules/cloudcode")
-            .expect("module");
+        // CLOUDCODE_TEST_MODULE_DIR: another copy of the module (e.g. with one fix undone, to show the scenario
+        // fails without it); the repository's by default.
+        let module = std::env::var_os("CLOUDCODE_TEST_MODULE_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("modules/cloudcode"));
+        wd.copy_tree(&module, "modules/cloudcode").expect("module");
         let (providers, stack) = overrides(&double, vm);
         wd.write(&format!("{dir}/double_override.tf"), &providers)
             .expect("override");
@@ -187,8 +183,15 @@ impl CloudBox {
     /// The plan with `vars` as `show -json` reads it.
     pub fn plan(&self, vars: &[(&str, &str)]) -> Plan {
         let run = self.tf(&["plan", "-out=cloud.tfplan"], vars);
-        assert!(run.success, "plan {vars:?} failed:\n{}{}", run.stdout, run.stderr);
-        let shown = self.wd.tf_in(&self.dir, &["show", "-json", "cloud.tfplan"]).expect("show");
+        assert!(
+            run.success,
+            "plan {vars:?} failed:\n{}{}",
+            run.stdout, run.stderr
+        );
+        let shown = self
+            .wd
+            .tf_in(&self.dir, &["show", "-json", "cloud.tfplan"])
+            .expect("show");
         assert!(shown.success, "show: {}", shown.stderr);
         Plan(serde_json::from_str(&shown.stdout).expect("plan JSON"))
     }
@@ -197,7 +200,11 @@ impl CloudBox {
     /// of white space is one space).
     pub fn refused_plan(&self, vars: &[(&str, &str)]) -> String {
         let run = self.tf(&["plan"], vars);
-        assert!(!run.success, "the plan {vars:?} should be refused:\n{}", run.stdout);
+        assert!(
+            !run.success,
+            "the plan {vars:?} should be refused:\n{}",
+            run.stdout
+        );
         format!("{}{}", run.stdout, run.stderr)
             .split_whitespace()
             .collect::<Vec<_>>()
@@ -206,7 +213,10 @@ impl CloudBox {
 
     /// The root module's outputs.
     pub fn outputs(&self) -> Json {
-        let run = self.wd.tf_in(&self.dir, &["output", "-json"]).expect("output");
+        let run = self
+            .wd
+            .tf_in(&self.dir, &["output", "-json"])
+            .expect("output");
         serde_json::from_str(&run.stdout).expect("outputs JSON")
     }
 
@@ -265,7 +275,12 @@ impl Plan {
                     .filter_map(|a| a.as_str().map(str::to_string))
                     .collect();
                 let quiet = actions.iter().all(|a| a == "no-op" || a == "read");
-                (!quiet).then(|| (rc["address"].as_str().unwrap_or_default().to_string(), actions))
+                (!quiet).then(|| {
+                    (
+                        rc["address"].as_str().unwrap_or_default().to_string(),
+                        actions,
+                    )
+                })
             })
             .collect()
     }

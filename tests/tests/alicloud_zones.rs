@@ -4,100 +4,19 @@
 //! comes back with it); a type no zone offers gives an empty list; an unknown region is refused with the
 //! documented error, in the provider's words.
 
-use std::path::{Path, PathBuf};
-
+use cloudcode_tests::alicloud_double_fixture::{
+    apply, assert_applied, assert_failed_with, provider, trust, workdir, AK, SK,
+};
 use cloudcode_tests::ecs_double::EcsDouble;
-use cloudcode_tests::engine::{self, Engine};
+use cloudcode_tests::engine;
 use cloudcode_tests::provider_bin;
-use cloudcode_tests::terraform::{Run, Workdir};
+use cloudcode_tests::terraform::Workdir;
 
-const AK: &str = "LTAI5tZonesDoubleKey";
-const SK: &str = "zones-double-test-secret";
 /// The module's default instance type (`modules/cloudcode/variables.tf`).
 const MODULE_TYPE: &str = "ecs.e-c1m2.large";
 
-// TODO(merge): use alicloud_double_fixture
-/// A provider block pointed at `double` for ECS and VPC (no configure-time call), in `region`.
-fn provider(double: &EcsDouble, alias: Option<&str>, region: &str) -> String {
-    let alias = alias
-        .map(|a| format!("alias = \"{a}\""))
-        .unwrap_or_default();
-    format!(
-        r#"
-provider "alicloud" {{
-  {alias}
-  region                 = "{region}"
-  skip_region_validation = true
-  account_type           = "Domestic"
-  endpoints {{
-    ecs = "{addr}"
-    vpc = "{addr}"
-  }}
-}}
-"#,
-        addr = double.addr(),
-    )
-}
-
-// TODO(merge): use alicloud_double_fixture
-/// The real alicloud provider required, then `body`.
-fn config(body: &str) -> String {
-    format!(
-        r#"
-terraform {{
-  required_providers {{
-    alicloud = {{
-      source  = "aliyun/alicloud"
-      version = "{version}"
-    }}
-  }}
-}}
-{body}
-"#,
-        version = engine::ALICLOUD_VERSION,
-    )
-}
-
-// TODO(merge): use alicloud_double_fixture
-/// A file holding the CA of `double`'s HTTPS certificate (in a temporary directory kept with it).
-fn trust(double: &EcsDouble) -> (tempfile::TempDir, PathBuf) {
-    let certs = tempfile::tempdir().unwrap();
-    let ca = certs.path().join("ca.pem");
-    std::fs::write(&ca, double.ca_pem().unwrap()).unwrap();
-    (certs, ca)
-}
-
-// TODO(merge): use alicloud_double_fixture
-/// A working directory for `e` with the real alicloud provider, keys for `double`, trusting `ca`, holding `body`.
-fn workdir(e: &Engine, ca: &Path, body: &str) -> Workdir {
-    let mut wd = Workdir::with_alicloud(e, provider_bin!()).unwrap();
-    wd.write("main.tf", &config(body)).unwrap();
-    wd.set_env("ALICLOUD_ACCESS_KEY", AK);
-    wd.set_env("ALICLOUD_SECRET_KEY", SK);
-    wd.set_env("SSL_CERT_FILE", &ca.display().to_string());
-    wd.init().unwrap();
-    wd
-}
-
-// TODO(merge): use alicloud_double_fixture
-fn apply(wd: &Workdir) -> Run {
-    wd.tf(&["apply", "-auto-approve", "-no-color", "-input=false"])
-        .unwrap()
-}
-
-// TODO(merge): use alicloud_double_fixture
-/// The apply succeeded; otherwise its output and every call the double saw.
-fn assert_applied(run: &Run, double: &EcsDouble) {
-    assert!(
-        run.success,
-        "{}{}\ncalls: {:#?}",
-        run.stdout,
-        run.stderr,
-        double.calls()
-    );
-}
-
-/// A started HTTPS double that accepts the test's key.
+/// A started HTTPS double that accepts the fixture's key. The fixture's configuration has the default provider
+/// in its `REGION` (cn-hangzhou); the scenarios add aliased ones with `provider`.
 fn double() -> EcsDouble {
     let double = EcsDouble::start_https().unwrap();
     double.add_access_key(AK, SK);
@@ -144,13 +63,12 @@ fn the_real_provider_finds_exactly_the_zones_that_offer_the_type_with_stock_and_
         let double = double();
         let (_certs, ca) = trust(&double);
         let body = [
-            provider(&double, None, "cn-hangzhou"),
-            provider(&double, Some("sg"), "ap-southeast-1"),
+            provider(&double, Some("sg"), Some("ap-southeast-1")),
             zones("hangzhou", None, MODULE_TYPE),
             zones("singapore", Some("alicloud.sg"), MODULE_TYPE),
         ]
         .concat();
-        let wd = workdir(e, &ca, &body);
+        let wd = workdir(e, provider_bin!(), &double, SK, &ca, &body);
         assert_applied(&apply(&wd), &double);
         // cn-hangzhou-j does not offer the type; cn-hangzhou-k has no cloud_essd.
         assert_eq!(ids(&wd, "hangzhou"), ["cn-hangzhou-h", "cn-hangzhou-i"]);
@@ -184,21 +102,13 @@ fn the_real_provider_finds_exactly_the_zones_that_offer_the_type_with_stock_and_
         );
 
         // Refused beside: a region the API does not have is answered with its documented code.
-        let nowhere = workdir(
-            e,
-            &ca,
-            &[
-                provider(&double, None, "xx-nowhere-1"),
-                zones("nowhere", None, MODULE_TYPE),
-            ]
-            .concat(),
-        );
-        let run = apply(&nowhere);
-        let text = format!("{}{}", run.stdout, run.stderr);
-        assert!(
-            !run.success && text.contains("Invalid.RegionId"),
-            "expected Invalid.RegionId:\n{text}"
-        );
+        let body = [
+            provider(&double, Some("nowhere"), Some("xx-nowhere-1")),
+            zones("nowhere", Some("alicloud.nowhere"), MODULE_TYPE),
+        ]
+        .concat();
+        let nowhere = workdir(e, provider_bin!(), &double, SK, &ca, &body);
+        assert_failed_with(&apply(&nowhere), "Invalid.RegionId");
         assert_eq!(
             double
                 .calls_of("DescribeAvailableResource")
@@ -214,12 +124,8 @@ fn a_zone_without_stock_of_the_type_drops_out_and_comes_back_with_stock() {
     engine::each(&engine::matrix(), |e| {
         let double = double();
         let (_certs, ca) = trust(&double);
-        let body = [
-            provider(&double, None, "cn-hangzhou"),
-            zones("hangzhou", None, MODULE_TYPE),
-        ]
-        .concat();
-        let wd = workdir(e, &ca, &body);
+        let body = zones("hangzhou", None, MODULE_TYPE);
+        let wd = workdir(e, provider_bin!(), &double, SK, &ca, &body);
         assert_applied(&apply(&wd), &double);
         assert_eq!(ids(&wd, "hangzhou"), ["cn-hangzhou-h", "cn-hangzhou-i"]);
 
@@ -243,13 +149,12 @@ fn an_instance_type_no_zone_offers_gives_an_empty_list() {
         let double = double();
         let (_certs, ca) = trust(&double);
         let body = [
-            provider(&double, None, "cn-hangzhou"),
             zones("none", None, "ecs.e-c9m99.large"),
             // Offered in cn-hangzhou-k only, which has no cloud_essd.
             zones("no_essd", None, "ecs.t6-c1m1.large"),
         ]
         .concat();
-        let wd = workdir(e, &ca, &body);
+        let wd = workdir(e, provider_bin!(), &double, SK, &ca, &body);
         assert_applied(&apply(&wd), &double);
         assert!(ids(&wd, "none").is_empty());
         assert!(ids(&wd, "no_essd").is_empty());

@@ -29,25 +29,42 @@ fn assert_updates_only(plan: &Plan, what: &str) {
 
 fn assert_no_changes(cloud: &CloudBox, vars: &[(&str, &str)], what: &str) {
     let changes = cloud.plan(vars).changes();
-    assert!(changes.is_empty(), "{what}: the plan is not empty: {changes:?}");
+    assert!(
+        changes.is_empty(),
+        "{what}: the plan is not empty: {changes:?}"
+    );
 }
 
 /// SSH to the box as root with `key`; true when it logs in.
 fn ssh_with(vm: &cloudcode_tests::vm::TestVm, key: &std::path::Path) -> bool {
     std::process::Command::new("ssh")
-        .args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"])
+        .args([
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+        ])
         .args(["-o", "ConnectTimeout=10", "-i"])
         .arg(key)
-        .args(["-p", &vm.ssh_port.to_string(), &format!("root@{}", vm.ssh_host), "true"])
+        .args([
+            "-p",
+            &vm.ssh_port.to_string(),
+            &format!("root@{}", vm.ssh_host),
+            "true",
+        ])
         .output()
         .is_ok_and(|o| o.status.success())
 }
 
 #[test]
-fn basic_example_applies_suspends_resumes_rotates_its_key_and_restores_a_larger_disk_with_no_replacement() {
+fn basic_example_applies_suspends_resumes_rotates_its_key_and_restores_a_larger_disk_with_no_replacement(
+) {
     engine::once(&engine::scenario(Kind::Terraform), |e| {
         let vm = vm::shared().expect("test VM");
-        let original_keys = std::fs::read_to_string(vm.root_authorized_keys()).expect("authorized_keys");
+        let original_keys =
+            std::fs::read_to_string(vm.root_authorized_keys()).expect("authorized_keys");
         let cloud = CloudBox::new(e, provider_bin!(), &vm, "alicloud-basic", BASIC_VARS);
 
         // Create: the network, the instance from the newest Ubuntu 24.04 x86_64 image, the EIP (the VM's
@@ -59,16 +76,26 @@ fn basic_example_applies_suspends_resumes_rotates_its_key_and_restores_a_larger_
         assert_eq!(box1.status, "Running");
         assert_eq!(box1.image_id, "ubuntu_24_04_x64_20G_alibase_20250901.vhd");
         assert_eq!(box1.system_disk_size_gib, 60);
-        assert!(box1.key_pair_name.starts_with("cloudcode-key-"), "{box1:?}");
+        assert_eq!(
+            cloud.double.key_pairs()[0].0,
+            box1.key_pair_name,
+            "the module's key pair is bound"
+        );
         let eips = cloud.double.eips();
         assert_eq!(eips.len(), 1, "{eips:?}");
         assert_eq!(eips[0].ip, vm.ssh_host, "the EIP is the VM's address");
-        assert_eq!(eips[0].instance_id.as_ref(), Some(&box1.instance_id), "bound to the instance");
+        assert_eq!(
+            eips[0].instance_id.as_ref(),
+            Some(&box1.instance_id),
+            "bound to the instance"
+        );
         let reboots = cloud.double.calls_of("RebootInstance");
         assert_eq!(reboots.len(), 1, "the key pair is bound with one restart");
         let services = container_ids(&vm);
         assert!(
-            ["caddy", "authelia", "devbox"].iter().all(|s| services.contains_key(*s)),
+            ["caddy", "authelia", "devbox"]
+                .iter()
+                .all(|s| services.contains_key(*s)),
             "the stack runs on the box: {services:?}"
         );
 
@@ -77,7 +104,9 @@ fn basic_example_applies_suspends_resumes_rotates_its_key_and_restores_a_larger_
 
         // A newer Ubuntu image is published: the module's image lookup finds it, and the instance ignores it (the
         // provider would otherwise run ReplaceSystemDisk, wiping the disk).
-        cloud.double.publish_system_image("ubuntu_24_04_x64_20G_alibase_20261201.vhd");
+        cloud
+            .double
+            .publish_system_image("ubuntu_24_04_x64_20G_alibase_20261201.vhd");
         assert_no_changes(&cloud, &[], "after a newer image is published");
         assert!(cloud.double.calls_of("ReplaceSystemDisk").is_empty());
 
@@ -89,10 +118,16 @@ fn basic_example_applies_suspends_resumes_rotates_its_key_and_restores_a_larger_
         assert_eq!(plan.after(INSTANCE)["stopped_mode"], "StopCharging");
         cloud.apply(&suspend);
         let now = &cloud.double.instances()[0];
-        assert_eq!((now.status.as_str(), now.stopped_mode.as_str()), ("Stopped", "StopCharging"));
+        assert_eq!(
+            (now.status.as_str(), now.stopped_mode.as_str()),
+            ("Stopped", "StopCharging")
+        );
         let stops = cloud.double.calls_of("StopInstance");
         assert_eq!(stops.len(), 1);
-        assert_eq!(stops[0].params.get("StoppedMode").map(String::as_str), Some("StopCharging"));
+        assert_eq!(
+            stops[0].params.get("StoppedMode").map(String::as_str),
+            Some("StopCharging")
+        );
         assert_no_changes(&cloud, &suspend, "while suspended");
 
         // Resume: in-place again, the same instance running; then nothing to do.
@@ -100,7 +135,10 @@ fn basic_example_applies_suspends_resumes_rotates_its_key_and_restores_a_larger_
         assert_updates_only(&plan, "resume");
         cloud.apply(&[]);
         let now = &cloud.double.instances()[0];
-        assert_eq!((now.instance_id.as_str(), now.status.as_str()), (box1.instance_id.as_str(), "Running"));
+        assert_eq!(
+            (now.instance_id.as_str(), now.status.as_str()),
+            (box1.instance_id.as_str(), "Running")
+        );
         assert_no_changes(&cloud, &[], "after resume");
 
         // A new SSH key reaches the box: the key pair is replaced and bound again with a restart; the new key
@@ -110,7 +148,11 @@ fn basic_example_applies_suspends_resumes_rotates_its_key_and_restores_a_larger_
         assert!(ssh_with(&vm, &old_key), "the first key logs in");
         let (new_key, new_public) = cloud.new_ssh_key("rotated_key");
         std::fs::copy(&new_key, &cloud.key_path).expect("new key");
-        std::fs::write(cloud.key_path.with_extension("pub"), format!("{new_public}\n")).expect("new pub");
+        std::fs::write(
+            cloud.key_path.with_extension("pub"),
+            format!("{new_public}\n"),
+        )
+        .expect("new pub");
         let plan = cloud.plan(&[]);
         let replaced: Vec<String> = plan.deletions();
         assert_eq!(
@@ -131,16 +173,54 @@ fn basic_example_applies_suspends_resumes_rotates_its_key_and_restores_a_larger_
         assert_no_changes(&cloud, &[], "after the key change");
 
         // Renaming or moving the box is refused at plan, in one sentence naming the field.
-        cloud.wd.write(&format!("{}/rename_override.tf", cloud.dir), "module \"cloudcode\" {\n  name = \"renamed\"\n}\n").unwrap();
+        cloud
+            .wd
+            .write(
+                &format!("{}/rename_override.tf", cloud.dir),
+                "module \"cloudcode\" {\n  name = \"renamed\"\n}\n",
+            )
+            .unwrap();
         let refused = cloud.refused_plan(&[]);
-        assert!(refused.contains("name cannot change on an existing box (it is \"cloudcode\")"), "{refused}");
-        cloud.wd.write(&format!("{}/rename_override.tf", cloud.dir), "module \"cloudcode\" {\n  zone_id = \"ap-southeast-1c\"\n}\n").unwrap();
+        assert!(
+            refused.contains("name cannot change on an existing box (it is \"cloudcode\")"),
+            "{refused}"
+        );
+        cloud
+            .wd
+            .write(
+                &format!("{}/rename_override.tf", cloud.dir),
+                "module \"cloudcode\" {\n  zone_id = \"ap-southeast-1c\"\n}\n",
+            )
+            .unwrap();
         let refused = cloud.refused_plan(&[]);
-        assert!(refused.contains("zone_id cannot change on an existing box"), "{refused}");
+        assert!(
+            refused.contains("zone_id cannot change on an existing box"),
+            "{refused}"
+        );
+        // A new instance type while running would be sent to StopInstance with stopped_mode "Not-applicable":
+        // refused at plan, saying how to do it.
+        cloud
+            .wd
+            .write(
+                &format!("{}/rename_override.tf", cloud.dir),
+                "module \"cloudcode\" {\n  instance_type = \"ecs.g7.large\"\n}\n",
+            )
+            .unwrap();
+        let refused = cloud.refused_plan(&[]);
+        assert!(
+            refused.contains("instance_type can change only with running = false"),
+            "{refused}"
+        );
         std::fs::remove_file(cloud.wd.path().join(&cloud.dir).join("rename_override.tf")).unwrap();
 
         // Grow the disk in place (ResizeDisk), then destroy: one snapshot kept, nothing else left.
-        cloud.wd.write(&format!("{}/disk_override.tf", cloud.dir), "module \"cloudcode\" {\n  system_disk_size = 80\n}\n").unwrap();
+        cloud
+            .wd
+            .write(
+                &format!("{}/disk_override.tf", cloud.dir),
+                "module \"cloudcode\" {\n  system_disk_size = 80\n}\n",
+            )
+            .unwrap();
         let plan = cloud.plan(&[]);
         assert_updates_only(&plan, "growing the disk");
         cloud.apply(&[]);
@@ -156,7 +236,11 @@ fn basic_example_applies_suspends_resumes_rotates_its_key_and_restores_a_larger_
         assert!(cloud.double.security_groups().is_empty() && cloud.double.key_pairs().is_empty());
         let snapshots = cloud.double.snapshots();
         assert_eq!(snapshots.len(), 1, "one snapshot kept: {snapshots:?}");
-        assert_eq!(snapshots[0].tag("cloudcode:stack"), Some("cloudcode"), "{snapshots:?}");
+        assert_eq!(
+            snapshots[0].tag("cloudcode:stack"),
+            Some("cloudcode"),
+            "{snapshots:?}"
+        );
 
         // Deploy again: the instance boots from an image of that 80 GiB snapshot, with an 80 GiB disk although
         // system_disk_size is 60; the second plan is empty. (The new EIP is the VM's address again.)
@@ -166,10 +250,18 @@ fn basic_example_applies_suspends_resumes_rotates_its_key_and_restores_a_larger_
         assert_eq!(instances.len(), 1);
         let images = cloud.double.image_ids();
         assert_eq!(images.len(), 1, "{images:?}");
-        assert_eq!(instances[0].image_id, images[0], "restored from the snapshot's image");
+        assert_eq!(
+            instances[0].image_id, images[0],
+            "restored from the snapshot's image"
+        );
         assert_eq!(instances[0].system_disk_size_gib, 80);
         let run = cloud.double.calls_of("RunInstances");
-        assert_eq!(run.last().and_then(|c| c.params.get("SystemDisk.Size")).map(String::as_str), Some("80"));
+        assert_eq!(
+            run.last()
+                .and_then(|c| c.params.get("SystemDisk.Size"))
+                .map(String::as_str),
+            Some("80")
+        );
         assert_no_changes(&cloud, &[], "after the restore");
 
         // A newer snapshot of the stack (a backup taken meanwhile): the restore image is replaced by one made from
@@ -182,11 +274,26 @@ fn basic_example_applies_suspends_resumes_rotates_its_key_and_restores_a_larger_
             .expect("snapshot");
         let plan = cloud.plan(&[]);
         let image = "module.cloudcode.alicloud_image.restore[0]";
-        let replaced: Vec<(String, Vec<String>)> = plan.changes().into_iter().filter(|(a, _)| a == image).collect();
+        let replaced: Vec<(String, Vec<String>)> = plan
+            .changes()
+            .into_iter()
+            .filter(|(a, _)| a == image)
+            .collect();
         assert_eq!(replaced.len(), 1, "{:?}", plan.changes());
-        assert!(replaced[0].1.contains(&"delete".to_string()) && replaced[0].1.contains(&"create".to_string()), "{replaced:?}");
-        assert_eq!(plan.after(image)["disk_device_mapping"][0]["snapshot_id"], newer.as_str());
-        assert!(!plan.deletions().contains(&INSTANCE.to_string()), "{:?}", plan.changes());
+        assert!(
+            replaced[0].1.contains(&"delete".to_string())
+                && replaced[0].1.contains(&"create".to_string()),
+            "{replaced:?}"
+        );
+        assert_eq!(
+            plan.after(image)["disk_device_mapping"][0]["snapshot_id"],
+            newer.as_str()
+        );
+        assert!(
+            !plan.deletions().contains(&INSTANCE.to_string()),
+            "{:?}",
+            plan.changes()
+        );
 
         cloud.destroy(&[]);
         std::fs::write(vm.root_authorized_keys(), original_keys).expect("restore the VM's keys");
@@ -272,13 +379,23 @@ output "state_json" {
 
 /// Calls that change or remove something in the cloud.
 fn destructive(action: &str) -> bool {
-    ["Delete", "Release", "Unassociate", "Stop", "Detach", "Revoke", "Untag", "UnTag"]
-        .iter()
-        .any(|p| action.starts_with(p))
+    [
+        "Delete",
+        "Release",
+        "Unassociate",
+        "Stop",
+        "Detach",
+        "Revoke",
+        "Untag",
+        "UnTag",
+    ]
+    .iter()
+    .any(|p| action.starts_with(p))
 }
 
 #[test]
-fn import_legacy_adopts_a_go_tool_deployment_with_no_replacement_and_destroy_dry_run_deletes_nothing() {
+fn import_legacy_adopts_a_go_tool_deployment_with_no_replacement_and_destroy_dry_run_deletes_nothing(
+) {
     use cloudcode_tests::cloud_fixture::{ACCESS_KEY, SECRET_KEY};
     use cloudcode_tests::ecs_double::EcsDouble;
     use cloudcode_tests::stack_fixture::{API_KEY, PASSWORD};
@@ -299,7 +416,9 @@ fn import_legacy_adopts_a_go_tool_deployment_with_no_replacement_and_destroy_dry
         let dot = home.path().join(".cloudcode");
         std::fs::create_dir_all(&dot).unwrap();
         let keygen = std::process::Command::new("ssh-keygen")
-            .args(["-q", "-t", "rsa", "-b", "2048", "-N", "", "-C", "go-tool", "-f"])
+            .args([
+                "-q", "-t", "rsa", "-b", "2048", "-N", "", "-C", "go-tool", "-f",
+            ])
             .arg(dot.join("ssh_key"))
             .status()
             .unwrap();
@@ -325,15 +444,35 @@ fn import_legacy_adopts_a_go_tool_deployment_with_no_replacement_and_destroy_dry
         }
         go.init().unwrap();
         let run = go.tf(&["apply", "-auto-approve", "-no-color"]).unwrap();
-        assert!(run.success, "the Go tool's world: {}{}", run.stdout, run.stderr);
-        let state: serde_json::Value = serde_json::from_str(go.outputs().unwrap()["state_json"]["value"].as_str().unwrap()).unwrap();
+        assert!(
+            run.success,
+            "the Go tool's world: {}{}",
+            run.stdout, run.stderr
+        );
+        let state: serde_json::Value = serde_json::from_str(
+            go.outputs().unwrap()["state_json"]["value"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
         std::fs::write(dot.join("state.json"), state.to_string()).unwrap();
-        let go_instance = state["resources"]["ecs"]["id"].as_str().unwrap().to_string();
+        let go_instance = state["resources"]["ecs"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+
+        // The CLI runs the engine offline with the harness's mirror.
+        let mirror = Workdir::with_alicloud(e, provider_bin!()).unwrap();
+        let wd_cli_config = mirror.path().join("terraformrc");
 
         // import-legacy writes the stack with the Go tool's zone, key pair name and disk size.
         let stacks = home.path().join("stacks");
         let providers_dir = tempfile::tempdir().unwrap();
-        std::fs::copy(provider_bin!(), providers_dir.path().join("terraform-provider-cloudcode")).unwrap();
+        std::fs::copy(
+            provider_bin!(),
+            providers_dir.path().join("terraform-provider-cloudcode"),
+        )
+        .unwrap();
         let cli = |args: &[&str]| {
             std::process::Command::new(CLI)
                 .args(args)
@@ -341,6 +480,8 @@ fn import_legacy_adopts_a_go_tool_deployment_with_no_replacement_and_destroy_dry
                 .env("CLOUDCODE_HOME", &stacks)
                 .env("CLOUDCODE_PROVIDER_DIR", providers_dir.path())
                 .env("CLOUDCODE_TF_BIN", &e.bin)
+                // Offline: the harness's mirror (our provider and the alicloud build) instead of the registry.
+                .env("CLOUDCODE_TF_CLI_CONFIG", wd_cli_config.as_os_str())
                 .env("LANG", "C.UTF-8")
                 .env("ALIBABA_CLOUD_ACCESS_KEY_ID", ACCESS_KEY)
                 .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET_KEY)
@@ -350,10 +491,25 @@ fn import_legacy_adopts_a_go_tool_deployment_with_no_replacement_and_destroy_dry
                 .output()
                 .unwrap()
         };
-        let out = cli(&["--name", "legacy", "import-legacy", "--admin-email", "me@example.com", "--ssh-cidr", "203.0.113.7/32"]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = cli(&[
+            "--name",
+            "legacy",
+            "import-legacy",
+            "--admin-email",
+            "me@example.com",
+            "--ssh-cidr",
+            "203.0.113.7/32",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let stack = stacks.join("legacy");
-        let vars: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(stack.join("terraform.tfvars.json")).unwrap()).unwrap();
+        let vars: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(stack.join("terraform.tfvars.json")).unwrap(),
+        )
+        .unwrap();
         assert_eq!(vars["stack"]["zone_id"], "ap-southeast-1b");
         assert_eq!(vars["stack"]["key_pair_name"], "cloudcode-ssh-key");
         assert_eq!(vars["stack"]["system_disk_size"], 60);
@@ -384,7 +540,11 @@ fn import_legacy_adopts_a_go_tool_deployment_with_no_replacement_and_destroy_dry
         }
         let in_stack = |args: &[&str]| {
             let out = wd.command(args).current_dir(&stack).output().unwrap();
-            (out.status.success(), String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr))
+            (
+                out.status.success(),
+                String::from_utf8_lossy(&out.stdout).to_string()
+                    + &String::from_utf8_lossy(&out.stderr),
+            )
         };
         let (ok, text) = in_stack(&["init", "-no-color", "-input=false"]);
         assert!(ok, "{text}");
@@ -392,9 +552,18 @@ fn import_legacy_adopts_a_go_tool_deployment_with_no_replacement_and_destroy_dry
         assert!(ok, "{text}");
         let (ok, shown) = in_stack(&["show", "-json", "adopt.tfplan"]);
         assert!(ok, "{shown}");
-        let plan = Plan(serde_json::from_str(shown.lines().find(|l| l.starts_with('{')).unwrap()).unwrap());
-        let why: Vec<String> = plan.deletions().iter().map(|a| format!("{a}: {}", plan.why_replaced(a))).collect();
-        assert!(plan.deletions().is_empty(), "nothing replaced or deleted: {why:#?}");
+        let plan = Plan(
+            serde_json::from_str(shown.lines().find(|l| l.starts_with('{')).unwrap()).unwrap(),
+        );
+        let why: Vec<String> = plan
+            .deletions()
+            .iter()
+            .map(|a| format!("{a}: {}", plan.why_replaced(a)))
+            .collect();
+        assert!(
+            plan.deletions().is_empty(),
+            "nothing replaced or deleted: {why:#?}"
+        );
         let resource_changes = plan.0["resource_changes"].as_array().unwrap().clone();
         for address in [
             "module.cloudcode.alicloud_vpc.this",
@@ -405,22 +574,40 @@ fn import_legacy_adopts_a_go_tool_deployment_with_no_replacement_and_destroy_dry
             "module.cloudcode.alicloud_eip_address.this[0]",
             "module.cloudcode.alicloud_eip_association.this",
         ] {
-            let rc = resource_changes.iter().find(|rc| rc["address"] == address).unwrap_or_else(|| panic!("{address} not in the plan"));
-            assert!(rc["change"]["importing"].is_object(), "{address} is imported: {rc}");
+            let rc = resource_changes
+                .iter()
+                .find(|rc| rc["address"] == address)
+                .unwrap_or_else(|| panic!("{address} not in the plan"));
             assert!(
-                rc["change"]["actions"] == serde_json::json!(["no-op"]) || rc["change"]["actions"] == serde_json::json!(["update"]),
-                "{address} is adopted in place: {}", rc["change"]["actions"]
+                rc["change"]["importing"].is_object(),
+                "{address} is imported: {rc}"
+            );
+            assert!(
+                rc["change"]["actions"] == serde_json::json!(["no-op"])
+                    || rc["change"]["actions"] == serde_json::json!(["update"]),
+                "{address} is adopted in place: {}",
+                rc["change"]["actions"]
             );
         }
-        assert_eq!(plan.after("module.cloudcode.alicloud_vswitch.this")["zone_id"], "ap-southeast-1b");
-        assert_eq!(plan.after("module.cloudcode.alicloud_ecs_key_pair.this")["key_pair_name"], "cloudcode-ssh-key");
+        assert_eq!(
+            plan.after("module.cloudcode.alicloud_vswitch.this")["zone_id"],
+            "ap-southeast-1b"
+        );
+        assert_eq!(
+            plan.after("module.cloudcode.alicloud_ecs_key_pair.this")["key_pair_name"],
+            "cloudcode-ssh-key"
+        );
         assert_eq!(plan.after(INSTANCE)["system_disk_size"], 60);
 
         // Adopt it (the stack deploys onto the VM), then nothing is left to do.
         let (ok, text) = in_stack(&["apply", "-no-color", "-input=false", "adopt.tfplan"]);
         assert!(ok, "{text}");
         assert_eq!(double.instances().len(), 1);
-        assert_eq!(double.instances()[0].instance_id, go_instance, "the Go tool's instance, adopted");
+        assert_eq!(
+            double.instances()[0].instance_id,
+            go_instance,
+            "the Go tool's instance, adopted"
+        );
         let (ok, text) = in_stack(&["plan", "-no-color", "-input=false", "-detailed-exitcode"]);
         assert!(ok, "the second plan is empty:\n{text}");
 
@@ -429,18 +616,37 @@ fn import_legacy_adopts_a_go_tool_deployment_with_no_replacement_and_destroy_dry
         let out = cli(&["--name", "legacy", "destroy", "--dry-run"]);
         let text = String::from_utf8_lossy(&out.stderr).to_string();
         assert!(out.status.success(), "{text}");
-        for listed in ["  - alicloud_instance.this", "  - alicloud_eip_address.this[0]", "  - alicloud_vpc.this", "  - cloudcode_stack.this"] {
+        for listed in [
+            "  - alicloud_instance.this",
+            "  - alicloud_eip_address.this[0]",
+            "  - alicloud_vpc.this",
+            "  - cloudcode_stack.this",
+        ] {
             assert!(text.contains(listed), "{listed} in:\n{text}");
         }
-        let after: Vec<String> = double.calls()[seen..].iter().map(|c| c.action.clone()).collect();
+        let after: Vec<String> = double.calls()[seen..]
+            .iter()
+            .map(|c| c.action.clone())
+            .collect();
         assert!(!after.is_empty(), "the dry run read the cloud");
-        assert!(after.iter().all(|a| !destructive(a)), "the dry run changed nothing: {after:?}");
+        assert!(
+            after.iter().all(|a| !destructive(a)),
+            "the dry run changed nothing: {after:?}"
+        );
         assert_eq!(double.instances().len(), 1);
 
         // The real destroy keeps one snapshot and removes everything else.
         let out = cli(&["--name", "legacy", "destroy", "--force"]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        assert!(double.instances().is_empty() && double.eips().is_empty() && double.vpc_ids().is_empty());
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            double.instances().is_empty()
+                && double.eips().is_empty()
+                && double.vpc_ids().is_empty()
+        );
         assert_eq!(double.snapshots().len(), 1, "{:?}", double.snapshots());
         vm.shutdown().expect("VM shut down");
     });
@@ -456,19 +662,43 @@ fn throttled_reads_are_retried_and_a_sold_out_region_is_refused_at_plan_in_one_s
         // Flow control on the reads a plan makes: the provider retries, the plan goes through.
         // (DescribeZones is not among them: the provider's zones data source fails on the first throttled
         // answer, with the API's code in its message.)
-        for action in ["DescribeImages", "DescribeAvailableResource", "DescribeSnapshots"] {
+        for action in [
+            "DescribeImages",
+            "DescribeAvailableResource",
+            "DescribeSnapshots",
+        ] {
             cloud.double.inject(action, Fault::throttling(), 2);
         }
         let plan = cloud.plan(&[]);
-        assert!(plan.changes().iter().any(|(a, _)| a == INSTANCE), "{:?}", plan.changes());
-        for action in ["DescribeImages", "DescribeAvailableResource", "DescribeSnapshots"] {
-            let outcomes: Vec<String> = cloud.double.calls_of(action).into_iter().map(|c| c.outcome).collect();
+        assert!(
+            plan.changes().iter().any(|(a, _)| a == INSTANCE),
+            "{:?}",
+            plan.changes()
+        );
+        for action in [
+            "DescribeImages",
+            "DescribeAvailableResource",
+            "DescribeSnapshots",
+        ] {
+            let outcomes: Vec<String> = cloud
+                .double
+                .calls_of(action)
+                .into_iter()
+                .map(|c| c.outcome)
+                .collect();
             assert_eq!(
-                outcomes.iter().filter(|o| o.as_str() == "Throttling.User").count(),
+                outcomes
+                    .iter()
+                    .filter(|o| o.as_str() == "Throttling.User")
+                    .count(),
                 2,
                 "{action}: {outcomes:?}"
             );
-            assert_eq!(outcomes.last().map(String::as_str), Some("OK"), "{action}: {outcomes:?}");
+            assert_eq!(
+                outcomes.last().map(String::as_str),
+                Some("OK"),
+                "{action}: {outcomes:?}"
+            );
         }
 
         // No zone of the region has the instance type in stock: one sentence at plan, nothing created.
@@ -480,6 +710,10 @@ fn throttled_reads_are_retried_and_a_sold_out_region_is_refused_at_plan_in_one_s
             refused.contains("No zone in this region offers ecs.e-c1m2.large with cloud_essd disks for pay-as-you-go instances: choose another instance_type or region, or set zone_id."),
             "{refused}"
         );
-        assert!(cloud.double.calls().iter().all(|c| !c.action.starts_with("Create") && c.action != "RunInstances"));
+        assert!(cloud
+            .double
+            .calls()
+            .iter()
+            .all(|c| !c.action.starts_with("Create") && c.action != "RunInstances"));
     });
 }

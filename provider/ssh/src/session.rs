@@ -259,10 +259,12 @@ impl Session {
                     msg
                 }
                 // An attempt cut short by the deadline says less than the answer before it.
-                Err(_) if per_attempt < Duration::from_secs(1) && last_answer.is_some() => last_answer
-                    .as_ref()
-                    .map(|(m, _)| m.clone())
-                    .unwrap_or_default(),
+                Err(_) if per_attempt < Duration::from_secs(1) && last_answer.is_some() => {
+                    last_answer
+                        .as_ref()
+                        .map(|(m, _)| m.clone())
+                        .unwrap_or_default()
+                }
                 Err(_) => {
                     last_answer = None;
                     format!("attempt timed out after {per_attempt:?}")
@@ -507,7 +509,10 @@ async fn authenticate(
 ) -> Result<(), AttemptError> {
     match creds.authenticate(handle, &endpoint.user).await? {
         Ok(()) => Ok(()),
-        Err(msg) => Err(AttemptError::Rejected(format!("{}: {msg}", endpoint.label()))),
+        Err(msg) => Err(AttemptError::Rejected(format!(
+            "{}: {msg}",
+            endpoint.label()
+        ))),
     }
 }
 

@@ -282,10 +282,10 @@ impl World {
         if owner.is_some_and(|o| !matches!(o, "system" | "self" | "others" | "marketplace")) {
             return Err(ApiError::invalid("ImageOwnerAlias"));
         }
-        let arch = p
-            .get("Architecture")
-            .cloned()
-            .or_else(|| p.get("InstanceType").map(|t| arch_of_instance_type(t).to_string()));
+        let arch = p.get("Architecture").cloned().or_else(|| {
+            p.get("InstanceType")
+                .map(|t| arch_of_instance_type(t).to_string())
+        });
         let wanted = |id: &str, status: &str, architecture: &str| {
             ids.as_ref().is_none_or(|ids| ids.iter().any(|i| i == id))
                 && statuses
@@ -387,7 +387,11 @@ impl World {
         Ok(json!({}))
     }
 
-    fn tag_images(&mut self, action: &str, p: &BTreeMap<String, String>) -> Result<Value, ApiError> {
+    fn tag_images(
+        &mut self,
+        action: &str,
+        p: &BTreeMap<String, String>,
+    ) -> Result<Value, ApiError> {
         for id in resource_ids(p)? {
             let i = self.images.get_mut(&id).ok_or_else(not_found)?;
             apply_tags(action, p, &mut i.tags)?;

@@ -82,7 +82,6 @@ fn incorrect_status() -> ApiError {
     )
 }
 
-
 /// `a.b.c.d/n` → the 11th address of the block, the instance's private address.
 fn private_ip(cidr: &str, n: u64) -> String {
     let base = cidr
@@ -705,7 +704,11 @@ impl World {
         Ok(json!({ "TotalCount": ids.len() }))
     }
 
-    fn tag_instances(&mut self, action: &str, p: &BTreeMap<String, String>) -> Result<Value, ApiError> {
+    fn tag_instances(
+        &mut self,
+        action: &str,
+        p: &BTreeMap<String, String>,
+    ) -> Result<Value, ApiError> {
         for id in resource_ids(p)? {
             let i = self.instances.get_mut(&id).ok_or_else(not_found)?;
             apply_tags(action, p, &mut i.tags)?;
@@ -808,7 +811,8 @@ impl World {
     /// Whether any instance uses this vswitch or security group (they cannot be deleted then).
     pub(crate) fn in_use_by_instance(&self, vswitch_or_group: &str) -> bool {
         self.instances.values().any(|i| {
-            i.vswitch_id == vswitch_or_group || i.security_groups.iter().any(|g| g == vswitch_or_group)
+            i.vswitch_id == vswitch_or_group
+                || i.security_groups.iter().any(|g| g == vswitch_or_group)
         })
     }
 }

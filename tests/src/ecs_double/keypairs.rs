@@ -160,7 +160,8 @@ impl KeyPairs {
 
     /// Whether `name` exists in `region`.
     pub(crate) fn exists(&self, region: &str, name: &str) -> bool {
-        self.pairs.contains_key(&(region.to_string(), name.to_string()))
+        self.pairs
+            .contains_key(&(region.to_string(), name.to_string()))
     }
 
     /// (name, public key) of every key pair.

@@ -6,10 +6,10 @@
 //! It runs on its own thread and Tokio runtime, so tests may block (e.g. on a terraform child
 //! process) without starving it. Dropping the handle stops the server.
 
-mod images;
-mod instances;
 mod alidns;
 mod eip;
+mod images;
+mod instances;
 mod keypairs;
 mod security;
 mod server;
@@ -26,8 +26,8 @@ use std::thread::JoinHandle;
 
 pub use alidns::{DnsRecordView, ALIDNS_API_VERSION};
 pub use eip::EipView;
-pub use server::API_VERSION;
 pub use instances::InstanceView;
+pub use server::API_VERSION;
 pub use state::{ApiError, Fault, InstanceSeed, RecordedCall, SnapshotView};
 
 use server::{lock, Shared};
@@ -185,13 +185,19 @@ impl EcsDouble {
 
     /// Snapshots `disk_id` as CreateSnapshot would, with `tags` (what a backup taken outside Terraform leaves);
     /// returns its id. It is accomplished after the usual DescribeSnapshots polls.
-    pub fn snapshot_disk(&self, disk_id: &str, tags: &[(String, String)]) -> Result<String, String> {
+    pub fn snapshot_disk(
+        &self,
+        disk_id: &str,
+        tags: &[(String, String)],
+    ) -> Result<String, String> {
         let mut p = std::collections::BTreeMap::from([("DiskId".to_string(), disk_id.to_string())]);
         for (n, (k, v)) in tags.iter().enumerate() {
             p.insert(format!("Tag.{}.Key", n + 1), k.clone());
             p.insert(format!("Tag.{}.Value", n + 1), v.clone());
         }
-        let made = lock(&self.shared).handle("CreateSnapshot", &p).map_err(|e| e.message)?;
+        let made = lock(&self.shared)
+            .handle("CreateSnapshot", &p)
+            .map_err(|e| e.message)?;
         Ok(made["SnapshotId"].as_str().unwrap_or_default().to_string())
     }
 

@@ -501,7 +501,6 @@ impl World {
         self.snapshots.remove(&id);
         Ok(json!({}))
     }
-
 }
 
 pub(crate) fn required(p: &BTreeMap<String, String>, name: &str) -> Result<String, ApiError> {
@@ -512,7 +511,10 @@ pub(crate) fn required(p: &BTreeMap<String, String>, name: &str) -> Result<Strin
 }
 
 /// `InstanceIds`/`SnapshotIds`/`DiskIds`: a JSON array of strings.
-pub(crate) fn json_ids(p: &BTreeMap<String, String>, name: &str) -> Result<Option<Vec<String>>, ApiError> {
+pub(crate) fn json_ids(
+    p: &BTreeMap<String, String>,
+    name: &str,
+) -> Result<Option<Vec<String>>, ApiError> {
     // An empty value is no filter, as the API reads it.
     p.get(name)
         .filter(|raw| !raw.is_empty())

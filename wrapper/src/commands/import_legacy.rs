@@ -230,9 +230,21 @@ pub fn run(name: &str, state: Option<&Path>, admin_email: &str, ssh_cidr: &[Stri
         ssh_public_key: Some(public.trim().to_string()),
         // What the Go tool chose, so that the plan adopts the resources instead of replacing them: the zone
         // (the vswitch's is ForceNew), the key pair's name (ForceNew) and the disk's size (never shrunk).
-        zone_id: legacy.resources.vswitch.as_ref().and_then(|v| v.zone.clone()),
-        key_pair_name: legacy.resources.ssh_key_pair.as_ref().map(|k| k.name.clone()),
-        system_disk_size: legacy.resources.ecs.as_ref().and_then(|e| e.system_disk_size),
+        zone_id: legacy
+            .resources
+            .vswitch
+            .as_ref()
+            .and_then(|v| v.zone.clone()),
+        key_pair_name: legacy
+            .resources
+            .ssh_key_pair
+            .as_ref()
+            .map(|k| k.name.clone()),
+        system_disk_size: legacy
+            .resources
+            .ecs
+            .as_ref()
+            .and_then(|e| e.system_disk_size),
         running: legacy.status.as_deref() != Some("suspended"),
         ..StackConfig::blank()
     };

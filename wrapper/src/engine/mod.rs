@@ -43,6 +43,10 @@ pub fn install_ctrlc() {
     });
 }
 
+/// A CLI configuration file used instead of the one cloudcode writes for each stack (mirrors for air-gapped
+/// machines and CI): it must provide `cloudcode-dev/cloudcode` and, for cloud stacks, `aliyun/alicloud`.
+pub const ENV_CLI_CONFIG: &str = "CLOUDCODE_TF_CLI_CONFIG";
+
 /// Our provider binary: `$CLOUDCODE_PROVIDER_DIR/terraform-provider-cloudcode`, else next to this executable.
 pub fn find_provider() -> Option<PathBuf> {
     let name = "terraform-provider-cloudcode";
@@ -115,7 +119,10 @@ impl Engine {
 
     /// `found` on `stack`, whatever the stack records (`migrate-engine` tries the new engine this way).
     pub fn with(stack: &StackDir, found: Found) -> Result<Self> {
-        let cli_config = stack.write_cli_config(find_provider().as_deref())?;
+        let cli_config = match std::env::var_os(ENV_CLI_CONFIG).filter(|v| !v.is_empty()) {
+            Some(own) => PathBuf::from(own),
+            None => stack.write_cli_config(find_provider().as_deref())?,
+        };
         Ok(Self {
             found,
             dir: stack.path.clone(),
@@ -363,7 +370,9 @@ fn handle_event(ev: &Json, bar: &indicatif::ProgressBar, result: &mut RunResult)
         }
         "planned_change" => {
             let c = &ev["change"];
-            if let (Some(addr), Some(action)) = (c["resource"]["addr"].as_str(), c["action"].as_str()) {
+            if let (Some(addr), Some(action)) =
+                (c["resource"]["addr"].as_str(), c["action"].as_str())
+            {
                 result.planned.push((addr.to_string(), action.to_string()));
             }
         }
