@@ -717,3 +717,49 @@ fn throttled_reads_are_retried_and_a_sold_out_region_is_refused_at_plan_in_one_s
             .all(|c| !c.action.starts_with("Create") && c.action != "RunInstances"));
     });
 }
+
+#[test]
+fn custom_domain_example_points_both_names_at_the_eip_and_serves_the_login_through_them() {
+    use cloudcode_tests::stack_fixture::{curl, DOMAIN};
+    engine::once(&engine::scenario(Kind::Tofu), |e| {
+        // A VM of its own, so that this scenario runs beside the one on the shared VM.
+        let vm = vm::TestVm::start(vm::VmOptions::default()).expect("test VM");
+        let tfvars = format!("{BASIC_VARS}domain = \"{DOMAIN}\"\n");
+        let cloud = CloudBox::new(e, provider_bin!(), &vm, "custom-domain", &tfvars);
+        cloud.apply(&[]);
+
+        // Both names in the account's DNS domain, pointing at the EIP (the VM's address).
+        let mut records: Vec<(String, String, String)> = cloud
+            .double
+            .dns_records()
+            .into_iter()
+            .map(|r| (r.rr, r.kind, r.value))
+            .collect();
+        records.sort();
+        let ip = vm.ssh_host.clone();
+        assert_eq!(
+            records,
+            [
+                ("auth.box".to_string(), "A".to_string(), ip.clone()),
+                ("box".to_string(), "A".to_string(), ip.clone()),
+            ]
+        );
+        // 80, 443 and the alternative HTTPS port open to everyone, SSH to the given address.
+        let groups = cloud.double.security_groups();
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups[0].1, 4, "{groups:?}");
+        // The site answers on the name: an unsigned visitor is sent to the login on auth.<domain>.
+        let (status, head, _) = curl(&vm, "/", None);
+        assert_eq!(status, 302, "{head}");
+        assert!(head.contains(&format!("https://auth.{DOMAIN}/")), "{head}");
+
+        assert_no_changes(&cloud, &[], "right after the first apply");
+        cloud.destroy(&[]);
+        assert!(
+            cloud.double.dns_records().is_empty(),
+            "the records are deleted"
+        );
+        assert!(cloud.double.eips().is_empty() && cloud.double.instances().is_empty());
+        vm.shutdown().expect("VM shut down");
+    });
+}
