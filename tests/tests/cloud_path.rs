@@ -726,7 +726,36 @@ fn custom_domain_example_points_both_names_at_the_eip_and_serves_the_login_throu
         let vm = vm::TestVm::start(vm::VmOptions::default()).expect("test VM");
         let tfvars = format!("{BASIC_VARS}domain = \"{DOMAIN}\"\n");
         let cloud = CloudBox::new(e, provider_bin!(), &vm, "custom-domain", &tfvars);
+        // Flow control on the writes of the first apply: each is retried and the apply goes through.
+        let throttled = [
+            "CreateVpc",
+            "RunInstances",
+            "AllocateEipAddress",
+            "AddDomainRecord",
+        ];
+        for action in throttled {
+            cloud
+                .double
+                .inject(action, cloudcode_tests::ecs_double::Fault::throttling(), 1);
+        }
         cloud.apply(&[]);
+        for action in throttled {
+            let outcomes: Vec<String> = cloud
+                .double
+                .calls_of(action)
+                .into_iter()
+                .map(|c| c.outcome)
+                .collect();
+            assert_eq!(
+                outcomes.first().map(String::as_str),
+                Some("Throttling.User"),
+                "{action}: {outcomes:?}"
+            );
+            assert!(
+                outcomes.iter().any(|o| o == "OK"),
+                "{action} retried: {outcomes:?}"
+            );
+        }
 
         // Both names in the account's DNS domain, pointing at the EIP (the VM's address).
         let mut records: Vec<(String, String, String)> = cloud
