@@ -211,6 +211,20 @@ impl CloudBox {
             .join(" ")
     }
 
+    /// A plan with `args` added to the example's `module "cloudcode"` block (an override file, removed after):
+    /// it must be refused; its output as [`CloudBox::refused_plan`] gives it.
+    pub fn refused_with_module_args(&self, args: &str) -> String {
+        let file = self
+            .wd
+            .path()
+            .join(&self.dir)
+            .join("module_args_override.tf");
+        std::fs::write(&file, format!("module \"cloudcode\" {{\n{args}\n}}\n")).expect("override");
+        let refused = self.refused_plan(&[]);
+        std::fs::remove_file(&file).expect("override removed");
+        refused
+    }
+
     /// The root module's outputs.
     pub fn outputs(&self) -> Json {
         let run = self

@@ -172,46 +172,25 @@ fn basic_example_applies_suspends_resumes_rotates_its_key_and_restores_a_larger_
         assert_eq!(cloud.double.instances()[0].instance_id, box1.instance_id);
         assert_no_changes(&cloud, &[], "after the key change");
 
-        // Renaming or moving the box is refused at plan, in one sentence naming the field.
-        cloud
-            .wd
-            .write(
-                &format!("{}/rename_override.tf", cloud.dir),
-                "module \"cloudcode\" {\n  name = \"renamed\"\n}\n",
-            )
-            .unwrap();
-        let refused = cloud.refused_plan(&[]);
-        assert!(
-            refused.contains("name cannot change on an existing box (it is \"cloudcode\")"),
-            "{refused}"
-        );
-        cloud
-            .wd
-            .write(
-                &format!("{}/rename_override.tf", cloud.dir),
-                "module \"cloudcode\" {\n  zone_id = \"ap-southeast-1c\"\n}\n",
-            )
-            .unwrap();
-        let refused = cloud.refused_plan(&[]);
-        assert!(
-            refused.contains("zone_id cannot change on an existing box"),
-            "{refused}"
-        );
-        // A new instance type while running would be sent to StopInstance with stopped_mode "Not-applicable":
-        // refused at plan, saying how to do it.
-        cloud
-            .wd
-            .write(
-                &format!("{}/rename_override.tf", cloud.dir),
-                "module \"cloudcode\" {\n  instance_type = \"ecs.g7.large\"\n}\n",
-            )
-            .unwrap();
-        let refused = cloud.refused_plan(&[]);
-        assert!(
-            refused.contains("instance_type can change only with running = false"),
-            "{refused}"
-        );
-        std::fs::remove_file(cloud.wd.path().join(&cloud.dir).join("rename_override.tf")).unwrap();
+        // Renaming or moving the box is refused at plan, in one sentence naming the field; so is a new instance
+        // type while running (the provider would send StopInstance stopped_mode "Not-applicable").
+        for (args, sentence) in [
+            (
+                "  name = \"renamed\"",
+                "name cannot change on an existing box (it is \"cloudcode\")",
+            ),
+            (
+                "  zone_id = \"ap-southeast-1c\"",
+                "zone_id cannot change on an existing box",
+            ),
+            (
+                "  instance_type = \"ecs.g7.large\"",
+                "instance_type can change only with running = false",
+            ),
+        ] {
+            let refused = cloud.refused_with_module_args(args);
+            assert!(refused.contains(sentence), "{args}: {refused}");
+        }
 
         // Grow the disk in place (ResizeDisk), then destroy: one snapshot kept, nothing else left.
         cloud

@@ -388,12 +388,7 @@ impl Eips {
 mod tests {
     use super::*;
 
-    fn params(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::ecs_double::state::test_params as params;
 
     fn run(eips: &mut Eips, action: &str, pairs: &[(&str, &str)]) -> Result<Value, ApiError> {
         let exists = |id: &str| id == "i-known";

@@ -503,6 +503,15 @@ impl World {
     }
 }
 
+/// Request parameters from pairs, for the modules' unit tests.
+#[cfg(test)]
+pub(crate) fn test_params(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 pub(crate) fn required(p: &BTreeMap<String, String>, name: &str) -> Result<String, ApiError> {
     p.get(name)
         .filter(|v| !v.is_empty())

@@ -573,12 +573,7 @@ fn spec_fits(instance_type: &str, cores: Option<u32>, memory: Option<f64>) -> bo
 mod tests {
     use super::*;
 
-    fn params(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::ecs_double::state::test_params as params;
 
     fn call(z: &Zones, action: &str, pairs: &[(&str, &str)]) -> Result<Value, ApiError> {
         z.handle(action, &params(pairs)).expect("a zone action")
