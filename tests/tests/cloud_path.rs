@@ -635,7 +635,8 @@ fn import_legacy_adopts_a_go_tool_deployment_with_no_replacement_and_destroy_dry
 fn throttled_reads_are_retried_and_a_sold_out_region_is_refused_at_plan_in_one_sentence() {
     use cloudcode_tests::ecs_double::Fault;
     engine::once(&engine::scenario(Kind::Tofu), |e| {
-        let vm = vm::shared().expect("test VM");
+        // A VM of its own (only its images are needed), so that this runs beside the scenario on the shared VM.
+        let vm = vm::TestVm::start(vm::VmOptions::default()).expect("test VM");
         let cloud = CloudBox::new(e, provider_bin!(), &vm, "alicloud-basic", BASIC_VARS);
 
         // Flow control on the reads a plan makes: the provider retries, the plan goes through.
@@ -694,6 +695,8 @@ fn throttled_reads_are_retried_and_a_sold_out_region_is_refused_at_plan_in_one_s
             .calls()
             .iter()
             .all(|c| !c.action.starts_with("Create") && c.action != "RunInstances"));
+        drop(cloud);
+        vm.shutdown().expect("VM shut down");
     });
 }
 
