@@ -24,8 +24,8 @@ locals {
 # ---------------------------------------------------------------------------------------------------------
 
 # The name and zone the box was created with. They never change afterwards (ignore_changes), so the instance's
-# precondition can refuse a plan that would move or rename the box: the key pair name is ForceNew (a rename
-# would replace the instance and its disk) and the vswitch's zone is ForceNew (the instance cannot follow it).
+# precondition can refuse a plan that would rename or move the box: the box, its snapshots and its disk size are
+# found by the name (tags, snapshot stack name), and the vswitch's zone is ForceNew (the instance cannot follow it).
 resource "terraform_data" "identity" {
   input = {
     name = var.name
@@ -179,6 +179,8 @@ data "alicloud_instances" "current" {
 
 locals {
   current_disk_size = try(max([for i in data.alicloud_instances.current.instances : i.disk_device_mappings[0].size]...), 0)
+  # The key pair bound to the box now (the planned one before the box exists).
+  current_key_pair = try(data.alicloud_instances.current.instances[0].key_name, local.key_pair_name)
   # The instance type the running box has now (null before the box exists or while it is stopped).
   current_running_type = try([for i in data.alicloud_instances.current.instances : i.instance_type if i.status == "Running"][0], null)
   image_id             = local.restore_from == null ? try(data.alicloud_images.ubuntu.ids[0], null) : alicloud_image.restore[0].id
@@ -236,7 +238,7 @@ resource "alicloud_instance" "this" {
     }
     precondition {
       condition     = terraform_data.identity.output.name == var.name
-      error_message = "name cannot change on an existing box (it is \"${terraform_data.identity.output.name}\"): renaming would replace the instance and its disk; destroy (a snapshot is kept) and deploy under the new name instead."
+      error_message = "name cannot change on an existing box (it is \"${terraform_data.identity.output.name}\"): the box, its snapshots and its disk size are found by that name; destroy (a snapshot is kept) and deploy under the new name instead."
     }
     precondition {
       condition     = terraform_data.identity.output.zone == local.zone_id
@@ -250,6 +252,14 @@ resource "alicloud_ecs_key_pair_attachment" "this" {
   instance_ids  = [alicloud_instance.this.id]
   # Restart the instance so the key reaches root's authorized_keys. A new key pair (name) replaces this.
   force = true
+
+  lifecycle {
+    precondition {
+      # RebootInstance needs a running instance.
+      condition     = var.running || local.current_key_pair == "" || local.current_key_pair == local.key_pair_name
+      error_message = "ssh_public_key can change only while the box runs (binding the new key restarts it): apply it with running = true."
+    }
+  }
 }
 
 resource "alicloud_eip_address" "this" {

@@ -91,7 +91,7 @@ output "instance_status" {
 }
 
 output "instance_stopped_mode" {
-  description = "How a stopped instance is billed: `StopCharging` (CPU and memory not billed)."
+  description = "`StopCharging` while suspended (CPU and memory not billed); `Not-applicable`, as the API reports it, while running."
   value       = alicloud_instance.this.stopped_mode
 }
 

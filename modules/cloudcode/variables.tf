@@ -59,7 +59,7 @@ variable "system_disk_size" {
 }
 
 variable "key_pair_name" {
-  description = "Name of an existing key pair that holds `ssh_public_key` (an adopted deployment's; `cloudcode import-legacy` sets it). Empty: `<name>-key-<hash of the key>`, so a new `ssh_public_key` replaces the pair and binds it with one restart; with a name set, clear it to change the key."
+  description = "Name of the key pair holding `ssh_public_key`, for a pair this module adopts with an `import` block (`cloudcode import-legacy` sets it to the Go tool's). Empty: `<name>-key-<hash of the key>`, so a new `ssh_public_key` replaces the pair and binds it with one restart. While a name is set the key cannot change (the provider cannot update a pair's key): clear the name to change it."
   type        = string
   default     = ""
   nullable    = false

@@ -38,7 +38,7 @@ pub enum SshError {
     #[error("SSH agent: {0}")]
     Agent(String),
 
-    /// Connecting (TCP, handshake or authentication) kept failing until the caller's deadline.
+    /// Connecting (TCP, handshake, or a jump host's authentication) kept failing until the caller's deadline.
     #[error("could not connect to {host} within {timeout:?} ({attempts} attempts); last error: {last_error}")]
     ConnectTimeout {
         host: String,

@@ -259,7 +259,7 @@ impl Session {
                     msg
                 }
                 // An attempt cut short by the deadline says less than the answer before it.
-                Err(_) if per_attempt < Duration::from_secs(1) && last_answer.is_some() => {
+                Err(_) if per_attempt < options.attempt_timeout && last_answer.is_some() => {
                     last_answer
                         .as_ref()
                         .map(|(m, _)| m.clone())
@@ -536,7 +536,13 @@ async fn attempt_once(
             .await
             .map_err(|e| handshake_error(jump, &verdict, e))?;
             let jump_key = observed(jump, &verdict)?;
-            authenticate(jump, jump_creds, &mut jh).await?;
+            // The jump host refusing the key is not the target refusing it (AuthRejected is the target's).
+            authenticate(jump, jump_creds, &mut jh)
+                .await
+                .map_err(|e| match e {
+                    AttemptError::Rejected(m) => AttemptError::Retry(m),
+                    other => other,
+                })?;
             Counters::bump(&counters.connections);
             let channel = jh
                 .channel_open_direct_tcpip(

@@ -120,7 +120,17 @@ impl Engine {
     /// `found` on `stack`, whatever the stack records (`migrate-engine` tries the new engine this way).
     pub fn with(stack: &StackDir, found: Found) -> Result<Self> {
         let cli_config = match std::env::var_os(ENV_CLI_CONFIG).filter(|v| !v.is_empty()) {
-            Some(own) => PathBuf::from(own),
+            // Absolute: the engine runs in the stack's directory.
+            Some(own) => std::path::absolute(&own)
+                .ok()
+                .filter(|p| p.is_file())
+                .ok_or_else(|| {
+                    let shown = PathBuf::from(&own).display().to_string();
+                    Error::input(
+                        format!("{ENV_CLI_CONFIG} names {shown}, which is not a file"),
+                        format!("{ENV_CLI_CONFIG} 指向的 {shown} 不是文件"),
+                    )
+                })?,
             None => stack.write_cli_config(find_provider().as_deref())?,
         };
         Ok(Self {

@@ -255,7 +255,14 @@ pub(super) fn target(
             }
             (k.display().to_string(), Some(public), false)
         }
-        None => (String::new(), None, true),
+        // The key the stack already has (e.g. an adopted deployment's, from import-legacy): a new one would be
+        // a new key pair and a restart.
+        None => match previous
+            .filter(|p| !p.private_key_path.is_empty() && p.ssh_public_key.is_some())
+        {
+            Some(p) => (p.private_key_path.clone(), p.ssh_public_key.clone(), false),
+            None => (String::new(), None, true),
+        },
     };
     Ok(Target {
         cfg: StackConfig {
@@ -269,6 +276,10 @@ pub(super) fn target(
             ssh_public_key,
             running: previous.is_none_or(|p| p.running),
             snapshot_on_destroy: previous.is_none_or(|p| p.snapshot_on_destroy),
+            // What import-legacy kept from an adopted deployment stays (the module would choose otherwise).
+            zone_id: previous.and_then(|p| p.zone_id.clone()),
+            key_pair_name: previous.and_then(|p| p.key_pair_name.clone()),
+            system_disk_size: previous.and_then(|p| p.system_disk_size),
             ..StackConfig::blank()
         },
         generate_key,
@@ -321,6 +332,40 @@ mod tests {
         for bad in ["203.0.113.7", "203.0.113.7/33", "::1/128", "x/8", ""] {
             assert!(check_cidr(bad).is_err(), "{bad}");
         }
+    }
+
+    /// Regression: the first `deploy` after `import-legacy` rebuilt the settings from blank, dropping the Go tool's
+    /// zone, key pair name and disk size and generating a new key (a new key pair, a restart, a new vswitch).
+    #[test]
+    fn deploy_keeps_what_import_legacy_adopted() {
+        #[derive(clap::Parser)]
+        struct Cmd {
+            #[command(flatten)]
+            a: DeployArgs,
+        }
+        use clap::Parser;
+        let a = Cmd::try_parse_from(["deploy", "--yes"]).unwrap().a;
+        let previous = StackConfig {
+            mode: MODE_ALIBABA.into(),
+            private_key_path: "/home/me/.cloudcode/ssh_key".into(),
+            ssh_public_key: Some("ssh-rsa AAAAB3Nza legacy".into()),
+            region: Some("ap-southeast-1".into()),
+            ssh_allowed_cidrs: vec!["203.0.113.7/32".into()],
+            zone_id: Some("ap-southeast-1b".into()),
+            key_pair_name: Some("cloudcode-ssh-key".into()),
+            system_disk_size: Some(60),
+            ..StackConfig::blank()
+        };
+        // Credentials are checked first; the test's own (no other unit test reads these).
+        std::env::set_var("ALICLOUD_ACCESS_KEY", "LTAI5tUnitTestOnly");
+        std::env::set_var("ALICLOUD_SECRET_KEY", "unit-test-secret");
+        let t = target("legacy", &a, Some(&previous)).unwrap();
+        assert!(!t.generate_key, "the adopted key is kept");
+        assert_eq!(t.cfg.private_key_path, previous.private_key_path);
+        assert_eq!(t.cfg.ssh_public_key, previous.ssh_public_key);
+        assert_eq!(t.cfg.zone_id.as_deref(), Some("ap-southeast-1b"));
+        assert_eq!(t.cfg.key_pair_name.as_deref(), Some("cloudcode-ssh-key"));
+        assert_eq!(t.cfg.system_disk_size, Some(60));
     }
 
     #[test]
