@@ -30,10 +30,10 @@ pub struct CloudBox {
     files: tempfile::TempDir,
 }
 
-/// What the double's provider blocks and the test VM need on top of the example, as Terraform override files:
-/// the endpoints and trust of the double, and for the stack the VM's local images (nothing can be pulled there)
-/// and Caddy's internal CA (no public ACME).
-fn overrides(double: &EcsDouble, vm: &TestVm) -> (String, String) {
+/// What the double's provider blocks and the test VM need on top of a root module that uses `modules/cloudcode`, as
+/// Terraform override files (root, module): the endpoints of the double, and for the stack the VM's local images
+/// (nothing can be pulled there) and Caddy's internal CA (no public ACME).
+pub fn overrides(double: &EcsDouble, vm: &TestVm) -> (String, String) {
     let addr = double.addr();
     // The alicloud block keeps the example's region (an override block merges into it).
     let providers = format!(

@@ -405,9 +405,10 @@ fn import_legacy_adopts_a_go_tool_deployment_with_no_replacement_and_destroy_dry
         let public_key = std::fs::read_to_string(dot.join("ssh_key.pub")).unwrap();
         let ca = home.path().join("ca.pem");
         std::fs::write(&ca, double.ca_pem().unwrap()).unwrap();
-        let addr = double.addr();
-        let providers = format!(
-            "provider \"alicloud\" {{\n  region = \"ap-southeast-1\"\n  skip_region_validation = true\n  account_type = \"Domestic\"\n  endpoints {{\n    ecs = \"{addr}\"\n    vpc = \"{addr}\"\n    alidns = \"{addr}\"\n  }}\n}}\n"
+        let providers = cloudcode_tests::alicloud_double_fixture::provider(
+            &double,
+            None,
+            Some("ap-southeast-1"),
         );
 
         // The Go tool's deployment, and its state file.
@@ -494,16 +495,12 @@ fn import_legacy_adopts_a_go_tool_deployment_with_no_replacement_and_destroy_dry
         assert_eq!(vars["stack"]["system_disk_size"], 60);
 
         // The generated root against the same double (endpoints and the VM's images as override files).
-        std::fs::write(stack.join("double_override.tf"), format!("{providers}provider \"cloudcode\" {{\n  endpoints {{\n    ecs = \"https://{addr}\"\n  }}\n}}\n")).unwrap();
-        let img = |role: &str| vm.image(role).unwrap().clone();
-        let (caddy, auth, devbox) = (img("caddy"), img("authelia"), img("devbox"));
+        let (root_override, module_override) =
+            cloudcode_tests::cloud_fixture::overrides(&double, &vm);
+        std::fs::write(stack.join("double_override.tf"), root_override).unwrap();
         std::fs::write(
             stack.join("modules/cloudcode/test_vm_override.tf"),
-            format!(
-                "resource \"cloudcode_stack\" \"this\" {{\n  tls_mode = \"internal\"\n  images = {{\n    caddy = \"{}\"\n    authelia = \"{}\"\n    devbox = \"{}\"\n  }}\n  image_archives = [\"{}\", \"{}\", \"{}\"]\n}}\n",
-                caddy.image, auth.image, devbox.image,
-                caddy.archive.display(), auth.archive.display(), devbox.archive.display()
-            ),
+            module_override,
         )
         .unwrap();
         let mut wd = Workdir::with_alicloud(e, provider_bin!()).unwrap();
@@ -660,12 +657,7 @@ fn throttled_reads_are_retried_and_a_sold_out_region_is_refused_at_plan_in_one_s
             "DescribeAvailableResource",
             "DescribeSnapshots",
         ] {
-            let outcomes: Vec<String> = cloud
-                .double
-                .calls_of(action)
-                .into_iter()
-                .map(|c| c.outcome)
-                .collect();
+            let outcomes = cloud.double.outcomes_of(action);
             assert_eq!(
                 outcomes
                     .iter()
@@ -722,12 +714,7 @@ fn custom_domain_example_points_both_names_at_the_eip_and_serves_the_login_throu
         }
         cloud.apply(&[]);
         for action in throttled {
-            let outcomes: Vec<String> = cloud
-                .double
-                .calls_of(action)
-                .into_iter()
-                .map(|c| c.outcome)
-                .collect();
+            let outcomes = cloud.double.outcomes_of(action);
             assert_eq!(
                 outcomes.first().map(String::as_str),
                 Some("Throttling.User"),

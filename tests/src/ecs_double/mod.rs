@@ -284,6 +284,14 @@ impl EcsDouble {
         lock(&self.shared).dns.views()
     }
 
+    /// The outcomes (`OK` or the error code) of one action's calls, in order.
+    pub fn outcomes_of(&self, action: &str) -> Vec<String> {
+        self.calls_of(action)
+            .into_iter()
+            .map(|c| c.outcome)
+            .collect()
+    }
+
     /// Calls of one action, in order.
     pub fn calls_of(&self, action: &str) -> Vec<RecordedCall> {
         self.calls()
