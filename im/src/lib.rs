@@ -1,5 +1,10 @@
 //! cloudcode-im: a long-running bridge between chat platforms (Telegram, DingTalk) and the box's OpenCode
 //! server. Design notes: docs/engineering/im.md.
+pub mod binding;
+pub mod config;
 pub mod opencode;
 pub mod platform;
 pub mod render;
+pub mod store;
+pub mod bridge;
+pub mod format;

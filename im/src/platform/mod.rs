@@ -1,6 +1,7 @@
 //! The chat-platform seam: the [`Platform`] trait every adapter implements and the message model it carries.
 //! A new platform is one file in this folder implementing the trait.
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 /// Where a message goes: a Telegram chat id, a DingTalk conversation id.
@@ -12,7 +13,7 @@ pub struct ChatId(pub String);
 pub struct UserId(pub String);
 
 /// A sent message, as the platform identifies it for edits.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct MessageRef(pub String);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,7 +34,7 @@ pub enum Inbound {
 }
 
 /// One piece of an outgoing message.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Block {
     /// Plain prose (the adapter escapes it for its markup).
     Text(String),
@@ -47,14 +48,14 @@ pub enum Block {
 
 /// A button under a message; `token` comes back in [`Inbound::Button`]. At most 64 bytes (Telegram's
 /// `callback_data` limit): ids are kept server-side and the token only names them.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Button {
     pub label: String,
     pub token: String,
 }
 
 /// A message to send or an edit to make.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outbound {
     pub blocks: Vec<Block>,
     /// Rows of buttons under the (last part of the) message.
@@ -109,3 +110,4 @@ pub trait Platform: Send + Sync + 'static {
     /// platform has one.
     async fn deep_link(&self, payload: &str) -> Result<Option<String>, PlatformError>;
 }
+pub mod telegram;
