@@ -1,6 +1,7 @@
 //! cloudcode-im: a long-running bridge between chat platforms (Telegram, DingTalk) and the box's OpenCode
 //! server. Design notes: docs/engineering/im.md.
 pub mod binding;
+pub mod cli;
 pub mod config;
 pub mod opencode;
 pub mod platform;

@@ -88,6 +88,7 @@ CREATE TABLE IF NOT EXISTS tokens (token TEXT PRIMARY KEY, action TEXT NOT NULL,
 CREATE TABLE IF NOT EXISTS prompts (
   message_id TEXT PRIMARY KEY, box_id TEXT NOT NULL, session_id TEXT NOT NULL, platform TEXT NOT NULL,
   user_id TEXT NOT NULL, text TEXT NOT NULL, state TEXT NOT NULL, created INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS faults (platform TEXT PRIMARY KEY, message TEXT NOT NULL, at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS watermarks (box_id TEXT NOT NULL, session_id TEXT NOT NULL, message_id TEXT NOT NULL,
   PRIMARY KEY (box_id, session_id));
 ";
@@ -551,6 +552,30 @@ impl Store {
     pub fn forget_refs(&self, tag: &str) -> Result<()> {
         self.db().execute("DELETE FROM sent_refs WHERE tag = ?1", [tag])?;
         Ok(())
+    }
+
+    // ---- faults ---------------------------------------------------------------------------------------------
+
+    /// Records why a platform stopped (shown by `cloudcode-im status`); a later start clears it.
+    pub fn set_fault(&self, platform: &str, message: &str) -> Result<()> {
+        self.db().execute(
+            "INSERT INTO faults (platform, message, at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (platform) DO UPDATE SET message = excluded.message, at = excluded.at",
+            params![platform, message, now()],
+        )?;
+        Ok(())
+    }
+
+    pub fn clear_fault(&self, platform: &str) -> Result<()> {
+        self.db().execute("DELETE FROM faults WHERE platform = ?1", [platform])?;
+        Ok(())
+    }
+
+    pub fn faults(&self) -> Result<Vec<(String, String, i64)>> {
+        let db = self.db();
+        let mut st = db.prepare("SELECT platform, message, at FROM faults ORDER BY platform")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     // ---- button tokens --------------------------------------------------------------------------------------

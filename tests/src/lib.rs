@@ -8,6 +8,7 @@ pub mod cloud_fixture;
 pub mod delay_proxy;
 pub mod ecs_double;
 pub mod engine;
+pub mod im_fixture;
 pub mod pty;
 pub mod release;
 pub mod sshd;

@@ -147,26 +147,28 @@ impl Bridge {
         for p in self.platforms.values() {
             let (tx, rx) = mpsc::channel(256);
             let (pl, me) = (p.clone(), self.clone());
-            tasks.spawn(async move { pl.receive(tx).await.map_err(|e| BridgeError::Platform { platform: pl.name(), source: e }) });
+            tasks.spawn(async move {
+                if let Err(e) = pl.receive(tx).await {
+                    tracing::error!("{}: {e}", pl.name());
+                    if let Err(e) = me.store.set_fault(pl.name(), &e.to_string()) {
+                        tracing::error!("the fault was not recorded: {e}");
+                    }
+                }
+                Ok(())
+            });
+            let me = self.clone();
             tasks.spawn(commands::handle_all(me, p.clone(), rx).map_ok());
             outboxes.spawn(outbox::run(self.clone(), p.clone(), shutdown.clone()));
         }
-        let result = tokio::select! {
-            _ = shutdown.cancelled() => Ok(()),
-            Some(done) = tasks.join_next() => match done {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::error!("a bridge task stopped: {e}");
-                    Ok(())
-                }
-            },
-        };
+        // A platform that cannot go on (refused token, another poller on it) is reported — logged and kept in
+        // the store for `cloudcode-im status` — and not retried: the rest keeps serving until shutdown.
+        shutdown.cancelled().await;
         shutdown.cancel();
         tasks.abort_all();
         if tokio::time::timeout(Duration::from_secs(20), async { while outboxes.join_next().await.is_some() {} }).await.is_err() {
             tracing::warn!("an outbox worker did not stop in 20 s");
         }
-        result
+        Ok(())
     }
 
     /// The "online" footer for a box: who was active recently, by name.
