@@ -9,6 +9,7 @@ pub mod delay_proxy;
 pub mod ecs_double;
 pub mod engine;
 pub mod im_fixture;
+pub mod im_image;
 pub mod pty;
 pub mod release;
 pub mod sshd;
