@@ -461,9 +461,10 @@ fn decide(
             }
             _ => match world.faults.get_mut(&method_lc).and_then(|q| q.pop_front()) {
                 Some(Failure::TooManyRequests { retry_after_s }) => {
-                    world
-                        .holds
-                        .insert(key, now + Duration::from_secs(retry_after_s));
+                    let until = now
+                        .checked_add(Duration::from_secs(retry_after_s))
+                        .unwrap_or(now);
+                    world.holds.insert(key, until);
                     Step::Answer(Err(ApiError::too_many(retry_after_s)))
                 }
                 Some(Failure::BadGateway) => Step::BadGateway,
@@ -517,7 +518,8 @@ impl Drop for PollGuard<'_> {
 async fn long_poll(shared: &Shared, params: &Params) -> Result<Value, ApiError> {
     let offset = params.i64("offset")?;
     let limit = params.i64("limit")?.unwrap_or(100).clamp(1, 100) as usize;
-    let timeout = params.i64("timeout")?.unwrap_or(0).max(0) as u64;
+    // Telegram holds a long poll for at most about 50 s; the double allows up to 10 minutes.
+    let timeout = params.i64("timeout")?.unwrap_or(0).clamp(0, 600) as u64;
     let allowed = match params.json("allowed_updates") {
         None => None,
         Some(Ok(Value::Array(list))) => Some(

@@ -603,3 +603,103 @@ fn html_errors_use_telegram_wording_and_valid_markup_parses() {
     assert_eq!(p.entities[0].kind, "spoiler");
     assert_eq!(p.entities[1].url.as_deref(), Some("https://t.me"));
 }
+
+#[tokio::test]
+async fn a_bot_cannot_write_first_and_a_known_chat_is_found() {
+    let bot = Bot::new();
+    let (status, v) = bot
+        .call("sendMessage", json!({"chat_id": 42, "text": "hi"}))
+        .await;
+    assert_eq!(
+        (status, description(&v)),
+        (400, "Bad Request: chat not found")
+    );
+    let (status, v) = bot
+        .call(
+            "sendMessage",
+            json!({"chat_id": 42, "text": "a.b", "parse_mode": "MarkdownV2"}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        description(&v).starts_with("Bad Request: can't parse entities:"),
+        "markup is checked before the chat"
+    );
+    bot.double.user_says(42, (42, "Bo"), "hello");
+    let (status, _) = bot
+        .call("sendMessage", json!({"chat_id": 42, "text": "hi"}))
+        .await;
+    assert_eq!(status, 200);
+    let (status, v) = bot
+        .call("sendMessage", json!({"chat_id": 42, "text": "   "}))
+        .await;
+    assert_eq!(
+        (status, description(&v)),
+        (400, "Bad Request: message text is empty")
+    );
+}
+
+#[tokio::test]
+async fn an_edit_without_reply_markup_removes_the_keyboard_and_allowed_updates_filters() {
+    let bot = Bot::new();
+    let markup = json!({"inline_keyboard": [[{"text": "Stop", "callback_data": "stop"}]]});
+    let (_, v) = bot
+        .call(
+            "sendMessage",
+            json!({"chat_id": CHAT, "text": "working", "reply_markup": markup}),
+        )
+        .await;
+    let id = v["result"]["message_id"].as_i64().expect("message_id");
+    assert_eq!(
+        v["result"]["reply_markup"]["inline_keyboard"][0][0]["callback_data"],
+        "stop"
+    );
+    let (status, _) = bot
+        .call(
+            "editMessageText",
+            json!({"chat_id": CHAT, "message_id": id, "text": "done"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(bot.double.messages(CHAT)[0].buttons.is_empty());
+    assert!(bot.double.press_button(CHAT, USER, id, "stop").is_err());
+    // A bot that asked only for messages never sees callback queries.
+    let (_, v) = bot
+        .call(
+            "sendMessage",
+            json!({"chat_id": CHAT, "text": "again", "reply_markup": markup}),
+        )
+        .await;
+    let id = v["result"]["message_id"].as_i64().expect("message_id");
+    bot.double
+        .press_button(CHAT, USER, id, "stop")
+        .expect("button exists");
+    let (_, v) = bot
+        .call("getUpdates", json!({"allowed_updates": ["message"]}))
+        .await;
+    let kinds: Vec<bool> = v["result"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|u| u.get("message").is_some())
+        .collect();
+    assert_eq!(kinds, vec![true]);
+}
+
+#[test]
+fn jpeg_and_png_headers_give_dimensions_and_other_bytes_none() {
+    let jpeg = [
+        0xff, 0xd8, 0xff, 0xe0, 0x00, 0x04, 0x00, 0x00, 0xff, 0xc0, 0x00, 0x11, 0x08, 0x00, 0x02,
+        0x00, 0x03, 0x03,
+    ];
+    assert_eq!(
+        super::methods::image_dimensions(&jpeg),
+        Some((3, 2, "jpeg"))
+    );
+    assert_eq!(
+        super::methods::image_dimensions(&png(7, 5)),
+        Some((7, 5, "png"))
+    );
+    assert_eq!(super::methods::image_dimensions(b"GIF89a......"), None);
+    assert_eq!(super::methods::image_dimensions(&[0xff, 0xd8, 0xff]), None);
+}
