@@ -202,7 +202,7 @@ impl Params {
     }
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> &'a str {
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> &str {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())
@@ -262,11 +262,9 @@ fn parse_multipart(body: &[u8], boundary: &str) -> Option<Vec<(String, Arg)>> {
             }
         }
         let name = name?;
-        let arg = if filename.is_some()
-            || content_type
-                .as_deref()
-                .is_some_and(|t| !t.starts_with("text/plain"))
-        {
+        let is_text = |t: &str| t.starts_with("text/") || t.starts_with("application/json");
+        // A part is a file when it has a file name or a binary content type; JSON fields stay text.
+        let arg = if filename.is_some() || content_type.as_deref().is_some_and(|t| !is_text(t)) {
             Arg::File(Upload {
                 filename,
                 content_type,
