@@ -14,6 +14,7 @@ pub mod pty;
 pub mod release;
 pub mod sshd;
 pub mod stack_fixture;
+pub mod telegram_double;
 pub mod terraform;
 pub mod vm;
 pub mod webauthn;
