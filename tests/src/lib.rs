@@ -8,6 +8,8 @@ pub mod cloud_fixture;
 pub mod delay_proxy;
 pub mod ecs_double;
 pub mod engine;
+pub mod llm_double;
+pub mod opencode_fixture;
 pub mod pty;
 pub mod release;
 pub mod sshd;
