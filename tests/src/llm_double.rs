@@ -498,3 +498,177 @@ fn stream_response(model: String, call_no: u64, step: Step) -> Response {
         .body(Body::from_stream(stream))
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "sk-test";
+
+    fn double() -> LlmDouble {
+        LlmDouble::start("127.0.0.1:0".parse().expect("addr"), KEY).expect("start double")
+    }
+
+    fn turn(user: &str) -> Value {
+        json!({"model": MODEL_ID, "stream": true, "tools": [{"type": "function", "function": {"name": "bash"}}],
+            "messages": [{"role": "system", "content": "You are opencode"}, {"role": "user", "content": user}]})
+    }
+
+    async fn post(d: &LlmDouble, key: &str, body: &Value) -> reqwest::Response {
+        reqwest::Client::new()
+            .post(format!("{}/chat/completions", d.base_url()))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .expect("send")
+    }
+
+    /// The `data:` payloads of an SSE body, `[DONE]` included as a string.
+    async fn sse(resp: reqwest::Response) -> Vec<Value> {
+        let text = resp.text().await.expect("body");
+        text.split("\n\n")
+            .filter_map(|e| e.strip_prefix("data: "))
+            .map(|d| serde_json::from_str(d).unwrap_or(Value::String(d.to_string())))
+            .collect()
+    }
+
+    fn streamed_text(events: &[Value]) -> String {
+        events
+            .iter()
+            .filter_map(|e| e.pointer("/choices/0/delta/content").and_then(Value::as_str))
+            .collect()
+    }
+
+    fn finish(events: &[Value]) -> Option<String> {
+        events
+            .iter()
+            .find_map(|e| e.pointer("/choices/0/finish_reason").and_then(Value::as_str).map(str::to_string))
+    }
+
+    #[tokio::test]
+    async fn wrong_key_gets_openai_401_and_is_logged() {
+        let d = double();
+        let r = post(&d, "sk-wrong", &turn("hi")).await;
+        assert_eq!(r.status(), 401);
+        let body: Value = r.json().await.expect("json");
+        assert_eq!(body["error"]["code"], "invalid_api_key");
+        let log = d.requests();
+        assert_eq!(log.len(), 1);
+        assert!(!log[0].authorized);
+    }
+
+    #[tokio::test]
+    async fn lists_the_model() {
+        let d = double();
+        let r = reqwest::Client::new().get(format!("{}/models", d.base_url())).bearer_auth(KEY).send().await.expect("send");
+        let body: Value = r.json().await.expect("json");
+        assert_eq!(body["data"][0]["id"], MODEL_ID);
+    }
+
+    #[tokio::test]
+    async fn malformed_requests_get_400() {
+        let d = double();
+        for body in [json!({"messages": []}), json!({"model": "double"}), json!({"model": "double", "messages": [{}]}),
+            json!({"model": "double", "messages": [{"role": "user", "content": "x"}], "stream": "yes"})]
+        {
+            let r = post(&d, KEY, &body).await;
+            assert_eq!(r.status(), 400, "{body}");
+            let e: Value = r.json().await.expect("json");
+            assert_eq!(e["error"]["type"], "invalid_request_error");
+        }
+        let r = reqwest::Client::new()
+            .post(format!("{}/chat/completions", d.base_url()))
+            .bearer_auth(KEY)
+            .body("not json")
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(r.status(), 400);
+    }
+
+    #[tokio::test]
+    async fn default_answer_echoes_the_prompt_as_sse_chunks() {
+        let d = double();
+        let ev = sse(post(&d, KEY, &turn("hello there")).await).await;
+        assert_eq!(streamed_text(&ev), "You said: hello there");
+        assert_eq!(finish(&ev).as_deref(), Some("stop"));
+        assert_eq!(ev.last(), Some(&Value::String("[DONE]".into())));
+        assert!(ev.iter().any(|e| e.get("usage").is_some()));
+        assert_eq!(ev[0]["object"], "chat.completion.chunk");
+    }
+
+    #[tokio::test]
+    async fn script_steps_follow_the_tool_round_trips() {
+        let d = double();
+        let args = json!({"command": "echo hi", "description": "greet"});
+        d.when("RUN IT", vec![Step::tool("bash", args.clone()), Step::text("done")]);
+        let first = sse(post(&d, KEY, &turn("please RUN IT now")).await).await;
+        assert_eq!(finish(&first).as_deref(), Some("tool_calls"));
+        let calls: Vec<&Value> =
+            first.iter().filter_map(|e| e.pointer("/choices/0/delta/tool_calls/0")).collect();
+        assert!(calls.len() > 2, "arguments arrive in pieces");
+        assert_eq!(calls[0]["function"]["name"], "bash");
+        let id = calls[0]["id"].as_str().expect("id").to_string();
+        let joined: String = calls.iter().filter_map(|c| c.pointer("/function/arguments").and_then(Value::as_str)).collect();
+        assert_eq!(serde_json::from_str::<Value>(&joined).expect("args json"), args);
+        let mut second = turn("please RUN IT now");
+        let msgs = second["messages"].as_array_mut().expect("messages");
+        msgs.push(json!({"role": "assistant", "content": "", "tool_calls": [{"id": id, "type": "function",
+            "function": {"name": "bash", "arguments": joined}}]}));
+        msgs.push(json!({"role": "tool", "tool_call_id": id, "content": "hi"}));
+        let ev = sse(post(&d, KEY, &second).await).await;
+        assert_eq!(streamed_text(&ev), "done");
+        assert!(d.any_request_contains("\"hi\"") || d.any_request_contains("hi"));
+        assert_eq!(d.turn_requests().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn title_requests_do_not_use_the_script() {
+        let d = double();
+        d.when("RUN IT", vec![Step::bash("echo hi")]);
+        let body = json!({"model": MODEL_ID, "stream": true, "messages": [
+            {"role": "system", "content": "You are a title generator. You output ONLY a thread title."},
+            {"role": "user", "content": "Generate a title for this conversation:\n"},
+            {"role": "user", "content": "RUN IT"}]});
+        let ev = sse(post(&d, KEY, &body).await).await;
+        assert_eq!(streamed_text(&ev), TITLE);
+        assert!(d.turn_requests().is_empty());
+    }
+
+    #[tokio::test]
+    async fn non_stream_requests_get_a_completion() {
+        let d = double();
+        let mut body = turn("plain");
+        body["stream"] = json!(false);
+        let r: Value = post(&d, KEY, &body).await.json().await.expect("json");
+        assert_eq!(r["object"], "chat.completion");
+        assert_eq!(r["choices"][0]["message"]["content"], "You said: plain");
+    }
+
+    #[tokio::test]
+    async fn canned_answers_have_the_promised_shape() {
+        let d = double();
+        let long = streamed_text(&sse(post(&d, KEY, &turn(TRIGGER_LONG)).await).await);
+        assert!(long.chars().count() > 4096);
+        let fence = long.find("```python").expect("code fence");
+        assert!(fence > 1000 && fence < long.len() - 1000, "fence in the middle");
+        let code = streamed_text(&sse(post(&d, KEY, &turn(TRIGGER_CODE)).await).await);
+        let inner = code.split("```rust\n").nth(1).and_then(|r| r.split("```").next()).expect("rust fence");
+        assert_eq!(inner.lines().count(), 60);
+        let diff = streamed_text(&sse(post(&d, KEY, &turn(TRIGGER_DIFF)).await).await);
+        assert!(diff.contains("```diff\n--- a/") && diff.contains("\n+++ b/") && diff.contains("\n@@ "));
+    }
+
+    #[tokio::test]
+    async fn slow_and_cut_streams() {
+        let d = double();
+        d.when("SLOWLY", vec![Step::Slow { text: "abcdef".into(), chunk_chars: 2, delay: Duration::from_millis(150) }]);
+        let t0 = std::time::Instant::now();
+        let ev = sse(post(&d, KEY, &turn("SLOWLY")).await).await;
+        assert_eq!(streamed_text(&ev), "abcdef");
+        assert!(t0.elapsed() >= Duration::from_millis(400));
+        let r = post(&d, KEY, &turn(TRIGGER_CUT)).await;
+        assert!(r.text().await.is_err(), "a cut stream ends in a transport error");
+    }
+}
