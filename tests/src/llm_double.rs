@@ -40,7 +40,11 @@ pub enum Step {
     /// One streamed tool call (arguments sent in pieces), `finish_reason: "tool_calls"`.
     ToolCall { name: String, args: Value },
     /// Text streamed in `chunk_chars` pieces with `delay` before each piece, then `stop`.
-    Slow { text: String, chunk_chars: usize, delay: Duration },
+    Slow {
+        text: String,
+        chunk_chars: usize,
+        delay: Duration,
+    },
     /// Streams `text`, then drops the connection without `finish_reason` or `[DONE]`.
     Cut(String),
     /// An HTTP error in OpenAI's error format instead of a stream.
@@ -53,12 +57,18 @@ impl Step {
     }
 
     pub fn tool(name: impl Into<String>, args: Value) -> Self {
-        Step::ToolCall { name: name.into(), args }
+        Step::ToolCall {
+            name: name.into(),
+            args,
+        }
     }
 
     /// `bash` with a command and OpenCode's required description.
     pub fn bash(command: &str) -> Self {
-        Step::tool("bash", json!({"command": command, "description": format!("Run {command}")}))
+        Step::tool(
+            "bash",
+            json!({"command": command, "description": format!("Run {command}")}),
+        )
     }
 }
 
@@ -124,29 +134,40 @@ impl LlmDouble {
             .thread_name("llm-double")
             .build()?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let app = axum::Router::new().fallback(handle).with_state(shared.clone());
+        let app = axum::Router::new()
+            .fallback(handle)
+            .with_state(shared.clone());
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<std::io::Result<()>>();
-        let thread = std::thread::Builder::new().name("llm-double".into()).spawn(move || {
-            runtime.block_on(async move {
-                let listener = match tokio::net::TcpListener::from_std(std_listener) {
-                    Ok(l) => l,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                        return;
-                    }
-                };
-                let _ = ready_tx.send(Ok(()));
-                let _ = axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = rx.await;
-                    })
-                    .await;
-            });
-            // Streaming tasks still running (slow answers) are dropped with the runtime here.
-            runtime.shutdown_timeout(Duration::from_millis(100));
-        })?;
-        ready_rx.recv().map_err(|_| std::io::Error::other("llm double thread exited early"))??;
-        Ok(Self { addr, shared, shutdown: Some(tx), thread: Some(thread) })
+        let thread = std::thread::Builder::new()
+            .name("llm-double".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let listener = match tokio::net::TcpListener::from_std(std_listener) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    let _ = ready_tx.send(Ok(()));
+                    let _ = axum::serve(listener, app)
+                        .with_graceful_shutdown(async {
+                            let _ = rx.await;
+                        })
+                        .await;
+                });
+                // Streaming tasks still running (slow answers) are dropped with the runtime here.
+                runtime.shutdown_timeout(Duration::from_millis(100));
+            })?;
+        ready_rx
+            .recv()
+            .map_err(|_| std::io::Error::other("llm double thread exited early"))??;
+        Ok(Self {
+            addr,
+            shared,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        })
     }
 
     /// `http://127.0.0.1:<port>/v1` — OpenCode's `options.baseURL`.
@@ -171,7 +192,13 @@ impl LlmDouble {
     /// `steps` (the last step repeats if OpenCode calls again). Rules added later win over earlier ones and
     /// over the built-in triggers.
     pub fn when(&self, needle: &str, steps: Vec<Step>) {
-        lock(&self.shared).rules.insert(0, Rule { needle: needle.to_string(), steps });
+        lock(&self.shared).rules.insert(
+            0,
+            Rule {
+                needle: needle.to_string(),
+                steps,
+            },
+        );
     }
 
     /// Every request received so far, oldest first.
@@ -191,7 +218,10 @@ impl LlmDouble {
 
     /// Whether any logged request body contains `needle` anywhere (e.g. a permission's feedback).
     pub fn any_request_contains(&self, needle: &str) -> bool {
-        lock(&self.shared).log.iter().any(|r| contains_str(&r.body, needle))
+        lock(&self.shared)
+            .log
+            .iter()
+            .any(|r| contains_str(&r.body, needle))
     }
 }
 
@@ -264,9 +294,18 @@ pub mod canned {
 
 fn builtin_rules() -> Vec<Rule> {
     vec![
-        Rule { needle: TRIGGER_LONG.into(), steps: vec![Step::Text(canned::long_answer())] },
-        Rule { needle: TRIGGER_CODE.into(), steps: vec![Step::Text(canned::rust_code_block())] },
-        Rule { needle: TRIGGER_DIFF.into(), steps: vec![Step::Text(canned::unified_diff())] },
+        Rule {
+            needle: TRIGGER_LONG.into(),
+            steps: vec![Step::Text(canned::long_answer())],
+        },
+        Rule {
+            needle: TRIGGER_CODE.into(),
+            steps: vec![Step::Text(canned::rust_code_block())],
+        },
+        Rule {
+            needle: TRIGGER_DIFF.into(),
+            steps: vec![Step::Text(canned::unified_diff())],
+        },
         Rule {
             needle: TRIGGER_SLOW.into(),
             steps: vec![Step::Slow {
@@ -275,7 +314,10 @@ fn builtin_rules() -> Vec<Rule> {
                 delay: Duration::from_millis(500),
             }],
         },
-        Rule { needle: TRIGGER_CUT.into(), steps: vec![Step::Cut("This answer will be cut off in the".into())] },
+        Rule {
+            needle: TRIGGER_CUT.into(),
+            steps: vec![Step::Cut("This answer will be cut off in the".into())],
+        },
     ]
 }
 
@@ -319,7 +361,13 @@ fn openai_error(status: StatusCode, message: &str, kind: &str, code: Option<&str
     (status, axum::Json(body)).into_response()
 }
 
-async fn handle(State(shared): State<Shared>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn handle(
+    State(shared): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let path = uri.path().to_string();
     let json_body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let authorized = {
@@ -348,26 +396,47 @@ async fn handle(State(shared): State<Shared>, method: Method, uri: Uri, headers:
         }))
         .into_response(),
         ("POST", "/v1/chat/completions") => chat(&shared, &body, json_body),
-        _ => openai_error(StatusCode::NOT_FOUND, &format!("Unknown route {method} {path}"), "invalid_request_error", None),
+        _ => openai_error(
+            StatusCode::NOT_FOUND,
+            &format!("Unknown route {method} {path}"),
+            "invalid_request_error",
+            None,
+        ),
     }
 }
 
 fn bad_request(message: &str) -> Response {
-    openai_error(StatusCode::BAD_REQUEST, message, "invalid_request_error", None)
+    openai_error(
+        StatusCode::BAD_REQUEST,
+        message,
+        "invalid_request_error",
+        None,
+    )
 }
 
 fn chat(shared: &Shared, raw: &Bytes, body: Value) -> Response {
     if body.is_null() {
-        let msg = if raw.is_empty() { "We could not parse the JSON body of your request." } else { "Invalid JSON body." };
+        let msg = if raw.is_empty() {
+            "We could not parse the JSON body of your request."
+        } else {
+            "Invalid JSON body."
+        };
         return bad_request(msg);
     }
     let Some(model) = body.get("model").and_then(Value::as_str) else {
         return bad_request("you must provide a model parameter");
     };
-    let Some(messages) = body.get("messages").and_then(Value::as_array).filter(|m| !m.is_empty()) else {
+    let Some(messages) = body
+        .get("messages")
+        .and_then(Value::as_array)
+        .filter(|m| !m.is_empty())
+    else {
         return bad_request("'messages' must be a non-empty array");
     };
-    if messages.iter().any(|m| m.get("role").and_then(Value::as_str).is_none()) {
+    if messages
+        .iter()
+        .any(|m| m.get("role").and_then(Value::as_str).is_none())
+    {
         return bad_request("every message needs a 'role'");
     }
     let stream = match body.get("stream") {
@@ -376,12 +445,21 @@ fn chat(shared: &Shared, raw: &Bytes, body: Value) -> Response {
         Some(_) => return bad_request("'stream' must be a boolean"),
     };
     let model = model.to_string();
-    let has_tools = body.get("tools").and_then(Value::as_array).is_some_and(|t| !t.is_empty());
+    let has_tools = body
+        .get("tools")
+        .and_then(Value::as_array)
+        .is_some_and(|t| !t.is_empty());
     let step = if has_tools {
         let (user, index) = turn_position(messages);
         let inner = lock(shared);
-        match inner.rules.iter().find(|r| !r.needle.is_empty() && user.contains(&r.needle)) {
-            Some(rule) if !rule.steps.is_empty() => rule.steps[index.min(rule.steps.len() - 1)].clone(),
+        match inner
+            .rules
+            .iter()
+            .find(|r| !r.needle.is_empty() && user.contains(&r.needle))
+        {
+            Some(rule) if !rule.steps.is_empty() => {
+                rule.steps[index.min(rule.steps.len() - 1)].clone()
+            }
             _ => Step::Text(format!("You said: {user}")),
         }
     } else if system_text(messages).to_lowercase().contains("title") {
@@ -457,7 +535,11 @@ fn stream_response(model: String, call_no: u64, step: Step) -> Response {
                 }
                 "stop"
             }
-            Step::Slow { text, chunk_chars, delay } => {
+            Step::Slow {
+                text,
+                chunk_chars,
+                delay,
+            } => {
                 for p in pieces(&text, chunk_chars) {
                     tokio::time::sleep(delay).await;
                     send!(chunk(json!({"content": p}), None));
@@ -468,7 +550,9 @@ fn stream_response(model: String, call_no: u64, step: Step) -> Response {
                 for p in pieces(&t, 16) {
                     send!(chunk(json!({"content": p}), None));
                 }
-                let _ = tx.send(Err(std::io::Error::other("llm double cut the stream"))).await;
+                let _ = tx
+                    .send(Err(std::io::Error::other("llm double cut the stream")))
+                    .await;
                 return;
             }
             Step::ToolCall { name, args } => {
@@ -478,7 +562,10 @@ fn stream_response(model: String, call_no: u64, step: Step) -> Response {
                     None
                 ));
                 for p in pieces(&args.to_string(), 12) {
-                    send!(chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": p}}]}), None));
+                    send!(chunk(
+                        json!({"tool_calls": [{"index": 0, "function": {"arguments": p}}]}),
+                        None
+                    ));
                 }
                 "tool_calls"
             }
@@ -536,14 +623,19 @@ mod tests {
     fn streamed_text(events: &[Value]) -> String {
         events
             .iter()
-            .filter_map(|e| e.pointer("/choices/0/delta/content").and_then(Value::as_str))
+            .filter_map(|e| {
+                e.pointer("/choices/0/delta/content")
+                    .and_then(Value::as_str)
+            })
             .collect()
     }
 
     fn finish(events: &[Value]) -> Option<String> {
-        events
-            .iter()
-            .find_map(|e| e.pointer("/choices/0/finish_reason").and_then(Value::as_str).map(str::to_string))
+        events.iter().find_map(|e| {
+            e.pointer("/choices/0/finish_reason")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
     }
 
     #[tokio::test]
@@ -561,7 +653,12 @@ mod tests {
     #[tokio::test]
     async fn lists_the_model() {
         let d = double();
-        let r = reqwest::Client::new().get(format!("{}/models", d.base_url())).bearer_auth(KEY).send().await.expect("send");
+        let r = reqwest::Client::new()
+            .get(format!("{}/models", d.base_url()))
+            .bearer_auth(KEY)
+            .send()
+            .await
+            .expect("send");
         let body: Value = r.json().await.expect("json");
         assert_eq!(body["data"][0]["id"], MODEL_ID);
     }
@@ -569,9 +666,12 @@ mod tests {
     #[tokio::test]
     async fn malformed_requests_get_400() {
         let d = double();
-        for body in [json!({"messages": []}), json!({"model": "double"}), json!({"model": "double", "messages": [{}]}),
-            json!({"model": "double", "messages": [{"role": "user", "content": "x"}], "stream": "yes"})]
-        {
+        for body in [
+            json!({"messages": []}),
+            json!({"model": "double"}),
+            json!({"model": "double", "messages": [{}]}),
+            json!({"model": "double", "messages": [{"role": "user", "content": "x"}], "stream": "yes"}),
+        ] {
             let r = post(&d, KEY, &body).await;
             assert_eq!(r.status(), 400, "{body}");
             let e: Value = r.json().await.expect("json");
@@ -602,20 +702,33 @@ mod tests {
     async fn script_steps_follow_the_tool_round_trips() {
         let d = double();
         let args = json!({"command": "echo hi", "description": "greet"});
-        d.when("RUN IT", vec![Step::tool("bash", args.clone()), Step::text("done")]);
+        d.when(
+            "RUN IT",
+            vec![Step::tool("bash", args.clone()), Step::text("done")],
+        );
         let first = sse(post(&d, KEY, &turn("please RUN IT now")).await).await;
         assert_eq!(finish(&first).as_deref(), Some("tool_calls"));
-        let calls: Vec<&Value> =
-            first.iter().filter_map(|e| e.pointer("/choices/0/delta/tool_calls/0")).collect();
+        let calls: Vec<&Value> = first
+            .iter()
+            .filter_map(|e| e.pointer("/choices/0/delta/tool_calls/0"))
+            .collect();
         assert!(calls.len() > 2, "arguments arrive in pieces");
         assert_eq!(calls[0]["function"]["name"], "bash");
         let id = calls[0]["id"].as_str().expect("id").to_string();
-        let joined: String = calls.iter().filter_map(|c| c.pointer("/function/arguments").and_then(Value::as_str)).collect();
-        assert_eq!(serde_json::from_str::<Value>(&joined).expect("args json"), args);
+        let joined: String = calls
+            .iter()
+            .filter_map(|c| c.pointer("/function/arguments").and_then(Value::as_str))
+            .collect();
+        assert_eq!(
+            serde_json::from_str::<Value>(&joined).expect("args json"),
+            args
+        );
         let mut second = turn("please RUN IT now");
         let msgs = second["messages"].as_array_mut().expect("messages");
-        msgs.push(json!({"role": "assistant", "content": "", "tool_calls": [{"id": id, "type": "function",
-            "function": {"name": "bash", "arguments": joined}}]}));
+        msgs.push(
+            json!({"role": "assistant", "content": "", "tool_calls": [{"id": id, "type": "function",
+            "function": {"name": "bash", "arguments": joined}}]}),
+        );
         msgs.push(json!({"role": "tool", "tool_call_id": id, "content": "hi"}));
         let ev = sse(post(&d, KEY, &second).await).await;
         assert_eq!(streamed_text(&ev), "done");
@@ -652,23 +765,42 @@ mod tests {
         let long = streamed_text(&sse(post(&d, KEY, &turn(TRIGGER_LONG)).await).await);
         assert!(long.chars().count() > 4096);
         let fence = long.find("```python").expect("code fence");
-        assert!(fence > 1000 && fence < long.len() - 1000, "fence in the middle");
+        assert!(
+            fence > 1000 && fence < long.len() - 1000,
+            "fence in the middle"
+        );
         let code = streamed_text(&sse(post(&d, KEY, &turn(TRIGGER_CODE)).await).await);
-        let inner = code.split("```rust\n").nth(1).and_then(|r| r.split("```").next()).expect("rust fence");
+        let inner = code
+            .split("```rust\n")
+            .nth(1)
+            .and_then(|r| r.split("```").next())
+            .expect("rust fence");
         assert_eq!(inner.lines().count(), 60);
         let diff = streamed_text(&sse(post(&d, KEY, &turn(TRIGGER_DIFF)).await).await);
-        assert!(diff.contains("```diff\n--- a/") && diff.contains("\n+++ b/") && diff.contains("\n@@ "));
+        assert!(
+            diff.contains("```diff\n--- a/") && diff.contains("\n+++ b/") && diff.contains("\n@@ ")
+        );
     }
 
     #[tokio::test]
     async fn slow_and_cut_streams() {
         let d = double();
-        d.when("SLOWLY", vec![Step::Slow { text: "abcdef".into(), chunk_chars: 2, delay: Duration::from_millis(150) }]);
+        d.when(
+            "SLOWLY",
+            vec![Step::Slow {
+                text: "abcdef".into(),
+                chunk_chars: 2,
+                delay: Duration::from_millis(150),
+            }],
+        );
         let t0 = std::time::Instant::now();
         let ev = sse(post(&d, KEY, &turn("SLOWLY")).await).await;
         assert_eq!(streamed_text(&ev), "abcdef");
         assert!(t0.elapsed() >= Duration::from_millis(400));
         let r = post(&d, KEY, &turn(TRIGGER_CUT)).await;
-        assert!(r.text().await.is_err(), "a cut stream ends in a transport error");
+        assert!(
+            r.text().await.is_err(),
+            "a cut stream ends in a transport error"
+        );
     }
 }

@@ -23,7 +23,14 @@ pub const SERVER_USERNAME: &str = "opencode";
 pub fn opencode_binary() -> Result<PathBuf, String> {
     if let Some(p) = std::env::var_os("CLOUDCODE_OPENCODE_BIN") {
         let p = PathBuf::from(p);
-        return if p.is_file() { Ok(p) } else { Err(format!("CLOUDCODE_OPENCODE_BIN={} is not a file", p.display())) };
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(format!(
+                "CLOUDCODE_OPENCODE_BIN={} is not a file",
+                p.display()
+            ))
+        };
     }
     match std::env::var_os("CLOUDCODE_TEST_CACHE") {
         Some(cache) => {
@@ -31,7 +38,10 @@ pub fn opencode_binary() -> Result<PathBuf, String> {
             if p.is_file() {
                 Ok(p)
             } else {
-                Err(format!("CLOUDCODE_OPENCODE_BIN is unset and {} does not exist", p.display()))
+                Err(format!(
+                    "CLOUDCODE_OPENCODE_BIN is unset and {} does not exist",
+                    p.display()
+                ))
             }
         }
         None => Err("neither CLOUDCODE_OPENCODE_BIN nor CLOUDCODE_TEST_CACHE is set".into()),
@@ -51,7 +61,11 @@ pub struct OpencodeOptions {
 
 impl Default for OpencodeOptions {
     fn default() -> Self {
-        Self { permission: Value::Null, password: None, ready_timeout: Duration::from_secs(120) }
+        Self {
+            permission: Value::Null,
+            password: None,
+            ready_timeout: Duration::from_secs(120),
+        }
     }
 }
 
@@ -68,12 +82,21 @@ pub struct OpencodeServer {
 impl OpencodeServer {
     /// Starts opencode pointed at `llm` with the given `permission` config block.
     pub fn start(llm: &LlmDouble, permission_config: Value) -> Result<Self, String> {
-        Self::start_with(llm, OpencodeOptions { permission: permission_config, ..Default::default() })
+        Self::start_with(
+            llm,
+            OpencodeOptions {
+                permission: permission_config,
+                ..Default::default()
+            },
+        )
     }
 
     pub fn start_with(llm: &LlmDouble, opts: OpencodeOptions) -> Result<Self, String> {
         let bin = opencode_binary()?;
-        let dir = tempfile::Builder::new().prefix("opencode-fixture").tempdir().map_err(|e| e.to_string())?;
+        let dir = tempfile::Builder::new()
+            .prefix("opencode-fixture")
+            .tempdir()
+            .map_err(|e| e.to_string())?;
         let home = dir.path().join("home");
         let workspace = dir.path().join("workspace");
         for d in [&home, &workspace] {
@@ -82,34 +105,53 @@ impl OpencodeServer {
         init_workspace(&workspace)?;
         let config_path = dir.path().join("opencode.json");
         let config = config_json(llm, &opts.permission);
-        std::fs::write(&config_path, serde_json::to_vec_pretty(&config).map_err(|e| e.to_string())?)
-            .map_err(|e| format!("write {}: {e}", config_path.display()))?;
+        std::fs::write(
+            &config_path,
+            serde_json::to_vec_pretty(&config).map_err(|e| e.to_string())?,
+        )
+        .map_err(|e| format!("write {}: {e}", config_path.display()))?;
         let log_path = dir.path().join("serve.log");
         let port = free_port()?;
         let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
         let log2 = log.try_clone().map_err(|e| e.to_string())?;
         let mut cmd = Command::new(&bin);
-        cmd.args(["serve", "--port", &port.to_string(), "--hostname", "127.0.0.1", "--print-logs"])
-            .current_dir(&workspace)
-            .env("HOME", &home)
-            .env("XDG_CONFIG_HOME", home.join(".config"))
-            .env("XDG_DATA_HOME", home.join(".local/share"))
-            .env("XDG_CACHE_HOME", home.join(".cache"))
-            .env("XDG_STATE_HOME", home.join(".local/state"))
-            .env("OPENCODE_CONFIG", &config_path)
-            .env("OPENCODE_DISABLE_MODELS_FETCH", "1")
-            .env("OPENCODE_DISABLE_AUTOUPDATE", "1")
-            .env_remove("OPENCODE_SERVER_PASSWORD")
-            .env_remove("OPENCODE_SERVER_USERNAME")
-            .env_remove("OPENCODE_CONFIG_CONTENT")
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log))
-            .stderr(Stdio::from(log2));
+        cmd.args([
+            "serve",
+            "--port",
+            &port.to_string(),
+            "--hostname",
+            "127.0.0.1",
+            "--print-logs",
+        ])
+        .current_dir(&workspace)
+        .env("HOME", &home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("XDG_DATA_HOME", home.join(".local/share"))
+        .env("XDG_CACHE_HOME", home.join(".cache"))
+        .env("XDG_STATE_HOME", home.join(".local/state"))
+        .env("OPENCODE_CONFIG", &config_path)
+        .env("OPENCODE_DISABLE_MODELS_FETCH", "1")
+        .env("OPENCODE_DISABLE_AUTOUPDATE", "1")
+        .env_remove("OPENCODE_SERVER_PASSWORD")
+        .env_remove("OPENCODE_SERVER_USERNAME")
+        .env_remove("OPENCODE_CONFIG_CONTENT")
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log))
+        .stderr(Stdio::from(log2));
         if let Some(pw) = &opts.password {
             cmd.env("OPENCODE_SERVER_PASSWORD", pw);
         }
-        let child = cmd.spawn().map_err(|e| format!("spawn {}: {e}", bin.display()))?;
-        let mut server = Self { child, port, password: opts.password.clone(), workspace, log_path, _dir: dir };
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("spawn {}: {e}", bin.display()))?;
+        let mut server = Self {
+            child,
+            port,
+            password: opts.password.clone(),
+            workspace,
+            log_path,
+            _dir: dir,
+        };
         server.wait_ready(opts.ready_timeout)?;
         Ok(server)
     }
@@ -143,13 +185,19 @@ impl OpencodeServer {
         let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(format!("opencode exited with {status} before it was ready:\n{}", self.log()));
+                return Err(format!(
+                    "opencode exited with {status} before it was ready:\n{}",
+                    self.log()
+                ));
             }
             if health_ok(addr, self.password.as_deref()) {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                return Err(format!("opencode not healthy after {timeout:?}:\n{}", self.log()));
+                return Err(format!(
+                    "opencode not healthy after {timeout:?}:\n{}",
+                    self.log()
+                ));
             }
             std::thread::sleep(Duration::from_millis(300));
         }
@@ -193,7 +241,12 @@ fn init_workspace(ws: &Path) -> Result<(), String> {
     std::fs::write(ws.join("README.md"), "# fixture workspace\n").map_err(|e| e.to_string())?;
     let git = |args: &[&str]| {
         Command::new("git")
-            .args(["-c", "user.email=fixture@example.invalid", "-c", "user.name=fixture"])
+            .args([
+                "-c",
+                "user.email=fixture@example.invalid",
+                "-c",
+                "user.name=fixture",
+            ])
             .args(args)
             .current_dir(ws)
             .stdout(Stdio::null())
@@ -215,15 +268,19 @@ fn free_port() -> Result<u16, String> {
 /// A blocking `GET /global/health` answering 200.
 fn health_ok(addr: SocketAddr, password: Option<&str>) -> bool {
     use base64::Engine as _;
-    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(1)) else { return false };
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(1)) else {
+        return false;
+    };
     let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
     let auth = password
         .map(|p| {
-            let token = base64::engine::general_purpose::STANDARD.encode(format!("{SERVER_USERNAME}:{p}"));
+            let token =
+                base64::engine::general_purpose::STANDARD.encode(format!("{SERVER_USERNAME}:{p}"));
             format!("Authorization: Basic {token}\r\n")
         })
         .unwrap_or_default();
-    let req = format!("GET /global/health HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n");
+    let req =
+        format!("GET /global/health HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n");
     if s.write_all(req.as_bytes()).is_err() {
         return false;
     }

@@ -13,8 +13,10 @@ fn start(permission: Value) -> Option<(LlmDouble, OpencodeServer)> {
         eprintln!("skipping: no opencode binary ({reason})");
         return None;
     }
-    let llm = LlmDouble::start("127.0.0.1:0".parse().expect("addr"), "sk-fixture").expect("start llm double");
-    let oc = OpencodeServer::start(&llm, permission).unwrap_or_else(|e| panic!("start opencode: {e}"));
+    let llm = LlmDouble::start("127.0.0.1:0".parse().expect("addr"), "sk-fixture")
+        .expect("start llm double");
+    let oc =
+        OpencodeServer::start(&llm, permission).unwrap_or_else(|e| panic!("start opencode: {e}"));
     Some((llm, oc))
 }
 
@@ -27,9 +29,15 @@ struct Events {
 
 impl Events {
     async fn open(oc: &OpencodeServer) -> Self {
-        let resp = reqwest::get(format!("{}/event", oc.base_url())).await.expect("GET /event");
+        let resp = reqwest::get(format!("{}/event", oc.base_url()))
+            .await
+            .expect("GET /event");
         assert_eq!(resp.status(), 200);
-        let mut ev = Self { resp, buf: String::new(), seen: Vec::new() };
+        let mut ev = Self {
+            resp,
+            buf: String::new(),
+            seen: Vec::new(),
+        };
         let first = ev.next().await.expect("first event");
         assert_eq!(first["type"], "server.connected", "{first}");
         ev
@@ -61,29 +69,48 @@ impl Events {
                 Ok(Some(v)) if pred(&v) => return v,
                 Ok(Some(_)) => {}
                 Ok(None) => panic!("event stream ended while waiting for {what}"),
-                Err(_) => panic!("no {what} within {TURN_TIMEOUT:?}; seen: {:?}", self.types()),
+                Err(_) => panic!(
+                    "no {what} within {TURN_TIMEOUT:?}; seen: {:?}",
+                    self.types()
+                ),
             }
         }
     }
 
     async fn idle(&mut self, sid: &str) -> Value {
-        self.until("session.idle", |e| e["type"] == "session.idle" && e["properties"]["sessionID"] == sid).await
+        self.until("session.idle", |e| {
+            e["type"] == "session.idle" && e["properties"]["sessionID"] == sid
+        })
+        .await
     }
 
     fn types(&self) -> Vec<String> {
-        self.seen.iter().filter_map(|e| e["type"].as_str().map(str::to_string)).collect()
+        self.seen
+            .iter()
+            .filter_map(|e| e["type"].as_str().map(str::to_string))
+            .collect()
     }
 }
 
 async fn post(oc: &OpencodeServer, path: &str, body: Value) -> (u16, Value) {
-    let r = reqwest::Client::new().post(format!("{}{path}", oc.base_url())).json(&body).send().await.expect("POST");
+    let r = reqwest::Client::new()
+        .post(format!("{}{path}", oc.base_url()))
+        .json(&body)
+        .send()
+        .await
+        .expect("POST");
     let status = r.status().as_u16();
     let text = r.text().await.unwrap_or_default();
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 async fn get(oc: &OpencodeServer, path: &str) -> Value {
-    reqwest::get(format!("{}{path}", oc.base_url())).await.expect("GET").json().await.expect("json")
+    reqwest::get(format!("{}{path}", oc.base_url()))
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("json")
 }
 
 async fn new_session(oc: &OpencodeServer) -> String {
@@ -93,8 +120,12 @@ async fn new_session(oc: &OpencodeServer) -> String {
 }
 
 async fn prompt(oc: &OpencodeServer, sid: &str, text: &str) {
-    let (status, body) =
-        post(oc, &format!("/session/{sid}/prompt_async"), json!({"parts": [{"type": "text", "text": text}]})).await;
+    let (status, body) = post(
+        oc,
+        &format!("/session/{sid}/prompt_async"),
+        json!({"parts": [{"type": "text", "text": text}]}),
+    )
+    .await;
     assert_eq!(status, 204, "prompt_async: {body}");
 }
 
@@ -111,8 +142,13 @@ async fn parts(oc: &OpencodeServer, sid: &str, kind: &str) -> Vec<Value> {
 
 #[tokio::test]
 async fn plain_turn_streams_the_double_answer() {
-    let Some((llm, oc)) = start(Value::Null) else { return };
-    llm.when("greet me", vec![Step::text("Hello from the LLM double, streamed in pieces.")]);
+    let Some((llm, oc)) = start(Value::Null) else {
+        return;
+    };
+    llm.when(
+        "greet me",
+        vec![Step::text("Hello from the LLM double, streamed in pieces.")],
+    );
     let sid = new_session(&oc).await;
     let mut ev = Events::open(&oc).await;
     prompt(&oc, &sid, "please greet me").await;
@@ -120,33 +156,65 @@ async fn plain_turn_streams_the_double_answer() {
     let deltas: String = ev
         .seen
         .iter()
-        .filter(|e| e["type"] == "message.part.delta" && e["properties"]["sessionID"] == sid.as_str())
+        .filter(|e| {
+            e["type"] == "message.part.delta" && e["properties"]["sessionID"] == sid.as_str()
+        })
         .filter_map(|e| e["properties"]["delta"].as_str())
         .collect();
-    assert_eq!(deltas, "Hello from the LLM double, streamed in pieces.", "events: {:?}", ev.types());
-    let texts: Vec<String> =
-        parts(&oc, &sid, "text").await.iter().filter_map(|p| p["text"].as_str().map(str::to_string)).collect();
-    assert!(texts.iter().any(|t| t == "Hello from the LLM double, streamed in pieces."), "{texts:?}");
+    assert_eq!(
+        deltas,
+        "Hello from the LLM double, streamed in pieces.",
+        "events: {:?}",
+        ev.types()
+    );
+    let texts: Vec<String> = parts(&oc, &sid, "text")
+        .await
+        .iter()
+        .filter_map(|p| p["text"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        texts
+            .iter()
+            .any(|t| t == "Hello from the LLM double, streamed in pieces."),
+        "{texts:?}"
+    );
     assert!(llm.requests().iter().all(|r| r.authorized));
     assert!(!llm.turn_requests().is_empty());
 }
 
 #[tokio::test]
 async fn bash_permission_always_runs_the_tool_and_is_not_asked_again() {
-    let Some((llm, oc)) = start(json!({"bash": "ask"})) else { return };
-    llm.when("run the greeting", vec![Step::bash("echo hi-from-bash"), Step::text("ran it")]);
+    let Some((llm, oc)) = start(json!({"bash": "ask"})) else {
+        return;
+    };
+    llm.when(
+        "run the greeting",
+        vec![Step::bash("echo hi-from-bash"), Step::text("ran it")],
+    );
     let sid = new_session(&oc).await;
     let mut ev = Events::open(&oc).await;
     prompt(&oc, &sid, "run the greeting").await;
-    let asked = ev.until("permission.asked", |e| e["type"] == "permission.asked").await;
+    let asked = ev
+        .until("permission.asked", |e| e["type"] == "permission.asked")
+        .await;
     let p = &asked["properties"];
     assert_eq!(p["sessionID"], sid.as_str());
     assert_eq!(p["permission"], "bash");
     assert_eq!(p["patterns"], json!(["echo hi-from-bash"]));
     let id = p["id"].as_str().expect("permission id").to_string();
     let pending = get(&oc, "/permission").await;
-    assert!(pending.as_array().is_some_and(|a| a.iter().any(|x| x["id"] == id.as_str())), "{pending}");
-    let (status, answer) = post(&oc, &format!("/permission/{id}/reply"), json!({"reply": "always"})).await;
+    assert!(
+        pending
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x["id"] == id.as_str())),
+        "{pending}"
+    );
+    let (status, answer) = post(
+        &oc,
+        &format!("/permission/{id}/reply"),
+        json!({"reply": "always"}),
+    )
+    .await;
     assert_eq!((status, answer), (200, json!(true)));
     ev.idle(&sid).await;
 
@@ -154,7 +222,9 @@ async fn bash_permission_always_runs_the_tool_and_is_not_asked_again() {
     let before = ev.seen.len();
     ev.idle(&sid).await;
     assert!(
-        !ev.seen[before..].iter().any(|e| e["type"] == "permission.asked"),
+        !ev.seen[before..]
+            .iter()
+            .any(|e| e["type"] == "permission.asked"),
         "asked again after always: {:?}",
         ev.types()
     );
@@ -169,7 +239,12 @@ async fn bash_permission_always_runs_the_tool_and_is_not_asked_again() {
     // The tool result went back to the model, and the script's second step answered it.
     assert!(llm.turn_requests().iter().any(|b| {
         b["messages"].as_array().is_some_and(|m| {
-            m.iter().any(|x| x["role"] == "tool" && x["content"].as_str().is_some_and(|c| c.contains("hi-from-bash")))
+            m.iter().any(|x| {
+                x["role"] == "tool"
+                    && x["content"]
+                        .as_str()
+                        .is_some_and(|c| c.contains("hi-from-bash"))
+            })
         })
     }));
     let texts = parts(&oc, &sid, "text").await;
@@ -178,16 +253,26 @@ async fn bash_permission_always_runs_the_tool_and_is_not_asked_again() {
 
 #[tokio::test]
 async fn rejected_permission_feedback_reaches_the_model_as_the_tool_result() {
-    let Some((llm, oc)) = start(json!({"bash": "ask"})) else { return };
-    llm.when("list the files", vec![Step::bash("ls"), Step::text("understood")]);
+    let Some((llm, oc)) = start(json!({"bash": "ask"})) else {
+        return;
+    };
+    llm.when(
+        "list the files",
+        vec![Step::bash("ls"), Step::text("understood")],
+    );
     let sid = new_session(&oc).await;
     let mut ev = Events::open(&oc).await;
     prompt(&oc, &sid, "list the files").await;
-    let asked = ev.until("permission.asked", |e| e["type"] == "permission.asked").await;
+    let asked = ev
+        .until("permission.asked", |e| e["type"] == "permission.asked")
+        .await;
     let id = asked["properties"]["id"].as_str().expect("id").to_string();
-    let (status, _) =
-        post(&oc, &format!("/permission/{id}/reply"), json!({"reply": "reject", "message": "use git status instead"}))
-            .await;
+    let (status, _) = post(
+        &oc,
+        &format!("/permission/{id}/reply"),
+        json!({"reply": "reject", "message": "use git status instead"}),
+    )
+    .await;
     assert_eq!(status, 200);
     ev.idle(&sid).await;
     let tool_results: Vec<String> = llm
@@ -197,6 +282,14 @@ async fn rejected_permission_feedback_reaches_the_model_as_the_tool_result() {
         .filter(|m| m["role"] == "tool")
         .filter_map(|m| m["content"].as_str().map(str::to_string))
         .collect();
-    assert!(tool_results.iter().any(|c| c.contains("use git status instead")), "{tool_results:?}");
-    assert!(parts(&oc, &sid, "text").await.iter().any(|t| t["text"] == "understood"));
+    assert!(
+        tool_results
+            .iter()
+            .any(|c| c.contains("use git status instead")),
+        "{tool_results:?}"
+    );
+    assert!(parts(&oc, &sid, "text")
+        .await
+        .iter()
+        .any(|t| t["text"] == "understood"));
 }
