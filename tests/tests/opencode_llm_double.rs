@@ -293,3 +293,92 @@ async fn rejected_permission_feedback_reaches_the_model_as_the_tool_result() {
         .iter()
         .any(|t| t["text"] == "understood"));
 }
+
+#[tokio::test]
+async fn question_tool_reply_reaches_the_model() {
+    let Some((llm, oc)) = start(Value::Null) else {
+        return;
+    };
+    let question = json!({"questions": [{"question": "Which colour?", "header": "Colour",
+        "options": [{"label": "red", "description": "Red"}, {"label": "blue", "description": "Blue"}]}]});
+    llm.when(
+        "pick a colour",
+        vec![Step::tool("question", question), Step::text("blue it is")],
+    );
+    let sid = new_session(&oc).await;
+    let mut ev = Events::open(&oc).await;
+    prompt(&oc, &sid, "pick a colour").await;
+    let asked = ev
+        .until("question.asked", |e| e["type"] == "question.asked")
+        .await;
+    assert_eq!(asked["properties"]["sessionID"], sid.as_str());
+    assert_eq!(
+        asked["properties"]["questions"][0]["options"][1]["label"],
+        "blue"
+    );
+    let id = asked["properties"]["id"].as_str().expect("id").to_string();
+    let pending = get(&oc, "/question").await;
+    assert!(
+        pending
+            .as_array()
+            .is_some_and(|a| a.iter().any(|q| q["id"] == id.as_str())),
+        "{pending}"
+    );
+    let (status, answer) = post(
+        &oc,
+        &format!("/question/{id}/reply"),
+        json!({"answers": [["blue"]]}),
+    )
+    .await;
+    assert_eq!((status, answer), (200, json!(true)));
+    ev.idle(&sid).await;
+    assert!(llm.any_request_contains("\"Which colour?\"=\"blue\""));
+    assert!(parts(&oc, &sid, "text")
+        .await
+        .iter()
+        .any(|t| t["text"] == "blue it is"));
+}
+
+#[tokio::test]
+async fn abort_cuts_a_slow_answer() {
+    let Some((llm, oc)) = start(Value::Null) else {
+        return;
+    };
+    llm.when(
+        "take your time",
+        vec![Step::Slow {
+            text: "one two three four five six seven eight nine ten".into(),
+            chunk_chars: 4,
+            delay: Duration::from_millis(700),
+        }],
+    );
+    let sid = new_session(&oc).await;
+    let mut ev = Events::open(&oc).await;
+    prompt(&oc, &sid, "take your time").await;
+    ev.until("a text delta", |e| {
+        e["type"] == "message.part.delta" && e["properties"]["sessionID"] == sid.as_str()
+    })
+    .await;
+    let status = get(&oc, "/session/status").await;
+    assert_eq!(status[sid.as_str()]["type"], "busy", "{status}");
+    let (code, answer) = post(&oc, &format!("/session/{sid}/abort"), json!({})).await;
+    assert_eq!((code, answer), (200, json!(true)));
+    let err = ev
+        .until("session.error", |e| {
+            e["type"] == "session.error" && e["properties"]["sessionID"] == sid.as_str()
+        })
+        .await;
+    assert_eq!(err["properties"]["error"]["name"], "MessageAbortedError");
+    ev.idle(&sid).await;
+    let texts = parts(&oc, &sid, "text").await;
+    let partial = texts
+        .last()
+        .and_then(|t| t["text"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        partial.starts_with("one") && !partial.contains("ten"),
+        "partial answer kept: {partial:?}"
+    );
+    assert_eq!(get(&oc, "/session/status").await, json!({}));
+}
