@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use cloudcode_tests::llm_double::{LlmDouble, Step};
-use cloudcode_tests::opencode_fixture::{opencode_binary, OpencodeServer};
+use cloudcode_tests::opencode_fixture::{opencode_binary, OpencodeOptions, OpencodeServer};
 use serde_json::{json, Value};
 
 const TURN_TIMEOUT: Duration = Duration::from_secs(120);
@@ -381,4 +381,50 @@ async fn abort_cuts_a_slow_answer() {
         "partial answer kept: {partial:?}"
     );
     assert_eq!(get(&oc, "/session/status").await, json!({}));
+}
+
+#[tokio::test]
+async fn server_password_requires_basic_auth_as_opencode() {
+    if let Err(reason) = opencode_binary() {
+        eprintln!("skipping: no opencode binary ({reason})");
+        return;
+    }
+    let llm =
+        LlmDouble::start("127.0.0.1:0".parse().expect("addr"), "sk-fixture").expect("llm double");
+    let opts = OpencodeOptions {
+        password: Some("s3cret".into()),
+        ..Default::default()
+    };
+    let oc =
+        OpencodeServer::start_with(&llm, opts).unwrap_or_else(|e| panic!("start opencode: {e}"));
+    let (user, pw) = oc.credentials().expect("credentials");
+    let client = reqwest::Client::new();
+    let url = |p: &str| format!("{}{p}", oc.base_url());
+    for path in ["/session", "/event", "/global/health"] {
+        let r = client.get(url(path)).send().await.expect("GET");
+        assert_eq!(r.status(), 401, "{path} without credentials");
+        let r = client
+            .get(url(path))
+            .basic_auth("someone", Some(pw))
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(r.status(), 401, "{path} with the wrong user");
+    }
+    let r = client
+        .get(url("/session"))
+        .basic_auth(user, Some(pw))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(r.status(), 200);
+    let mut r = client
+        .get(url("/event"))
+        .basic_auth(user, Some(pw))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(r.status(), 200);
+    let first = r.chunk().await.expect("chunk").expect("data");
+    assert!(String::from_utf8_lossy(&first).contains("server.connected"));
 }
