@@ -10,6 +10,8 @@ pub mod ecs_double;
 pub mod engine;
 pub mod im_fixture;
 pub mod im_image;
+pub mod llm_double;
+pub mod opencode_fixture;
 pub mod pty;
 pub mod release;
 pub mod sshd;
