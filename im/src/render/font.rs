@@ -54,7 +54,7 @@ pub(crate) struct GlyphBitmap {
     pub top: i32,
     pub width: u32,
     pub height: u32,
-    /// Row-major coverage, 0 (none) to 255 (full).
+    /// Row-major coverage, 0 (none) to 255 (full), in 16 steps of 17.
     pub coverage: Vec<u8>,
 }
 
@@ -125,7 +125,8 @@ fn rasterise(font: &FontRef<'static>, id: GlyphId, cells: u8, m: &Fonts) -> Opti
     let mut coverage = vec![0u8; (width * height) as usize];
     outlined.draw(|gx, gy, c| {
         if gx < width && gy < height {
-            coverage[(gy * width + gx) as usize] = (c.clamp(0.0, 1.0) * 255.0).round() as u8;
+            // 16 coverage levels keep the colour count low enough for an indexed PNG.
+            coverage[(gy * width + gx) as usize] = (c.clamp(0.0, 1.0) * 15.0).round() as u8 * 17;
         }
     });
     Some(GlyphBitmap { left: bounds.min.x as i32, top: bounds.min.y as i32, width, height, coverage })

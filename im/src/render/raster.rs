@@ -1,4 +1,6 @@
 //! Painting the laid-out rows (gutter, backgrounds, glyphs, replacement boxes) into pixels and encoding the PNG.
+use std::collections::HashMap;
+
 use super::font::{Drawn, Fonts, GlyphBitmap, GlyphCache};
 use super::highlight::{Rgb, RowKind, PALETTE};
 use super::layout::{Content, Layout};
@@ -50,10 +52,7 @@ pub(crate) struct Canvas {
 
 impl Canvas {
     fn new(width: u32, height: u32, bg: Rgb) -> Canvas {
-        let mut pixels = Vec::with_capacity(width as usize * height as usize * 3);
-        for _ in 0..width as usize * height as usize {
-            pixels.extend_from_slice(&[bg.0, bg.1, bg.2]);
-        }
+        let pixels = [bg.0, bg.1, bg.2].repeat(width as usize * height as usize);
         Canvas { width, height, pixels }
     }
 
@@ -163,15 +162,62 @@ fn draw_char(
     }
 }
 
-/// Encodes the canvas as an 8-bit RGB PNG with the `png` crate's fast compression.
+/// Encodes the canvas as a PNG with the `png` crate's fast compression: indexed colour when the image has at most
+/// 256 colours (the usual case: a few backgrounds and theme colours times 16 coverage levels), 8-bit RGB otherwise.
 pub(crate) fn encode(canvas: &Canvas) -> Result<Vec<u8>, png::EncodingError> {
-    let mut out = Vec::with_capacity(canvas.pixels.len() / 8);
+    let mut out = Vec::with_capacity(canvas.pixels.len() / 16);
     let mut encoder = png::Encoder::new(&mut out, canvas.width, canvas.height);
-    encoder.set_color(png::ColorType::Rgb);
     encoder.set_depth(png::BitDepth::Eight);
     encoder.set_compression(png::Compression::Fast);
-    let mut writer = encoder.write_header()?;
-    writer.write_image_data(&canvas.pixels)?;
-    writer.finish()?;
+    match indexed(&canvas.pixels) {
+        Some((palette, indices)) => {
+            encoder.set_color(png::ColorType::Indexed);
+            encoder.set_palette(palette);
+            let mut writer = encoder.write_header()?;
+            writer.write_image_data(&indices)?;
+            writer.finish()?;
+        }
+        None => {
+            encoder.set_color(png::ColorType::Rgb);
+            let mut writer = encoder.write_header()?;
+            writer.write_image_data(&canvas.pixels)?;
+            writer.finish()?;
+        }
+    }
     Ok(out)
+}
+
+/// The palette (in order of first appearance, so deterministic) and one index per pixel; `None` past 256 colours.
+pub(crate) fn indexed(pixels: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    const EMPTY: u32 = u32::MAX;
+    let mut palette: Vec<u8> = Vec::new();
+    let mut seen: HashMap<u32, u8> = HashMap::new();
+    // A direct-mapped cache in front of the map: colour (0x00RRGGBB, so never EMPTY) and its index.
+    let mut cache = vec![(EMPTY, 0u8); 4096];
+    let mut indices = Vec::with_capacity(pixels.len() / 3);
+    let (mut last, mut last_index) = (EMPTY, 0u8);
+    for px in pixels.chunks_exact(3) {
+        let rgb = u32::from(px[0]) << 16 | u32::from(px[1]) << 8 | u32::from(px[2]);
+        if rgb != last {
+            let slot = (rgb.wrapping_mul(0x9e37_79b1) >> 20) as usize;
+            last_index = if cache[slot].0 == rgb {
+                cache[slot].1
+            } else {
+                let index = match seen.get(&rgb) {
+                    Some(&index) => index,
+                    None => {
+                        let index = u8::try_from(seen.len()).ok()?;
+                        seen.insert(rgb, index);
+                        palette.extend_from_slice(&px[..3]);
+                        index
+                    }
+                };
+                cache[slot] = (rgb, index);
+                index
+            };
+            last = rgb;
+        }
+        indices.push(last_index);
+    }
+    Some((palette, indices))
 }

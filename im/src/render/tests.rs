@@ -4,7 +4,7 @@ use std::io::Cursor;
 use super::font::{self, fonts};
 use super::highlight::{choose_mode, looks_like_diff, Mode, Rgb, RowKind, Styler, PALETTE};
 use super::layout::{layout, Content, Layout, MAX_COLS, MAX_ROWS};
-use super::raster::{Geometry, PAD};
+use super::raster::{indexed, Geometry, PAD};
 use super::{render_code, Png, RenderError};
 
 /// The decoded image: width, height and RGB pixels.
@@ -22,7 +22,9 @@ impl Decoded {
 }
 
 fn decode(png: &Png) -> Decoded {
-    let decoder = png::Decoder::new(Cursor::new(png.bytes.clone()));
+    let mut decoder = png::Decoder::new(Cursor::new(png.bytes.clone()));
+    // Palette images come out as RGB.
+    decoder.set_transformations(png::Transformations::EXPAND);
     let mut reader = decoder.read_info().expect("a PNG header");
     let mut buf = vec![0; reader.output_buffer_size().expect("a buffer size")];
     let info = reader.next_frame(&mut buf).expect("the image data");
@@ -259,4 +261,16 @@ fn hostile_input_renders_without_panicking() {
             assert!(img.width > 0 && img.height > 0);
         }
     }
+}
+
+#[test]
+fn the_png_is_indexed_up_to_256_colours_and_rgb_beyond() {
+    let png = render_code(&lines(30, 40), Some("rust")).unwrap();
+    let reader = png::Decoder::new(Cursor::new(png.bytes.clone())).read_info().unwrap();
+    assert_eq!(reader.info().color_type, png::ColorType::Indexed, "highlighted code fits a palette");
+    let few: Vec<u8> = (0..256u32).flat_map(|i| [i as u8, 7, 9]).collect();
+    let (palette, indices) = indexed(&few).expect("256 colours fit");
+    assert_eq!((palette.len(), indices[255]), (768, 255));
+    let many: Vec<u8> = (0..257u32).flat_map(|i| [(i % 256) as u8, (i / 256) as u8, 0]).collect();
+    assert!(indexed(&many).is_none(), "257 colours do not");
 }
