@@ -370,7 +370,7 @@ impl DingTalk {
                     };
                     last_rx = Instant::now();
                     let text = match msg {
-                        WsMessage::Text(t) => t.to_string(),
+                        WsMessage::Text(t) => t.as_str().to_string(),
                         WsMessage::Binary(b) => String::from_utf8_lossy(&b).into_owned(),
                         WsMessage::Close(_) => return SessionEnd::Lost { reason: "server closed".into(), healthy: healthy(frames) },
                         _ => continue,
@@ -1164,7 +1164,7 @@ async fn tunnel(proxy: &url::Url, host: &str, port: u16) -> std::io::Result<TcpS
         }
         "socks5" | "socks5h" => {
             let auth = !user.is_empty();
-            s.write_all(if auth { &[5, 2, 0, 2] } else { &[5, 1, 0] }).await?;
+            s.write_all(if auth { &[5u8, 2, 0, 2][..] } else { &[5u8, 1, 0][..] }).await?;
             let mut reply = [0u8; 2];
             s.read_exact(&mut reply).await?;
             match reply {
