@@ -1,11 +1,12 @@
-//! The real DingTalk adapter against the DingTalk Stream double: receive, send Markdown and images, button taps,
-//! reconnects, retries and a refused secret.
+//! The real DingTalk adapter against the DingTalk Stream double: receive, send, buttons, reconnects, refusals.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cloudcode_im::platform::dingtalk::{DingTalk, DingTalkConfig, Tuning};
-use cloudcode_im::platform::{Block, Button, ChatId, Inbound, MessageRef, Outbound, Platform, PlatformError};
+use cloudcode_im::platform::{
+    Block, Button, ChatId, Inbound, MessageRef, Outbound, Platform, PlatformError,
+};
 use cloudcode_tests::dingtalk_double::DingTalkDouble;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -51,7 +52,10 @@ async fn start(d: &DingTalkDouble) -> Running {
 }
 
 async fn next(rx: &mut mpsc::Receiver<Inbound>) -> Inbound {
-    tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("an inbound message in time").expect("open")
+    tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("an inbound message in time")
+        .expect("open")
 }
 
 fn double() -> DingTalkDouble {
@@ -71,7 +75,8 @@ fn png(width: u32, height: u32) -> Vec<u8> {
 async fn a_user_message_arrives_as_text_and_is_acked() {
     let d = double();
     let mut r = start(&d).await;
-    d.user_says("cid-ann", "staff-ann", "Ann", "hello bot").unwrap();
+    d.user_says("cid-ann", "staff-ann", "Ann", "hello bot")
+        .unwrap();
     match next(&mut r.rx).await {
         Inbound::Text { chat, from, text } => {
             assert_eq!(chat, ChatId("user:staff-ann".into()));
@@ -81,7 +86,10 @@ async fn a_user_message_arrives_as_text_and_is_acked() {
         }
         other => panic!("{other:?}"),
     }
-    wait_for("the ack", || d.calls_of("ws/ack").iter().any(|c| c.outcome == "OK")).await;
+    wait_for("the ack", || {
+        d.calls_of("ws/ack").iter().any(|c| c.outcome == "OK")
+    })
+    .await;
     assert!(d.unacked().is_empty());
     r.task.abort();
 }
@@ -91,8 +99,14 @@ async fn markdown_goes_to_the_one_to_one_chat() {
     let d = double();
     d.add_staff("staff-bob");
     let dt = DingTalk::new(config(&d, d.client_secret())).unwrap();
-    let msg = Outbound { blocks: vec![Block::Bold("Done".into()), Block::Text("a*b".into())], buttons: vec![] };
-    let refs = dt.send(&ChatId("user:staff-bob".into()), &msg).await.unwrap();
+    let msg = Outbound {
+        blocks: vec![Block::Bold("Done".into()), Block::Text("a*b".into())],
+        buttons: vec![],
+    };
+    let refs = dt
+        .send(&ChatId("user:staff-bob".into()), &msg)
+        .await
+        .unwrap();
     let sent = d.sent("staff-bob");
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].msg_key, "sampleMarkdown");
@@ -101,7 +115,9 @@ async fn markdown_goes_to_the_one_to_one_chat() {
     assert_eq!(refs, vec![MessageRef(sent[0].process_query_key.clone())]);
     // One token for both calls.
     assert_eq!(d.calls_of("accessToken").len(), 1);
-    dt.send(&ChatId("user:staff-bob".into()), &Outbound::text("again")).await.unwrap();
+    dt.send(&ChatId("user:staff-bob".into()), &Outbound::text("again"))
+        .await
+        .unwrap();
     assert_eq!(d.calls_of("accessToken").len(), 1);
 }
 
@@ -110,8 +126,17 @@ async fn an_image_is_uploaded_and_sent_with_its_caption_after_it() {
     let d = double();
     d.add_staff("staff-img");
     let dt = DingTalk::new(config(&d, d.client_secret())).unwrap();
-    let msg = Outbound { blocks: vec![Block::Image { png: png(64, 32), caption: "diff of main.rs".into() }], buttons: vec![] };
-    let refs = dt.send(&ChatId("user:staff-img".into()), &msg).await.unwrap();
+    let msg = Outbound {
+        blocks: vec![Block::Image {
+            png: png(64, 32),
+            caption: "diff of main.rs".into(),
+        }],
+        buttons: vec![],
+    };
+    let refs = dt
+        .send(&ChatId("user:staff-img".into()), &msg)
+        .await
+        .unwrap();
     assert_eq!(refs.len(), 2);
     let sent = d.sent("staff-img");
     assert_eq!(sent[0].msg_key, "sampleImageMsg");
@@ -128,7 +153,9 @@ async fn a_group_message_is_answered_in_the_group() {
     d.add_group("cid-team", "Team");
     let mut r = start(&d).await;
     d.user_says("cid-team", "staff-cy", "Cy", "status").unwrap();
-    let Inbound::Text { chat, text, .. } = next(&mut r.rx).await else { panic!("text expected") };
+    let Inbound::Text { chat, text, .. } = next(&mut r.rx).await else {
+        panic!("text expected")
+    };
     assert_eq!(chat, ChatId("group:cid-team".into()));
     assert_eq!(text, "status");
     r.dt.send(&chat, &Outbound::text("all good")).await.unwrap();
@@ -144,22 +171,46 @@ async fn a_tap_on_an_action_link_arrives_as_a_button_press() {
     let msg = Outbound {
         blocks: vec![Block::Text("Run `rm -rf build`?".into())],
         buttons: vec![vec![
-            Button { label: "Allow".into(), token: "ap:17".into() },
-            Button { label: "Deny".into(), token: "dn:17".into() },
+            Button {
+                label: "Allow".into(),
+                token: "ap:17".into(),
+            },
+            Button {
+                label: "Deny".into(),
+                token: "dn:17".into(),
+            },
         ]],
     };
-    let refs = r.dt.send(&ChatId("user:staff-dan".into()), &msg).await.unwrap();
-    let text = d.sent("staff-dan")[0].param["text"].as_str().unwrap().to_string();
+    let refs =
+        r.dt.send(&ChatId("user:staff-dan".into()), &msg)
+            .await
+            .unwrap();
+    let text = d.sent("staff-dan")[0].param["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
     // What the client sends when "Allow" is tapped: the link's content parameter.
     let start = text.find("[Allow](").expect("an Allow link") + "[Allow](".len();
     let link = &text[start..start + text[start..].find(')').unwrap()];
     let url = url::Url::parse(link).expect("a URL");
     assert_eq!(url.scheme(), "dtmd");
-    let content = url.query_pairs().find(|(k, _)| k == "content").expect("content").1.into_owned();
+    let content = url
+        .query_pairs()
+        .find(|(k, _)| k == "content")
+        .expect("content")
+        .1
+        .into_owned();
     assert_eq!(content, "/btn ap:17");
-    d.user_says("cid-dan", "staff-dan", "Dan", &content).unwrap();
+    d.user_says("cid-dan", "staff-dan", "Dan", &content)
+        .unwrap();
     match next(&mut r.rx).await {
-        Inbound::Button { chat, token, message, ack, .. } => {
+        Inbound::Button {
+            chat,
+            token,
+            message,
+            ack,
+            ..
+        } => {
             assert_eq!(chat, ChatId("user:staff-dan".into()));
             assert_eq!(token, "ap:17");
             assert_eq!(message, refs[0]);
@@ -175,11 +226,21 @@ async fn a_dropped_stream_reconnects_and_the_next_message_arrives() {
     let d = double();
     let mut r = start(&d).await;
     assert_eq!(d.drop_stream(), 1);
-    wait_for("a second connection", || d.calls_of("ws/connect").len() == 2 && d.connections() == 1).await;
-    d.user_says("cid-eve", "staff-eve", "Eve", "still there?").unwrap();
-    let Inbound::Text { text, .. } = next(&mut r.rx).await else { panic!("text expected") };
+    wait_for("a second connection", || {
+        d.calls_of("ws/connect").len() == 2 && d.connections() == 1
+    })
+    .await;
+    d.user_says("cid-eve", "staff-eve", "Eve", "still there?")
+        .unwrap();
+    let Inbound::Text { text, .. } = next(&mut r.rx).await else {
+        panic!("text expected")
+    };
     assert_eq!(text, "still there?");
-    assert_eq!(d.calls_of("connections/open").len(), 2, "a fresh ticket for the new connection");
+    assert_eq!(
+        d.calls_of("connections/open").len(),
+        2,
+        "a fresh ticket for the new connection"
+    );
     r.task.abort();
 }
 
@@ -188,7 +249,10 @@ async fn a_graceful_disconnect_is_followed_by_a_new_connection() {
     let d = double();
     let mut r = start(&d).await;
     assert_eq!(d.send_disconnect(), 1);
-    wait_for("a second connection", || d.calls_of("ws/connect").len() == 2 && d.connections() == 1).await;
+    wait_for("a second connection", || {
+        d.calls_of("ws/connect").len() == 2 && d.connections() == 1
+    })
+    .await;
     d.user_says("cid-fay", "staff-fay", "Fay", "hi").unwrap();
     assert!(matches!(next(&mut r.rx).await, Inbound::Text { .. }));
     r.task.abort();
@@ -209,16 +273,23 @@ async fn a_wrong_secret_is_fatal() {
     let d = double();
     let dt = DingTalk::new(config(&d, "not-the-secret")).unwrap();
     let (tx, _rx) = mpsc::channel(1);
-    let got = tokio::time::timeout(Duration::from_secs(10), dt.receive(tx)).await.expect("returns");
+    let got = tokio::time::timeout(Duration::from_secs(10), dt.receive(tx))
+        .await
+        .expect("returns");
     match got {
         Err(PlatformError::Fatal(m)) => assert!(m.contains("client id and secret"), "{m}"),
         other => panic!("{other:?}"),
     }
     assert_eq!(d.calls_of("connections/open")[0].outcome, "authFailed");
     d.add_staff("staff-x");
-    let sent = dt.send(&ChatId("user:staff-x".into()), &Outbound::text("x")).await;
+    let sent = dt
+        .send(&ChatId("user:staff-x".into()), &Outbound::text("x"))
+        .await;
     assert!(matches!(sent, Err(PlatformError::Fatal(_))), "{sent:?}");
-    assert_eq!(d.calls_of("accessToken")[0].outcome, "invalidClientIdOrSecret");
+    assert_eq!(
+        d.calls_of("accessToken")[0].outcome,
+        "invalidClientIdOrSecret"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -227,11 +298,26 @@ async fn throttled_sends_are_retried_then_reported_unavailable() {
     d.add_staff("staff-q");
     let dt = DingTalk::new(config(&d, d.client_secret())).unwrap();
     d.fail_next("batchSend", 2, 429);
-    dt.send(&ChatId("user:staff-q".into()), &Outbound::text("one")).await.unwrap();
-    let outcomes: Vec<String> = d.calls_of("batchSend").into_iter().map(|c| c.outcome).collect();
-    assert_eq!(outcomes, vec!["Forbidden.AccessDenied.QpsLimitForApi", "Forbidden.AccessDenied.QpsLimitForApi", "OK"]);
+    dt.send(&ChatId("user:staff-q".into()), &Outbound::text("one"))
+        .await
+        .unwrap();
+    let outcomes: Vec<String> = d
+        .calls_of("batchSend")
+        .into_iter()
+        .map(|c| c.outcome)
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            "Forbidden.AccessDenied.QpsLimitForApi",
+            "Forbidden.AccessDenied.QpsLimitForApi",
+            "OK"
+        ]
+    );
     d.fail_next("batchSend", 10, 503);
-    let got = dt.send(&ChatId("user:staff-q".into()), &Outbound::text("two")).await;
+    let got = dt
+        .send(&ChatId("user:staff-q".into()), &Outbound::text("two"))
+        .await;
     assert!(matches!(got, Err(PlatformError::Unavailable(_))), "{got:?}");
     assert_eq!(d.sent("staff-q").len(), 1);
 }
@@ -240,7 +326,9 @@ async fn throttled_sends_are_retried_then_reported_unavailable() {
 async fn an_unknown_user_is_refused_not_retried() {
     let d = double();
     let dt = DingTalk::new(config(&d, d.client_secret())).unwrap();
-    let got = dt.send(&ChatId("user:nobody".into()), &Outbound::text("hi")).await;
+    let got = dt
+        .send(&ChatId("user:nobody".into()), &Outbound::text("hi"))
+        .await;
     assert!(matches!(got, Err(PlatformError::Refused(_))), "{got:?}");
     assert_eq!(d.calls_of("batchSend").len(), 1);
 }

@@ -1,13 +1,13 @@
 //! The DingTalk adapter: an enterprise internal app's robot in Stream mode (docs/engineering/im-dingtalk.md).
-//!
-//! Messages arrive over the Stream WebSocket (`POST /v1.0/gateway/connections/open` hands out an endpoint and a
-//! single-use ticket); replies go out through the robot OpenAPI (`oToMessages/batchSend` for one-to-one chats,
-//! `groupMessages/send` for groups) with an app access token. Chat ids are self-describing so they survive a
-//! restart: `user:<staffId>` for a one-to-one chat, `group:<openConversationId>` for a group.
-//!
-//! Buttons: robot messages carry no callback buttons without a console-made interactive card template, so each
-//! button is a `dtmd://dingtalkclient/sendMessage?content=/btn%20<token>` link in the Markdown body; a tap makes
-//! the user's client send `/btn <token>` to the bot, which arrives here as [`Inbound::Button`].
+
+// Messages arrive over the Stream WebSocket (`POST /v1.0/gateway/connections/open` hands out an endpoint and a
+// single-use ticket); replies go out through the robot OpenAPI (`oToMessages/batchSend` for one-to-one chats,
+// `groupMessages/send` for groups) with an app access token. Chat ids are self-describing so they survive a
+// restart: `user:<staffId>` for a one-to-one chat, `group:<openConversationId>` for a group.
+//
+// Buttons: robot messages carry no callback buttons without a console-made interactive card template, so each
+// button is a `dtmd://dingtalkclient/sendMessage?content=/btn%20<token>` link in the Markdown body; a tap makes
+// the user's client send `/btn <token>` to the bot, which arrives here as [`Inbound::Button`].
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex as StdMutex;
@@ -27,7 +27,8 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::WebSocketStream;
 
 use super::{
-    Block, Button, ChatId, Inbound, MessageRef, Outbound, Platform, PlatformError, Sender, Shape, UserId,
+    Block, Button, ChatId, Inbound, MessageRef, Outbound, Platform, PlatformError, Sender, Shape,
+    UserId,
 };
 
 /// The Stream topic robot messages arrive on.
@@ -156,7 +157,11 @@ struct Recent<V> {
 
 impl<V> Recent<V> {
     fn new(cap: usize) -> Self {
-        Recent { order: VecDeque::new(), map: HashMap::new(), cap }
+        Recent {
+            order: VecDeque::new(),
+            map: HashMap::new(),
+            cap,
+        }
     }
 
     /// Inserts; returns whether the key was new.
@@ -175,10 +180,10 @@ impl<V> Recent<V> {
 
     /// Inserts or replaces.
     fn upsert(&mut self, key: String, value: V) {
-        if !self.map.contains_key(&key) {
-            self.insert(key, value);
+        if let Some(slot) = self.map.get_mut(&key) {
+            *slot = value;
         } else {
-            self.map.insert(key, value);
+            self.insert(key, value);
         }
     }
 
@@ -203,7 +208,9 @@ pub struct DingTalk {
 
 impl std::fmt::Debug for DingTalk {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DingTalk").field("cfg", &self.cfg).finish_non_exhaustive()
+        f.debug_struct("DingTalk")
+            .field("cfg", &self.cfg)
+            .finish_non_exhaustive()
     }
 }
 
@@ -234,16 +241,18 @@ impl DingTalk {
             .user_agent(concat!("cloudcode-im/", env!("CARGO_PKG_VERSION")));
         let mut proxy = None;
         if let Some(p) = cfg.proxy.as_deref().filter(|p| !p.trim().is_empty()) {
-            let parsed = url::Url::parse(p)
-                .map_err(|e| PlatformError::Fatal(format!("the DingTalk proxy is not a URL: {e}")))?;
+            let parsed = url::Url::parse(p).map_err(|e| {
+                PlatformError::Fatal(format!("the DingTalk proxy is not a URL: {e}"))
+            })?;
             if !matches!(parsed.scheme(), "http" | "socks5" | "socks5h") {
                 return Err(PlatformError::Fatal(format!(
                     "the DingTalk proxy scheme {:?} is not supported (http, socks5, socks5h)",
                     parsed.scheme()
                 )));
             }
-            let rp = reqwest::Proxy::all(p)
-                .map_err(|e| PlatformError::Fatal(format!("the DingTalk proxy is unusable: {e}")))?;
+            let rp = reqwest::Proxy::all(p).map_err(|e| {
+                PlatformError::Fatal(format!("the DingTalk proxy is unusable: {e}"))
+            })?;
             builder = builder.proxy(rp);
             proxy = Some(parsed);
         }
@@ -302,24 +311,41 @@ impl DingTalk {
             )));
         }
         if status != 200 {
-            return Err(OpenError::Transient(format!("connections/open answered {status} {code}")));
+            return Err(OpenError::Transient(format!(
+                "connections/open answered {status} {code}"
+            )));
         }
         let endpoint = doc.get("endpoint").and_then(Value::as_str).unwrap_or("");
         let ticket = doc.get("ticket").and_then(Value::as_str).unwrap_or("");
         if endpoint.is_empty() || ticket.is_empty() {
-            return Err(OpenError::Transient("connections/open answered without endpoint or ticket".into()));
+            return Err(OpenError::Transient(
+                "connections/open answered without endpoint or ticket".into(),
+            ));
         }
         Ok((endpoint.to_string(), ticket.to_string()))
     }
 
-    async fn connect_ws(&self, endpoint: &str, ticket: &str) -> Result<WebSocketStream<Box<dyn Io>>, String> {
+    async fn connect_ws(
+        &self,
+        endpoint: &str,
+        ticket: &str,
+    ) -> Result<WebSocketStream<Box<dyn Io>>, String> {
         let mut url = url::Url::parse(endpoint).map_err(|e| format!("bad Stream endpoint: {e}"))?;
         url.query_pairs_mut().append_pair("ticket", ticket);
-        let host = url.host_str().ok_or("Stream endpoint without host")?.to_string();
-        let port = url.port_or_known_default().ok_or("Stream endpoint without port")?;
+        let host = url
+            .host_str()
+            .ok_or("Stream endpoint without host")?
+            .to_string();
+        let port = url
+            .port_or_known_default()
+            .ok_or("Stream endpoint without port")?;
         let tcp = match &self.proxy {
-            Some(p) => tunnel(p, &host, port).await.map_err(|e| format!("proxy tunnel: {e}"))?,
-            None => TcpStream::connect((host.as_str(), port)).await.map_err(|e| format!("connect: {e}"))?,
+            Some(p) => tunnel(p, &host, port)
+                .await
+                .map_err(|e| format!("proxy tunnel: {e}"))?,
+            None => TcpStream::connect((host.as_str(), port))
+                .await
+                .map_err(|e| format!("connect: {e}"))?,
         };
         let io: Box<dyn Io> = match url.scheme() {
             "wss" => Box::new(tls_connect(&host, tcp).await?),
@@ -332,12 +358,28 @@ impl DingTalk {
         Ok(ws)
     }
 
-    async fn run_session(&self, endpoint: &str, ticket: &str, tx: &mpsc::Sender<Inbound>) -> SessionEnd {
-        let connect = tokio::time::timeout(Duration::from_secs(20), self.connect_ws(endpoint, ticket));
+    async fn run_session(
+        &self,
+        endpoint: &str,
+        ticket: &str,
+        tx: &mpsc::Sender<Inbound>,
+    ) -> SessionEnd {
+        let connect =
+            tokio::time::timeout(Duration::from_secs(20), self.connect_ws(endpoint, ticket));
         let mut ws = match connect.await {
             Ok(Ok(ws)) => ws,
-            Ok(Err(e)) => return SessionEnd::Lost { reason: e, healthy: false },
-            Err(_) => return SessionEnd::Lost { reason: "WebSocket connect timed out".into(), healthy: false },
+            Ok(Err(e)) => {
+                return SessionEnd::Lost {
+                    reason: e,
+                    healthy: false,
+                }
+            }
+            Err(_) => {
+                return SessionEnd::Lost {
+                    reason: "WebSocket connect timed out".into(),
+                    healthy: false,
+                }
+            }
         };
         tracing::info!("dingtalk: Stream connected");
         let started = Instant::now();
@@ -429,9 +471,20 @@ impl DingTalk {
         let mut last = String::new();
         for attempt in 0..=self.cfg.tuning.send_retries {
             if attempt > 0 {
-                tokio::time::sleep(Self::backoff(self.cfg.tuning.retry_base, Duration::from_secs(30), attempt - 1)).await;
+                tokio::time::sleep(Self::backoff(
+                    self.cfg.tuning.retry_base,
+                    Duration::from_secs(30),
+                    attempt - 1,
+                ))
+                .await;
             }
-            let resp = match self.http.post(self.api("/v1.0/oauth2/accessToken")).json(&body).send().await {
+            let resp = match self
+                .http
+                .post(self.api("/v1.0/oauth2/accessToken"))
+                .json(&body)
+                .send()
+                .await
+            {
                 Ok(r) => r,
                 Err(e) => {
                     last = format!("oauth2/accessToken: {}", e.without_url());
@@ -448,7 +501,11 @@ impl DingTalk {
                     continue;
                 }
                 let expire = doc.get("expireIn").and_then(Value::as_u64).unwrap_or(7200);
-                let lead = if expire > 600 { expire - 300 } else { expire / 2 };
+                let lead = if expire > 600 {
+                    expire - 300
+                } else {
+                    expire / 2
+                };
                 *cached = Some(CachedToken {
                     token: token.to_string(),
                     refresh_at: Instant::now() + Duration::from_secs(lead),
@@ -493,8 +550,16 @@ impl DingTalk {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     let doc: Value = resp.json().await.unwrap_or(Value::Null);
-                    let code = doc.get("code").and_then(Value::as_str).unwrap_or("").to_string();
-                    let message = doc.get("message").and_then(Value::as_str).unwrap_or("").to_string();
+                    let code = doc
+                        .get("code")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string();
+                    let message = doc
+                        .get("message")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string();
                     if status == 200 {
                         return Ok(doc);
                     }
@@ -508,25 +573,43 @@ impl DingTalk {
                             "DingTalk refuses the app's fresh access token on {path} ({code}): check the app's robot permissions."
                         )));
                     }
-                    if status == 429 || status >= 500 || code.contains("QpsLimit") || code.contains("Throttling") {
+                    if status == 429
+                        || status >= 500
+                        || code.contains("QpsLimit")
+                        || code.contains("Throttling")
+                    {
                         last = format!("{path} answered {status} {code}");
                         true
                     } else {
-                        return Err(PlatformError::Refused(format!("DingTalk refused {path}: {status} {code} {message}")));
+                        return Err(PlatformError::Refused(format!(
+                            "DingTalk refused {path}: {status} {code} {message}"
+                        )));
                     }
                 }
             };
             if retry {
                 attempt += 1;
                 if attempt <= self.cfg.tuning.send_retries {
-                    tokio::time::sleep(Self::backoff(self.cfg.tuning.retry_base, Duration::from_secs(30), attempt - 1)).await;
+                    tokio::time::sleep(Self::backoff(
+                        self.cfg.tuning.retry_base,
+                        Duration::from_secs(30),
+                        attempt - 1,
+                    ))
+                    .await;
                 }
             }
         }
-        Err(PlatformError::Unavailable(format!("giving up after retries: {last}")))
+        Err(PlatformError::Unavailable(format!(
+            "giving up after retries: {last}"
+        )))
     }
 
-    async fn robot_send(&self, target: &Target, msg_key: &str, param: &Value) -> Result<MessageRef, PlatformError> {
+    async fn robot_send(
+        &self,
+        target: &Target,
+        msg_key: &str,
+        param: &Value,
+    ) -> Result<MessageRef, PlatformError> {
         let msg_param = param.to_string();
         match target {
             Target::User(staff) => {
@@ -538,7 +621,9 @@ impl DingTalk {
                 });
                 let mut throttled = 0u32;
                 loop {
-                    let doc = self.robot_post("/v1.0/robot/oToMessages/batchSend", &body).await?;
+                    let doc = self
+                        .robot_post("/v1.0/robot/oToMessages/batchSend", &body)
+                        .await?;
                     let listed = |field: &str| {
                         doc.get(field)
                             .and_then(Value::as_array)
@@ -552,12 +637,22 @@ impl DingTalk {
                     if listed("flowControlledStaffIdList") {
                         throttled += 1;
                         if throttled > self.cfg.tuning.send_retries {
-                            return Err(PlatformError::Unavailable(format!("DingTalk keeps flow-controlling user {staff}")));
+                            return Err(PlatformError::Unavailable(format!(
+                                "DingTalk keeps flow-controlling user {staff}"
+                            )));
                         }
-                        tokio::time::sleep(Self::backoff(self.cfg.tuning.retry_base, Duration::from_secs(30), throttled - 1)).await;
+                        tokio::time::sleep(Self::backoff(
+                            self.cfg.tuning.retry_base,
+                            Duration::from_secs(30),
+                            throttled - 1,
+                        ))
+                        .await;
                         continue;
                     }
-                    let key = doc.get("processQueryKey").and_then(Value::as_str).unwrap_or("");
+                    let key = doc
+                        .get("processQueryKey")
+                        .and_then(Value::as_str)
+                        .unwrap_or("");
                     return Ok(MessageRef(key.to_string()));
                 }
             }
@@ -568,8 +663,13 @@ impl DingTalk {
                     "msgKey": msg_key,
                     "msgParam": msg_param,
                 });
-                let doc = self.robot_post("/v1.0/robot/groupMessages/send", &body).await?;
-                let key = doc.get("processQueryKey").and_then(Value::as_str).unwrap_or("");
+                let doc = self
+                    .robot_post("/v1.0/robot/groupMessages/send", &body)
+                    .await?;
+                let key = doc
+                    .get("processQueryKey")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
                 Ok(MessageRef(key.to_string()))
             }
         }
@@ -606,7 +706,11 @@ impl DingTalk {
                     let status = resp.status().as_u16();
                     let doc: Value = resp.json().await.unwrap_or(Value::Null);
                     let errcode = doc.get("errcode").and_then(Value::as_i64).unwrap_or(-1);
-                    let errmsg = doc.get("errmsg").and_then(Value::as_str).unwrap_or("").to_string();
+                    let errmsg = doc
+                        .get("errmsg")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string();
                     if status == 200 && errcode == 0 {
                         if let Some(id) = doc.get("media_id").and_then(Value::as_str) {
                             return Ok(id.to_string());
@@ -624,16 +728,25 @@ impl DingTalk {
                     } else if status == 429 || status >= 500 || (status == 200 && errcode == -1) {
                         last = format!("media/upload answered {status} {errcode} {errmsg}");
                     } else {
-                        return Err(PlatformError::Refused(format!("DingTalk refused the image: {status} {errcode} {errmsg}")));
+                        return Err(PlatformError::Refused(format!(
+                            "DingTalk refused the image: {status} {errcode} {errmsg}"
+                        )));
                     }
                 }
             }
             attempt += 1;
             if attempt <= self.cfg.tuning.send_retries {
-                tokio::time::sleep(Self::backoff(self.cfg.tuning.retry_base, Duration::from_secs(30), attempt - 1)).await;
+                tokio::time::sleep(Self::backoff(
+                    self.cfg.tuning.retry_base,
+                    Duration::from_secs(30),
+                    attempt - 1,
+                ))
+                .await;
             }
         }
-        Err(PlatformError::Unavailable(format!("giving up after retries: {last}")))
+        Err(PlatformError::Unavailable(format!(
+            "giving up after retries: {last}"
+        )))
     }
 }
 
@@ -644,7 +757,10 @@ impl Platform for DingTalk {
     }
 
     fn shape(&self) -> Shape {
-        Shape { max_text_chars: MARKDOWN_MAX_CHARS, inline_code_max_lines: 0 }
+        Shape {
+            max_text_chars: MARKDOWN_MAX_CHARS,
+            inline_code_max_lines: 0,
+        }
     }
 
     async fn receive(&self, tx: mpsc::Sender<Inbound>) -> Result<(), PlatformError> {
@@ -659,7 +775,11 @@ impl Platform for DingTalk {
                 Err(OpenError::Transient(m)) => {
                     failures += 1;
                     tracing::warn!(error = %m, failures, "dingtalk: cannot open a Stream connection");
-                    Some(Self::backoff(tuning.reconnect_base, tuning.reconnect_cap, failures - 1))
+                    Some(Self::backoff(
+                        tuning.reconnect_base,
+                        tuning.reconnect_cap,
+                        failures - 1,
+                    ))
                 }
                 Ok((endpoint, ticket)) => match self.run_session(&endpoint, &ticket, &tx).await {
                     SessionEnd::Closed => return Ok(()),
@@ -670,7 +790,11 @@ impl Platform for DingTalk {
                     SessionEnd::Lost { reason, healthy } => {
                         failures = if healthy { 1 } else { failures + 1 };
                         tracing::warn!(%reason, failures, "dingtalk: Stream connection lost");
-                        Some(Self::backoff(tuning.reconnect_base, tuning.reconnect_cap, failures - 1))
+                        Some(Self::backoff(
+                            tuning.reconnect_base,
+                            tuning.reconnect_cap,
+                            failures - 1,
+                        ))
                     }
                 },
             };
@@ -684,17 +808,24 @@ impl Platform for DingTalk {
     }
 
     async fn send(&self, chat: &ChatId, msg: &Outbound) -> Result<Vec<MessageRef>, PlatformError> {
-        let target = Target::parse(chat)
-            .ok_or_else(|| PlatformError::Refused(format!("{:?} is not a DingTalk chat id", chat.0)))?;
+        let target = Target::parse(chat).ok_or_else(|| {
+            PlatformError::Refused(format!("{:?} is not a DingTalk chat id", chat.0))
+        })?;
         let mut refs = Vec::new();
         for part in plan(msg) {
             let sent = match &part {
                 Part::Markdown { title, text } => {
-                    self.robot_send(&target, "sampleMarkdown", &json!({"title": title, "text": text})).await?
+                    self.robot_send(
+                        &target,
+                        "sampleMarkdown",
+                        &json!({"title": title, "text": text}),
+                    )
+                    .await?
                 }
                 Part::Image { bytes } => {
                     let media_id = self.upload_image(bytes).await?;
-                    self.robot_send(&target, "sampleImageMsg", &json!({"photoURL": media_id})).await?
+                    self.robot_send(&target, "sampleImageMsg", &json!({"photoURL": media_id}))
+                        .await?
                 }
             };
             refs.push(sent);
@@ -710,7 +841,12 @@ impl Platform for DingTalk {
 
     /// Robot messages cannot be edited: a changed message is sent afresh (the bridge throttles progress edits);
     /// an edit that changes nothing since the last one for the same message sends nothing.
-    async fn edit(&self, chat: &ChatId, at: &MessageRef, msg: &Outbound) -> Result<(), PlatformError> {
+    async fn edit(
+        &self,
+        chat: &ChatId,
+        at: &MessageRef,
+        msg: &Outbound,
+    ) -> Result<(), PlatformError> {
         let fingerprint = fingerprint(msg);
         if lock(&self.edits).get(&at.0) == Some(&fingerprint) {
             return Ok(());
@@ -771,7 +907,11 @@ pub enum Step {
     /// The server will close the connection: reconnect.
     Disconnect(String),
     /// A robot message (when it parses) and its ack.
-    Message { ack: String, msg: Option<RobotMessage>, message_id: String },
+    Message {
+        ack: String,
+        msg: Option<Box<RobotMessage>>,
+        message_id: String,
+    },
     /// Nothing to do (malformed, unknown type).
     Ignore(String),
 }
@@ -809,14 +949,25 @@ pub fn handle_frame(text: &str) -> Step {
         },
         "CALLBACK" if topic == BOT_MESSAGE_TOPIC => {
             let ack = ack_frame(200, &message_id, "OK", r#"{"response":null}"#);
-            let msg = serde_json::from_str::<RobotMessage>(&frame.data_text()).ok();
-            Step::Message { ack, msg, message_id }
+            let msg = serde_json::from_str::<RobotMessage>(&frame.data_text())
+                .ok()
+                .map(Box::new);
+            Step::Message {
+                ack,
+                msg,
+                message_id,
+            }
         }
         "CALLBACK" | "EVENT" => {
             if message_id.is_empty() {
                 Step::Ignore(format!("{} {topic:?} without messageId", frame.kind))
             } else {
-                Step::Reply(ack_frame(404, &message_id, "topic not handled", r#"{"response":null}"#))
+                Step::Reply(ack_frame(
+                    404,
+                    &message_id,
+                    "topic not handled",
+                    r#"{"response":null}"#,
+                ))
             }
         }
         other => Step::Ignore(format!("frame type {other:?}")),
@@ -857,17 +1008,33 @@ impl RobotMessage {
     }
 
     pub fn sender(&self) -> Sender {
-        let user = if self.sender_staff_id.is_empty() { &self.sender_id } else { &self.sender_staff_id };
-        Sender { user: UserId(user.clone()), name: self.sender_nick.clone() }
+        let user = if self.sender_staff_id.is_empty() {
+            &self.sender_id
+        } else {
+            &self.sender_staff_id
+        };
+        Sender {
+            user: UserId(user.clone()),
+            name: self.sender_nick.clone(),
+        }
     }
 
     /// The text the user wrote, when the message has one.
     pub fn text(&self) -> Option<String> {
         let text = match self.msgtype.as_str() {
             "text" => self.text.as_ref().map(|t| t.content.clone()),
-            "richText" => self.content.as_ref().and_then(|c| c.get("richText")).and_then(Value::as_array).map(|parts| {
-                parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join("")
-            }),
+            "richText" => self
+                .content
+                .as_ref()
+                .and_then(|c| c.get("richText"))
+                .and_then(Value::as_array)
+                .map(|parts| {
+                    parts
+                        .iter()
+                        .filter_map(|p| p.get("text").and_then(Value::as_str))
+                        .collect::<Vec<_>>()
+                        .join("")
+                }),
             "audio" => self
                 .content
                 .as_ref()
@@ -890,7 +1057,13 @@ impl RobotMessage {
                 let token = rest.trim().to_string();
                 if !token.is_empty() && token.len() <= 64 && !token.contains(char::is_whitespace) {
                     let message = button_ref(&token).unwrap_or_else(|| MessageRef(String::new()));
-                    return Some(Inbound::Button { chat, from, message, token, ack: String::new() });
+                    return Some(Inbound::Button {
+                        chat,
+                        from,
+                        message,
+                        token,
+                        ack: String::new(),
+                    });
                 }
             }
         }
@@ -906,7 +1079,10 @@ const NBSP: char = '\u{a0}';
 /// (at a line's start) headings, quotes and lists; `<` as an entity (DingTalk renders some HTML such as `<font>`);
 /// leading spaces kept as no-break spaces; lines joined by a hard break.
 pub fn escape_markdown(text: &str) -> String {
-    text.lines().map(escape_line).collect::<Vec<_>>().join("  \n")
+    text.lines()
+        .map(escape_line)
+        .collect::<Vec<_>>()
+        .join("  \n")
 }
 
 fn escape_line(line: &str) -> String {
@@ -951,7 +1127,13 @@ fn escape_line(line: &str) -> String {
 
 fn bold(text: &str) -> String {
     text.lines()
-        .map(|l| if l.trim().is_empty() { String::new() } else { format!("**{}**", escape_line(l.trim())) })
+        .map(|l| {
+            if l.trim().is_empty() {
+                String::new()
+            } else {
+                format!("**{}**", escape_line(l.trim()))
+            }
+        })
         .collect::<Vec<_>>()
         .join("  \n")
 }
@@ -968,7 +1150,10 @@ fn indented_code(code: &str) -> String {
 /// The link a button becomes: tapping it makes the client send `/btn <token>` to the bot.
 pub fn button_url(token: &str) -> String {
     let content = format!("{BUTTON_COMMAND} {token}");
-    format!("dtmd://dingtalkclient/sendMessage?content={}", utf8_percent_encode(&content, NON_ALPHANUMERIC))
+    format!(
+        "dtmd://dingtalkclient/sendMessage?content={}",
+        utf8_percent_encode(&content, NON_ALPHANUMERIC)
+    )
 }
 
 fn button_rows(rows: &[Vec<Button>]) -> String {
@@ -976,7 +1161,13 @@ fn button_rows(rows: &[Vec<Button>]) -> String {
         .filter(|r| !r.is_empty())
         .map(|row| {
             row.iter()
-                .map(|b| format!("[{}]({})", escape_line(b.label.trim()), button_url(&b.token)))
+                .map(|b| {
+                    format!(
+                        "[{}]({})",
+                        escape_line(b.label.trim()),
+                        button_url(&b.token)
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join(" · ")
         })
@@ -992,7 +1183,11 @@ pub enum Part {
 }
 
 fn title_of(text: &str) -> String {
-    let first = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or(DEFAULT_TITLE);
+    let first = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or(DEFAULT_TITLE);
     let mut t: String = first.chars().take(TITLE_MAX_CHARS).collect();
     if first.chars().count() > TITLE_MAX_CHARS {
         t.push('…');
@@ -1037,14 +1232,19 @@ pub fn plan(msg: &Outbound) -> Vec<Part> {
     let mut parts = Vec::new();
     let mut run: Vec<String> = Vec::new();
     let mut plain: Vec<String> = Vec::new();
-    let flush = |run: &mut Vec<String>, plain: &mut Vec<String>, parts: &mut Vec<Part>, tail: Option<String>| {
+    let flush = |run: &mut Vec<String>,
+                 plain: &mut Vec<String>,
+                 parts: &mut Vec<Part>,
+                 tail: Option<String>| {
         let body = run.join("\n\n");
         let title = title_of(&plain.join("\n"));
         let mut chunks = split_markdown(&body, MARKDOWN_MAX_CHARS, MARKDOWN_MAX_BYTES);
         if let Some(tail) = tail.filter(|t| !t.is_empty()) {
             let joined = chunks.last().map(|last| format!("{last}\n\n{tail}"));
             match joined {
-                Some(j) if j.chars().count() <= MARKDOWN_MAX_CHARS && j.len() <= MARKDOWN_MAX_BYTES => {
+                Some(j)
+                    if j.chars().count() <= MARKDOWN_MAX_CHARS && j.len() <= MARKDOWN_MAX_BYTES =>
+                {
                     if let Some(last) = chunks.last_mut() {
                         *last = j;
                     }
@@ -1053,7 +1253,10 @@ pub fn plan(msg: &Outbound) -> Vec<Part> {
             }
         }
         for text in chunks {
-            parts.push(Part::Markdown { title: title.clone(), text });
+            parts.push(Part::Markdown {
+                title: title.clone(),
+                text,
+            });
         }
         run.clear();
         plain.clear();
@@ -1086,7 +1289,12 @@ pub fn plan(msg: &Outbound) -> Vec<Part> {
     let buttons = button_rows(&msg.buttons);
     if run.is_empty() && !buttons.is_empty() {
         plain.push(
-            msg.buttons.iter().flatten().map(|b| b.label.as_str()).collect::<Vec<_>>().join(" "),
+            msg.buttons
+                .iter()
+                .flatten()
+                .map(|b| b.label.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
         );
     }
     flush(&mut run, &mut plain, &mut parts, Some(buttons));
@@ -1099,7 +1307,9 @@ fn fingerprint(msg: &Outbound) -> String {
         .iter()
         .map(|p| match p {
             Part::Markdown { text, .. } => text.clone(),
-            Part::Image { bytes } => format!("image:{}:{:?}", bytes.len(), &bytes[..bytes.len().min(64)]),
+            Part::Image { bytes } => {
+                format!("image:{}:{:?}", bytes.len(), &bytes[..bytes.len().min(64)])
+            }
         })
         .collect::<Vec<_>>()
         .join("\u{1f}")
@@ -1110,15 +1320,21 @@ fn fingerprint(msg: &Outbound) -> String {
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
-async fn tls_connect(host: &str, tcp: TcpStream) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
+async fn tls_connect(
+    host: &str,
+    tcp: TcpStream,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let name = rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| format!("TLS name: {e}"))?;
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| format!("TLS setup: {e}"))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from(host.to_string())
+        .map_err(|e| format!("TLS name: {e}"))?;
     tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
         .connect(name, tcp)
         .await
@@ -1126,14 +1342,20 @@ async fn tls_connect(host: &str, tcp: TcpStream) -> Result<tokio_rustls::client:
 }
 
 fn decoded(s: &str) -> String {
-    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// Opens a TCP stream to `host:port` through an HTTP CONNECT or SOCKS5 proxy.
 async fn tunnel(proxy: &url::Url, host: &str, port: u16) -> std::io::Result<TcpStream> {
     let err = |m: String| std::io::Error::other(m);
-    let phost = proxy.host_str().ok_or_else(|| err("proxy without host".into()))?;
-    let pport = proxy.port_or_known_default().unwrap_or(if proxy.scheme() == "http" { 80 } else { 1080 });
+    let phost = proxy
+        .host_str()
+        .ok_or_else(|| err("proxy without host".into()))?;
+    let pport = proxy
+        .port_or_known_default()
+        .unwrap_or(if proxy.scheme() == "http" { 80 } else { 1080 });
     let mut s = TcpStream::connect((phost, pport)).await?;
     let user = decoded(proxy.username());
     let pass = decoded(proxy.password().unwrap_or(""));
@@ -1142,7 +1364,8 @@ async fn tunnel(proxy: &url::Url, host: &str, port: u16) -> std::io::Result<TcpS
             use base64::Engine;
             let mut req = format!("CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n");
             if !user.is_empty() {
-                let cred = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+                let cred =
+                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
                 req.push_str(&format!("Proxy-Authorization: Basic {cred}\r\n"));
             }
             req.push_str("\r\n");
@@ -1158,13 +1381,21 @@ async fn tunnel(proxy: &url::Url, host: &str, port: u16) -> std::io::Result<TcpS
             let status = String::from_utf8_lossy(&head);
             let ok = status.split_whitespace().nth(1) == Some("200");
             if !ok {
-                return Err(err(format!("proxy refused CONNECT: {}", status.lines().next().unwrap_or(""))));
+                return Err(err(format!(
+                    "proxy refused CONNECT: {}",
+                    status.lines().next().unwrap_or("")
+                )));
             }
             Ok(s)
         }
         "socks5" | "socks5h" => {
             let auth = !user.is_empty();
-            s.write_all(if auth { &[5u8, 2, 0, 2][..] } else { &[5u8, 1, 0][..] }).await?;
+            s.write_all(if auth {
+                &[5u8, 2, 0, 2][..]
+            } else {
+                &[5u8, 1, 0][..]
+            })
+            .await?;
             let mut reply = [0u8; 2];
             s.read_exact(&mut reply).await?;
             match reply {
@@ -1193,7 +1424,10 @@ async fn tunnel(proxy: &url::Url, host: &str, port: u16) -> std::io::Result<TcpS
             let mut head = [0u8; 4];
             s.read_exact(&mut head).await?;
             if head[1] != 0 {
-                return Err(err(format!("SOCKS5 proxy refused the connection (reply {})", head[1])));
+                return Err(err(format!(
+                    "SOCKS5 proxy refused the connection (reply {})",
+                    head[1]
+                )));
             }
             let skip = match head[3] {
                 1 => 4,
@@ -1241,7 +1475,9 @@ mod tests {
     #[test]
     fn ping_is_answered_with_its_own_data_and_message_id() {
         let frame = r#"{"specVersion":"1.0","type":"SYSTEM","headers":{"topic":"ping","messageId":"p-7","contentType":"application/json"},"data":"{\"opaque\":\"abc\"}"}"#;
-        let Step::Reply(ack) = handle_frame(frame) else { panic!("expected a reply") };
+        let Step::Reply(ack) = handle_frame(frame) else {
+            panic!("expected a reply")
+        };
         let ack: Value = serde_json::from_str(&ack).unwrap();
         assert_eq!(ack["code"], 200);
         assert_eq!(ack["headers"]["messageId"], "p-7");
@@ -1260,7 +1496,12 @@ mod tests {
 
     #[test]
     fn robot_callback_is_acked_with_a_null_response() {
-        let Step::Message { ack, msg, message_id } = handle_frame(&robot_frame(&text_data("1", "hi"))) else {
+        let Step::Message {
+            ack,
+            msg,
+            message_id,
+        } = handle_frame(&robot_frame(&text_data("1", "hi")))
+        else {
             panic!("expected a message")
         };
         assert_eq!(message_id, "m-1");
@@ -1280,7 +1521,10 @@ mod tests {
             inbound,
             Inbound::Text {
                 chat: ChatId("user:staff1".into()),
-                from: Sender { user: UserId("staff1".into()), name: "Ann".into() },
+                from: Sender {
+                    user: UserId("staff1".into()),
+                    name: "Ann".into()
+                },
                 text: "/status".into(),
             }
         );
@@ -1289,7 +1533,9 @@ mod tests {
     #[test]
     fn group_text_is_addressed_to_the_conversation() {
         let msg: RobotMessage = serde_json::from_value(text_data("2", " hello")).unwrap();
-        let Some(Inbound::Text { chat, .. }) = msg.to_inbound(|_| None) else { panic!() };
+        let Some(Inbound::Text { chat, .. }) = msg.to_inbound(|_| None) else {
+            panic!()
+        };
         assert_eq!(chat, ChatId("group:cid1".into()));
         assert_eq!(Target::parse(&chat), Some(Target::Group("cid1".into())));
     }
@@ -1297,9 +1543,16 @@ mod tests {
     #[test]
     fn button_text_becomes_a_button_press_with_the_carrying_message() {
         let msg: RobotMessage = serde_json::from_value(text_data("1", "/btn ap:12")).unwrap();
-        let inbound = msg.to_inbound(|t| (t == "ap:12").then(|| MessageRef("pqk".into()))).unwrap();
+        let inbound = msg
+            .to_inbound(|t| (t == "ap:12").then(|| MessageRef("pqk".into())))
+            .unwrap();
         match inbound {
-            Inbound::Button { token, message, ack, .. } => {
+            Inbound::Button {
+                token,
+                message,
+                ack,
+                ..
+            } => {
                 assert_eq!(token, "ap:12");
                 assert_eq!(message, MessageRef("pqk".into()));
                 assert_eq!(ack, "");
@@ -1311,25 +1564,45 @@ mod tests {
     #[test]
     fn a_bare_btn_word_stays_text() {
         let msg: RobotMessage = serde_json::from_value(text_data("1", "/btnx y")).unwrap();
-        assert!(matches!(msg.to_inbound(|_| None), Some(Inbound::Text { .. })));
+        assert!(matches!(
+            msg.to_inbound(|_| None),
+            Some(Inbound::Text { .. })
+        ));
         let msg: RobotMessage = serde_json::from_value(text_data("1", "/btn")).unwrap();
-        assert!(matches!(msg.to_inbound(|_| None), Some(Inbound::Text { .. })));
+        assert!(matches!(
+            msg.to_inbound(|_| None),
+            Some(Inbound::Text { .. })
+        ));
     }
 
     #[test]
     fn malformed_frames_are_ignored_without_panicking() {
-        for bad in ["", "null", "[]", "{", r#"{"type":5}"#, r#"{"type":"CALLBACK","headers":{"topic":"/v1.0/im/bot/messages/get"},"data":"{not json"}"#, r#"{"type":"WHAT"}"#] {
+        for bad in [
+            "",
+            "null",
+            "[]",
+            "{",
+            r#"{"type":5}"#,
+            r#"{"type":"CALLBACK","headers":{"topic":"/v1.0/im/bot/messages/get"},"data":"{not json"}"#,
+            r#"{"type":"WHAT"}"#,
+        ] {
             let _ = handle_frame(bad);
         }
         assert!(matches!(handle_frame("{"), Step::Ignore(_)));
-        let Step::Message { msg, .. } = handle_frame(r#"{"type":"CALLBACK","headers":{"topic":"/v1.0/im/bot/messages/get","messageId":"x"},"data":"{not json"}"#) else { panic!() };
+        let Step::Message { msg, .. } = handle_frame(
+            r#"{"type":"CALLBACK","headers":{"topic":"/v1.0/im/bot/messages/get","messageId":"x"},"data":"{not json"}"#,
+        ) else {
+            panic!()
+        };
         assert!(msg.is_none());
     }
 
     #[test]
     fn unknown_callback_topic_is_acked_404() {
         let frame = r#"{"type":"CALLBACK","headers":{"topic":"/v1.0/card/instances/callback","messageId":"q"},"data":"{}"}"#;
-        let Step::Reply(ack) = handle_frame(frame) else { panic!() };
+        let Step::Reply(ack) = handle_frame(frame) else {
+            panic!()
+        };
         assert_eq!(serde_json::from_str::<Value>(&ack).unwrap()["code"], 404);
     }
 
@@ -1341,7 +1614,10 @@ mod tests {
 
     #[test]
     fn markdown_specials_are_escaped() {
-        assert_eq!(escape_markdown("a*b_c`d[e]f\\g"), "a\\*b\\_c\\`d\\[e\\]f\\\\g");
+        assert_eq!(
+            escape_markdown("a*b_c`d[e]f\\g"),
+            "a\\*b\\_c\\`d\\[e\\]f\\\\g"
+        );
         assert_eq!(escape_markdown("# not a heading"), "\\# not a heading");
         assert_eq!(escape_markdown("> not a quote"), "\\> not a quote");
         assert_eq!(escape_markdown("- not a list"), "\\- not a list");
@@ -1357,18 +1633,32 @@ mod tests {
 
     #[test]
     fn stray_code_block_is_sent_as_indented_text() {
-        let msg = Outbound { blocks: vec![Block::Code { lang: None, code: "let *x = 1;".into() }], buttons: vec![] };
+        let msg = Outbound {
+            blocks: vec![Block::Code {
+                lang: None,
+                code: "let *x = 1;".into(),
+            }],
+            buttons: vec![],
+        };
         let parts = plan(&msg);
         assert_eq!(
             parts,
-            vec![Part::Markdown { title: "let *x = 1;".into(), text: "\u{a0}\u{a0}\u{a0}\u{a0}let \\*x = 1;".into() }]
+            vec![Part::Markdown {
+                title: "let *x = 1;".into(),
+                text: "\u{a0}\u{a0}\u{a0}\u{a0}let \\*x = 1;".into()
+            }]
         );
     }
 
     #[test]
     fn bold_and_text_join_as_paragraphs() {
-        let msg = Outbound { blocks: vec![Block::Bold("Done".into()), Block::Text("all *good*".into())], buttons: vec![] };
-        let Part::Markdown { title, text } = &plan(&msg)[0] else { panic!() };
+        let msg = Outbound {
+            blocks: vec![Block::Bold("Done".into()), Block::Text("all *good*".into())],
+            buttons: vec![],
+        };
+        let Part::Markdown { title, text } = &plan(&msg)[0] else {
+            panic!()
+        };
         assert_eq!(title, "Done");
         assert_eq!(text, "**Done**\n\nall \\*good\\*");
     }
@@ -1378,13 +1668,21 @@ mod tests {
         let msg = Outbound {
             blocks: vec![Block::Text("Allow?".into())],
             buttons: vec![vec![
-                Button { label: "Allow".into(), token: "a 1".into() },
-                Button { label: "Deny".into(), token: "d".into() },
+                Button {
+                    label: "Allow".into(),
+                    token: "a 1".into(),
+                },
+                Button {
+                    label: "Deny".into(),
+                    token: "d".into(),
+                },
             ]],
         };
         let parts = plan(&msg);
         assert_eq!(parts.len(), 1);
-        let Part::Markdown { text, .. } = &parts[0] else { panic!() };
+        let Part::Markdown { text, .. } = &parts[0] else {
+            panic!()
+        };
         assert_eq!(
             text,
             "Allow?\n\n[Allow](dtmd://dingtalkclient/sendMessage?content=%2Fbtn%20a%201) · [Deny](dtmd://dingtalkclient/sendMessage?content=%2Fbtn%20d)"
@@ -1396,26 +1694,42 @@ mod tests {
         let msg = Outbound {
             blocks: vec![
                 Block::Text("before".into()),
-                Block::Image { png: vec![1, 2], caption: "diff.rs".into() },
+                Block::Image {
+                    png: vec![1, 2],
+                    caption: "diff.rs".into(),
+                },
             ],
-            buttons: vec![vec![Button { label: "OK".into(), token: "ok".into() }]],
+            buttons: vec![vec![Button {
+                label: "OK".into(),
+                token: "ok".into(),
+            }]],
         };
         let parts = plan(&msg);
         assert_eq!(parts.len(), 3);
         assert!(matches!(&parts[0], Part::Markdown { text, .. } if text == "before"));
         assert_eq!(parts[1], Part::Image { bytes: vec![1, 2] });
-        assert!(matches!(&parts[2], Part::Markdown { text, .. } if text.starts_with("diff.rs\n\n[OK](dtmd:")));
+        assert!(
+            matches!(&parts[2], Part::Markdown { text, .. } if text.starts_with("diff.rs\n\n[OK](dtmd:"))
+        );
     }
 
     #[test]
     fn buttons_alone_after_an_image_still_get_a_message() {
         let msg = Outbound {
-            blocks: vec![Block::Image { png: vec![9], caption: String::new() }],
-            buttons: vec![vec![Button { label: "Retry".into(), token: "r".into() }]],
+            blocks: vec![Block::Image {
+                png: vec![9],
+                caption: String::new(),
+            }],
+            buttons: vec![vec![Button {
+                label: "Retry".into(),
+                token: "r".into(),
+            }]],
         };
         let parts = plan(&msg);
         assert_eq!(parts.len(), 2);
-        assert!(matches!(&parts[1], Part::Markdown { title, text } if title == "Retry" && text.starts_with("[Retry]")));
+        assert!(
+            matches!(&parts[1], Part::Markdown { title, text } if title == "Retry" && text.starts_with("[Retry]"))
+        );
     }
 
     #[test]
@@ -1426,7 +1740,9 @@ mod tests {
         let parts = plan(&msg);
         assert!(parts.len() > 1);
         for p in &parts {
-            let Part::Markdown { text, .. } = p else { panic!() };
+            let Part::Markdown { text, .. } = p else {
+                panic!()
+            };
             assert!(text.chars().count() <= MARKDOWN_MAX_CHARS);
             assert!(text.len() <= MARKDOWN_MAX_BYTES);
         }
@@ -1435,18 +1751,27 @@ mod tests {
     #[test]
     fn an_overlong_line_is_cut_at_characters() {
         let pieces = split_markdown(&"é".repeat(25), 10, 1000);
-        assert_eq!(pieces.iter().map(|p| p.chars().count()).collect::<Vec<_>>(), vec![10, 10, 5]);
+        assert_eq!(
+            pieces.iter().map(|p| p.chars().count()).collect::<Vec<_>>(),
+            vec![10, 10, 5]
+        );
     }
 
     #[test]
     fn title_is_the_first_line_shortened() {
-        assert_eq!(title_of("\n  Build finished successfully at last\nmore"), "Build finished successfu…");
+        assert_eq!(
+            title_of("\n  Build finished successfully at last\nmore"),
+            "Build finished successfu…"
+        );
         assert_eq!(title_of(""), DEFAULT_TITLE);
     }
 
     #[test]
     fn chat_ids_round_trip_and_reject_foreign_ids() {
-        assert_eq!(Target::parse(&ChatId("user:s".into())), Some(Target::User("s".into())));
+        assert_eq!(
+            Target::parse(&ChatId("user:s".into())),
+            Some(Target::User("s".into()))
+        );
         assert_eq!(Target::parse(&ChatId("12345".into())), None);
         assert_eq!(Target::parse(&ChatId("user:".into())), None);
     }

@@ -1,8 +1,8 @@
 //! DingTalk Stream and robot OpenAPI contract double (what it checks: docs/engineering/im-dingtalk.md).
-//!
-//! One local HTTP server plays api.dingtalk.com (`/v1.0/...`), oapi.dingtalk.com (under `/oapi`) and the Stream
-//! gateway (`/connect`, a WebSocket). It runs on its own thread and Tokio runtime, like the ECS double, so a test
-//! may block without starving it; dropping the handle stops it.
+
+// One local HTTP server plays api.dingtalk.com (`/v1.0/...`), oapi.dingtalk.com (under `/oapi`) and the Stream
+// gateway (`/connect`, a WebSocket). It runs on its own thread and Tokio runtime, like the ECS double, so a test
+// may block without starving it; dropping the handle stops it.
 
 mod server;
 mod state;
@@ -43,25 +43,34 @@ impl DingTalkDouble {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let app = server::router(shared.clone());
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<std::io::Result<()>>();
-        let thread = std::thread::Builder::new().name("dingtalk-double".into()).spawn(move || {
-            runtime.block_on(async move {
-                let listener = match tokio::net::TcpListener::from_std(std_listener) {
-                    Ok(l) => l,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                        return;
-                    }
-                };
-                let _ = ready_tx.send(Ok(()));
-                let _ = axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = rx.await;
-                    })
-                    .await;
-            });
-        })?;
-        ready_rx.recv().map_err(|_| std::io::Error::other("dingtalk double thread exited early"))??;
-        Ok(Self { addr, shared, shutdown: Some(tx), thread: Some(thread) })
+        let thread = std::thread::Builder::new()
+            .name("dingtalk-double".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let listener = match tokio::net::TcpListener::from_std(std_listener) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    let _ = ready_tx.send(Ok(()));
+                    let _ = axum::serve(listener, app)
+                        .with_graceful_shutdown(async {
+                            let _ = rx.await;
+                        })
+                        .await;
+                });
+            })?;
+        ready_rx
+            .recv()
+            .map_err(|_| std::io::Error::other("dingtalk double thread exited early"))??;
+        Ok(Self {
+            addr,
+            shared,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        })
     }
 
     /// Stands in for `https://api.dingtalk.com`.
@@ -89,7 +98,9 @@ impl DingTalkDouble {
 
     /// Makes `conversation_id` a group the robot is in (messages there have conversationType "2").
     pub fn add_group(&self, conversation_id: &str, title: &str) {
-        lock(&self.shared).groups.insert(conversation_id.into(), title.into());
+        lock(&self.shared)
+            .groups
+            .insert(conversation_id.into(), title.into());
     }
 
     /// Makes `staff_id` a user the robot can message without having heard from them.
@@ -99,15 +110,31 @@ impl DingTalkDouble {
 
     /// A user writes to the robot: pushes a CALLBACK frame on the newest open stream. Returns the frame's
     /// messageId, or an error when no stream is open.
-    pub fn user_says(&self, conversation_id: &str, staff_id: &str, nick: &str, text: &str) -> Result<String, String> {
+    pub fn user_says(
+        &self,
+        conversation_id: &str,
+        staff_id: &str,
+        nick: &str,
+        text: &str,
+    ) -> Result<String, String> {
         let mut w = lock(&self.shared);
         let Some((conn, tx)) = w.conns.last().map(|c| (c.id, c.tx.clone())) else {
             return Err("no Stream connection is open".into());
         };
         w.staff.insert(staff_id.into());
         let (id, frame) = w.robot_frame(conn, conversation_id, staff_id, nick, text);
-        w.pending.insert(id.clone(), Pending { frame: frame.clone(), conn, sent_at: Instant::now(), attempts: 1, ping_data: None });
-        tx.send(Push::Frame(frame)).map_err(|_| "the stream just closed".to_string())?;
+        w.pending.insert(
+            id.clone(),
+            Pending {
+                frame: frame.clone(),
+                conn,
+                sent_at: Instant::now(),
+                attempts: 1,
+                ping_data: None,
+            },
+        );
+        tx.send(Push::Frame(frame))
+            .map_err(|_| "the stream just closed".to_string())?;
         Ok(id)
     }
 
@@ -121,13 +148,19 @@ impl DingTalkDouble {
             "data": "{\"reason\":\"connection is expired\"}",
         })
         .to_string();
-        w.conns.iter().filter(|c| c.tx.send(Push::Frame(frame.clone())).is_ok()).count()
+        w.conns
+            .iter()
+            .filter(|c| c.tx.send(Push::Frame(frame.clone())).is_ok())
+            .count()
     }
 
     /// Drops every open stream without a close handshake; returns how many there were.
     pub fn drop_stream(&self) -> usize {
         let w = lock(&self.shared);
-        w.conns.iter().filter(|c| c.tx.send(Push::Drop).is_ok()).count()
+        w.conns
+            .iter()
+            .filter(|c| c.tx.send(Push::Drop).is_ok())
+            .count()
     }
 
     /// Open Stream connections.
@@ -137,7 +170,12 @@ impl DingTalkDouble {
 
     /// Messages the robot sent to `target` (a staff id or an openConversationId), in order.
     pub fn sent(&self, target: &str) -> Vec<SentMessage> {
-        lock(&self.shared).sent.iter().filter(|m| m.target == target).cloned().collect()
+        lock(&self.shared)
+            .sent
+            .iter()
+            .filter(|m| m.target == target)
+            .cloned()
+            .collect()
     }
 
     /// Every request and stream event, in order.

@@ -21,7 +21,12 @@ pub(crate) fn router(shared: Shared) -> axum::Router {
         .route("/v1.0/robot/oToMessages/batchSend", post(batch_send))
         .route("/v1.0/robot/groupMessages/send", post(group_send))
         .route("/oapi/media/upload", post(upload))
-        .fallback(|| async { (StatusCode::NOT_FOUND, axum::Json(json!({"code": "notFound", "message": "no such API"}))) })
+        .fallback(|| async {
+            (
+                StatusCode::NOT_FOUND,
+                axum::Json(json!({"code": "notFound", "message": "no such API"})),
+            )
+        })
         .with_state(shared)
 }
 
@@ -35,7 +40,11 @@ fn answer(world: &mut World, api: &str, result: Result<Value, ApiError>) -> Resp
             world.record(api, e.status, e.code.clone());
             let request_id = world.next_id("req-");
             let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
-            (status, axum::Json(json!({"requestid": request_id, "code": e.code, "message": e.message}))).into_response()
+            (
+                status,
+                axum::Json(json!({"requestid": request_id, "code": e.code, "message": e.message})),
+            )
+                .into_response()
         }
     }
 }
@@ -61,7 +70,10 @@ async fn access_token(State(shared): State<Shared>, body: Bytes) -> Response {
 }
 
 fn token(headers: &HeaderMap) -> Option<String> {
-    headers.get("x-acs-dingtalk-access-token").and_then(|v| v.to_str().ok()).map(str::to_string)
+    headers
+        .get("x-acs-dingtalk-access-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 async fn batch_send(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
@@ -86,7 +98,11 @@ async fn upload(
         let mut w = lock(&shared);
         w.record("media/upload", status, "injected");
         let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        return (code, axum::Json(json!({"errcode": -1, "errmsg": "系统繁忙"}))).into_response();
+        return (
+            code,
+            axum::Json(json!({"errcode": -1, "errmsg": "系统繁忙"})),
+        )
+            .into_response();
     }
     let mut media = None;
     if let Ok(mut mp) = multipart {
@@ -99,9 +115,21 @@ async fn upload(
         }
     }
     let mut w = lock(&shared);
-    let doc = w.upload(q.get("access_token").map(String::as_str), q.get("type").map(String::as_str), media);
+    let doc = w.upload(
+        q.get("access_token").map(String::as_str),
+        q.get("type").map(String::as_str),
+        media,
+    );
     let errcode = doc.get("errcode").and_then(Value::as_i64).unwrap_or(-1);
-    w.record("media/upload", 200, if errcode == 0 { "OK".to_string() } else { errcode.to_string() });
+    w.record(
+        "media/upload",
+        200,
+        if errcode == 0 {
+            "OK".to_string()
+        } else {
+            errcode.to_string()
+        },
+    );
     (StatusCode::OK, axum::Json(doc)).into_response()
 }
 
@@ -115,7 +143,10 @@ async fn connect(
         let mut w = lock(&shared);
         if !w.use_ticket(&ticket) {
             w.record("ws/connect", 401, "bad ticket");
-            return (StatusCode::UNAUTHORIZED, axum::Json(json!({"code": "invalidTicket", "message": "ticket 无效或已使用"})))
+            return (
+                StatusCode::UNAUTHORIZED,
+                axum::Json(json!({"code": "invalidTicket", "message": "ticket 无效或已使用"})),
+            )
                 .into_response();
         }
         let id = w.calls.len() as u64 + 1;
@@ -127,7 +158,12 @@ async fn connect(
     ws.on_upgrade(move |socket| serve(socket, shared, conn, rx))
 }
 
-async fn serve(mut socket: WebSocket, shared: Shared, conn: u64, mut rx: tokio::sync::mpsc::UnboundedReceiver<Push>) {
+async fn serve(
+    mut socket: WebSocket,
+    shared: Shared,
+    conn: u64,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Push>,
+) {
     let ping_every = lock(&shared).ping_interval;
     let mut ping = tokio::time::interval(ping_every);
     ping.tick().await;
@@ -171,6 +207,7 @@ async fn serve(mut socket: WebSocket, shared: Shared, conn: u64, mut rx: tokio::
     };
     let mut w = lock(&shared);
     w.conns.retain(|c| c.id != conn);
-    w.pending.retain(|_, p| p.conn != conn || p.ping_data.is_none());
+    w.pending
+        .retain(|_, p| p.conn != conn || p.ping_data.is_none());
     w.record("ws/closed", 0, why);
 }

@@ -96,7 +96,11 @@ pub(crate) struct ApiError {
 
 impl ApiError {
     fn new(status: u16, code: &str, message: &str) -> Self {
-        ApiError { status, code: code.into(), message: message.into() }
+        ApiError {
+            status,
+            code: code.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -124,7 +128,10 @@ pub(crate) struct World {
 }
 
 pub(crate) fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 fn str_field<'a>(v: &'a Value, name: &str) -> Option<&'a str> {
@@ -150,7 +157,12 @@ fn required_fields(msg_key: &str) -> Option<Vec<String>> {
         "sampleText" => vec!["content".into()],
         "sampleMarkdown" => base(&[]),
         "sampleImageMsg" => vec!["photoURL".into()],
-        "sampleLink" => vec!["text".into(), "title".into(), "picUrl".into(), "messageUrl".into()],
+        "sampleLink" => vec![
+            "text".into(),
+            "title".into(),
+            "picUrl".into(),
+            "messageUrl".into(),
+        ],
         "sampleActionCard" => base(&["singleTitle", "singleURL"]),
         "sampleActionCard2" => cards(2),
         "sampleActionCard3" => cards(3),
@@ -159,7 +171,12 @@ fn required_fields(msg_key: &str) -> Option<Vec<String>> {
         "sampleActionCard6" => base(&["buttonTitle1", "buttonUrl1", "buttonTitle2", "buttonUrl2"]),
         "sampleAudio" => vec!["mediaId".into(), "duration".into()],
         "sampleFile" => vec!["mediaId".into(), "fileName".into(), "fileType".into()],
-        "sampleVideo" => vec!["duration".into(), "videoMediaId".into(), "videoType".into(), "picMediaId".into()],
+        "sampleVideo" => vec![
+            "duration".into(),
+            "videoMediaId".into(),
+            "videoType".into(),
+            "picMediaId".into(),
+        ],
         _ => return None,
     })
 }
@@ -222,7 +239,11 @@ impl World {
     }
 
     pub fn record(&mut self, api: &str, status: u16, outcome: impl Into<String>) {
-        self.calls.push(Call { api: api.into(), status, outcome: outcome.into() });
+        self.calls.push(Call {
+            api: api.into(),
+            status,
+            outcome: outcome.into(),
+        });
     }
 
     /// An injected failure for this call, if one is armed.
@@ -237,7 +258,11 @@ impl World {
 
     pub fn fault_error(status: u16) -> ApiError {
         match status {
-            429 => ApiError::new(429, "Forbidden.AccessDenied.QpsLimitForApi", "调用频率超过限制"),
+            429 => ApiError::new(
+                429,
+                "Forbidden.AccessDenied.QpsLimitForApi",
+                "调用频率超过限制",
+            ),
             s if s >= 500 => ApiError::new(s, "ServiceUnavailable", "服务暂不可用"),
             s => ApiError::new(s, "injected", "injected failure"),
         }
@@ -252,18 +277,28 @@ impl World {
         {
             return Err(ApiError::new(401, "authFailed", "鉴权失败"));
         }
-        let subs = body.get("subscriptions").and_then(Value::as_array).cloned().unwrap_or_default();
+        let subs = body
+            .get("subscriptions")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         let valid = !subs.is_empty()
             && subs.iter().all(|s| {
                 matches!(str_field(s, "type"), Some("EVENT" | "CALLBACK" | "SYSTEM"))
                     && str_field(s, "topic").is_some_and(|t| !t.is_empty())
             });
         if !valid {
-            return Err(ApiError::new(400, "invalidParameter.subscriptions", "subscriptions 不合法"));
+            return Err(ApiError::new(
+                400,
+                "invalidParameter.subscriptions",
+                "subscriptions 不合法",
+            ));
         }
         let ticket = self.next_id("tk-");
         self.tickets.insert(ticket.clone(), Instant::now());
-        Ok(json!({"endpoint": format!("{}/connect", self.base.replacen("http", "ws", 1)), "ticket": ticket}))
+        Ok(
+            json!({"endpoint": format!("{}/connect", self.base.replacen("http", "ws", 1)), "ticket": ticket}),
+        )
     }
 
     /// Consumes a ticket: single use, 90 seconds.
@@ -281,49 +316,89 @@ impl World {
         if str_field(body, "appKey") != Some(self.client_id.as_str())
             || str_field(body, "appSecret") != Some(self.client_secret.as_str())
         {
-            return Err(ApiError::new(400, "invalidClientIdOrSecret", "无效的clientId或者clientSecret"));
+            return Err(ApiError::new(
+                400,
+                "invalidClientIdOrSecret",
+                "无效的clientId或者clientSecret",
+            ));
         }
         let token = self.next_id("at-");
-        self.tokens.insert(token.clone(), Instant::now() + Duration::from_secs(TOKEN_LIFETIME_SECS));
+        self.tokens.insert(
+            token.clone(),
+            Instant::now() + Duration::from_secs(TOKEN_LIFETIME_SECS),
+        );
         Ok(json!({"accessToken": token, "expireIn": TOKEN_LIFETIME_SECS}))
     }
 
     pub fn token_valid(&self, token: Option<&str>) -> bool {
-        token.and_then(|t| self.tokens.get(t)).is_some_and(|exp| Instant::now() < *exp)
+        token
+            .and_then(|t| self.tokens.get(t))
+            .is_some_and(|exp| Instant::now() < *exp)
     }
 
     /// Checks robotCode, msgKey and msgParam as the robot send APIs do; returns (msgKey, parsed msgParam).
     fn check_message(&self, body: &Value) -> Result<(String, Value), ApiError> {
         if str_field(body, "robotCode") != Some(self.robot_code.as_str()) {
-            return Err(ApiError::new(400, "invalidParameter.robotCode", "robotCode 不存在"));
+            return Err(ApiError::new(
+                400,
+                "invalidParameter.robotCode",
+                "robotCode 不存在",
+            ));
         }
         let msg_key = str_field(body, "msgKey").unwrap_or("").to_string();
         let Some(required) = required_fields(&msg_key) else {
-            return Err(ApiError::new(400, "invalidParameter.msgKey", "msgKey 不合法"));
+            return Err(ApiError::new(
+                400,
+                "invalidParameter.msgKey",
+                "msgKey 不合法",
+            ));
         };
         let Some(raw) = str_field(body, "msgParam") else {
-            return Err(ApiError::new(400, "invalidParameter.msgParam", "msgParam 必须是 JSON 字符串"));
+            return Err(ApiError::new(
+                400,
+                "invalidParameter.msgParam",
+                "msgParam 必须是 JSON 字符串",
+            ));
         };
         if raw.len() > MSG_PARAM_MAX_BYTES {
-            return Err(ApiError::new(400, "invalidParameter.msgParam.tooLong", "消息内容超过长度限制"));
+            return Err(ApiError::new(
+                400,
+                "invalidParameter.msgParam.tooLong",
+                "消息内容超过长度限制",
+            ));
         }
-        let param: Value = serde_json::from_str(raw)
-            .map_err(|_| ApiError::new(400, "invalidParameter.msgParam", "msgParam 不是合法的 JSON"))?;
+        let param: Value = serde_json::from_str(raw).map_err(|_| {
+            ApiError::new(400, "invalidParameter.msgParam", "msgParam 不是合法的 JSON")
+        })?;
         for field in &required {
-            if !str_field(&param, field).is_some_and(|v| !v.is_empty()) {
-                return Err(ApiError::new(400, "invalidParameter.msgParam", &format!("msgParam 缺少 {field}")));
+            if str_field(&param, field).is_none_or(|v| v.is_empty()) {
+                return Err(ApiError::new(
+                    400,
+                    "invalidParameter.msgParam",
+                    &format!("msgParam 缺少 {field}"),
+                ));
             }
         }
         if msg_key == "sampleMarkdown"
             && str_field(&param, "text").is_some_and(|t| t.chars().count() > MARKDOWN_MAX_CHARS)
         {
-            return Err(ApiError::new(400, "invalidParameter.msgParam.tooLong", "markdown 内容超过长度限制"));
+            return Err(ApiError::new(
+                400,
+                "invalidParameter.msgParam.tooLong",
+                "markdown 内容超过长度限制",
+            ));
         }
         if msg_key == "sampleImageMsg" {
             let url = str_field(&param, "photoURL").unwrap_or("");
-            let known = self.media.contains_key(url) || url.starts_with("http://") || url.starts_with("https://");
+            let known = self.media.contains_key(url)
+                || url.starts_with("http://")
+                || url.starts_with("https://");
             if !known {
-                return Err(ApiError::new(400, "invalidParameter.photoURL", "photoURL 不是有效的图片地址或 mediaId"));
+                return Err(ApiError::new(
+                    400,
+                    "invalidParameter.photoURL",
+                    "photoURL 不是有效的图片地址或 mediaId",
+                ));
             }
         }
         Ok((msg_key, param))
@@ -335,12 +410,22 @@ impl World {
         }
         let id = str_field(param, "photoURL")?;
         let m = self.media.get(id)?;
-        Some(SentImage { media_id: id.into(), bytes: m.bytes.clone(), format: m.format, width: m.width, height: m.height })
+        Some(SentImage {
+            media_id: id.into(),
+            bytes: m.bytes.clone(),
+            format: m.format,
+            width: m.width,
+            height: m.height,
+        })
     }
 
     pub fn batch_send(&mut self, token: Option<&str>, body: &Value) -> Result<Value, ApiError> {
         if !self.token_valid(token) {
-            return Err(ApiError::new(401, "InvalidAuthentication", "不合法的access_token"));
+            return Err(ApiError::new(
+                401,
+                "InvalidAuthentication",
+                "不合法的access_token",
+            ));
         }
         if let Some(status) = self.take_fault("batchSend") {
             return Err(Self::fault_error(status));
@@ -349,10 +434,19 @@ impl World {
         let users: Vec<String> = body
             .get("userIds")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
             .unwrap_or_default();
         if users.is_empty() || users.len() > 20 {
-            return Err(ApiError::new(400, "invalidParameter.userIds", "userIds 数量需在 1 到 20 之间"));
+            return Err(ApiError::new(
+                400,
+                "invalidParameter.userIds",
+                "userIds 数量需在 1 到 20 之间",
+            ));
         }
         let key = self.next_id("pqk-");
         let image = self.image_of(&msg_key, &param);
@@ -370,29 +464,52 @@ impl World {
                 invalid.push(u);
             }
         }
-        Ok(json!({"processQueryKey": key, "invalidStaffIdList": invalid, "flowControlledStaffIdList": []}))
+        Ok(
+            json!({"processQueryKey": key, "invalidStaffIdList": invalid, "flowControlledStaffIdList": []}),
+        )
     }
 
     pub fn group_send(&mut self, token: Option<&str>, body: &Value) -> Result<Value, ApiError> {
         if !self.token_valid(token) {
-            return Err(ApiError::new(401, "InvalidAuthentication", "不合法的access_token"));
+            return Err(ApiError::new(
+                401,
+                "InvalidAuthentication",
+                "不合法的access_token",
+            ));
         }
         if let Some(status) = self.take_fault("groupMessages/send") {
             return Err(Self::fault_error(status));
         }
         let (msg_key, param) = self.check_message(body)?;
-        let conversation = str_field(body, "openConversationId").unwrap_or("").to_string();
+        let conversation = str_field(body, "openConversationId")
+            .unwrap_or("")
+            .to_string();
         if !self.groups.contains_key(&conversation) {
-            return Err(ApiError::new(400, "resource.not.found", "群会话不存在或机器人不在群中"));
+            return Err(ApiError::new(
+                400,
+                "resource.not.found",
+                "群会话不存在或机器人不在群中",
+            ));
         }
         let key = self.next_id("pqk-");
         let image = self.image_of(&msg_key, &param);
-        self.sent.push(SentMessage { target: conversation, msg_key, param, image, process_query_key: key.clone() });
+        self.sent.push(SentMessage {
+            target: conversation,
+            msg_key,
+            param,
+            image,
+            process_query_key: key.clone(),
+        });
         Ok(json!({"processQueryKey": key}))
     }
 
     /// media/upload answers HTTP 200 with `errcode` (the old oapi style).
-    pub fn upload(&mut self, token: Option<&str>, kind: Option<&str>, media: Option<Vec<u8>>) -> Value {
+    pub fn upload(
+        &mut self,
+        token: Option<&str>,
+        kind: Option<&str>,
+        media: Option<Vec<u8>>,
+    ) -> Value {
         if !self.token_valid(token) {
             return json!({"errcode": 40014, "errmsg": "不合法的access_token"});
         }
@@ -410,16 +527,39 @@ impl World {
                 return json!({"errcode": 40005, "errmsg": "不合法的文件类型"});
             };
             let id = format!("@lA{}", self.next_id("d"));
-            self.media.insert(id.clone(), Media { bytes, format, width, height });
+            self.media.insert(
+                id.clone(),
+                Media {
+                    bytes,
+                    format,
+                    width,
+                    height,
+                },
+            );
             return json!({"errcode": 0, "errmsg": "ok", "media_id": id, "created_at": now_ms(), "type": "image"});
         }
         let id = format!("@lA{}", self.next_id("f"));
-        self.media.insert(id.clone(), Media { bytes, format: "file", width: 0, height: 0 });
+        self.media.insert(
+            id.clone(),
+            Media {
+                bytes,
+                format: "file",
+                width: 0,
+                height: 0,
+            },
+        );
         json!({"errcode": 0, "errmsg": "ok", "media_id": id, "created_at": now_ms(), "type": kind})
     }
 
     /// A robot-message CALLBACK frame as the Stream pushes it; returns (messageId, frame).
-    pub fn robot_frame(&mut self, conn: u64, conversation_id: &str, staff_id: &str, nick: &str, text: &str) -> (String, String) {
+    pub fn robot_frame(
+        &mut self,
+        conn: u64,
+        conversation_id: &str,
+        staff_id: &str,
+        nick: &str,
+        text: &str,
+    ) -> (String, String) {
         let message_id = self.next_id("msgid-");
         let group = self.groups.get(conversation_id).cloned();
         let now = now_ms();
@@ -487,7 +627,11 @@ impl World {
             self.record("ws/ack", 0, "not JSON");
             return;
         };
-        let id = doc.pointer("/headers/messageId").and_then(Value::as_str).unwrap_or("").to_string();
+        let id = doc
+            .pointer("/headers/messageId")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         let code = doc.get("code").and_then(Value::as_u64).unwrap_or(0);
         let data_is_string = doc.get("data").is_some_and(Value::is_string);
         let Some(p) = self.pending.remove(&id) else {
@@ -500,11 +644,19 @@ impl World {
                 self.pings_acked += 1;
                 self.record("ws/ping-ack", 0, "OK");
             } else {
-                self.record("ws/ping-ack", 0, format!("bad answer code={code} echoed={echoed}"));
+                self.record(
+                    "ws/ping-ack",
+                    0,
+                    format!("bad answer code={code} echoed={echoed}"),
+                );
             }
             return;
         }
-        let outcome = if code == 200 && data_is_string { "OK".to_string() } else { format!("code={code} data_is_string={data_is_string}") };
+        let outcome = if code == 200 && data_is_string {
+            "OK".to_string()
+        } else {
+            format!("code={code} data_is_string={data_is_string}")
+        };
         self.record("ws/ack", 0, outcome);
     }
 
@@ -519,7 +671,9 @@ impl World {
             .collect();
         let mut resend = Vec::new();
         for id in overdue {
-            let Some(mut p) = self.pending.remove(&id) else { continue };
+            let Some(mut p) = self.pending.remove(&id) else {
+                continue;
+            };
             if p.ping_data.is_some() {
                 self.record("ws/ping-unacked", 0, id);
                 continue;
@@ -554,11 +708,15 @@ mod tests {
     #[test]
     fn markdown_msg_param_needs_title_and_text() {
         let w = World::new("id", "secret");
-        let body = json!({"robotCode": "id", "msgKey": "sampleMarkdown", "msgParam": "{\"title\":\"t\"}"});
+        let body =
+            json!({"robotCode": "id", "msgKey": "sampleMarkdown", "msgParam": "{\"title\":\"t\"}"});
         assert!(w.check_message(&body).is_err());
         let body = json!({"robotCode": "id", "msgKey": "sampleMarkdown", "msgParam": "{\"title\":\"t\",\"text\":\"x\"}"});
         assert!(w.check_message(&body).is_ok());
         let body = json!({"robotCode": "id", "msgKey": "markdown", "msgParam": "{}"});
-        assert_eq!(w.check_message(&body).err().map(|e| e.code), Some("invalidParameter.msgKey".into()));
+        assert_eq!(
+            w.check_message(&body).err().map(|e| e.code),
+            Some("invalidParameter.msgKey".into())
+        );
     }
 }
