@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use crate::bridge::{BoxConfig, Bridge, Settings};
 use crate::config::{self, FileConfig};
+use crate::platform::dingtalk::{DingTalk, DingTalkConfig};
 use crate::platform::telegram::{Telegram, TelegramConfig};
 use crate::platform::Platform;
 use crate::store::Store;
@@ -80,14 +81,20 @@ fn platforms(cfg: &FileConfig, proxy: Option<&str>) -> Result<Vec<Arc<dyn Platfo
         let token = config::read_secret("telegram.token_file", &t.token_file)?;
         out.push(Arc::new(Telegram::new(TelegramConfig { token, api_base: t.api_base.clone(), proxy: proxy.map(str::to_string) })?));
     }
-    if cfg.dingtalk.is_some() {
-        out.extend(dingtalk(cfg, proxy)?);
+    if let Some(d) = &cfg.dingtalk {
+        let secret = config::read_secret("dingtalk.client_secret_file", &d.client_secret_file)?;
+        let mut c = DingTalkConfig::new(d.client_id.clone(), secret.into());
+        c.robot_code = d.robot_code.clone();
+        if let Some(b) = &d.api_base {
+            c.api_base = b.clone();
+        }
+        if let Some(b) = &d.oapi_base {
+            c.oapi_base = b.clone();
+        }
+        c.proxy = proxy.map(str::to_string);
+        out.push(Arc::new(DingTalk::new(c)?));
     }
     Ok(out)
-}
-
-fn dingtalk(_cfg: &FileConfig, _proxy: Option<&str>) -> Result<Option<Arc<dyn Platform>>> {
-    anyhow::bail!("dingtalk: this build of cloudcode-im has no DingTalk adapter yet")
 }
 
 fn boxes(cfg: &FileConfig) -> Result<Vec<BoxConfig>> {

@@ -115,6 +115,16 @@ impl FileConfig {
         if let Some(t) = &self.telegram {
             check_http_url("telegram.api_base", &t.api_base)?;
         }
+        if let Some(d) = &self.dingtalk {
+            if d.client_id.trim().is_empty() {
+                return Err(field("dingtalk.client_id", "is empty"));
+            }
+            for (name, base) in [("dingtalk.api_base", &d.api_base), ("dingtalk.oapi_base", &d.oapi_base)] {
+                if let Some(b) = base {
+                    check_http_url(name, b)?;
+                }
+            }
+        }
         if self.backlog == 0 || self.backlog > 1000 {
             return Err(field("backlog", "must be between 1 and 1000"));
         }

@@ -6,9 +6,15 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-/// The bridge binary built by this crate.
+/// The bridge binary built by this crate (`cloudcode-im-under-test`, beside the test executables' `deps/`
+/// directory), or `CLOUDCODE_IM_BIN`.
 pub fn bridge_binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_cloudcode-im-under-test"))
+    if let Some(p) = std::env::var_os("CLOUDCODE_IM_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("the test executable's path");
+    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    dir.join("cloudcode-im-under-test")
 }
 
 /// One box the bridge serves.

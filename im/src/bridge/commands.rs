@@ -409,6 +409,11 @@ async fn command(
                 }
             }
             let aborted = cfg.opencode.abort(&session).await?;
+            // An abort leaves the session's pending approvals listed (and their buttons live): reject them.
+            for p in cfg.opencode.permissions().await?.into_iter().filter(|p| p.session_id == session) {
+                remember_answer(bridge, &p.id, from);
+                cfg.opencode.reply_permission(&p.id, PermissionReply::Reject, None).await?;
+            }
             format!("⏹ {}; {dropped} queued message{} dropped.", if aborted { "Stopped the running task" } else { "Nothing was running" }, if dropped == 1 { "" } else { "s" })
         }
         "verbosity" => match arg {

@@ -1,5 +1,7 @@
 //! The chat-platform seam: the [`Platform`] trait every adapter implements and the message model it carries.
 //! A new platform is one file in this folder implementing the trait.
+pub mod dingtalk;
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
