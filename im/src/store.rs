@@ -109,6 +109,8 @@ impl Store {
     }
 
     fn init(conn: Connection, backlog_cap: usize) -> Result<Store> {
+        // `cloudcode-im link|status|users` open the same file while the bridge serves: wait for its locks.
+        conn.busy_timeout(std::time::Duration::from_secs(15))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.execute_batch(SCHEMA)?;

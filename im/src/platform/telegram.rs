@@ -2,7 +2,7 @@
 //! a plain-text fallback when Telegram still cannot parse it, 4096-character splitting that keeps code blocks
 //! closed, photos for images, `retry_after` honoured, edits throttled, network errors retried with backoff.
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -43,6 +43,12 @@ pub struct Telegram {
     base: String,
     username: tokio::sync::OnceCell<String>,
     last_edit: Mutex<HashMap<(String, String), Instant>>,
+    /// Chats Telegram asked us to leave alone until an instant (429 `retry_after` holds every call for that
+    /// chat — sends and edits alike — not just the refused one). The empty key holds calls without a chat.
+    holds: Mutex<HashMap<String, Instant>>,
+    /// One call at a time per chat: a call in flight when Telegram imposes a hold would otherwise hit it, and
+    /// the chat's messages keep their order.
+    chat_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// How a Bot API call failed.
@@ -83,15 +89,33 @@ impl Telegram {
             base: format!("{}/bot{}", cfg.api_base.trim_end_matches('/'), cfg.token),
             username: tokio::sync::OnceCell::new(),
             last_edit: Mutex::new(HashMap::new()),
+            holds: Mutex::new(HashMap::new()),
+            chat_locks: Mutex::new(HashMap::new()),
         })
     }
 
     /// One Bot API call with Telegram's failure handling: 429 waits `retry_after`, network errors and 5xx back
     /// off, 401/404 and 409 are fatal, other 4xx are the request's fault. The token never appears in errors.
     async fn call(&self, method: &str, body: Body, http_timeout: Duration) -> Result<Value, CallError> {
+        let chat = match &body {
+            Body::Json(v) => v.get("chat_id").map(|c| c.to_string().trim_matches('"').to_string()),
+            Body::Photo { fields, .. } => fields.iter().find(|(k, _)| k == "chat_id").map(|(_, v)| v.clone()),
+        }
+        .unwrap_or_default();
+        let lock = (!chat.is_empty()).then(|| {
+            self.chat_locks.lock().unwrap_or_else(|p| p.into_inner()).entry(chat.clone()).or_default().clone()
+        });
+        let _turn = match &lock {
+            Some(l) => Some(l.lock().await),
+            None => None,
+        };
         let mut backoff = Duration::from_secs(1);
         let mut failures = 0;
         loop {
+            let hold = self.holds.lock().unwrap_or_else(|p| p.into_inner()).get(&chat).copied();
+            if let Some(until) = hold.filter(|u| *u > Instant::now()) {
+                tokio::time::sleep_until(until.into()).await;
+            }
             let rb = self.http.post(format!("{}/{method}", self.base)).timeout(http_timeout);
             let rb = match &body {
                 Body::Json(v) => rb.json(v),
@@ -119,7 +143,8 @@ impl Telegram {
                         429 => {
                             let after = v["parameters"]["retry_after"].as_u64().unwrap_or(1).clamp(1, 600);
                             tracing::info!(method, retry_after = after, "Telegram asked to slow down");
-                            tokio::time::sleep(Duration::from_secs(after)).await;
+                            let until = Instant::now() + Duration::from_secs(after);
+                            self.holds.lock().unwrap_or_else(|p| p.into_inner()).insert(chat.clone(), until);
                             continue;
                         }
                         401 | 404 => {
