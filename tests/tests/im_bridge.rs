@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use cloudcode_tests::delay_proxy::DelayProxy;
+use cloudcode_tests::dingtalk_double::DingTalkDouble;
 use cloudcode_tests::im_fixture::{ImBox, ImBridge};
 use cloudcode_tests::llm_double::{canned, LlmDouble, Step, TRIGGER_CODE, TRIGGER_LONG, TRIGGER_SLOW};
 use cloudcode_tests::opencode_fixture::{opencode_binary, OpencodeServer};
@@ -310,4 +311,67 @@ fn a_second_poller_on_the_same_token_is_reported_not_looped() {
     std::thread::sleep(Duration::from_secs(5));
     assert_eq!((seen, conflicts()), (1, 1), "the conflict was looped");
     assert!(first.running() && second.running());
+}
+
+/// The text of a DingTalk message the robot sent (Markdown `text`, or an image's marker).
+fn dingtalk_texts(dt: &DingTalkDouble, staff: &str) -> Vec<String> {
+    dt.sent(staff).iter().map(|m| m.param["text"].as_str().unwrap_or(if m.image.is_some() { "<image>" } else { "" }).to_string()).collect()
+}
+
+fn wait_dingtalk(dt: &DingTalkDouble, staff: &str, needle: &str, bridge: &ImBridge) {
+    let deadline = Instant::now() + WAIT;
+    while !dingtalk_texts(dt, staff).iter().any(|t| t.contains(needle)) {
+        assert!(Instant::now() < deadline, "no DingTalk message with {needle:?}: {:#?}\n{}", dingtalk_texts(dt, staff), bridge.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn dingtalk_user_binds_gets_answers_with_code_as_images_and_approves_through_a_link() {
+    require_opencode!();
+    let llm = LlmDouble::start(local(), "sk-double").unwrap();
+    llm.when("GREET", vec![Step::text("Hello from the agent on DingTalk")]);
+    llm.when("RUNBASH", vec![Step::bash("echo dingtalk"), Step::text("bash done on DingTalk")]);
+    let oc = OpencodeServer::start(&llm, json!({ "bash": "ask" })).unwrap();
+    let dt = DingTalkDouble::start("127.0.0.1:0").unwrap();
+    let bridge = ImBridge::start(
+        &[ImBox { id: "boxD".into(), name: "delta".into(), opencode_url: oc.base_url() }],
+        None,
+        Some((json!({ "client_id": dt.client_id(), "api_base": dt.api_base(), "oapi_base": dt.oapi_base() }), dt.client_secret())),
+    );
+    let deadline = Instant::now() + WAIT;
+    while dt.connections() == 0 {
+        assert!(Instant::now() < deadline, "the bridge never opened a Stream connection:\n{}", bridge.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // DingTalk has no deep link: the QR carries the payload, which the user sends as `/start <payload>`.
+    let link = bridge.cli(&["link", "--box", "boxD"]);
+    assert_eq!(link["links"]["dingtalk"], serde_json::Value::Null);
+    let payload = link["payload"].as_str().unwrap().to_string();
+    dt.user_says("cid-ann", "staff-ann", "Ann", &format!("/start {payload}")).unwrap();
+    wait_dingtalk(&dt, "staff-ann", "Bound to delta", &bridge);
+
+    dt.user_says("cid-ann", "staff-ann", "Ann", "GREET please").unwrap();
+    wait_dingtalk(&dt, "staff-ann", "Hello from the agent on DingTalk", &bridge);
+
+    // Every code block is an image on DingTalk, of the renderer's size.
+    dt.user_says("cid-ann", "staff-ann", "Ann", &format!("{TRIGGER_CODE} now")).unwrap();
+    wait_dingtalk(&dt, "staff-ann", "<image>", &bridge);
+    let img = dt.sent("staff-ann").into_iter().find_map(|m| m.image).unwrap();
+    let fenced = canned::rust_code_block();
+    let code = fenced.split("```rust\n").nth(1).unwrap().split("\n```").next().unwrap();
+    let expected = cloudcode_im::render::render_code(code, Some("rust")).unwrap();
+    assert_eq!((img.width, img.height), (expected.width, expected.height));
+
+    // An approval's buttons are links that send `/btn <token>` back; "Always" runs the command.
+    dt.user_says("cid-ann", "staff-ann", "Ann", "RUNBASH now").unwrap();
+    wait_dingtalk(&dt, "staff-ann", "Approval needed", &bridge);
+    let approval = dingtalk_texts(&dt, "staff-ann").into_iter().find(|t| t.contains("Approval needed")).unwrap();
+    let link = approval.split("[Always](").nth(1).and_then(|r| r.split(')').next()).unwrap_or_else(|| panic!("{approval}"));
+    let content = link.split("content=").nth(1).unwrap();
+    let text = percent_encoding::percent_decode_str(content).decode_utf8().unwrap().to_string();
+    assert!(text.starts_with("/btn "), "{text}");
+    dt.user_says("cid-ann", "staff-ann", "Ann", &text).unwrap();
+    wait_dingtalk(&dt, "staff-ann", "bash done on DingTalk", &bridge);
+    assert!(!bridge.log().contains(dt.client_secret()), "the app secret is in the log");
 }
