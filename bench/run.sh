@@ -3,6 +3,7 @@
 #   bench/run.sh                 # everything: bench (0 and 50 ms RTT), reliability (20 kills, 10 stacks), hostile inputs
 #   bench/run.sh bench           # only the benchmarks
 #   bench/run.sh reliability     # only the reliability suite
+#   bench/run.sh im              # the chat bridge: added latency, PNG render time, idle RSS (also in "all")
 # Knobs: BENCH_PROFILE (dev|release), BENCH_DELAYS_MS (one-way, default "0,25" = 0 and 50 ms RTT), BENCH_RUNS (default 3),
 #        CLOUDCODE_RELIABILITY_KILLS (20), CLOUDCODE_RELIABILITY_STACKS (10), CLOUDCODE_RELIABILITY_SEED.
 # Results go to bench/results/ (markdown table, logs); copy the numbers into docs/performance.md and
@@ -24,6 +25,13 @@ if [[ "$what" == all || "$what" == bench ]]; then
   cargo build -p cloudcode-tests --bins --locked --profile "$profile"
   "$bindir/bench" --delays-ms "${BENCH_DELAYS_MS:-0,25}" --runs "${BENCH_RUNS:-3}" \
     --out "$out/bench-$stamp.md" 2> >(tee "$out/bench-$stamp.log" >&2)
+fi
+
+if [[ "$what" == all || "$what" == im ]]; then
+  # The bridge's benchmark in the release profile (what ships); OpenCode from the test cache.
+  cargo build -p cloudcode-tests --bins --locked --release
+  "$REPO/target/release/im_bench" --turns "${BENCH_IM_TURNS:-20}" --out "$out/im-$stamp.md" \
+    2> >(tee "$out/im-$stamp.log" >&2)
 fi
 
 if [[ "$what" == all || "$what" == reliability ]]; then

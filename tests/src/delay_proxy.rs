@@ -31,6 +31,8 @@ struct Shared {
     /// Open connections by id: (client side, target side); removed when the client→target direction ends.
     open: Mutex<HashMap<u64, (TcpStream, TcpStream)>>,
     next_id: AtomicU64,
+    /// Benchmarks: markers and the arrival times of the chunks (either direction) that contained them.
+    taps: Mutex<Vec<(Vec<u8>, Vec<Instant>)>>,
 }
 
 /// A running proxy; dropping it stops accepting and cuts every open connection.
@@ -96,6 +98,20 @@ impl DelayProxy {
         self.shared.bytes_down.store(0, Ordering::SeqCst);
     }
 
+    /// Records the arrival time of every chunk, in either direction, that contains `marker` (a route's path in
+    /// a request, an event in a stream).
+    pub fn tap(&self, marker: &[u8]) {
+        if let Ok(mut t) = self.shared.taps.lock() {
+            t.push((marker.to_vec(), Vec::new()));
+        }
+    }
+
+    /// The arrival times recorded for `marker` so far.
+    pub fn tapped(&self, marker: &[u8]) -> Vec<Instant> {
+        let taps = self.shared.taps.lock();
+        taps.ok().and_then(|t| t.iter().find(|(m, _)| m == marker).map(|(_, v)| v.clone())).unwrap_or_default()
+    }
+
     /// Cuts every connection open right now (both sides see a reset/EOF mid-stream); new ones still work.
     /// Returns how many TCP connections were cut.
     pub fn cut_all(&self) -> usize {
@@ -133,12 +149,20 @@ fn pipe(
         return;
     };
     let (tx, rx) = mpsc::channel::<(Instant, Vec<u8>)>();
+    let tap_shared = shared.clone();
     std::thread::spawn(move || {
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             match from.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
+                    if let Ok(mut taps) = tap_shared.taps.lock() {
+                        for (marker, times) in taps.iter_mut() {
+                            if buf[..n].windows(marker.len()).any(|w| w == marker.as_slice()) {
+                                times.push(Instant::now());
+                            }
+                        }
+                    }
                     if tx
                         .send((Instant::now() + delay, buf[..n].to_vec()))
                         .is_err()

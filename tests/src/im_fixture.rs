@@ -6,15 +6,19 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-/// The bridge binary built by this crate (`cloudcode-im-under-test`, beside the test executables' `deps/`
-/// directory), or `CLOUDCODE_IM_BIN`.
+/// The bridge binary built by this crate (`cloudcode-im-under-test`), or `CLOUDCODE_IM_BIN`.
 pub fn bridge_binary() -> PathBuf {
     if let Some(p) = std::env::var_os("CLOUDCODE_IM_BIN") {
         return PathBuf::from(p);
     }
+    // Test executables live in target/<profile>/deps, the bench binaries in target/<profile>.
     let exe = std::env::current_exe().expect("the test executable's path");
-    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
-    dir.join("cloudcode-im-under-test")
+    let here = exe.parent().expect("a directory").to_path_buf();
+    [here.clone(), here.parent().map(Path::to_path_buf).unwrap_or(here)]
+        .into_iter()
+        .map(|d| d.join("cloudcode-im-under-test"))
+        .find(|p| p.exists())
+        .expect("cloudcode-im-under-test is built beside the tests (cargo builds it with them)")
 }
 
 /// One box the bridge serves.
@@ -104,6 +108,11 @@ impl ImBridge {
     pub fn restart(&mut self) {
         self.stop();
         self.spawn();
+    }
+
+    /// The running process's id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
     }
 
     /// Whether the process is still running (a fatal platform error ends it).
