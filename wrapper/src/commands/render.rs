@@ -59,6 +59,7 @@ pub fn run(name: &str, out: &Path) -> Result<()> {
     let secrets = Secrets {
         admin_password_hash: Some(format!("$argon2id$v=19${MASK}")),
         llm_api_key: Some(MASK.to_string()),
+        ..Default::default()
     };
     let bundle =
         cloudcode_bundle::render(&settings, &secrets).map_err(|e| Error::Input(e.to_string()))?;

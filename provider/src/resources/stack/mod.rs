@@ -60,6 +60,7 @@ fn settings(c: &StackState, domain: &str) -> cloudcode_bundle::Settings {
         caddy: images.get("caddy").cloned(),
         authelia: images.get("authelia").cloned(),
         devbox: images.get("devbox").cloned(),
+        im: images.get("im").cloned(),
     };
     s.devbox_build = c.devbox_build.unwrap_or(false);
     s.terminal_enabled = c.terminal_enabled.unwrap_or(true);
@@ -920,6 +921,7 @@ mod tests {
                 cloudcode_bundle::hash_password("correct-horse-battery").unwrap(),
             ),
             llm_api_key: Some("sk-test-0123456789".into()),
+            ..Default::default()
         };
         let full = render(&s, &secrets, &mut diags).unwrap();
         assert!(diags.is_empty());
