@@ -35,6 +35,7 @@ pub fn settings_for(cfg: &StackConfig) -> Result<Settings> {
         caddy: cfg.images.get("caddy").cloned(),
         authelia: cfg.images.get("authelia").cloned(),
         devbox: cfg.images.get("devbox").cloned(),
+        im: cfg.images.get("im").cloned(),
     };
     Ok(s)
 }
