@@ -88,6 +88,15 @@ pub struct Facts {
 }
 
 impl Facts {
+    /// Is the file on the host? Files under `secrets/` are known by name only (their content is never read), so
+    /// a replaced secret is kept in the previous generation rather than taken for a new file.
+    fn has_file(&self, path: &str) -> bool {
+        self.files.contains_key(path)
+            || path
+                .strip_prefix("secrets/")
+                .is_some_and(|name| self.secrets.contains(name))
+    }
+
     fn docker_running(&self) -> bool {
         self.docker.as_deref().is_some_and(|d| d != "stopped") && self.compose.is_some()
     }
@@ -229,12 +238,12 @@ pub async fn deploy(r: &dyn Remote, p: &DeployParams<'_>) -> Result<DeployOutcom
     let existing: Vec<&String> = changed
         .iter()
         .map(|(p, _)| *p)
-        .filter(|p| facts.files.contains_key(*p))
+        .filter(|p| facts.has_file(p))
         .collect();
     let created: Vec<&String> = changed
         .iter()
         .map(|(p, _)| *p)
-        .filter(|p| !facts.files.contains_key(*p))
+        .filter(|p| !facts.has_file(p))
         .collect();
 
     // 4. Keep the previous generation of what is about to change.
@@ -351,8 +360,15 @@ pub async fn deploy(r: &dyn Remote, p: &DeployParams<'_>) -> Result<DeployOutcom
     }
 
     // 8. Files these settings no longer use (the chat bridge's once its block is gone): its container is gone now.
-    if !p.bundle.retired.is_empty() {
-        let files: Vec<String> = p.bundle.retired.iter().map(|f| sh_quote(f)).collect();
+    let retired: Vec<String> = p
+        .bundle
+        .retired
+        .iter()
+        .filter(|f| facts.has_file(f))
+        .map(|f| sh_quote(f))
+        .collect();
+    if !retired.is_empty() {
+        let files = retired;
         r.run(
             &format!(
                 "cd {} && rm -f {} && {{ rmdir im 2>/dev/null || true; }}",
@@ -610,6 +626,8 @@ mod tests {
         assert!(f.docker_running());
         assert_eq!(f.files["caddy/Caddyfile"], "abc");
         assert!(f.secrets.contains("authelia_session_secret"));
+        assert!(f.has_file("secrets/authelia_session_secret") && f.has_file("caddy/Caddyfile"));
+        assert!(!f.has_file("secrets/im_telegram_token"));
         assert!(f.images.contains("deadbeef"));
         assert_eq!(f.services["devbox"].status(), "running");
         assert_eq!(f.services["caddy"].status(), "exited");

@@ -189,7 +189,7 @@ pub fn schema() -> Schema {
             "Deployed files (path relative to `remote_dir` → sha256). A hand edit on the host shows up here as drift.",
         ))
         .attribute(Attribute::map_of("services", Type::String).computed().description(
-            "State of each container (`caddy`, `authelia`, `devbox`): `running` when healthy. A stopped or unhealthy \
+            "State of each container (`caddy`, `authelia`, `devbox`, and `im` with the `im` block): `running` when healthy. A stopped or unhealthy \
              container shows up here as drift, and the next apply starts it.",
         ))
         .attribute(s("deployed_version").computed().description("Version of the provider that last deployed the host."))
