@@ -43,7 +43,7 @@ pub enum Command {
     Suspend,
     /// Start a suspended cloud VM again.
     Resume,
-    /// Print container logs (all services, or one of caddy, authelia, devbox).
+    /// Print container logs (all services, or one of caddy, authelia, devbox, im).
     Logs {
         service: Option<String>,
         /// Lines per service.
@@ -53,7 +53,7 @@ pub enum Command {
         #[arg(long, short = 'f')]
         follow: bool,
     },
-    /// Interactive shell on the host, or inside a service's container (caddy, authelia, devbox).
+    /// Interactive shell on the host, or inside a service's container (caddy, authelia, devbox, im).
     Ssh { service: Option<String> },
     /// Run a command on the host (or in a service's container with --service) and print its output.
     Exec {
