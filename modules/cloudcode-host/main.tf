@@ -21,6 +21,24 @@ resource "cloudcode_stack" "this" {
   llm_api_key_wo         = var.llm_api_key
   llm_api_key_wo_version = var.llm_api_key_version
 
+  opencode_permission = var.opencode_permission
+
+  # The chat bridge, only when Telegram or DingTalk is configured (off by default).
+  dynamic "im" {
+    for_each = var.im_telegram_token_version != null || var.im_dingtalk_client_id != null ? [1] : []
+    content {
+      telegram_token_wo                 = var.im_telegram_token
+      telegram_token_wo_version         = var.im_telegram_token_version
+      telegram_api_base                 = var.im_telegram_api_base
+      dingtalk_client_id                = var.im_dingtalk_client_id
+      dingtalk_client_secret_wo         = var.im_dingtalk_client_secret
+      dingtalk_client_secret_wo_version = var.im_dingtalk_client_secret_version
+      dingtalk_robot_code               = var.im_dingtalk_robot_code
+      proxy_wo                          = var.im_proxy
+      proxy_wo_version                  = var.im_proxy_version
+    }
+  }
+
   terminal_enabled = var.terminal_enabled
   https_alt_port   = var.https_alt_port
   remote_teardown  = var.remote_teardown

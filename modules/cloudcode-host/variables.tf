@@ -121,3 +121,71 @@ variable "remote_teardown" {
   type        = bool
   default     = true
 }
+
+# --- the chat bridge and OpenCode's permissions (off / OpenCode's defaults unless set) ---------------------
+
+variable "opencode_permission" {
+  description = "OpenCode's permission policy: tool name → `ask`, `allow` or `deny`, e.g. `{ bash = \"ask\", edit = \"allow\" }`. Null: OpenCode's defaults."
+  type        = map(string)
+  default     = null
+}
+
+variable "im_telegram_token" {
+  description = "Telegram bot token for the chat bridge. Ephemeral: sent through a write-only argument, never stored. Needed with a new `im_telegram_token_version`."
+  type        = string
+  default     = null
+  sensitive   = true
+  ephemeral   = true
+}
+
+variable "im_telegram_token_version" {
+  description = "Set (e.g. 1) to run the chat bridge with Telegram; bump together with a new `im_telegram_token`."
+  type        = number
+  default     = null
+}
+
+variable "im_telegram_api_base" {
+  description = "Telegram Bot API base URL. Null: `https://api.telegram.org`."
+  type        = string
+  default     = null
+}
+
+variable "im_dingtalk_client_id" {
+  description = "DingTalk app Client ID; setting it runs the chat bridge with DingTalk."
+  type        = string
+  default     = null
+}
+
+variable "im_dingtalk_client_secret" {
+  description = "DingTalk app Client Secret. Ephemeral: sent through a write-only argument, never stored."
+  type        = string
+  default     = null
+  sensitive   = true
+  ephemeral   = true
+}
+
+variable "im_dingtalk_client_secret_version" {
+  description = "Bump together with a new `im_dingtalk_client_secret`; required with `im_dingtalk_client_id`."
+  type        = number
+  default     = null
+}
+
+variable "im_dingtalk_robot_code" {
+  description = "DingTalk robot code. Null: the Client ID."
+  type        = string
+  default     = null
+}
+
+variable "im_proxy" {
+  description = "Proxy URL (http://, https:// or socks5://, may carry credentials) for the bridge's platform traffic. Ephemeral: never stored."
+  type        = string
+  default     = null
+  sensitive   = true
+  ephemeral   = true
+}
+
+variable "im_proxy_version" {
+  description = "Set to use `im_proxy`; bump together with a new one."
+  type        = number
+  default     = null
+}

@@ -24,6 +24,7 @@ fn files_for(domain: &str) -> DoubleFiles {
     let secrets = cloudcode_bundle::Secrets {
         admin_password_hash: Some(cloudcode_bundle::hash_password(PASSWORD).unwrap()),
         llm_api_key: None,
+        ..Default::default()
     };
     DoubleFiles::from_bundle(&cloudcode_bundle::render(&s, &secrets).unwrap())
 }

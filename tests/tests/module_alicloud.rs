@@ -328,6 +328,8 @@ fn host_module_tests_plan_a_host_stack_and_refuse_bad_input_under_every_engine()
         "host_that_is_not_an_address_or_name_is_refused",
         "ssh_port_out_of_range_is_refused",
         "upper_case_domain_is_refused",
+        "no_chat_bridge_by_default",
+        "chat_bridge_with_telegram_and_a_permission_policy",
     ];
     engine::each(&engine::smoke(), |e| {
         let wd = workdir(e);

@@ -43,7 +43,7 @@ pub enum Command {
     Suspend,
     /// Start a suspended cloud VM again.
     Resume,
-    /// Print container logs (all services, or one of caddy, authelia, devbox).
+    /// Print container logs (all services, or one of caddy, authelia, devbox, im).
     Logs {
         service: Option<String>,
         /// Lines per service.
@@ -53,7 +53,7 @@ pub enum Command {
         #[arg(long, short = 'f')]
         follow: bool,
     },
-    /// Interactive shell on the host, or inside a service's container (caddy, authelia, devbox).
+    /// Interactive shell on the host, or inside a service's container (caddy, authelia, devbox, im).
     Ssh { service: Option<String> },
     /// Run a command on the host (or in a service's container with --service) and print its output.
     Exec {
@@ -125,10 +125,39 @@ pub enum Command {
         #[arg(long, value_enum)]
         to: crate::engine::Kind,
     },
+    /// The chat bridge (Telegram/DingTalk ↔ OpenCode) of a stack deployed with --telegram-token-env or
+    /// --dingtalk-client-id.
+    #[command(subcommand)]
+    Im(ImCommand),
     /// Version, commit and build date.
     Version,
     /// Shell completion script.
     Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImCommand {
+    /// Show the bind code as a QR code in the terminal (the Telegram deep link, or the raw code) and write a PNG.
+    Qr {
+        /// Where to write the PNG.
+        #[arg(long, default_value = "cloudcode-im-qr.png")]
+        png: PathBuf,
+        /// The bridge's box (default: this stack's).
+        #[arg(long = "box")]
+        box_id: Option<String>,
+    },
+    /// Platforms, bound users per box and messages waiting to be sent.
+    Status {
+        /// Print the bridge's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The chat users bound to this box.
+    Users {
+        /// Print the bridge's JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -179,13 +208,32 @@ pub struct DeployArgs {
     /// Do not serve the web terminal.
     #[arg(long)]
     pub no_terminal: bool,
+    /// Run the chat bridge with Telegram: the NAME of the environment variable holding the bot token (the
+    /// token itself is never a flag).
+    #[arg(long, value_name = "VAR")]
+    pub telegram_token_env: Option<String>,
+    /// Telegram Bot API base URL (default https://api.telegram.org).
+    #[arg(long, value_name = "URL")]
+    pub telegram_api_base: Option<String>,
+    /// Run the chat bridge with DingTalk: the app's Client ID (with --dingtalk-secret-env).
+    #[arg(long, value_name = "ID")]
+    pub dingtalk_client_id: Option<String>,
+    /// The NAME of the environment variable holding the DingTalk app's Client Secret.
+    #[arg(long, value_name = "VAR")]
+    pub dingtalk_secret_env: Option<String>,
+    /// The NAME of the environment variable holding the bridge's proxy URL (http://, https:// or socks5://).
+    #[arg(long, value_name = "VAR")]
+    pub im_proxy_env: Option<String>,
+    /// OpenCode permission, tool=ask|allow|deny (repeatable), e.g. --opencode-permission bash=ask.
+    #[arg(long = "opencode-permission", value_name = "TOOL=ask|allow|deny")]
+    pub opencode_permission: Vec<String>,
     /// Answer yes to every question; fail instead of prompting.
     #[arg(long, short = 'y')]
     pub yes: bool,
     /// `acme` (default) or `internal` (Caddy's own CA, for hosts without public DNS).
     #[arg(long, hide = true, env = "CLOUDCODE_TLS_MODE")]
     pub tls_mode: Option<String>,
-    /// Image override, role=reference (caddy, authelia, devbox).
+    /// Image override, role=reference (caddy, authelia, devbox, im).
     #[arg(long = "image", hide = true, value_name = "ROLE=IMAGE")]
     pub images: Vec<String>,
     /// `docker save` archive to load on the host before starting (repeatable).

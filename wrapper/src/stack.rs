@@ -107,6 +107,30 @@ pub struct StackConfig {
     /// Cloud: keep a snapshot of the system disk when the stack is destroyed.
     #[serde(default = "yes")]
     pub snapshot_on_destroy: bool,
+
+    /// OpenCode's permission policy (tool → ask/allow/deny).
+    #[serde(default)]
+    pub opencode_permission: BTreeMap<String, String>,
+    /// Chat bridge: Telegram is on when set; bumped when a different token is supplied.
+    #[serde(default)]
+    pub im_telegram_token_version: Option<i64>,
+    #[serde(default)]
+    pub im_telegram_api_base: Option<String>,
+    /// Chat bridge: DingTalk is on when set.
+    #[serde(default)]
+    pub im_dingtalk_client_id: Option<String>,
+    #[serde(default)]
+    pub im_dingtalk_client_secret_version: Option<i64>,
+    #[serde(default)]
+    pub im_dingtalk_robot_code: Option<String>,
+    #[serde(default)]
+    pub im_proxy_version: Option<i64>,
+    /// Salted fingerprints (never the values) of the chat bridge secrets last supplied, so a re-deploy with the
+    /// same value does not bump its version; the salt is this stack's (`im_salt`).
+    #[serde(default)]
+    pub im_fingerprints: BTreeMap<String, String>,
+    #[serde(default)]
+    pub im_salt: Option<String>,
 }
 
 fn yes() -> bool {
@@ -145,7 +169,21 @@ impl StackConfig {
             system_disk_size: None,
             running: true,
             snapshot_on_destroy: true,
+            opencode_permission: BTreeMap::new(),
+            im_telegram_token_version: None,
+            im_telegram_api_base: None,
+            im_dingtalk_client_id: None,
+            im_dingtalk_client_secret_version: None,
+            im_dingtalk_robot_code: None,
+            im_proxy_version: None,
+            im_fingerprints: BTreeMap::new(),
+            im_salt: None,
         }
+    }
+
+    /// Is the chat bridge configured?
+    pub fn im_enabled(&self) -> bool {
+        self.im_telegram_token_version.is_some() || self.im_dingtalk_client_id.is_some()
     }
 
     pub fn is_cloud(&self) -> bool {

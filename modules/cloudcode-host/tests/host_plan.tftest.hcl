@@ -82,3 +82,35 @@ run "upper_case_domain_is_refused" {
   }
   expect_failures = [var.domain]
 }
+
+run "no_chat_bridge_by_default" {
+  command = plan
+
+  assert {
+    condition     = length(cloudcode_stack.this.im) == 0 && !contains(keys(cloudcode_stack.this.services), "im")
+    error_message = "the chat bridge is off unless Telegram or DingTalk is configured"
+  }
+}
+
+run "chat_bridge_with_telegram_and_a_permission_policy" {
+  command = plan
+
+  variables {
+    im_telegram_token         = "123456:test-token"
+    im_telegram_token_version = 1
+    opencode_permission       = { bash = "ask", edit = "allow" }
+  }
+
+  assert {
+    condition     = length(cloudcode_stack.this.im) == 1 && cloudcode_stack.this.im[0].telegram_token_wo_version == 1 && cloudcode_stack.this.im[0].telegram_token_wo == null
+    error_message = "the im block is planned with its version and without the token"
+  }
+  assert {
+    condition     = cloudcode_stack.this.services["im"] == "running" && contains(keys(cloudcode_stack.this.files), "im/config.json")
+    error_message = "the im service and its configuration are planned"
+  }
+  assert {
+    condition     = cloudcode_stack.this.opencode_permission["bash"] == "ask"
+    error_message = "the permission policy reaches the stack"
+  }
+}

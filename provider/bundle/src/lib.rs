@@ -10,9 +10,10 @@ pub mod validate;
 
 pub use password::{existing_password_hash, hash_password, HashError};
 pub use render::{
-    paths, render, Bundle, File, FileKind, HostSecret, Manifest, RenderError, SecretFile,
-    WriteOnlyVersions, AUTH_PORT, AUTH_SERVICE, CLOUDCODE_VERSION, HASH_LABEL, HOST_SECRETS,
-    NOTIFICATION_FILE, OPENCODE_PORT, TTYD_PORT,
+    im_box_id, paths, render, Bundle, File, FileKind, HostSecret, ImSecret, Manifest, RenderError,
+    SecretFile, WriteOnlyVersions, AUTH_PORT, AUTH_SERVICE, CLOUDCODE_VERSION, HASH_LABEL,
+    HOST_SECRETS, IM_BOX_ID_MAX, IM_SECRETS, IM_SERVICE, IM_UID, NOTIFICATION_FILE, OPENCODE_PORT,
+    TTYD_PORT,
 };
-pub use settings::{Images, Secrets, Settings, DEFAULT_OPENCODE_VERSION};
+pub use settings::{ImSettings, Images, Secrets, Settings, DEFAULT_OPENCODE_VERSION};
 pub use validate::{fallback_domain, validate, Invalid};

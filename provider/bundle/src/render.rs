@@ -38,6 +38,8 @@ pub mod paths {
     pub const DOCKERFILE: &str = "devbox/Dockerfile";
     pub const ENTRYPOINT: &str = "devbox/entrypoint.sh";
     pub const ENSURE_SECRETS: &str = "bin/ensure-secrets.sh";
+    /// The chat bridge's configuration (`./im` is mounted read-only at `/etc/cloudcode-im`).
+    pub const IM_CONFIG: &str = "im/config.json";
     pub const MANIFEST: &str = "manifest.json";
     pub const SECRETS_DIR: &str = "secrets";
 }
@@ -76,6 +78,79 @@ pub const HOST_SECRETS: [HostSecret; 3] = [
         length: 64,
     },
 ];
+
+/// The chat bridge's Compose service name.
+pub const IM_SERVICE: &str = "im";
+/// The user id the bridge runs as in its image; its secret files are owned by it on the host.
+pub const IM_UID: u32 = 10001;
+/// The longest box id the bridge accepts (`cloudcode_im::binding::MAX_BOX_ID`).
+pub const IM_BOX_ID_MAX: usize = 41;
+
+/// A chat bridge secret: a file under `secrets/` written from a write-only attribute of the `im` block and
+/// mounted by Compose at `/run/secrets/<name>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ImSecret {
+    /// File name under `secrets/`, also the Compose secret name.
+    pub name: &'static str,
+    /// Path relative to `remote_dir`.
+    pub path: &'static str,
+    /// The write-only attribute it comes from.
+    pub source: &'static str,
+}
+
+/// The bot token, the DingTalk app secret and the proxy URL, in that order.
+pub const IM_SECRETS: [ImSecret; 3] = [
+    ImSecret {
+        name: "im_telegram_token",
+        path: "secrets/im_telegram_token",
+        source: "im.telegram_token_wo",
+    },
+    ImSecret {
+        name: "im_dingtalk_secret",
+        path: "secrets/im_dingtalk_secret",
+        source: "im.dingtalk_client_secret_wo",
+    },
+    ImSecret {
+        name: "im_proxy",
+        path: "secrets/im_proxy",
+        source: "im.proxy_wo",
+    },
+];
+
+/// The bridge's box id for a stack: the stack resource's id reduced to ASCII letters and digits, at most
+/// [`IM_BOX_ID_MAX`] of them (the bridge's `short_box_id` rule), so it is the same on every apply.
+pub fn im_box_id(stack_id: &str) -> String {
+    stack_id
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(IM_BOX_ID_MAX)
+        .collect()
+}
+
+/// The bridge secrets `im` uses: the bot token with Telegram, the app secret with DingTalk, the proxy.
+pub fn im_secrets_used(im: &crate::settings::ImSettings) -> Vec<ImSecret> {
+    let [telegram, dingtalk, proxy] = IM_SECRETS;
+    [
+        (im.telegram(), telegram),
+        (im.dingtalk(), dingtalk),
+        (im.proxy(), proxy),
+    ]
+    .into_iter()
+    .filter_map(|(on, x)| on.then_some(x))
+    .collect()
+}
+
+/// The value of a bridge secret this render supplies (None: keep the host's file).
+fn im_secret_value<'a>(x: &ImSecret, secrets: &'a Secrets) -> Option<&'a str> {
+    let [telegram, dingtalk, _proxy] = IM_SECRETS;
+    if x.name == telegram.name {
+        secrets.im_telegram_token.as_deref()
+    } else if x.name == dingtalk.name {
+        secrets.im_dingtalk_client_secret.as_deref()
+    } else {
+        secrets.im_proxy.as_deref()
+    }
+}
 
 /// How the SSH layer treats a file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -124,6 +199,9 @@ pub struct Bundle {
     pub files: BTreeMap<String, File>,
     /// The parsed manifest (also in `files["manifest.json"]`).
     pub manifest: Manifest,
+    /// Optional files these settings do not use and that must not stay on the host (the chat bridge's
+    /// configuration and secrets once `im`, or one of its platforms, is removed). Removed after a healthy deploy.
+    pub retired: Vec<String>,
 }
 
 impl Bundle {
@@ -142,6 +220,12 @@ impl Bundle {
 pub struct WriteOnlyVersions {
     pub admin_password_wo_version: i64,
     pub llm_api_key_wo_version: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub im_telegram_token_wo_version: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub im_dingtalk_client_secret_wo_version: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub im_proxy_wo_version: Option<i64>,
 }
 
 /// A file that holds a write-only secret and is kept on the host when the secret is not supplied.
@@ -320,6 +404,9 @@ fn opencode_config(s: &Settings) -> serde_json::Value {
     if !provider.is_empty() {
         root.insert("provider".into(), J::Object(provider));
     }
+    if !s.opencode_permission.is_empty() {
+        root.insert("permission".into(), json!(s.opencode_permission));
+    }
     J::Object(root)
 }
 
@@ -362,11 +449,35 @@ pub fn render(settings: &Settings, secrets: &Secrets) -> Result<Bundle, RenderEr
     let base = base_context(settings);
     let mut files = config_files(env, settings, &base)?;
     files.extend(secret_files(env, secrets, &base)?);
+    if let Some(im) = &settings.im {
+        files.insert(
+            paths::IM_CONFIG.to_string(),
+            managed(im_config(settings, im)?, 0o644),
+        );
+        for secret in im_secrets_used(im) {
+            if let Some(v) = im_secret_value(&secret, secrets) {
+                files.insert(
+                    secret.path.to_string(),
+                    File {
+                        bytes: v.as_bytes().to_vec(),
+                        mode: 0o600,
+                        kind: FileKind::Secret {
+                            source: secret.source,
+                        },
+                    },
+                );
+            }
+        }
+    }
     let compose = compose_file(env, settings, &base, &files)?;
     files.insert(paths::COMPOSE.to_string(), compose);
     let manifest = manifest(settings, &files);
     files.insert(paths::MANIFEST.to_string(), manifest_file(&manifest)?);
-    Ok(Bundle { files, manifest })
+    Ok(Bundle {
+        files,
+        manifest,
+        retired: retired(settings),
+    })
 }
 
 /// Every settings rule, and the shape of the secrets: all errors at once, each naming its attribute.
@@ -385,6 +496,23 @@ fn check_inputs(settings: &Settings, secrets: &Secrets) -> Result<(), RenderErro
     if let Some(k) = &secrets.llm_api_key {
         if let Err(e) = validate::api_key(k) {
             errors.push(("llm_api_key_wo".into(), e));
+        }
+    }
+    for (source, value, rule) in [
+        (
+            "im.telegram_token_wo",
+            &secrets.im_telegram_token,
+            validate::im_secret as fn(&str) -> Result<(), Invalid>,
+        ),
+        (
+            "im.dingtalk_client_secret_wo",
+            &secrets.im_dingtalk_client_secret,
+            validate::im_secret,
+        ),
+        ("im.proxy_wo", &secrets.im_proxy, validate::im_proxy),
+    ] {
+        if let Some(Err(e)) = value.as_deref().map(rule) {
+            errors.push((source.into(), e));
         }
     }
     if errors.is_empty() {
@@ -438,7 +566,78 @@ fn base_context(s: &Settings) -> Value {
         remote_dir => s.remote_dir,
         host_secrets => Value::from_serialize(HOST_SECRETS),
         hash_label => HASH_LABEL,
+        im => s.im.as_ref().map(|im| context! {
+            service => IM_SERVICE,
+            image => s.im_image(),
+            uid => IM_UID,
+            secrets => Value::from_serialize(im_secrets_used(im)),
+        }),
     }
+}
+
+/// The paths of the chat bridge's files these settings do not use (all of them without `im`).
+fn retired(s: &Settings) -> Vec<String> {
+    let used: Vec<&str> =
+        s.im.as_ref()
+            .map(|im| im_secrets_used(im).into_iter().map(|x| x.path).collect())
+            .unwrap_or_default();
+    let mut out: Vec<String> = IM_SECRETS
+        .iter()
+        .map(|x| x.path)
+        .filter(|p| !used.contains(p))
+        .map(str::to_string)
+        .collect();
+    if s.im.is_none() {
+        out.push(paths::IM_CONFIG.to_string());
+    }
+    out
+}
+
+/// The bridge's `config.json` (`cloudcode_im::config::FileConfig`): this stack as its one box, the platforms
+/// configured, secrets as the files Compose mounts. Keys in a fixed order, so the bytes are deterministic.
+fn im_config(s: &Settings, im: &crate::settings::ImSettings) -> Result<Vec<u8>, RenderError> {
+    use serde_json::{json, Map};
+    let secret_file = |name: &str| format!("/run/secrets/{name}");
+    let [telegram, dingtalk, proxy] = IM_SECRETS;
+    let name = s.domain.split('.').next().unwrap_or(&s.domain);
+    let mut root = Map::new();
+    root.insert("data_dir".into(), json!("/data"));
+    root.insert(
+        "boxes".into(),
+        json!([{
+            "id": im.box_id,
+            "name": name,
+            "opencode_url": format!("http://devbox:{OPENCODE_PORT}"),
+            "web_url": format!("https://{}", s.domain),
+        }]),
+    );
+    if im.telegram() {
+        root.insert(
+            "telegram".into(),
+            json!({ "token_file": secret_file(telegram.name), "api_base": im.telegram_api_base }),
+        );
+    }
+    if let Some(id) = &im.dingtalk_client_id {
+        let mut d = Map::new();
+        d.insert("client_id".into(), json!(id));
+        d.insert(
+            "client_secret_file".into(),
+            json!(secret_file(dingtalk.name)),
+        );
+        if let Some(c) = &im.dingtalk_robot_code {
+            d.insert("robot_code".into(), json!(c));
+        }
+        root.insert("dingtalk".into(), serde_json::Value::Object(d));
+    }
+    if im.proxy() {
+        root.insert("proxy_file".into(), json!(secret_file(proxy.name)));
+    }
+    let mut text = serde_json::to_string_pretty(&root).map_err(|e| RenderError::Template {
+        file: paths::IM_CONFIG,
+        message: e.to_string(),
+    })?;
+    text.push('\n');
+    Ok(text.into_bytes())
 }
 
 fn managed(bytes: Vec<u8>, mode: u32) -> File {
@@ -528,9 +727,23 @@ fn compose_file(
         caddy => service_hash(files, &[], &[]),
         authelia => service_hash(files, &[paths::AUTHELIA_CONFIG], &[pw_version]),
         devbox => service_hash(files, &[paths::OPENCODE_JSON, paths::DOCKERFILE, paths::ENTRYPOINT], &[key_version]),
+        im => s.im.as_ref().map(|im| service_hash(files, &[paths::IM_CONFIG], &im_versions(im))),
     };
     let ctx = context! { ..base.clone(), ..context! { hashes } };
     Ok(managed(render_one(env, paths::COMPOSE, &ctx)?, 0o644))
+}
+
+/// The write-only versions the bridge's secrets stand for in its hash label (their bytes are never hashed).
+fn im_versions(im: &crate::settings::ImSettings) -> [(&'static str, String); 3] {
+    let v = |x: Option<i64>| x.map_or("none".into(), |v| v.to_string());
+    [
+        ("telegram_token_wo_version", v(im.telegram_token_wo_version)),
+        (
+            "dingtalk_client_secret_wo_version",
+            v(im.dingtalk_client_secret_wo_version),
+        ),
+        ("proxy_wo_version", v(im.proxy_wo_version)),
+    ]
 }
 
 fn manifest_file(manifest: &Manifest) -> Result<File, RenderError> {
@@ -556,7 +769,7 @@ fn manifest(s: &Settings, files: &BTreeMap<String, File>) -> Manifest {
         cloudcode_version: CLOUDCODE_VERSION.to_string(),
         bundle_hash: hex::encode(h.finalize()),
         files: managed,
-        secret_files: vec![
+        secret_files: [
             SecretFile {
                 path: paths::USERS_DATABASE.into(),
                 source: "admin_password_wo".into(),
@@ -565,12 +778,26 @@ fn manifest(s: &Settings, files: &BTreeMap<String, File>) -> Manifest {
                 path: paths::ENV.into(),
                 source: "llm_api_key_wo".into(),
             },
-        ],
+        ]
+        .into_iter()
+        .chain(s.im.iter().flat_map(|im| {
+            im_secrets_used(im).into_iter().map(|x| SecretFile {
+                path: x.path.into(),
+                source: x.source.into(),
+            })
+        }))
+        .collect(),
         host_secret_files: HOST_SECRETS.iter().map(|h| h.path.to_string()).collect(),
         inputs: s.clone(),
         write_only_versions: WriteOnlyVersions {
             admin_password_wo_version: s.admin_password_wo_version,
             llm_api_key_wo_version: s.llm_api_key_wo_version,
+            im_telegram_token_wo_version: s.im.as_ref().and_then(|i| i.telegram_token_wo_version),
+            im_dingtalk_client_secret_wo_version: s
+                .im
+                .as_ref()
+                .and_then(|i| i.dingtalk_client_secret_wo_version),
+            im_proxy_wo_version: s.im.as_ref().and_then(|i| i.proxy_wo_version),
         },
     }
 }

@@ -1,6 +1,8 @@
 //! The non-secret inputs of a bundle (`Settings`, named after the `cloudcode_stack` attributes), their pinned
 //! defaults, and the write-only secrets handed to one render (`Secrets`).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// OpenCode version installed in the devbox unless `opencode_version` says otherwise (npm `opencode-ai`).
@@ -11,6 +13,10 @@ pub const DEFAULT_CADDY_IMAGE: &str = "docker.io/library/caddy:2.10.2";
 pub const DEFAULT_AUTHELIA_IMAGE: &str = "docker.io/authelia/authelia:4.39.20";
 /// Prebuilt devbox image repository; the tag is the OpenCode version (built by the release workflow).
 pub const DEFAULT_DEVBOX_REPOSITORY: &str = "ghcr.io/cloudcode-dev/devbox";
+/// Chat bridge image repository; the tag is the cloudcode version (built by the release workflow).
+pub const DEFAULT_IM_REPOSITORY: &str = "ghcr.io/cloudcode-dev/cloudcode-im";
+/// Telegram Bot API base URL unless `im.telegram_api_base` says otherwise.
+pub const DEFAULT_TELEGRAM_API_BASE: &str = "https://api.telegram.org";
 /// Default directory on the host.
 pub const DEFAULT_REMOTE_DIR: &str = "/opt/cloudcode";
 /// Default alternative HTTPS port when `https_alt_port` is enabled.
@@ -22,6 +28,51 @@ pub struct Images {
     pub caddy: Option<String>,
     pub authelia: Option<String>,
     pub devbox: Option<String>,
+    /// The chat bridge (`im` key); used only with the `im` block.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub im: Option<String>,
+}
+
+/// The chat bridge (`im` block of `cloudcode_stack`): present means the `im` service runs. Telegram is on when
+/// `telegram_token_wo_version` is set, DingTalk when `dingtalk_client_id` is, the proxy when `proxy_wo_version` is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImSettings {
+    /// The bridge's id for this box: derived from the stack resource's id by [`crate::im_box_id`] (stable across
+    /// applies), never set by users.
+    pub box_id: String,
+    pub telegram_token_wo_version: Option<i64>,
+    pub telegram_api_base: String,
+    pub dingtalk_client_id: Option<String>,
+    pub dingtalk_client_secret_wo_version: Option<i64>,
+    pub dingtalk_robot_code: Option<String>,
+    pub proxy_wo_version: Option<i64>,
+}
+
+impl ImSettings {
+    /// The bridge for the stack whose resource id is `stack_id`, no platform configured yet.
+    pub fn new(stack_id: &str) -> Self {
+        Self {
+            box_id: crate::render::im_box_id(stack_id),
+            telegram_token_wo_version: None,
+            telegram_api_base: DEFAULT_TELEGRAM_API_BASE.to_string(),
+            dingtalk_client_id: None,
+            dingtalk_client_secret_wo_version: None,
+            dingtalk_robot_code: None,
+            proxy_wo_version: None,
+        }
+    }
+
+    pub fn telegram(&self) -> bool {
+        self.telegram_token_wo_version.is_some()
+    }
+
+    pub fn dingtalk(&self) -> bool {
+        self.dingtalk_client_id.is_some()
+    }
+
+    pub fn proxy(&self) -> bool {
+        self.proxy_wo_version.is_some()
+    }
 }
 
 /// The non-secret settings of one stack. Field names are the Terraform attribute names of `cloudcode_stack`.
@@ -52,6 +103,13 @@ pub struct Settings {
     pub acme_email: Option<String>,
     pub timezone: String,
     pub remote_dir: String,
+    /// OpenCode's permission policy (tool → `ask` | `allow` | `deny`), rendered into `opencode.json`. Left out of
+    /// the manifest when empty (as `im` when off), so a stack that uses neither keeps its manifest bytes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub opencode_permission: BTreeMap<String, String>,
+    /// The chat bridge; `None`: no `im` service and no im files on the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub im: Option<ImSettings>,
 }
 
 impl Settings {
@@ -76,6 +134,8 @@ impl Settings {
             acme_email: None,
             timezone: "UTC".to_string(),
             remote_dir: DEFAULT_REMOTE_DIR.to_string(),
+            opencode_permission: BTreeMap::new(),
+            im: None,
         }
     }
 
@@ -102,6 +162,14 @@ impl Settings {
         }
     }
 
+    /// The chat bridge image (override, or the released image of this cloudcode version).
+    pub fn im_image(&self) -> String {
+        match &self.images.im {
+            Some(i) => i.clone(),
+            None => format!("{DEFAULT_IM_REPOSITORY}:{}", crate::CLOUDCODE_VERSION),
+        }
+    }
+
     /// The e-mail Caddy registers with the ACME CAs.
     pub fn acme_email_or_admin(&self) -> &str {
         self.acme_email.as_deref().unwrap_or(&self.admin_email)
@@ -117,6 +185,12 @@ pub struct Secrets {
     pub admin_password_hash: Option<String>,
     /// `llm_api_key_wo`.
     pub llm_api_key: Option<String>,
+    /// `im.telegram_token_wo`.
+    pub im_telegram_token: Option<String>,
+    /// `im.dingtalk_client_secret_wo`.
+    pub im_dingtalk_client_secret: Option<String>,
+    /// `im.proxy_wo` (a URL that may carry credentials).
+    pub im_proxy: Option<String>,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -131,6 +205,12 @@ impl std::fmt::Debug for Secrets {
         f.debug_struct("Secrets")
             .field("admin_password_hash", &r(&self.admin_password_hash))
             .field("llm_api_key", &r(&self.llm_api_key))
+            .field("im_telegram_token", &r(&self.im_telegram_token))
+            .field(
+                "im_dingtalk_client_secret",
+                &r(&self.im_dingtalk_client_secret),
+            )
+            .field("im_proxy", &r(&self.im_proxy))
             .finish()
     }
 }

@@ -566,6 +566,127 @@ pub fn fallback_domain(ip: &str) -> Result<String, Invalid> {
     Ok(format!("{a}-{b}-{c}-{d}.sslip.io"))
 }
 
+/// OpenCode's permission values.
+pub const OPENCODE_PERMISSIONS: [&str; 3] = ["ask", "allow", "deny"];
+
+/// A tool name in `opencode_permission`: lowercase letters, `_` and `*` (e.g. `bash`, `edit`, `*`).
+pub fn permission_tool(v: &str) -> Rule {
+    if v.is_empty()
+        || v.len() > 64
+        || !v
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b == b'_' || b == b'*')
+    {
+        return Err(Invalid::new(format!(
+            "the tool name {} must be 1 to 64 lowercase letters, '_' or '*'",
+            shown(v)
+        )));
+    }
+    Ok(())
+}
+
+/// A permission in `opencode_permission`: one of [`OPENCODE_PERMISSIONS`].
+pub fn permission_value(v: &str) -> Rule {
+    one_of(v, &OPENCODE_PERMISSIONS)
+}
+
+/// An http(s) API base URL for the chat platforms (a private Bot API server or a mirror may be plain http).
+pub fn http_url(v: &str) -> Rule {
+    let bad = v.is_empty()
+        || v.len() > 2048
+        || v.chars()
+            .any(|c| c.is_control() || c.is_whitespace() || matches!(c, '"' | '\\' | '{' | '}'));
+    let parsed = url::Url::parse(v).ok();
+    match parsed {
+        Some(u)
+            if !bad
+                && matches!(u.scheme(), "http" | "https")
+                && u.host_str().is_some()
+                && u.password().is_none() =>
+        {
+            Ok(())
+        }
+        _ => Err(Invalid::new(format!(
+            "{} is not an http:// or https:// URL with a host (and without credentials)",
+            shown(v)
+        ))),
+    }
+}
+
+/// The bridge's proxy: an `http://`, `https://` or `socks5://` URL with a host; it may carry credentials, so the
+/// error never shows it.
+pub fn im_proxy(v: &str) -> Rule {
+    if v.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(Invalid::new(
+            "must not contain whitespace or control characters (the value is not shown: it may hold credentials)",
+        ));
+    }
+    let u = url::Url::parse(v).map_err(|_| {
+        Invalid::new("is not a URL such as socks5://host:1080 (the value is not shown: it may hold credentials)")
+    })?;
+    if !matches!(u.scheme(), "http" | "https" | "socks5") {
+        return Err(Invalid::new(format!(
+            "the scheme {} is not one of http, https, socks5",
+            shown(u.scheme())
+        )));
+    }
+    if u.host_str().is_none_or(str::is_empty) {
+        return Err(Invalid::new(
+            "has no host (the value is not shown: it may hold credentials)",
+        ));
+    }
+    Ok(())
+}
+
+/// A chat platform secret (bot token, app secret): 1..=4096 visible characters, no whitespace. Never echoed.
+pub fn im_secret(v: &str) -> Rule {
+    if v.is_empty() || v.len() > 4096 {
+        return Err(Invalid::new(format!(
+            "must be 1 to 4096 bytes long (got {})",
+            v.len()
+        )));
+    }
+    if v.chars()
+        .any(|c| c.is_control() || c.is_whitespace() || c == '\u{feff}')
+    {
+        return Err(Invalid::new(
+            "must not contain whitespace or control characters",
+        ));
+    }
+    Ok(())
+}
+
+/// A DingTalk client id (AppKey) or robot code: 1..=128 ASCII letters, digits, `-`, `_` or `.`.
+pub fn dingtalk_id(v: &str) -> Rule {
+    if v.is_empty()
+        || v.len() > 128
+        || !v
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        return Err(Invalid::new(format!(
+            "{} must be 1 to 128 ASCII letters, digits, '-', '_' or '.'",
+            shown(v)
+        )));
+    }
+    Ok(())
+}
+
+/// The bridge's box id: 1..=[`crate::render::IM_BOX_ID_MAX`] ASCII letters or digits.
+pub fn im_box_id(v: &str) -> Rule {
+    if v.is_empty()
+        || v.len() > crate::render::IM_BOX_ID_MAX
+        || !v.bytes().all(|b| b.is_ascii_alphanumeric())
+    {
+        return Err(Invalid::new(format!(
+            "{} must be 1 to {} ASCII letters or digits",
+            shown(v),
+            crate::render::IM_BOX_ID_MAX
+        )));
+    }
+    Ok(())
+}
+
 /// Every rule that applies to the settings, as (Terraform attribute name, error). Empty means valid.
 pub fn validate(s: &Settings) -> Vec<(String, Invalid)> {
     let mut out = Vec::new();
@@ -608,6 +729,7 @@ pub fn validate(s: &Settings) -> Vec<(String, Invalid)> {
         ("images.caddy", &s.images.caddy),
         ("images.authelia", &s.images.authelia),
         ("images.devbox", &s.images.devbox),
+        ("images.im", &s.images.im),
     ] {
         if let Some(i) = img {
             check(field, image_ref(i));
@@ -638,5 +760,61 @@ pub fn validate(s: &Settings) -> Vec<(String, Invalid)> {
             }
         }
     }
+    for (tool, value) in &s.opencode_permission {
+        let field = format!("opencode_permission.{tool}");
+        check(&field, permission_tool(tool));
+        check(&field, permission_value(value));
+    }
+    if let Some(im) = &s.im {
+        check_im(im, &mut check);
+    }
     out
+}
+
+/// The `im` block's rules (field names `im.<attribute>`).
+fn check_im(im: &crate::settings::ImSettings, check: &mut impl FnMut(&str, Rule)) {
+    check("im.box_id", im_box_id(&im.box_id));
+    if !im.telegram() && !im.dingtalk() {
+        check(
+            "im",
+            Err(Invalid::new(
+                "configures no chat platform: set telegram_token_wo (with telegram_token_wo_version) or dingtalk_client_id (with dingtalk_client_secret_wo and its version)",
+            )),
+        );
+    }
+    check("im.telegram_api_base", http_url(&im.telegram_api_base));
+    if let Some(id) = &im.dingtalk_client_id {
+        check("im.dingtalk_client_id", dingtalk_id(id));
+        if im.dingtalk_client_secret_wo_version.is_none() {
+            check(
+                "im.dingtalk_client_secret_wo_version",
+                Err(Invalid::new("is required with dingtalk_client_id (set it to 1 and pass dingtalk_client_secret_wo)")),
+            );
+        }
+    } else if im.dingtalk_client_secret_wo_version.is_some() || im.dingtalk_robot_code.is_some() {
+        check(
+            "im.dingtalk_client_id",
+            Err(Invalid::new(
+                "is required when the DingTalk secret or robot code is set",
+            )),
+        );
+    }
+    if let Some(c) = &im.dingtalk_robot_code {
+        check("im.dingtalk_robot_code", dingtalk_id(c));
+    }
+    for (field, v) in [
+        ("im.telegram_token_wo_version", im.telegram_token_wo_version),
+        (
+            "im.dingtalk_client_secret_wo_version",
+            im.dingtalk_client_secret_wo_version,
+        ),
+        ("im.proxy_wo_version", im.proxy_wo_version),
+    ] {
+        if let Some(v) = v.filter(|v| *v < 0) {
+            check(
+                field,
+                Err(Invalid::new(format!("must be zero or positive, got {v}"))),
+            );
+        }
+    }
 }

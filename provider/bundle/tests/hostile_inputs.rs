@@ -99,6 +99,7 @@ fn check_bundle(s: &Settings, key: &str) -> Result<(), TestCaseError> {
     let secrets = Secrets {
         admin_password_hash: Some(FIXED_HASH.into()),
         llm_api_key: Some(key.to_string()),
+        ..Default::default()
     };
     let r = render(s, &secrets);
     if !errors.is_empty() || !key_ok {
@@ -255,6 +256,7 @@ fn real_compose_reads_back_300_hostile_values_batched_in_one_project() {
             &Secrets {
                 admin_password_hash: None,
                 llm_api_key: Some(k.clone()),
+                ..Default::default()
             },
         );
         let line = text(&b, paths::ENV)

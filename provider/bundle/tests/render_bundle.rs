@@ -358,6 +358,7 @@ fn invalid_settings_are_rejected_with_field_names_and_no_secret() {
     let secrets = Secrets {
         admin_password_hash: Some("plain-password-oops".into()),
         llm_api_key: Some("sk-secret 'value".into()),
+        ..Default::default()
     };
     let err = render(&s, &secrets).unwrap_err();
     let RenderError::Invalid(list) = &err else {

@@ -299,6 +299,7 @@ fn render_bundle(vm: &TestVm, dir: &Path) -> Result<()> {
     let secrets = cloudcode_bundle::Secrets {
         admin_password_hash: Some(cloudcode_bundle::hash_password(PASSWORD)?),
         llm_api_key: Some(API_KEY.into()),
+        ..Default::default()
     };
     let bundle = cloudcode_bundle::render(&s, &secrets)?;
     for (path, file) in &bundle.files {

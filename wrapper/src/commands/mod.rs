@@ -4,6 +4,7 @@ mod completions;
 pub mod deploy;
 pub mod destroy;
 mod doctor;
+pub mod im;
 pub mod import_legacy;
 pub(crate) mod input;
 mod logs;
@@ -39,6 +40,7 @@ pub fn run(cli: Cli) -> Result<()> {
             ssh_cidr,
         } => import_legacy::run(&cli.name, state.as_deref(), &admin_email, &ssh_cidr),
         Command::Otc { file } => otc::run(&cli.name, file.as_deref()),
+        Command::Im(c) => im::run(&cli.name, c),
         Command::Passwd { password, yes } => passwd::run(&cli.name, password, yes),
         Command::Render { out } => render::run(&cli.name, &out),
         Command::Suspend => power::run(&cli.name, false),

@@ -39,7 +39,7 @@ pub fn run(name: &str, given: Option<String>, yes: bool) -> Result<()> {
     stack.write_config(&cfg)?;
     let secrets = Secrets {
         admin_password: Some(password),
-        llm_api_key: None,
+        ..Secrets::default()
     };
     let applied = eng
         .init()

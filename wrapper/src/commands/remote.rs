@@ -13,8 +13,8 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::stack::StackDir;
 
-/// Services of a stack (compose service names).
-pub const SERVICES: [&str; 3] = ["caddy", "authelia", "devbox"];
+/// Services of a stack (compose service names; `im` only runs with the chat bridge).
+pub const SERVICES: [&str; 4] = ["caddy", "authelia", "devbox", cloudcode_bundle::IM_SERVICE];
 
 /// Checks a service name given on the command line.
 pub fn check_service(s: &str) -> Result<()> {
@@ -23,11 +23,11 @@ pub fn check_service(s: &str) -> Result<()> {
     }
     Err(Error::input(
         format!(
-            "unknown service \"{}\": use caddy, authelia or devbox",
+            "unknown service \"{}\": use caddy, authelia, devbox or im",
             s.escape_debug()
         ),
         format!(
-            "未知服务 \"{}\"：请使用 caddy、authelia 或 devbox",
+            "未知服务 \"{}\"：请使用 caddy、authelia、devbox 或 im",
             s.escape_debug()
         ),
     ))

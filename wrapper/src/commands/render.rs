@@ -4,7 +4,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use cloudcode_bundle::{Images, Secrets, Settings};
+use cloudcode_bundle::{ImSettings, Images, Secrets, Settings};
 
 use crate::error::{Error, Result};
 use crate::i18n::tr;
@@ -35,7 +35,26 @@ pub fn settings_for(cfg: &StackConfig) -> Result<Settings> {
         caddy: cfg.images.get("caddy").cloned(),
         authelia: cfg.images.get("authelia").cloned(),
         devbox: cfg.images.get("devbox").cloned(),
+        im: cfg.images.get("im").cloned(),
     };
+    s.opencode_permission = cfg.opencode_permission.clone();
+    if cfg.im_enabled() {
+        // The provider derives the box id from the resource id, `user@host:port/remote_dir`.
+        let id = format!(
+            "{}@{}:{}{}",
+            cfg.ssh_user, cfg.host, cfg.ssh_port, s.remote_dir
+        );
+        let mut im = ImSettings::new(&id);
+        im.telegram_token_wo_version = cfg.im_telegram_token_version;
+        if let Some(b) = &cfg.im_telegram_api_base {
+            im.telegram_api_base = b.clone();
+        }
+        im.dingtalk_client_id = cfg.im_dingtalk_client_id.clone();
+        im.dingtalk_client_secret_wo_version = cfg.im_dingtalk_client_secret_version;
+        im.dingtalk_robot_code = cfg.im_dingtalk_robot_code.clone();
+        im.proxy_wo_version = cfg.im_proxy_version;
+        s.im = Some(im);
+    }
     Ok(s)
 }
 
@@ -59,6 +78,9 @@ pub fn run(name: &str, out: &Path) -> Result<()> {
     let secrets = Secrets {
         admin_password_hash: Some(format!("$argon2id$v=19${MASK}")),
         llm_api_key: Some(MASK.to_string()),
+        im_telegram_token: Some(MASK.to_string()),
+        im_dingtalk_client_secret: Some(MASK.to_string()),
+        im_proxy: Some(format!("http://{MASK}.invalid")),
     };
     let bundle =
         cloudcode_bundle::render(&settings, &secrets).map_err(|e| Error::Input(e.to_string()))?;

@@ -64,6 +64,9 @@ pub fn find_provider() -> Option<PathBuf> {
 pub struct Secrets {
     pub admin_password: Option<String>,
     pub llm_api_key: Option<String>,
+    pub im_telegram_token: Option<String>,
+    pub im_dingtalk_client_secret: Option<String>,
+    pub im_proxy: Option<String>,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -152,6 +155,9 @@ impl Engine {
             .env("CLOUDCODE_PROGRESS_FILE", &self.progress_file)
             .env_remove("TF_VAR_admin_password")
             .env_remove("TF_VAR_llm_api_key")
+            .env_remove("TF_VAR_im_telegram_token")
+            .env_remove("TF_VAR_im_dingtalk_client_secret")
+            .env_remove("TF_VAR_im_proxy")
             .stdin(Stdio::null())
             // Own process group: the terminal's Ctrl-C reaches only us; we forward exactly one SIGINT.
             .process_group(0);
@@ -166,8 +172,18 @@ impl Engine {
         if let Some(p) = &secrets.admin_password {
             c.env("TF_VAR_admin_password", p);
         }
-        if let Some(k) = &secrets.llm_api_key {
-            c.env("TF_VAR_llm_api_key", k);
+        for (var, value) in [
+            ("TF_VAR_llm_api_key", &secrets.llm_api_key),
+            ("TF_VAR_im_telegram_token", &secrets.im_telegram_token),
+            (
+                "TF_VAR_im_dingtalk_client_secret",
+                &secrets.im_dingtalk_client_secret,
+            ),
+            ("TF_VAR_im_proxy", &secrets.im_proxy),
+        ] {
+            if let Some(v) = value {
+                c.env(var, v);
+            }
         }
         c
     }

@@ -46,6 +46,7 @@ pub fn secrets_fixed() -> Secrets {
     Secrets {
         admin_password_hash: Some(FIXED_HASH.into()),
         llm_api_key: Some(API_KEY.into()),
+        ..Default::default()
     }
 }
 
@@ -53,6 +54,7 @@ pub fn secrets_real_hash() -> Secrets {
     Secrets {
         admin_password_hash: Some(hash_password(PASSWORD).unwrap()),
         llm_api_key: Some(API_KEY.into()),
+        ..Default::default()
     }
 }
 

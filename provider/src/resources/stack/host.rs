@@ -15,8 +15,18 @@ const INSPECT: &str = include_str!("scripts/inspect.sh");
 const DOCKER: &str = include_str!("scripts/docker.sh");
 /// How many log lines of each unhealthy container a failure reports.
 const LOG_LINES: u32 = 30;
-/// The services the bundle runs.
+/// The services every bundle runs.
 pub const SERVICES: [&str; 3] = ["caddy", "authelia", "devbox"];
+
+/// The services a bundle runs: [`SERVICES`], and the chat bridge with the `im` block.
+pub fn services(im: bool) -> &'static [&'static str] {
+    const WITH_IM: [&str; 4] = ["caddy", "authelia", "devbox", cloudcode_bundle::IM_SERVICE];
+    if im {
+        &WITH_IM
+    } else {
+        &SERVICES
+    }
+}
 
 /// Why an operation on the host failed. Messages name the host and never hold secrets.
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +88,15 @@ pub struct Facts {
 }
 
 impl Facts {
+    /// Is the file on the host? Files under `secrets/` are known by name only (their content is never read), so
+    /// a replaced secret is kept in the previous generation rather than taken for a new file.
+    fn has_file(&self, path: &str) -> bool {
+        self.files.contains_key(path)
+            || path
+                .strip_prefix("secrets/")
+                .is_some_and(|name| self.secrets.contains(name))
+    }
+
     fn docker_running(&self) -> bool {
         self.docker.as_deref().is_some_and(|d| d != "stopped") && self.compose.is_some()
     }
@@ -142,6 +161,8 @@ pub struct DeployParams<'a> {
     pub install_docker: bool,
     pub image_archives: &'a [PathBuf],
     pub build_devbox: bool,
+    /// The services that must run (see [`services`]).
+    pub services: &'static [&'static str],
     /// Until containers are healthy and the site answers.
     pub health_timeout: Duration,
     pub cancel: &'a CancellationToken,
@@ -217,12 +238,12 @@ pub async fn deploy(r: &dyn Remote, p: &DeployParams<'_>) -> Result<DeployOutcom
     let existing: Vec<&String> = changed
         .iter()
         .map(|(p, _)| *p)
-        .filter(|p| facts.files.contains_key(*p))
+        .filter(|p| facts.has_file(p))
         .collect();
     let created: Vec<&String> = changed
         .iter()
         .map(|(p, _)| *p)
-        .filter(|p| !facts.files.contains_key(*p))
+        .filter(|p| !facts.has_file(p))
         .collect();
 
     // 4. Keep the previous generation of what is about to change.
@@ -293,7 +314,8 @@ pub async fn deploy(r: &dyn Remote, p: &DeployParams<'_>) -> Result<DeployOutcom
         .await
         .map_err(|e| step(&host, "docker compose up", e))?;
         let after = inspect(r, p.dir).await?;
-        outcome.recreated = SERVICES
+        outcome.recreated = p
+            .services
             .iter()
             .filter(|s| {
                 facts.services.get(**s).map(|x| &x.id) != after.services.get(**s).map(|x| &x.id)
@@ -324,7 +346,7 @@ pub async fn deploy(r: &dyn Remote, p: &DeployParams<'_>) -> Result<DeployOutcom
         if matches!(e, HostError::Cancelled) {
             return Err(e);
         }
-        let logs = unhealthy_logs(r, p.dir).await;
+        let logs = unhealthy_logs(r, p.dir, p.services).await;
         let restore = match restore_previous(r, p.dir).await {
             Ok(()) => String::new(),
             Err(re) => format!(" (restoring failed too: {re})"),
@@ -337,7 +359,29 @@ pub async fn deploy(r: &dyn Remote, p: &DeployParams<'_>) -> Result<DeployOutcom
         });
     }
 
-    // 8. The manifest marks a complete generation (import reads it).
+    // 8. Files these settings no longer use (the chat bridge's once its block is gone): its container is gone now.
+    let retired: Vec<String> = p
+        .bundle
+        .retired
+        .iter()
+        .filter(|f| facts.has_file(f))
+        .map(|f| sh_quote(f))
+        .collect();
+    if !retired.is_empty() {
+        let files = retired;
+        r.run(
+            &format!(
+                "cd {} && rm -f {} && {{ rmdir im 2>/dev/null || true; }}",
+                sh_quote(p.dir),
+                files.join(" ")
+            ),
+            None,
+        )
+        .await
+        .map_err(|e| step(&host, "removing unused files", e))?;
+    }
+
+    // 9. The manifest marks a complete generation (import reads it).
     if let Some(m) = p.bundle.files.get(paths::MANIFEST) {
         if facts.files.get(paths::MANIFEST) != Some(&m.sha256()) {
             r.upload_atomic(&format!("{}/{}", p.dir, paths::MANIFEST), &m.bytes, m.mode)
@@ -429,7 +473,8 @@ async fn wait_healthy(
     loop {
         check_cancel(p.cancel)?;
         let facts = inspect(r, p.dir).await?;
-        let bad: Vec<String> = SERVICES
+        let bad: Vec<String> = p
+            .services
             .iter()
             .filter_map(|s| match facts.services.get(*s) {
                 Some(x) if x.status() == "running" => None,
@@ -437,7 +482,7 @@ async fn wait_healthy(
                 None => Some(format!("{s}: missing")),
             })
             .collect();
-        for s in SERVICES {
+        for s in p.services.iter().copied() {
             if bad
                 .iter()
                 .any(|b| b.starts_with(&format!("{s}:")) && b.contains("unhealthy"))
@@ -502,12 +547,12 @@ async fn site_answers(r: &dyn Remote, domain: &str) -> Result<(), String> {
 }
 
 /// The last log lines of every service that is not running healthy.
-async fn unhealthy_logs(r: &dyn Remote, dir: &str) -> String {
+async fn unhealthy_logs(r: &dyn Remote, dir: &str, services: &[&str]) -> String {
     let Ok(facts) = inspect(r, dir).await else {
         return String::new();
     };
     let mut out = String::new();
-    for s in SERVICES {
+    for s in services.iter().copied() {
         let ok = facts
             .services
             .get(s)
@@ -581,6 +626,8 @@ mod tests {
         assert!(f.docker_running());
         assert_eq!(f.files["caddy/Caddyfile"], "abc");
         assert!(f.secrets.contains("authelia_session_secret"));
+        assert!(f.has_file("secrets/authelia_session_secret") && f.has_file("caddy/Caddyfile"));
+        assert!(!f.has_file("secrets/im_telegram_token"));
         assert!(f.images.contains("deadbeef"));
         assert_eq!(f.services["devbox"].status(), "running");
         assert_eq!(f.services["caddy"].status(), "exited");

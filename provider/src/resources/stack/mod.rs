@@ -20,7 +20,7 @@ use cloudcode_tfplugin::framework::{
 };
 
 use crate::provider::{ProviderConfig, Shared};
-pub use state::{JumpHost, StackState, Timeouts};
+pub use state::{ImBlock, JumpHost, StackState, Timeouts};
 
 pub struct Stack {
     provider: Shared,
@@ -60,6 +60,7 @@ fn settings(c: &StackState, domain: &str) -> cloudcode_bundle::Settings {
         caddy: images.get("caddy").cloned(),
         authelia: images.get("authelia").cloned(),
         devbox: images.get("devbox").cloned(),
+        im: images.get("im").cloned(),
     };
     s.devbox_build = c.devbox_build.unwrap_or(false);
     s.terminal_enabled = c.terminal_enabled.unwrap_or(true);
@@ -74,11 +75,58 @@ fn settings(c: &StackState, domain: &str) -> cloudcode_bundle::Settings {
     if let Some(d) = &c.remote_dir {
         s.remote_dir = d.clone();
     }
+    s.opencode_permission = c.opencode_permission.clone().unwrap_or_default();
+    s.im = c.im().map(|b| {
+        let mut im = cloudcode_bundle::ImSettings::new(&stack_id(c));
+        im.telegram_token_wo_version = b.telegram_token_wo_version;
+        if let Some(base) = &b.telegram_api_base {
+            im.telegram_api_base = base.clone();
+        }
+        im.dingtalk_client_id = b.dingtalk_client_id.clone();
+        im.dingtalk_client_secret_wo_version = b.dingtalk_client_secret_wo_version;
+        im.dingtalk_robot_code = b.dingtalk_robot_code.clone();
+        im.proxy_wo_version = b.proxy_wo_version;
+        im
+    });
     s
+}
+
+/// The `im` block's write-only secrets: (attribute, its version attribute, value, version) of a block.
+fn im_write_only(b: &ImBlock) -> [(&'static str, &'static str, Option<&str>, Option<i64>); 3] {
+    [
+        (
+            "telegram_token_wo",
+            "telegram_token_wo_version",
+            b.telegram_token_wo.as_deref(),
+            b.telegram_token_wo_version,
+        ),
+        (
+            "dingtalk_client_secret_wo",
+            "dingtalk_client_secret_wo_version",
+            b.dingtalk_client_secret_wo.as_deref(),
+            b.dingtalk_client_secret_wo_version,
+        ),
+        (
+            "proxy_wo",
+            "proxy_wo_version",
+            b.proxy_wo.as_deref(),
+            b.proxy_wo_version,
+        ),
+    ]
+}
+
+fn im_path(attribute: &str) -> AttrPath {
+    AttrPath::attr("im").then_index(0).then_attr(attribute)
 }
 
 /// The top-level attribute a bundle field name belongs to, and its path (`images.devbox` → `images["devbox"]`).
 fn field_path(field: &str) -> (String, AttrPath) {
+    if field == "im" {
+        return ("im".into(), AttrPath::attr("im"));
+    }
+    if let Some(rest) = field.strip_prefix("im.") {
+        return ("im".into(), im_path(rest));
+    }
     match field.split_once('.') {
         Some((top, key)) => (top.to_string(), AttrPath::attr(top).then_key(key)),
         None => (field.to_string(), AttrPath::attr(field)),
@@ -141,6 +189,20 @@ fn validate_config(config: &Typed<StackState>, diags: &mut Diagnostics) {
              whenever the key changes.",
         );
     }
+    if let Some(b) = c.im().filter(|_| !unknown("im")) {
+        for (secret, version_attr, value, version) in im_write_only(b) {
+            if value.is_some() && version.is_none() {
+                diags.error_at(
+                    im_path(version_attr),
+                    format!("im.{version_attr} is required with im.{secret}"),
+                    format!(
+                        "Write-only values are applied when their version changes: set im.{version_attr} = 1, and \
+                         bump it whenever the value changes."
+                    ),
+                );
+            }
+        }
+    }
     if let Some(tm) = &c.timeouts {
         if tm.create.is_none() && tm.update.is_none() && tm.delete.is_none() && tm.connect.is_none()
         {
@@ -197,6 +259,33 @@ fn plan(
             "admin_password_wo is required",
             format!("The admin password is needed when {why}. Pass it from an ephemeral variable."),
         );
+    }
+    // A new or bumped im secret version needs its value in this apply.
+    if let Some(b) = cfg.value.im().filter(|_| !cfg.is_unknown("im")) {
+        let prior_im = req
+            .prior
+            .as_ref()
+            .and_then(|p| p.im().cloned())
+            .unwrap_or_default();
+        for ((secret, version_attr, value, version), (_, _, _, before)) in
+            im_write_only(b).into_iter().zip(im_write_only(&prior_im))
+        {
+            if version.is_some() && version != before && value.is_none() {
+                let why = if req.prior.is_none() {
+                    "creating a stack"
+                } else {
+                    "its version changed"
+                };
+                diags.error_at(
+                    im_path(secret),
+                    format!("im.{secret} is required"),
+                    format!(
+                        "im.{version_attr} is set and im.{secret} is null: the value is needed when {why}. Pass it \
+                         from an ephemeral variable."
+                    ),
+                );
+            }
+        }
     }
     if cfg.value.private_key_path.is_none()
         && !cfg.is_unknown("private_key_path")
@@ -285,7 +374,7 @@ fn plan(
     {
         if let Some(bundle) = render(&p.value, &Secrets::default(), diags) {
             p.value.files = Some(bundle.managed_hashes());
-            p.value.services = Some(desired_services());
+            p.value.services = Some(desired_services(p.value.im().is_some()));
             p.value.deployed_version = Some(cloudcode_bundle::CLOUDCODE_VERSION.to_string());
             p.value.authelia_image = Some(bundle.manifest.inputs.authelia_image().to_string());
             for a in outcome {
@@ -346,7 +435,7 @@ fn refuse_authelia_downgrade(
 }
 
 /// The attributes the rendered files depend on (an unknown one leaves `files` unknown in the plan).
-const RENDER_INPUTS: [&str; 19] = [
+const RENDER_INPUTS: [&str; 21] = [
     "host",
     "domain",
     "admin_username",
@@ -366,6 +455,8 @@ const RENDER_INPUTS: [&str; 19] = [
     "acme_email",
     "timezone",
     "remote_dir",
+    "opencode_permission",
+    "im",
 ];
 
 fn stack_id(s: &StackState) -> String {
@@ -389,8 +480,8 @@ fn stack_id(s: &StackState) -> String {
 // ---------------------------------------------------------------------------------------------------------
 
 /// The services every healthy stack runs, as `services` shows them.
-fn desired_services() -> BTreeMap<String, String> {
-    host::SERVICES
+fn desired_services(im: bool) -> BTreeMap<String, String> {
+    host::services(im)
         .iter()
         .map(|s| (s.to_string(), "running".to_string()))
         .collect()
@@ -483,6 +574,21 @@ async fn secrets_for(
     if let Some(k) = req.config.llm_api_key_wo.as_deref().filter(|_| key_bump) {
         secrets.llm_api_key = Some(k.to_string());
     }
+    // The im block's secrets, each when its version is new (the planned versions equal the configuration's).
+    if let Some(b) = req.config.im() {
+        let before = prior.and_then(|p| p.im().cloned()).unwrap_or_default();
+        let [telegram, dingtalk, proxy] = im_write_only(b);
+        let [t0, d0, p0] = im_write_only(&before);
+        let bumped = |(_, _, value, version): (&str, &str, Option<&str>, Option<i64>),
+                      before: Option<i64>| {
+            value
+                .filter(|_| version.is_some() && version != before)
+                .map(str::to_string)
+        };
+        secrets.im_telegram_token = bumped(telegram, t0.3);
+        secrets.im_dingtalk_client_secret = bumped(dingtalk, d0.3);
+        secrets.im_proxy = bumped(proxy, p0.3);
+    }
     Some(secrets)
 }
 
@@ -541,6 +647,7 @@ impl Stack {
             install_docker: state.docker_install.as_deref() != Some("skip"),
             image_archives: &archives,
             build_devbox: state.devbox_build.unwrap_or(false),
+            services: host::services(state.im().is_some()),
             health_timeout: connect::phase_timeout(&state, phase),
             cancel: &req.ctx.cancel,
         };
@@ -673,7 +780,7 @@ impl Resource for Stack {
                     }
                 }
                 state.services = Some(
-                    host::SERVICES
+                    host::services(state.im().is_some())
                         .iter()
                         .map(|s| {
                             (
@@ -920,6 +1027,7 @@ mod tests {
                 cloudcode_bundle::hash_password("correct-horse-battery").unwrap(),
             ),
             llm_api_key: Some("sk-test-0123456789".into()),
+            ..Default::default()
         };
         let full = render(&s, &secrets, &mut diags).unwrap();
         assert!(diags.is_empty());
@@ -927,6 +1035,148 @@ mod tests {
         assert!(
             full.files.len() > plain.files.len(),
             "secret files are rendered only with secrets"
+        );
+    }
+
+    fn im_stack(im: ImBlock) -> StackState {
+        StackState {
+            host: "47.1.2.3".into(),
+            admin_username: "admin".into(),
+            admin_email: "admin@example.com".into(),
+            admin_password_wo: Some("correct-horse-battery".into()),
+            private_key_path: Some("/k".into()),
+            im: vec![im],
+            ..Default::default()
+        }
+    }
+
+    fn plan_errors(prior: Option<StackState>, config: StackState) -> String {
+        let mut req = PlanRequest {
+            config: Typed {
+                value: config.clone(),
+                unknown: Default::default(),
+            },
+            prior,
+            planned: Typed {
+                value: config,
+                unknown: Default::default(),
+            },
+            private: Private::default(),
+            requires_replace: Vec::new(),
+            ctx: Ctx::default(),
+        };
+        let mut d = Diagnostics::new();
+        plan(
+            &mut req,
+            &crate::provider::ProviderConfig::default(),
+            &mut d,
+        );
+        format!("{d:?}")
+    }
+
+    #[test]
+    fn an_im_secret_version_without_its_value_is_refused_on_create_and_on_a_bump_only() {
+        let block = ImBlock {
+            telegram_token_wo_version: Some(1),
+            ..Default::default()
+        };
+        let text = plan_errors(None, im_stack(block.clone()));
+        assert!(
+            text.contains("im.telegram_token_wo is required") && text.contains("creating a stack"),
+            "{text}"
+        );
+        // Same version as deployed, value left null: the host keeps its token.
+        let prior = im_stack(block.clone());
+        assert!(!plan_errors(Some(prior.clone()), im_stack(block.clone())).contains("is required"));
+        let bumped = ImBlock {
+            telegram_token_wo_version: Some(2),
+            ..block.clone()
+        };
+        let text = plan_errors(Some(prior), im_stack(bumped));
+        assert!(
+            text.contains("im.telegram_token_wo is required")
+                && text.contains("its version changed"),
+            "{text}"
+        );
+        let with_token = ImBlock {
+            telegram_token_wo: Some("123:abc".into()),
+            ..block
+        };
+        assert!(!plan_errors(None, im_stack(with_token)).contains("is required"));
+    }
+
+    #[test]
+    fn an_im_secret_without_its_version_and_bad_im_settings_are_named_by_path() {
+        let block = ImBlock {
+            proxy_wo: Some("socks5://u:p@h:1080".into()),
+            telegram_api_base: Some("ftp://x".into()),
+            ..Default::default()
+        };
+        let mut d = Diagnostics::new();
+        validate_config(
+            &Typed {
+                value: im_stack(block),
+                unknown: Default::default(),
+            },
+            &mut d,
+        );
+        let text = format!("{d:?}");
+        assert!(
+            text.contains("im.proxy_wo_version is required with im.proxy_wo"),
+            "{text}"
+        );
+        assert!(
+            text.contains("telegram_api_base") && text.contains("no chat platform"),
+            "{text}"
+        );
+        assert!(!text.contains("u:p@"), "{text}");
+    }
+
+    #[test]
+    fn the_box_id_follows_the_resource_id_and_services_include_im() {
+        let s = im_stack(ImBlock {
+            telegram_token_wo_version: Some(1),
+            ..Default::default()
+        });
+        let settings = bundle_settings(&s).unwrap();
+        assert_eq!(
+            settings.im.unwrap().box_id,
+            cloudcode_bundle::im_box_id(&stack_id(&s))
+        );
+        assert!(
+            desired_services(true).contains_key("im")
+                && !desired_services(false).contains_key("im")
+        );
+        assert_eq!(
+            field_path("im.telegram_api_base").1,
+            im_path("telegram_api_base")
+        );
+        assert_eq!(
+            field_path("opencode_permission.bash").1,
+            AttrPath::attr("opencode_permission").then_key("bash")
+        );
+    }
+
+    #[test]
+    fn im_secrets_do_not_change_the_tracked_files() {
+        let s = im_stack(ImBlock {
+            telegram_token_wo_version: Some(1),
+            proxy_wo_version: Some(1),
+            ..Default::default()
+        });
+        let mut diags = Diagnostics::new();
+        let plain = render(&s, &Secrets::default(), &mut diags).unwrap();
+        let secrets = Secrets {
+            im_telegram_token: Some("123:abc".into()),
+            im_proxy: Some("http://proxy:3128".into()),
+            ..Default::default()
+        };
+        let full = render(&s, &secrets, &mut diags).unwrap();
+        assert!(diags.is_empty());
+        assert_eq!(plain.managed_hashes(), full.managed_hashes());
+        assert!(
+            full.files.contains_key("secrets/im_telegram_token")
+                && full.files.contains_key("secrets/im_proxy")
         );
     }
 }

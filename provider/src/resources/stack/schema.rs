@@ -4,8 +4,8 @@ use cloudcode_bundle::validate as rule;
 use cloudcode_tfplugin::framework::{Attribute, Block, Schema};
 use cloudcode_tfplugin::value::{Type, Value};
 
-/// Service names `images` may override.
-pub const IMAGE_KEYS: [&str; 3] = ["caddy", "authelia", "devbox"];
+/// Service names `images` may override (`im` is used only with the `im` block).
+pub const IMAGE_KEYS: [&str; 4] = ["caddy", "authelia", "devbox", "im"];
 
 // ---------------------------------------------------------------------------------------------------------
 // Schema
@@ -122,10 +122,15 @@ pub fn schema() -> Schema {
                 cloudcode_bundle::DEFAULT_OPENCODE_VERSION
             ),
         ))
+        .attribute(Attribute::map_of("opencode_permission", Type::String).optional().validate(rule_permission).description(
+            "OpenCode's permission policy: tool name → `ask`, `allow` or `deny`, e.g. `{ bash = \"ask\", edit = \"allow\" }` \
+             (rendered into the devbox's `opencode.json` as `permission`). Tool names are lowercase letters, `_` \
+             and `*`. Default: OpenCode's own.",
+        ))
         // --- images --------------------------------------------------------------------------------------
         .attribute(Attribute::map_of("images", Type::String).optional().validate(rule_image_keys).description(
             "Image per service, overriding the pinned defaults (private registries, mirrors): keys `caddy`, \
-             `authelia`, `devbox`.",
+             `authelia`, `devbox`, `im` (the chat bridge, used with the `im` block; it must run as uid 10001 or root).",
         ))
         .attribute(b("allow_authelia_downgrade").default(Value::bool(false)).description(
             "Allow a plan whose Authelia is older than the one deployed (`authelia_image`). Off by default: a \
@@ -173,6 +178,8 @@ pub fn schema() -> Schema {
         .attribute(b("destroy_volumes").default(Value::bool(false)).description(
             "With `remote_teardown`, also delete the volumes (workspace, sessions, passkeys). Default `false`.",
         ))
+        // --- the chat bridge ----------------------------------------------------------------------------
+        .single_block("im", im_block())
         // --- results -------------------------------------------------------------------------------------
         .attribute(s("id").computed().use_state_for_unknown().description("`user@host:port/remote_dir`."))
         .attribute(s("url").computed().description("The site: OpenCode's web UI, behind the login."))
@@ -182,7 +189,7 @@ pub fn schema() -> Schema {
             "Deployed files (path relative to `remote_dir` → sha256). A hand edit on the host shows up here as drift.",
         ))
         .attribute(Attribute::map_of("services", Type::String).computed().description(
-            "State of each container (`caddy`, `authelia`, `devbox`): `running` when healthy. A stopped or unhealthy \
+            "State of each container (`caddy`, `authelia`, `devbox`, and `im` with the `im` block): `running` when healthy. A stopped or unhealthy \
              container shows up here as drift, and the next apply starts it.",
         ))
         .attribute(s("deployed_version").computed().description("Version of the provider that last deployed the host."))
@@ -191,6 +198,56 @@ pub fn schema() -> Schema {
              plan with an older Authelia version is refused unless `allow_authelia_downgrade`.",
         )),
     )
+}
+
+/// The `im` block: its presence runs the chat bridge (`cloudcode-im`) beside the devbox.
+fn im_block() -> Block {
+    let s = Attribute::string;
+    let n = Attribute::number;
+    Block::new(
+        "The chat bridge: Telegram and/or DingTalk users talk to this box's OpenCode (bind with `cloudcode im qr`). \
+         The block's presence runs the `im` service; removing it removes the service, its configuration and its \
+         secrets from the host (the `im_data` volume stays). Needs outbound access to the platform's API (or `proxy_wo`).",
+    )
+    .attribute(s("telegram_token_wo").optional().sensitive().write_only().validate_str(rule::im_secret).description(
+        "The Telegram bot token from @BotFather. **Write-only**: never stored; supply it with a new \
+         `telegram_token_wo_version`, otherwise the host keeps its token.",
+    ))
+    .attribute(n("telegram_token_wo_version").optional().description(
+        "Set (e.g. `1`) to turn Telegram on; bump it to apply a new `telegram_token_wo`.",
+    ))
+    .attribute(s("telegram_api_base").optional().validate_str(rule::http_url).description(
+        "Telegram Bot API base URL (a local Bot API server or a mirror). Default `https://api.telegram.org`.",
+    ))
+    .attribute(s("dingtalk_client_id").optional().validate_str(rule::dingtalk_id).description(
+        "The DingTalk app's Client ID (AppKey); setting it turns DingTalk on.",
+    ))
+    .attribute(s("dingtalk_client_secret_wo").optional().sensitive().write_only().validate_str(rule::im_secret).description(
+        "The DingTalk app's Client Secret. **Write-only**: supply it with a new `dingtalk_client_secret_wo_version`.",
+    ))
+    .attribute(n("dingtalk_client_secret_wo_version").optional().description(
+        "Bump to apply a new `dingtalk_client_secret_wo`; required with `dingtalk_client_id`.",
+    ))
+    .attribute(s("dingtalk_robot_code").optional().validate_str(rule::dingtalk_id).description(
+        "The DingTalk robot code. Default: the Client ID.",
+    ))
+    .attribute(s("proxy_wo").optional().sensitive().write_only().validate_str(rule::im_proxy).description(
+        "Proxy for the bridge's platform traffic: an `http://`, `https://` or `socks5://` URL, which may carry \
+         credentials. **Write-only**: supply it with a new `proxy_wo_version`.",
+    ))
+    .attribute(n("proxy_wo_version").optional().description(
+        "Set to use `proxy_wo`; bump it to apply a new one. Unset: no proxy.",
+    ))
+}
+
+fn rule_permission(v: &Value) -> Result<(), String> {
+    for (tool, value) in v.as_entries().into_iter().flatten() {
+        rule::permission_tool(tool).map_err(|e| e.to_string())?;
+        if let Some(p) = value.as_str() {
+            rule::permission_value(p).map_err(|e| format!("{tool}: {e}"))?;
+        }
+    }
+    Ok(())
 }
 
 fn rule_path(v: &str) -> Result<(), String> {

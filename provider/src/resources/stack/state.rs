@@ -55,9 +55,32 @@ pub struct StackState {
     pub services: Option<BTreeMap<String, String>>,
     pub deployed_version: Option<String>,
     pub authelia_image: Option<String>,
+    pub opencode_permission: Option<BTreeMap<String, String>>,
+    /// The `im` block (at most one element; empty: no chat bridge).
+    pub im: Vec<ImBlock>,
+}
+
+/// The `im` block.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ImBlock {
+    pub telegram_token_wo: Option<String>,
+    pub telegram_token_wo_version: Option<i64>,
+    pub telegram_api_base: Option<String>,
+    pub dingtalk_client_id: Option<String>,
+    pub dingtalk_client_secret_wo: Option<String>,
+    pub dingtalk_client_secret_wo_version: Option<i64>,
+    pub dingtalk_robot_code: Option<String>,
+    pub proxy_wo: Option<String>,
+    pub proxy_wo_version: Option<i64>,
 }
 
 impl StackState {
+    /// The `im` block, when present.
+    pub fn im(&self) -> Option<&ImBlock> {
+        self.im.first()
+    }
+
     /// The directory on the host.
     pub fn dir(&self) -> String {
         self.remote_dir
@@ -86,6 +109,7 @@ impl StackState {
             ("caddy", &i.images.caddy),
             ("authelia", &i.images.authelia),
             ("devbox", &i.images.devbox),
+            ("im", &i.images.im),
         ]
         .into_iter()
         .filter_map(|(k, v)| v.clone().map(|v| (k.to_string(), v)))
@@ -99,6 +123,23 @@ impl StackState {
         self.acme_email = i.acme_email.clone();
         self.timezone = Some(i.timezone.clone());
         self.remote_dir = Some(i.remote_dir.clone());
+        self.opencode_permission =
+            (!i.opencode_permission.is_empty()).then(|| i.opencode_permission.clone());
+        let v = &m.write_only_versions;
+        self.im =
+            i.im.iter()
+                .map(|im| ImBlock {
+                    telegram_token_wo_version: v.im_telegram_token_wo_version,
+                    telegram_api_base: (im.telegram_api_base
+                        != cloudcode_bundle::settings::DEFAULT_TELEGRAM_API_BASE)
+                        .then(|| im.telegram_api_base.clone()),
+                    dingtalk_client_id: im.dingtalk_client_id.clone(),
+                    dingtalk_client_secret_wo_version: v.im_dingtalk_client_secret_wo_version,
+                    dingtalk_robot_code: im.dingtalk_robot_code.clone(),
+                    proxy_wo_version: v.im_proxy_wo_version,
+                    ..ImBlock::default()
+                })
+                .collect();
         let mut files = m.files.clone();
         files.insert(
             cloudcode_bundle::paths::MANIFEST.to_string(),

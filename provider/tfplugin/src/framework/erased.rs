@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::framework::diag::{AttrPath, Diagnostics};
-use crate::framework::schema::{Attribute, PlanModifier, Schema};
+use crate::framework::schema::{Attribute, Block, PlanModifier, Schema};
 use crate::framework::traits::{
     ApplyRequest, Ctx, DataSource, DeleteRequest, PlanRequest, Private, ReadRequest, Resource,
     Typed,
@@ -124,10 +124,46 @@ fn attr<'a>(v: &'a Value, name: &str) -> &'a Value {
     v.get_attr(name).unwrap_or(&Value::Null)
 }
 
-/// Nulls every write-only attribute: they never reach plan or state.
+/// Nulls every write-only attribute, including those of nested blocks: they never reach plan or state.
 fn null_write_only(schema: &Schema, v: &mut Value) {
-    for a in schema.block.attributes.iter().filter(|a| a.write_only) {
+    null_write_only_in(&schema.block, v);
+}
+
+fn null_write_only_in(block: &Block, v: &mut Value) {
+    if !v.is_known() || v.is_null() {
+        return;
+    }
+    for a in block.attributes.iter().filter(|a| a.write_only) {
         v.set_attr(a.name.clone(), Value::Null);
+    }
+    for b in &block.blocks {
+        if let Some(Value::List(items)) = v.get_attr_mut(&b.name) {
+            for item in items.iter_mut() {
+                null_write_only_in(&b.block, item);
+            }
+        }
+    }
+}
+
+/// Write-only attributes set in `config` (nested blocks included), with their paths.
+fn write_only_set(
+    block: &Block,
+    config: &Value,
+    path: &AttrPath,
+    out: &mut Vec<(AttrPath, String)>,
+) {
+    for a in block.attributes.iter().filter(|a| a.write_only) {
+        if !attr(config, &a.name).is_null() {
+            out.push((path.clone().then_attr(a.name.clone()), a.name.clone()));
+        }
+    }
+    for b in &block.blocks {
+        if let Some(Value::List(items)) = config.get_attr(&b.name) {
+            for (i, item) in items.iter().enumerate() {
+                let p = path.clone().then_attr(b.name.clone()).then_index(i as i64);
+                write_only_set(&b.block, item, &p, out);
+            }
+        }
     }
 }
 
@@ -151,19 +187,18 @@ impl<R: Resource> AnyResource for ResourceAdapter<R> {
             .block
             .validate_value(config, &AttrPath::default(), diags);
         if !write_only_allowed {
-            for a in schema.block.attributes.iter().filter(|a| a.write_only) {
-                if !attr(config, &a.name).is_null() {
-                    diags.error_at(
-                        AttrPath::attr(a.name.clone()),
-                        "Write-only attribute needs Terraform 1.11 or later",
-                        format!(
-                            "`{}` is write-only: it is sent to the provider but never stored in plan or state. \
-                             This Terraform/OpenTofu does not support write-only attributes and would store the \
-                             secret in state. Upgrade to Terraform >= 1.11 or OpenTofu >= 1.11.",
-                            a.name
-                        ),
-                    );
-                }
+            let mut set = Vec::new();
+            write_only_set(&schema.block, config, &AttrPath::default(), &mut set);
+            for (path, name) in set {
+                diags.error_at(
+                    path,
+                    "Write-only attribute needs Terraform 1.11 or later",
+                    format!(
+                        "`{name}` is write-only: it is sent to the provider but never stored in plan or state. \
+                         This Terraform/OpenTofu does not support write-only attributes and would store the \
+                         secret in state. Upgrade to Terraform >= 1.11 or OpenTofu >= 1.11."
+                    ),
+                );
             }
         }
         if diags.has_errors() {
@@ -208,7 +243,12 @@ impl<R: Resource> AnyResource for ResourceAdapter<R> {
                 !a.write_only
                     && from_config(a, config)
                     && attr(&planned, &a.name) != attr(prior, &a.name)
-            });
+            })
+            || schema
+                .block
+                .blocks
+                .iter()
+                .any(|b| attr(&planned, &b.name) != attr(prior, &b.name));
         for a in schema.block.attributes.iter().filter(|a| a.computed) {
             if from_config(a, config) || a.default.is_some() {
                 continue;
@@ -434,5 +474,61 @@ impl<D: DataSource> AnyDataSource for DataSourceAdapter<D> {
             Some(s) => encode(&s, &ty, "data source result", diags),
             None => Value::Null,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema() -> Schema {
+        Schema::new(
+            0,
+            Block::new("thing")
+                .attribute(Attribute::string("name").required())
+                .attribute(Attribute::string("secret_wo").optional().write_only())
+                .single_block(
+                    "inner",
+                    Block::new("inner")
+                        .attribute(Attribute::string("token_wo").optional().write_only())
+                        .attribute(Attribute::number("token_wo_version").optional()),
+                ),
+        )
+    }
+
+    fn value(secret: Value, token: Value) -> Value {
+        let obj = |pairs: Vec<(&str, Value)>| {
+            Value::Object(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+        };
+        obj(vec![
+            ("name", Value::string("n")),
+            ("secret_wo", secret),
+            (
+                "inner",
+                Value::List(vec![obj(vec![
+                    ("token_wo", token),
+                    ("token_wo_version", Value::int(1)),
+                ])]),
+            ),
+        ])
+    }
+
+    #[test]
+    fn write_only_attributes_of_nested_blocks_are_nulled_and_found() {
+        let mut v = value(Value::string("s3cret"), Value::string("t0ken"));
+        let mut set = Vec::new();
+        write_only_set(&schema().block, &v, &AttrPath::default(), &mut set);
+        let names: Vec<String> = set.iter().map(|(p, _)| p.to_string()).collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        assert!(
+            names[1].contains("inner") && names[1].contains("token_wo"),
+            "{names:?}"
+        );
+        null_write_only(&schema(), &mut v);
+        assert_eq!(v, value(Value::Null, Value::Null));
+        // Null and unknown blocks are left alone.
+        let mut unknown = Value::Unknown;
+        null_write_only(&schema(), &mut unknown);
+        assert_eq!(unknown, Value::Unknown);
     }
 }

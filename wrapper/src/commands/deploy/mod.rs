@@ -4,6 +4,7 @@
 
 mod cloud;
 mod host;
+mod im;
 
 use std::collections::BTreeMap;
 
@@ -164,6 +165,7 @@ pub fn configure(name: &str, a: &DeployArgs) -> Result<Configured> {
         previous.as_ref().map(|p| p.llm_api_key_version),
         api_key.is_some(),
     );
+    let im_secrets = im::configure(a, previous.as_ref(), &mut cfg)?;
 
     // Bundle-level rules (provider/base URL combination etc.) before anything is written. A cloud stack
     // without a domain has no address yet: check with a placeholder address.
@@ -191,6 +193,9 @@ pub fn configure(name: &str, a: &DeployArgs) -> Result<Configured> {
         secrets: Secrets {
             admin_password: password,
             llm_api_key: api_key,
+            im_telegram_token: im_secrets.telegram_token,
+            im_dingtalk_client_secret: im_secrets.dingtalk_client_secret,
+            im_proxy: im_secrets.proxy,
         },
         lock,
     })
@@ -201,11 +206,11 @@ fn images(given: &[String]) -> Result<BTreeMap<String, String>> {
     for i in given {
         let (role, image) = i
             .split_once('=')
-            .filter(|(r, _)| ["caddy", "authelia", "devbox"].contains(r))
+            .filter(|(r, _)| ["caddy", "authelia", "devbox", "im"].contains(r))
             .ok_or_else(|| {
                 Error::input(
-                    format!("--image \"{i}\" must be caddy=, authelia= or devbox=<image>"),
-                    format!("--image \"{i}\" 应为 caddy=、authelia= 或 devbox=<镜像>"),
+                    format!("--image \"{i}\" must be caddy=, authelia=, devbox= or im=<image>"),
+                    format!("--image \"{i}\" 应为 caddy=、authelia=、devbox= 或 im=<镜像>"),
                 )
             })?;
         images.insert(role.to_string(), image.to_string());
