@@ -277,7 +277,9 @@ fn one_of(v: &str, allowed: &[&str]) -> Rule {
     }
 }
 
-/// An https:// base URL with a host, without credentials, whitespace, quotes, braces or backslashes.
+/// An https:// base URL with a host, without credentials, whitespace, quotes, braces or backslashes. Plain
+/// http:// is accepted only to a private, loopback or link-local IP address (a model server in the same private
+/// network, e.g. Ollama or vLLM in the VPC): the key never crosses a public network unencrypted.
 pub fn https_url(v: &str) -> Rule {
     if v.chars().any(|c| {
         c.is_control()
@@ -297,9 +299,15 @@ pub fn https_url(v: &str) -> Rule {
     }
     let u =
         url::Url::parse(v).map_err(|e| Invalid::new(format!("{} is not a URL: {e}", shown(v))))?;
-    if u.scheme() != "https" {
+    let private_http = u.scheme() == "http"
+        && match u.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_private() || ip.is_loopback() || ip.is_link_local(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback() || (ip.segments()[0] & 0xfe00) == 0xfc00,
+            _ => false,
+        };
+    if u.scheme() != "https" && !private_http {
         return Err(Invalid::new(format!(
-            "{} must start with https:// (the key is sent to it)",
+            "{} must start with https:// (the key is sent to it), or http:// to a private IP address",
             shown(v)
         )));
     }
