@@ -28,10 +28,13 @@ if [[ "$what" == all || "$what" == bench ]]; then
 fi
 
 if [[ "$what" == all || "$what" == im ]]; then
-  # The bridge's benchmark in the release profile (what ships); OpenCode from the test cache.
-  cargo build -p cloudcode-tests --bins --locked --release
-  "$REPO/target/release/im_bench" --turns "${BENCH_IM_TURNS:-20}" --out "$out/im-$stamp.md" \
-    2> >(tee "$out/im-$stamp.log" >&2)
+  # The bridge as it ships (release) driven by the debug harness (the doubles and OpenCode from the test cache);
+  # the renderer's own release benchmark for the PNG time.
+  cargo build -p cloudcode-im --locked --release --bin cloudcode-im --example render_bench
+  cargo build -p cloudcode-tests --locked --bin im_bench --bin cloudcode-im-under-test
+  CLOUDCODE_IM_BIN="$REPO/target/release/cloudcode-im" "$REPO/target/debug/im_bench" \
+    --turns "${BENCH_IM_TURNS:-20}" --renders 0 --out "$out/im-$stamp.md" 2> >(tee "$out/im-$stamp.log" >&2)
+  "$REPO/target/release/examples/render_bench" | tee -a "$out/im-$stamp.md"
 fi
 
 if [[ "$what" == all || "$what" == reliability ]]; then

@@ -104,7 +104,9 @@ fn main() {
     }
 
     let code: String = (0..200).map(|i| format!("    let value_{i} = compute({i}, \"text\"); // 第{i}行\n")).collect();
-    let _ = cloudcode_im::render::render_code(&code, Some("rust"));
+    if args.renders > 0 {
+        let _ = cloudcode_im::render::render_code(&code, Some("rust"));
+    }
     let mut renders: Vec<f64> = (0..args.renders)
         .map(|_| {
             let t = Instant::now();
