@@ -6,6 +6,7 @@ pub mod alicloud_double_fixture;
 pub mod authelia;
 pub mod cloud_fixture;
 pub mod delay_proxy;
+pub mod double_server;
 pub mod dingtalk_double;
 pub mod ecs_double;
 pub mod engine;

@@ -9,7 +9,6 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -17,6 +16,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
+
+use crate::double_server::DoubleServer;
 
 /// The model id the double serves (`provider/model` in OpenCode is `<provider id>/double`).
 pub const MODEL_ID: &str = "double";
@@ -112,8 +113,7 @@ fn lock(s: &Shared) -> MutexGuard<'_, Inner> {
 pub struct LlmDouble {
     addr: SocketAddr,
     shared: Shared,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    _server: DoubleServer,
 }
 
 impl LlmDouble {
@@ -125,49 +125,10 @@ impl LlmDouble {
             log: Vec::new(),
             next_call: 0,
         }));
-        let std_listener = std::net::TcpListener::bind(bind)?;
-        std_listener.set_nonblocking(true)?;
-        let addr = std_listener.local_addr()?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .thread_name("llm-double")
-            .build()?;
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let app = axum::Router::new()
-            .fallback(handle)
-            .with_state(shared.clone());
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<std::io::Result<()>>();
-        let thread = std::thread::Builder::new()
-            .name("llm-double".into())
-            .spawn(move || {
-                runtime.block_on(async move {
-                    let listener = match tokio::net::TcpListener::from_std(std_listener) {
-                        Ok(l) => l,
-                        Err(e) => {
-                            let _ = ready_tx.send(Err(e));
-                            return;
-                        }
-                    };
-                    let _ = ready_tx.send(Ok(()));
-                    let _ = axum::serve(listener, app)
-                        .with_graceful_shutdown(async {
-                            let _ = rx.await;
-                        })
-                        .await;
-                });
-                // Streaming tasks still running (slow answers) are dropped with the runtime here.
-                runtime.shutdown_timeout(Duration::from_millis(100));
-            })?;
-        ready_rx
-            .recv()
-            .map_err(|_| std::io::Error::other("llm double thread exited early"))??;
-        Ok(Self {
-            addr,
-            shared,
-            shutdown: Some(tx),
-            thread: Some(thread),
-        })
+        let app = axum::Router::new().fallback(handle).with_state(shared.clone());
+        let server = DoubleServer::axum("llm-double", bind, 1, app)?;
+        let addr = server.addr();
+        Ok(Self { addr, shared, _server: server })
     }
 
     /// `http://127.0.0.1:<port>/v1` — OpenCode's `options.baseURL`.
@@ -225,16 +186,6 @@ impl LlmDouble {
     }
 }
 
-impl Drop for LlmDouble {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
 
 fn contains_str(v: &Value, needle: &str) -> bool {
     match v {

@@ -9,19 +9,19 @@ mod state;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 pub use state::{Call, SentImage, SentMessage, BOT_TOPIC, MARKDOWN_MAX_CHARS, MSG_PARAM_MAX_BYTES};
 
 use state::{lock, Pending, Push, Shared, World};
 
+use crate::double_server::DoubleServer;
+
 /// A running double.
 pub struct DingTalkDouble {
     addr: SocketAddr,
     shared: Shared,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    server: Option<DoubleServer>,
 }
 
 impl DingTalkDouble {
@@ -31,46 +31,13 @@ impl DingTalkDouble {
     /// Starts on `bind` (e.g. `127.0.0.1:0`).
     pub fn start(bind: &str) -> std::io::Result<Self> {
         let shared: Shared = Arc::new(Mutex::new(World::new(Self::CLIENT_ID, Self::CLIENT_SECRET)));
-        let std_listener = std::net::TcpListener::bind(bind)?;
-        std_listener.set_nonblocking(true)?;
-        let addr = std_listener.local_addr()?;
-        lock(&shared).base = format!("http://{addr}");
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .thread_name("dingtalk-double")
-            .build()?;
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let bind: std::net::SocketAddr =
+            bind.parse().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{bind}: {e}")))?;
         let app = server::router(shared.clone());
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<std::io::Result<()>>();
-        let thread = std::thread::Builder::new()
-            .name("dingtalk-double".into())
-            .spawn(move || {
-                runtime.block_on(async move {
-                    let listener = match tokio::net::TcpListener::from_std(std_listener) {
-                        Ok(l) => l,
-                        Err(e) => {
-                            let _ = ready_tx.send(Err(e));
-                            return;
-                        }
-                    };
-                    let _ = ready_tx.send(Ok(()));
-                    let _ = axum::serve(listener, app)
-                        .with_graceful_shutdown(async {
-                            let _ = rx.await;
-                        })
-                        .await;
-                });
-            })?;
-        ready_rx
-            .recv()
-            .map_err(|_| std::io::Error::other("dingtalk double thread exited early"))??;
-        Ok(Self {
-            addr,
-            shared,
-            shutdown: Some(tx),
-            thread: Some(thread),
-        })
+        let server = DoubleServer::axum("dingtalk-double", bind, 1, app)?;
+        let addr = server.addr();
+        lock(&shared).base = format!("http://{addr}");
+        Ok(Self { addr, shared, server: Some(server) })
     }
 
     /// Stands in for `https://api.dingtalk.com`.
@@ -228,11 +195,6 @@ impl Drop for DingTalkDouble {
                 let _ = c.tx.send(Push::Drop);
             }
         }
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        drop(self.server.take());
     }
 }

@@ -15,7 +15,6 @@ mod tests;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
@@ -28,6 +27,8 @@ pub use state::{
 
 use server::{lock, Inner, Shared};
 use state::{EditFlood, World};
+
+use crate::double_server::DoubleServer;
 
 /// A driver call that cannot be honoured (the double itself never fails a test silently).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -44,8 +45,7 @@ pub enum DriverError {
 pub struct TelegramDouble {
     addr: SocketAddr,
     shared: Shared,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    _server: DoubleServer,
 }
 
 fn generate_token() -> (String, i64) {
@@ -77,41 +77,10 @@ impl TelegramDouble {
             world: Mutex::new(World::new(token, bot_id, "cloudcode_test_bot".into())),
             updates: tokio::sync::Notify::new(),
         });
-        let std_listener = std::net::TcpListener::bind(bind)?;
-        std_listener.set_nonblocking(true)?;
-        let addr = std_listener.local_addr()?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .thread_name("telegram-double")
-            .build()?;
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let app = server::router(shared.clone());
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<std::io::Result<()>>();
-        let thread = std::thread::Builder::new()
-            .name("telegram-double".into())
-            .spawn(move || {
-                runtime.block_on(async move {
-                    let listener = match tokio::net::TcpListener::from_std(std_listener) {
-                        Ok(l) => l,
-                        Err(e) => {
-                            let _ = ready_tx.send(Err(e));
-                            return;
-                        }
-                    };
-                    let _ = ready_tx.send(Ok(()));
-                    server::serve(listener, app, rx).await;
-                });
-            })?;
-        ready_rx
-            .recv()
-            .map_err(|_| std::io::Error::other("telegram double thread exited early"))??;
-        Ok(Self {
-            addr,
-            shared,
-            shutdown: Some(tx),
-            thread: Some(thread),
-        })
+        let server = DoubleServer::start("telegram-double", bind, 2, move |listener, stop| server::serve(listener, app, stop))?;
+        let addr = server.addr();
+        Ok(Self { addr, shared, _server: server })
     }
 
     /// `http://<addr>` — the Bot API base URL; the bridge calls `{base}/bot{token}/{method}`.
@@ -289,13 +258,3 @@ impl TelegramDouble {
     }
 }
 
-impl Drop for TelegramDouble {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
