@@ -103,6 +103,9 @@ pub struct Bridge {
     progress: Mutex<HashMap<(String, String), progress::Handle>>,
     /// Who answered a permission or question from the chat (request id → name), for the edited message.
     answered_by: Mutex<HashMap<String, String>>,
+    /// Session titles by (box, session), kept current from `session.updated` events: a finished turn is
+    /// delivered without asking OpenCode for the title again.
+    titles: Mutex<HashMap<(String, String), String>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +127,7 @@ impl Bridge {
             recent: Mutex::new(HashMap::new()),
             progress: Mutex::new(HashMap::new()),
             answered_by: Mutex::new(HashMap::new()),
+            titles: Mutex::new(HashMap::new()),
         })
     }
 

@@ -92,6 +92,9 @@ async fn on_event(bridge: &Arc<Bridge>, box_id: &str, ev: Event) {
                 }
             }
         }
+        Event::SessionUpdated { session, title } if !title.is_empty() => {
+            bridge.titles.lock().unwrap_or_else(|p| p.into_inner()).insert((box_id.to_string(), session), title);
+        }
         Event::PermissionAsked(p) => permission_asked(bridge, box_id, &p),
         Event::PermissionReplied { request, reply, .. } => {
             let what = match reply.as_str() {
@@ -129,8 +132,15 @@ async fn latest_assistant(bridge: &Bridge, box_id: &str, session: &str) -> Optio
 }
 
 pub async fn session_title(bridge: &Bridge, box_id: &str, session: &str) -> String {
+    let key = (box_id.to_string(), session.to_string());
+    if let Some(t) = bridge.titles.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return t.clone();
+    }
     match bridge.boxes[box_id].opencode.session(session).await {
-        Ok(s) if !s.title.is_empty() => s.title,
+        Ok(s) if !s.title.is_empty() => {
+            bridge.titles.lock().unwrap_or_else(|p| p.into_inner()).insert(key, s.title.clone());
+            s.title
+        }
         _ => session.to_string(),
     }
 }

@@ -15,6 +15,8 @@ pub enum Event {
     Heartbeat,
     Status { session: String, status: SessionStatus },
     Idle { session: String },
+    /// A session's info changed (its title, once OpenCode named it).
+    SessionUpdated { session: String, title: String },
     MessageUpdated { session: String, info: Box<MessageInfo> },
     PartUpdated { session: String, part: Box<Part> },
     PartDelta { session: String, message: String, part: String, field: String, delta: String },
@@ -44,6 +46,10 @@ impl Event {
                     .map_err(|e| format!("a session.status event: {e}"))?,
             },
             "session.idle" => Event::Idle { session: s("sessionID") },
+            "session.updated" | "session.created" => Event::SessionUpdated {
+                session: p.pointer("/info/id").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| s("sessionID")),
+                title: p.pointer("/info/title").and_then(Value::as_str).unwrap_or_default().to_string(),
+            },
             "message.updated" => Event::MessageUpdated {
                 session: s("sessionID"),
                 info: Box::new(typed(&kind, p.get("info").cloned().unwrap_or(Value::Null))?),

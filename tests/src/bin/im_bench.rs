@@ -71,7 +71,7 @@ fn main() {
     let proxy = DelayProxy::start(oc_addr, Duration::ZERO).expect("proxy");
     const PROMPT: &[u8] = b"/prompt_async";
     // The end of a turn as the bridge receives it: OpenCode's `session.status` idle event.
-    const IDLE: &[u8] = br#""status":{"type":"idle"}"#;
+    const IDLE: &[u8] = br#"{"type":"idle"}"#;
     proxy.tap(PROMPT);
     proxy.tap(IDLE);
     let tg = TelegramDouble::start_local();
@@ -93,14 +93,25 @@ fn main() {
         wait("the prompt", Duration::from_secs(60), || proxy.tapped(PROMPT).len() > i);
         let t_prompt = proxy.tapped(PROMPT)[i];
         wait("the answer", Duration::from_secs(120), || answers(&tg) > before);
-        let t_idle = *proxy.tapped(IDLE).iter().find(|t| **t > t_prompt).expect("an idle event after the prompt");
-        let t_sent = tg.calls_of("sendMessage").iter().map(|c| c.at).find(|at| *at > t_idle).expect("a send after idle");
+        // The answer's send, and the last idle event OpenCode emitted before it (the one that ended the turn).
+        let t_sent = tg
+            .calls_of("sendMessage")
+            .iter()
+            .filter(|c| c.at > t_prompt && c.status == 200)
+            .map(|c| c.at)
+            .last()
+            .expect("the answer's send");
+        let t_idle = *proxy.tapped(IDLE).iter().filter(|t| **t > t_prompt && **t < t_sent).last().unwrap_or_else(|| {
+            let rel: Vec<i128> = proxy.tapped(IDLE).iter().map(|t| t.duration_since(t0).as_millis() as i128 - t0.duration_since(*t).as_millis() as i128).collect();
+            panic!("turn {i}: no idle event between the prompt (+{:?}) and the answer (+{:?}); idles at {rel:?} ms", t_prompt - t0, t_sent - t0)
+        });
         // The first two turns warm up (session creation, title generation).
         if i >= 2 {
             inbound.push((t_prompt - t0).as_secs_f64() * 1000.0);
             outbound.push((t_sent.saturating_duration_since(t_idle)).as_secs_f64() * 1000.0);
         }
-        std::thread::sleep(Duration::from_millis(300));
+        // Users may send 20 messages a minute: pace the turns under that.
+        std::thread::sleep(Duration::from_secs(3).saturating_sub(t0.elapsed()));
     }
 
     let code: String = (0..200).map(|i| format!("    let value_{i} = compute({i}, \"text\"); // 第{i}行\n")).collect();
