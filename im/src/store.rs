@@ -543,6 +543,15 @@ impl Store {
         Ok(n)
     }
 
+    /// Gives back a missed count whose notice could not be delivered.
+    pub fn add_missed(&self, platform: &str, user: &str, n: i64) -> Result<()> {
+        self.db().execute(
+            "UPDATE users SET missed = missed + ?3 WHERE platform = ?1 AND user_id = ?2",
+            params![platform, user, n],
+        )?;
+        Ok(())
+    }
+
     /// Where the messages sent under a tag went: (platform, chat, message ref).
     pub fn sent_refs(&self, tag: &str) -> Result<Vec<(String, String, String)>> {
         let db = self.db();

@@ -375,3 +375,47 @@ fn dingtalk_user_binds_gets_answers_with_code_as_images_and_approves_through_a_l
     wait_dingtalk(&dt, "staff-ann", "bash done on DingTalk", &bridge);
     assert!(!bridge.log().contains(dt.client_secret()), "the app secret is in the log");
 }
+
+#[test]
+fn a_question_arrives_with_its_options_and_an_approval_answered_in_the_browser_updates_the_chat() {
+    require_opencode!();
+    let llm = LlmDouble::start(local(), "sk-double").unwrap();
+    let question = json!({ "questions": [{ "question": "Which colour?", "header": "Colour",
+        "options": [{ "label": "red", "description": "Red" }, { "label": "blue", "description": "Blue" }] }] });
+    llm.when("ASKME", vec![Step::tool("question", question), Step::text("blue it is")]);
+    llm.when("BROWSERBASH", vec![Step::bash("echo from-browser"), Step::text("browser bash done")]);
+    let oc = OpencodeServer::start(&llm, json!({ "bash": "ask" })).unwrap();
+    let tg = TelegramDouble::start_local();
+    let bridge = ImBridge::start(
+        &[ImBox { id: "boxQ".into(), name: "quiz".into(), opencode_url: oc.base_url() }],
+        Some((&tg.base_url(), &tg.token())),
+        None,
+    );
+    bind(&tg, &bridge, (ANN, "ann"), &bridge.payload("boxQ"));
+
+    // The agent's question comes with its options as buttons; the pressed one reaches the model.
+    tg.user_says(ANN, (ANN, "ann"), "ASKME something");
+    wait_text(&tg, ANN, "Which colour?", &bridge);
+    let (msg, blue) = button(&tg, ANN, "blue");
+    assert!(tg.messages(ANN).iter().any(|m| m.message_id == msg && m.callback_data().len() == 2));
+    tg.press_button(ANN, (ANN, "ann"), msg, &blue).unwrap();
+    wait_text(&tg, ANN, "blue it is", &bridge);
+    assert!(llm.any_request_contains(r#""Which colour?"="blue""#), "the answer did not reach the model");
+    wait_text(&tg, ANN, "Answered by ann", &bridge);
+
+    // An approval answered in the browser (OpenCode's API, as the web UI does): the chat copy says so and
+    // loses its buttons.
+    tg.user_says(ANN, (ANN, "ann"), "BROWSERBASH please");
+    wait_text(&tg, ANN, "Approval needed", &bridge);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = cloudcode_im::opencode::Client::new(&oc.base_url(), None).unwrap();
+    rt.block_on(async {
+        let pending = client.permissions().await.unwrap();
+        assert_eq!(pending.len(), 1, "{pending:?}");
+        client.reply_permission(&pending[0].id, cloudcode_im::opencode::PermissionReply::Once, None).await.unwrap();
+    });
+    let msgs = wait_text(&tg, ANN, "Allowed once (in the browser)", &bridge);
+    let edited = msgs.iter().find(|m| m.text.contains("Allowed once (in the browser)")).unwrap();
+    assert!(edited.buttons.iter().flatten().next().is_none(), "the answered approval kept its buttons");
+    wait_text(&tg, ANN, "browser bash done", &bridge);
+}

@@ -69,7 +69,10 @@ pub async fn run(bridge: Arc<Bridge>, platform: Arc<dyn Platform>, shutdown: tok
                     "⚠️ You missed {missed} message{} while you could not be reached; here are the newest.",
                     if missed == 1 { "" } else { "s" }
                 ));
-                platform.send(&chat, &note).await?;
+                if let Err(e) = platform.send(&chat, &note).await {
+                    let _ = bridge.store.add_missed(name, &out.user, missed);
+                    return Err(e);
+                }
             }
             platform.send(&chat, &shape_for(&out.body, platform.shape())).await
         }
