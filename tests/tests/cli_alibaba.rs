@@ -74,12 +74,13 @@ fn assert_valid(wd: &Workdir, sub: &str) {
     );
 }
 
-/// HCL accepts a JSON object as an expression: the vars file's `stack` becomes a run's variable. Both
-/// ephemeral secrets are set in every run: under `terraform test` (1.11) an ephemeral variable left unset at
-/// plan time fails the apply phase ("must remain unset"), unlike a real `terraform apply`.
+/// HCL accepts a JSON object as an expression: the vars file's `stack` becomes a run's variable. Every
+/// ephemeral secret is set in every run (the chat bridge's to a placeholder it never uses: without their versions
+/// the bridge is off): under `terraform test` (1.11) an ephemeral variable left unset — or set to null — at plan
+/// time fails the apply phase ("must remain unset"), unlike a real `terraform apply`.
 fn run_block(name: &str, command: &str, stack: &Json, asserts: &[(&str, &str)]) -> String {
     let mut s = format!(
-        "run \"{name}\" {{\n  command = {command}\n  variables {{\n    stack = {stack}\n    admin_password = \"{PASSWORD}\"\n    llm_api_key = \"{API_KEY}\"\n  }}\n"
+        "run \"{name}\" {{\n  command = {command}\n  variables {{\n    stack = {stack}\n    admin_password = \"{PASSWORD}\"\n    llm_api_key = \"{API_KEY}\"\n    im_telegram_token = \"unused\"\n    im_dingtalk_client_secret = \"unused\"\n    im_proxy = \"unused\"\n  }}\n"
     );
     for (cond, msg) in asserts {
         s.push_str(&format!(
