@@ -109,7 +109,9 @@ impl DelayProxy {
     /// The arrival times recorded for `marker` so far.
     pub fn tapped(&self, marker: &[u8]) -> Vec<Instant> {
         let taps = self.shared.taps.lock();
-        taps.ok().and_then(|t| t.iter().find(|(m, _)| m == marker).map(|(_, v)| v.clone())).unwrap_or_default()
+        taps.ok()
+            .and_then(|t| t.iter().find(|(m, _)| m == marker).map(|(_, v)| v.clone()))
+            .unwrap_or_default()
     }
 
     /// Cuts every connection open right now (both sides see a reset/EOF mid-stream); new ones still work.
@@ -158,7 +160,10 @@ fn pipe(
                 Ok(n) => {
                     if let Ok(mut taps) = tap_shared.taps.lock() {
                         for (marker, times) in taps.iter_mut() {
-                            if buf[..n].windows(marker.len()).any(|w| w == marker.as_slice()) {
+                            if buf[..n]
+                                .windows(marker.len())
+                                .any(|w| w == marker.as_slice())
+                            {
                                 times.push(Instant::now());
                             }
                         }

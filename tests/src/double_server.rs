@@ -16,7 +16,12 @@ pub struct DoubleServer {
 impl DoubleServer {
     /// Binds `bind` and runs `serve(listener, stop)` on a thread named `name` with `workers` runtime threads;
     /// `serve` must return once `stop` resolves.
-    pub fn start<F, Fut>(name: &str, bind: SocketAddr, workers: usize, serve: F) -> std::io::Result<Self>
+    pub fn start<F, Fut>(
+        name: &str,
+        bind: SocketAddr,
+        workers: usize,
+        serve: F,
+    ) -> std::io::Result<Self>
     where
         F: FnOnce(tokio::net::TcpListener, oneshot::Receiver<()>) -> Fut + Send + 'static,
         Fut: Future<Output = ()>,
@@ -31,27 +36,40 @@ impl DoubleServer {
             .build()?;
         let (tx, rx) = oneshot::channel::<()>();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<std::io::Result<()>>();
-        let thread = std::thread::Builder::new().name(name.into()).spawn(move || {
-            runtime.block_on(async move {
-                let listener = match tokio::net::TcpListener::from_std(std_listener) {
-                    Ok(l) => l,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                        return;
-                    }
-                };
-                let _ = ready_tx.send(Ok(()));
-                serve(listener, rx).await;
-            });
-            // Tasks still running (slow answers, open streams) are dropped with the runtime.
-            runtime.shutdown_timeout(Duration::from_millis(100));
-        })?;
-        ready_rx.recv().map_err(|_| std::io::Error::other(format!("{name}: the server thread exited early")))??;
-        Ok(DoubleServer { addr, shutdown: Some(tx), thread: Some(thread) })
+        let thread = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let listener = match tokio::net::TcpListener::from_std(std_listener) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    let _ = ready_tx.send(Ok(()));
+                    serve(listener, rx).await;
+                });
+                // Tasks still running (slow answers, open streams) are dropped with the runtime.
+                runtime.shutdown_timeout(Duration::from_millis(100));
+            })?;
+        ready_rx.recv().map_err(|_| {
+            std::io::Error::other(format!("{name}: the server thread exited early"))
+        })??;
+        Ok(DoubleServer {
+            addr,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        })
     }
 
     /// Serves an axum router until stopped.
-    pub fn axum(name: &str, bind: SocketAddr, workers: usize, app: axum::Router) -> std::io::Result<Self> {
+    pub fn axum(
+        name: &str,
+        bind: SocketAddr,
+        workers: usize,
+        app: axum::Router,
+    ) -> std::io::Result<Self> {
         Self::start(name, bind, workers, |listener, stop| async move {
             let _ = axum::serve(listener, app)
                 .with_graceful_shutdown(async {

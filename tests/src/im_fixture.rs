@@ -14,11 +14,14 @@ pub fn bridge_binary() -> PathBuf {
     // Test executables live in target/<profile>/deps, the bench binaries in target/<profile>.
     let exe = std::env::current_exe().expect("the test executable's path");
     let here = exe.parent().expect("a directory").to_path_buf();
-    [here.clone(), here.parent().map(Path::to_path_buf).unwrap_or(here)]
-        .into_iter()
-        .map(|d| d.join("cloudcode-im-under-test"))
-        .find(|p| p.exists())
-        .expect("cloudcode-im-under-test is built beside the tests (cargo builds it with them)")
+    [
+        here.clone(),
+        here.parent().map(Path::to_path_buf).unwrap_or(here),
+    ]
+    .into_iter()
+    .map(|d| d.join("cloudcode-im-under-test"))
+    .find(|p| p.exists())
+    .expect("cloudcode-im-under-test is built beside the tests (cargo builds it with them)")
 }
 
 /// One box the bridge serves.
@@ -38,8 +41,15 @@ pub struct ImBridge {
 impl ImBridge {
     /// Configures a bridge for `boxes` with Telegram at `telegram` (base URL, token) and/or DingTalk
     /// (`dingtalk`: the `dingtalk` object of the configuration, its secret written to a file), and starts it.
-    pub fn start(boxes: &[ImBox], telegram: Option<(&str, &str)>, dingtalk: Option<(Value, &str)>) -> ImBridge {
-        let dir = tempfile::Builder::new().prefix("im-bridge").tempdir().expect("temp dir");
+    pub fn start(
+        boxes: &[ImBox],
+        telegram: Option<(&str, &str)>,
+        dingtalk: Option<(Value, &str)>,
+    ) -> ImBridge {
+        let dir = tempfile::Builder::new()
+            .prefix("im-bridge")
+            .tempdir()
+            .expect("temp dir");
         let mut cfg = json!({
             "data_dir": dir.path().join("data"),
             "boxes": boxes.iter().map(|b| json!({
@@ -57,8 +67,16 @@ impl ImBridge {
             d["client_secret_file"] = json!(f);
             cfg["dingtalk"] = d;
         }
-        std::fs::write(dir.path().join("config.json"), serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
-        let mut b = ImBridge { dir, child: None, starts: 0 };
+        std::fs::write(
+            dir.path().join("config.json"),
+            serde_json::to_vec_pretty(&cfg).unwrap(),
+        )
+        .unwrap();
+        let mut b = ImBridge {
+            dir,
+            child: None,
+            starts: 0,
+        };
         b.spawn();
         b
     }
@@ -69,7 +87,11 @@ impl ImBridge {
 
     fn spawn(&mut self) {
         self.starts += 1;
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .unwrap();
         let child = Command::new(bridge_binary())
             .arg("serve")
             .env("CLOUDCODE_IM_CONFIG", self.config_path())
@@ -128,13 +150,25 @@ impl ImBridge {
             .env("RUST_LOG", "warn")
             .output()
             .expect("run cloudcode-im");
-        assert!(out.status.success(), "cloudcode-im {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("cloudcode-im {args:?} printed no JSON ({e}): {:?}", out.stdout))
+        assert!(
+            out.status.success(),
+            "cloudcode-im {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "cloudcode-im {args:?} printed no JSON ({e}): {:?}",
+                out.stdout
+            )
+        })
     }
 
     /// The bind payload of a box (`cloudcode-im link --box`).
     pub fn payload(&self, box_id: &str) -> String {
-        self.cli(&["link", "--box", box_id])["payload"].as_str().expect("payload").to_string()
+        self.cli(&["link", "--box", box_id])["payload"]
+            .as_str()
+            .expect("payload")
+            .to_string()
     }
 }
 
@@ -154,5 +188,8 @@ fn write_secret(path: &Path, value: &str) {
 }
 
 fn unsafe_kill(pid: u32, sig: i32) {
-    let _ = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status();
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status();
 }

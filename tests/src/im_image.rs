@@ -17,7 +17,12 @@ pub enum ImImageError {
     Ldd(String),
 }
 
-fn add_file(tar: &mut tar::Builder<Vec<u8>>, path: &str, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+fn add_file(
+    tar: &mut tar::Builder<Vec<u8>>,
+    path: &str,
+    bytes: &[u8],
+    mode: u32,
+) -> std::io::Result<()> {
     let mut h = tar::Header::new_gnu();
     h.set_size(bytes.len() as u64);
     h.set_mode(mode);
@@ -46,27 +51,58 @@ fn libraries(binary: &Path) -> Result<Vec<PathBuf>, ImImageError> {
     }
     Ok(String::from_utf8_lossy(&out.stdout)
         .lines()
-        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with('/')).map(PathBuf::from))
+        .filter_map(|l| {
+            l.split_whitespace()
+                .find(|w| w.starts_with('/'))
+                .map(PathBuf::from)
+        })
         .collect())
 }
 
 /// The binary without its debug information (a debug build is ~100 MB, mostly DWARF), when `strip` is here.
 fn stripped(binary: &Path) -> Option<Vec<u8>> {
     let tmp = tempfile::NamedTempFile::new().ok()?;
-    let ok = Command::new("strip").arg("--strip-debug").arg("-o").arg(tmp.path()).arg(binary).status().ok()?.success();
-    if ok { std::fs::read(tmp.path()).ok() } else { None }
+    let ok = Command::new("strip")
+        .arg("--strip-debug")
+        .arg("-o")
+        .arg(tmp.path())
+        .arg(binary)
+        .status()
+        .ok()?
+        .success();
+    if ok {
+        std::fs::read(tmp.path()).ok()
+    } else {
+        None
+    }
 }
 
 /// Writes `<dir>/im.tar` (tag `cloudcode-test/im:<binary hash>`) unless it is there already.
 pub fn build(binary: &Path, dir: &Path) -> Result<VmImage, ImImageError> {
     let bin = stripped(binary).unwrap_or(std::fs::read(binary)?);
-    let tag = format!("cloudcode-test/im:{}", &hex::encode(Sha256::digest(&bin))[..12]);
+    let tag = format!(
+        "cloudcode-test/im:{}",
+        &hex::encode(Sha256::digest(&bin))[..12]
+    );
     let archive = dir.join(format!("im-{}.tar", &tag[tag.len() - 12..]));
     if archive.exists() {
-        return Ok(VmImage { role: "im".into(), image: tag, archive });
+        return Ok(VmImage {
+            role: "im".into(),
+            image: tag,
+            archive,
+        });
     }
     let mut layer = tar::Builder::new(Vec::new());
-    for d in ["usr", "usr/local", "usr/local/bin", "etc", "etc/ssl", "etc/ssl/certs", "data", "etc/cloudcode-im"] {
+    for d in [
+        "usr",
+        "usr/local",
+        "usr/local/bin",
+        "etc",
+        "etc/ssl",
+        "etc/ssl/certs",
+        "data",
+        "etc/cloudcode-im",
+    ] {
         add_dir(&mut layer, d, 0o755)?;
     }
     add_dir(&mut layer, "tmp", 0o1777)?;
@@ -78,7 +114,12 @@ pub fn build(binary: &Path, dir: &Path) -> Result<VmImage, ImImageError> {
     }
     let ca = std::fs::read("/etc/ssl/certs/ca-certificates.crt").unwrap_or_default();
     add_file(&mut layer, "etc/ssl/certs/ca-certificates.crt", &ca, 0o644)?;
-    add_file(&mut layer, "etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n", 0o644)?;
+    add_file(
+        &mut layer,
+        "etc/passwd",
+        b"root:x:0:0:root:/root:/bin/sh\n",
+        0o644,
+    )?;
     add_file(&mut layer, "etc/group", b"root:x:0:\n", 0o644)?;
     let layer = layer.into_inner()?;
     let diff_id = format!("sha256:{}", hex::encode(Sha256::digest(&layer)));
@@ -97,9 +138,18 @@ pub fn build(binary: &Path, dir: &Path) -> Result<VmImage, ImImageError> {
     add_dir(&mut out, "layer", 0o755)?;
     add_file(&mut out, "layer/layer.tar", &layer, 0o644)?;
     add_file(&mut out, &config_name, &config, 0o644)?;
-    add_file(&mut out, "manifest.json", &serde_json::to_vec(&manifest).expect("JSON"), 0o644)?;
+    add_file(
+        &mut out,
+        "manifest.json",
+        &serde_json::to_vec(&manifest).expect("JSON"),
+        0o644,
+    )?;
     let tmp = archive.with_extension("tmp");
     std::fs::File::create(&tmp)?.write_all(&out.into_inner()?)?;
     std::fs::rename(&tmp, &archive)?;
-    Ok(VmImage { role: "im".into(), image: tag, archive })
+    Ok(VmImage {
+        role: "im".into(),
+        image: tag,
+        archive,
+    })
 }

@@ -125,10 +125,16 @@ impl LlmDouble {
             log: Vec::new(),
             next_call: 0,
         }));
-        let app = axum::Router::new().fallback(handle).with_state(shared.clone());
+        let app = axum::Router::new()
+            .fallback(handle)
+            .with_state(shared.clone());
         let server = DoubleServer::axum("llm-double", bind, 1, app)?;
         let addr = server.addr();
-        Ok(Self { addr, shared, _server: server })
+        Ok(Self {
+            addr,
+            shared,
+            _server: server,
+        })
     }
 
     /// `http://127.0.0.1:<port>/v1` — OpenCode's `options.baseURL`.
@@ -185,7 +191,6 @@ impl LlmDouble {
             .any(|r| contains_str(&r.body, needle))
     }
 }
-
 
 fn contains_str(v: &Value, needle: &str) -> bool {
     match v {

@@ -114,6 +114,40 @@ fn deploy_host_status_logs_render_destroy() {
         "3"
     );
 
+    // The same deploy again, secrets from the environment as CI passes them: no version bumped, no container
+    // recreated; the keyed fingerprints that tell it are private and hold no secret.
+    let ids = || {
+        vm.exec_in_vm_ok(
+            "docker ps --no-trunc --filter label=com.docker.compose.project=cloudcode -q | sort",
+        )
+        .unwrap()
+    };
+    let before = ids();
+    env.ok(&deploy);
+    assert_eq!(
+        ids(),
+        before,
+        "a re-deploy with identical inputs recreated a container"
+    );
+    let vars: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(stack.join("terraform.tfvars.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(vars["stack"]["admin_password_version"], 1, "{vars:#}");
+    assert_eq!(vars["stack"]["llm_api_key_version"], 1, "{vars:#}");
+    let fingerprints = stack.join("secret-fingerprints.json");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&fingerprints).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600, "the fingerprints are private");
+    let stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&fingerprints).unwrap()).unwrap();
+    assert_eq!(
+        stored["secrets"].as_object().map(|m| m.len()),
+        Some(2),
+        "{stored:#}"
+    );
+
     // status --json reads the host through the provider.
     let status: serde_json::Value =
         serde_json::from_str(&env.ok(&["--name", "vmbox", "status", "--json"])).unwrap();

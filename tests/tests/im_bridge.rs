@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use cloudcode_tests::delay_proxy::DelayProxy;
 use cloudcode_tests::dingtalk_double::DingTalkDouble;
 use cloudcode_tests::im_fixture::{ImBox, ImBridge};
-use cloudcode_tests::llm_double::{canned, LlmDouble, Step, TRIGGER_CODE, TRIGGER_LONG, TRIGGER_SLOW};
+use cloudcode_tests::llm_double::{
+    canned, LlmDouble, Step, TRIGGER_CODE, TRIGGER_LONG, TRIGGER_SLOW,
+};
 use cloudcode_tests::opencode_fixture::{opencode_binary, OpencodeServer};
 use cloudcode_tests::telegram_double::{Failure, SentMessage, TelegramDouble};
 use serde_json::json;
@@ -38,17 +40,21 @@ fn texts(msgs: &[SentMessage]) -> Vec<String> {
 
 /// Waits until a message of the chat contains `needle`; returns all messages then.
 fn wait_text(tg: &TelegramDouble, chat: i64, needle: &str, bridge: &ImBridge) -> Vec<SentMessage> {
-    tg.wait_for(chat, |ms| ms.iter().any(|m| m.text.contains(needle)), WAIT).unwrap_or_else(|_| {
-        panic!(
-            "no message with {needle:?} in chat {chat}; it has {:#?}\n--- bridge log ---\n{}",
-            texts(&tg.messages(chat)),
-            bridge.log()
-        )
-    })
+    tg.wait_for(chat, |ms| ms.iter().any(|m| m.text.contains(needle)), WAIT)
+        .unwrap_or_else(|_| {
+            panic!(
+                "no message with {needle:?} in chat {chat}; it has {:#?}\n--- bridge log ---\n{}",
+                texts(&tg.messages(chat)),
+                bridge.log()
+            )
+        })
 }
 
 fn count(tg: &TelegramDouble, chat: i64, needle: &str) -> usize {
-    tg.all_messages(chat).iter().filter(|m| m.text.contains(needle)).count()
+    tg.all_messages(chat)
+        .iter()
+        .filter(|m| m.text.contains(needle))
+        .count()
 }
 
 fn bind(tg: &TelegramDouble, bridge: &ImBridge, who: (i64, &str), payload: &str) {
@@ -62,9 +68,18 @@ fn button(tg: &TelegramDouble, chat: i64, label: &str) -> (i64, String) {
         .iter()
         .rev()
         .find_map(|m| {
-            m.buttons.iter().flatten().find(|b| b.text == label).map(|b| (m.message_id, b.callback_data.clone().unwrap_or_default()))
+            m.buttons
+                .iter()
+                .flatten()
+                .find(|b| b.text == label)
+                .map(|b| (m.message_id, b.callback_data.clone().unwrap_or_default()))
         })
-        .unwrap_or_else(|| panic!("no button {label:?} in chat {chat}: {:#?}", tg.messages(chat)))
+        .unwrap_or_else(|| {
+            panic!(
+                "no button {label:?} in chat {chat}: {:#?}",
+                tg.messages(chat)
+            )
+        })
 }
 
 #[test]
@@ -72,12 +87,25 @@ fn telegram_user_binds_by_code_prompts_approves_rejects_with_feedback_queues_can
     require_opencode!();
     let llm = LlmDouble::start(local(), "sk-double").unwrap();
     llm.when("GREET", vec![Step::text("Hello from the agent")]);
-    llm.when("RUNBASH", vec![Step::bash("echo bridged"), Step::text("bash done: bridged")]);
-    llm.when("REJECTME", vec![Step::bash("rm -rf build"), Step::text("understood, build stays")]);
+    llm.when(
+        "RUNBASH",
+        vec![Step::bash("echo bridged"), Step::text("bash done: bridged")],
+    );
+    llm.when(
+        "REJECTME",
+        vec![
+            Step::bash("rm -rf build"),
+            Step::text("understood, build stays"),
+        ],
+    );
     let oc = OpencodeServer::start(&llm, json!({ "bash": "ask" })).unwrap();
     let tg = TelegramDouble::start_local();
     let bridge = ImBridge::start(
-        &[ImBox { id: "boxA".into(), name: "alpha".into(), opencode_url: oc.base_url() }],
+        &[ImBox {
+            id: "boxA".into(),
+            name: "alpha".into(),
+            opencode_url: oc.base_url(),
+        }],
         Some((&tg.base_url(), &tg.token())),
         None,
     );
@@ -85,16 +113,29 @@ fn telegram_user_binds_by_code_prompts_approves_rejects_with_feedback_queues_can
     // An unbound user is told how to bind, and nothing of theirs reaches the agent.
     tg.user_says(ANN, (ANN, "ann"), "GREET unbound");
     wait_text(&tg, ANN, "cloudcode im qr", &bridge);
-    assert!(!llm.any_request_contains("GREET unbound"), "an unbound user's text reached the model");
+    assert!(
+        !llm.any_request_contains("GREET unbound"),
+        "an unbound user's text reached the model"
+    );
 
     // The link is Telegram's deep link carrying the payload, which fits the start parameter.
     let link = bridge.cli(&["link", "--box", "boxA"]);
     let payload = link["payload"].as_str().unwrap().to_string();
-    assert!(payload.len() <= 64 && payload.starts_with("boxA_"), "{payload}");
-    assert_eq!(link["links"]["telegram"], json!(format!("https://t.me/{}?start={payload}", tg.username())));
+    assert!(
+        payload.len() <= 64 && payload.starts_with("boxA_"),
+        "{payload}"
+    );
+    assert_eq!(
+        link["links"]["telegram"],
+        json!(format!("https://t.me/{}?start={payload}", tg.username()))
+    );
 
     // A forged code is refused; the real one binds; a second user binds too.
-    tg.user_says(ANN, (ANN, "ann"), &format!("/start boxA_{}", "A".repeat(22)));
+    tg.user_says(
+        ANN,
+        (ANN, "ann"),
+        &format!("/start boxA_{}", "A".repeat(22)),
+    );
     wait_text(&tg, ANN, "Not bound", &bridge);
     bind(&tg, &bridge, (ANN, "ann"), &payload);
     bind(&tg, &bridge, (BOB, "bob"), &payload);
@@ -105,11 +146,24 @@ fn telegram_user_binds_by_code_prompts_approves_rejects_with_feedback_queues_can
     tg.user_says(ANN, (ANN, "ann"), "GREET please");
     for chat in [ANN, BOB] {
         let msgs = wait_text(&tg, chat, "Hello from the agent", &bridge);
-        let answer = msgs.iter().find(|m| m.text.contains("Hello from the agent")).unwrap();
-        assert!(answer.text.contains("Online: ann, bob") || answer.text.contains("Online: bob, ann"), "{}", answer.text);
+        let answer = msgs
+            .iter()
+            .find(|m| m.text.contains("Hello from the agent"))
+            .unwrap();
+        assert!(
+            answer.text.contains("Online: ann, bob") || answer.text.contains("Online: bob, ann"),
+            "{}",
+            answer.text
+        );
     }
     std::thread::sleep(Duration::from_secs(2));
-    assert_eq!((count(&tg, ANN, "Hello from the agent"), count(&tg, BOB, "Hello from the agent")), (1, 1));
+    assert_eq!(
+        (
+            count(&tg, ANN, "Hello from the agent"),
+            count(&tg, BOB, "Hello from the agent")
+        ),
+        (1, 1)
+    );
 
     // A 60-line code block arrives as a PNG of the renderer's size for those 60 lines.
     tg.user_says(ANN, (ANN, "ann"), &format!("{TRIGGER_CODE} now"));
@@ -118,24 +172,58 @@ fn telegram_user_binds_by_code_prompts_approves_rejects_with_feedback_queues_can
         .unwrap_or_else(|_| panic!("no photo; log:\n{}", bridge.log()));
     let photo = msgs.iter().find_map(|m| m.photo.clone()).unwrap();
     let fenced = canned::rust_code_block();
-    let code = fenced.split("```rust\n").nth(1).unwrap().split("\n```").next().unwrap();
+    let code = fenced
+        .split("```rust\n")
+        .nth(1)
+        .unwrap()
+        .split("\n```")
+        .next()
+        .unwrap();
     assert_eq!(code.lines().count(), 60);
     let expected = cloudcode_im::render::render_code(code, Some("rust")).unwrap();
-    assert_eq!((photo.format, photo.width, photo.height), ("png", expected.width, expected.height));
-    let ten = cloudcode_im::render::render_code(&code.lines().take(10).collect::<Vec<_>>().join("\n"), Some("rust")).unwrap();
-    assert!(photo.height > ten.height * 4, "60 lines are not taller than 10: {} vs {}", photo.height, ten.height);
+    assert_eq!(
+        (photo.format, photo.width, photo.height),
+        ("png", expected.width, expected.height)
+    );
+    let ten = cloudcode_im::render::render_code(
+        &code.lines().take(10).collect::<Vec<_>>().join("\n"),
+        Some("rust"),
+    )
+    .unwrap();
+    assert!(
+        photo.height > ten.height * 4,
+        "60 lines are not taller than 10: {} vs {}",
+        photo.height,
+        ten.height
+    );
 
     // A long answer is split under 4096 characters, the code block inside it kept whole.
     let before = tg.all_messages(ANN).len();
     tg.user_says(ANN, (ANN, "ann"), &format!("{TRIGGER_LONG} please"));
     wait_text(&tg, ANN, "End of the long answer.", &bridge);
-    let parts: Vec<SentMessage> = tg.all_messages(ANN).into_iter().skip(before).filter(|m| m.text.contains("Paragraph")).collect();
-    assert!(parts.len() >= 2, "the long answer was not split: {:?}", texts(&parts));
+    let parts: Vec<SentMessage> = tg
+        .all_messages(ANN)
+        .into_iter()
+        .skip(before)
+        .filter(|m| m.text.contains("Paragraph"))
+        .collect();
+    assert!(
+        parts.len() >= 2,
+        "the long answer was not split: {:?}",
+        texts(&parts)
+    );
     for p in &parts {
-        assert!(p.text.encode_utf16().count() <= 4096, "a part is {} long", p.text.encode_utf16().count());
+        assert!(
+            p.text.encode_utf16().count() <= 4096,
+            "a part is {} long",
+            p.text.encode_utf16().count()
+        );
     }
     assert!(
-        parts.iter().any(|p| p.entities.iter().any(|e| e.kind == "pre" && e.language.as_deref() == Some("python"))),
+        parts.iter().any(|p| p
+            .entities
+            .iter()
+            .any(|e| e.kind == "pre" && e.language.as_deref() == Some("python"))),
         "the python block is not a pre entity: {:?}",
         parts.iter().map(|p| &p.entities).collect::<Vec<_>>()
     );
@@ -144,27 +232,72 @@ fn telegram_user_binds_by_code_prompts_approves_rejects_with_feedback_queues_can
     tg.user_says(ANN, (ANN, "ann"), "RUNBASH one");
     wait_text(&tg, BOB, "Approval needed", &bridge);
     let (msg, always) = button(&tg, ANN, "Always");
-    let labels: Vec<String> = tg.messages(ANN).iter().find(|m| m.message_id == msg).unwrap().buttons.iter().flatten().map(|b| b.text.clone()).collect();
-    assert_eq!(labels, ["Allow once", "Always", "Reject", "Reject with feedback"]);
+    let labels: Vec<String> = tg
+        .messages(ANN)
+        .iter()
+        .find(|m| m.message_id == msg)
+        .unwrap()
+        .buttons
+        .iter()
+        .flatten()
+        .map(|b| b.text.clone())
+        .collect();
+    assert_eq!(
+        labels,
+        ["Allow once", "Always", "Reject", "Reject with feedback"]
+    );
     tg.press_button(ANN, (ANN, "ann"), msg, &always).unwrap();
     wait_text(&tg, ANN, "bash done: bridged", &bridge);
     wait_text(&tg, BOB, "Allowed always by ann", &bridge);
     tg.user_says(ANN, (ANN, "ann"), "RUNBASH two");
-    tg.wait_for(ANN, |ms| ms.iter().filter(|m| m.text.contains("bash done: bridged")).count() == 2, WAIT)
-        .unwrap_or_else(|_| panic!("the second run did not finish: {:#?}\n{}", texts(&tg.messages(ANN)), bridge.log()));
-    assert_eq!(count(&tg, ANN, "Approval needed") + count(&tg, ANN, "Allowed always"), 1, "asked again after Always");
+    tg.wait_for(
+        ANN,
+        |ms| {
+            ms.iter()
+                .filter(|m| m.text.contains("bash done: bridged"))
+                .count()
+                == 2
+        },
+        WAIT,
+    )
+    .unwrap_or_else(|_| {
+        panic!(
+            "the second run did not finish: {:#?}\n{}",
+            texts(&tg.messages(ANN)),
+            bridge.log()
+        )
+    });
+    assert_eq!(
+        count(&tg, ANN, "Approval needed") + count(&tg, ANN, "Allowed always"),
+        1,
+        "asked again after Always"
+    );
 
     // Reject with feedback: the feedback reaches the model and the agent carries on.
     tg.user_says(BOB, (BOB, "bob"), "REJECTME now");
     wait_text(&tg, BOB, "Approval needed", &bridge);
     let (msg, feedback) = button(&tg, BOB, "Reject with feedback");
     tg.press_button(BOB, (BOB, "bob"), msg, &feedback).unwrap();
-    tg.wait_for(BOB, |_| tg.callback_answers().iter().any(|a| a.text.as_deref() == Some("Send your feedback as the next message.")), WAIT)
-        .expect("the feedback prompt");
+    tg.wait_for(
+        BOB,
+        |_| {
+            tg.callback_answers()
+                .iter()
+                .any(|a| a.text.as_deref() == Some("Send your feedback as the next message."))
+        },
+        WAIT,
+    )
+    .expect("the feedback prompt");
     tg.user_says(BOB, (BOB, "bob"), "please move it to the trash instead");
     wait_text(&tg, BOB, "understood, build stays", &bridge);
-    assert!(llm.any_request_contains("please move it to the trash instead"), "the feedback did not reach the model");
-    assert!(!llm.any_request_contains("REJECTME nowplease"), "feedback was sent as a prompt");
+    assert!(
+        llm.any_request_contains("please move it to the trash instead"),
+        "the feedback did not reach the model"
+    );
+    assert!(
+        !llm.any_request_contains("REJECTME nowplease"),
+        "feedback was sent as a prompt"
+    );
 
     // A message while a turn runs is queued; /cancel stops the turn and drops the queue.
     tg.user_says(ANN, (ANN, "ann"), &format!("{TRIGGER_SLOW} go"));
@@ -175,20 +308,31 @@ fn telegram_user_binds_by_code_prompts_approves_rejects_with_feedback_queues_can
     wait_text(&tg, ANN, "1 queued message dropped", &bridge);
     wait_text(&tg, ANN, "Cancelled", &bridge);
     std::thread::sleep(Duration::from_secs(3));
-    assert!(!llm.any_request_contains("GREET while busy"), "a dropped message reached the model");
+    assert!(
+        !llm.any_request_contains("GREET while busy"),
+        "a dropped message reached the model"
+    );
 
     // /reset-qr: everyone is unbound and the old code stops working; the new one binds.
     tg.user_says(ANN, (ANN, "ann"), "/reset_qr");
     wait_text(&tg, ANN, "all 2 users were unbound", &bridge);
     wait_text(&tg, BOB, "you were unbound", &bridge);
     tg.user_says(ANN, (ANN, "ann"), &format!("/start {payload}"));
-    tg.wait_for(ANN, |ms| ms.iter().filter(|m| m.text.contains("Not bound")).count() == 2, WAIT).expect("old code refused");
+    tg.wait_for(
+        ANN,
+        |ms| ms.iter().filter(|m| m.text.contains("Not bound")).count() == 2,
+        WAIT,
+    )
+    .expect("old code refused");
     let fresh = bridge.payload("boxA");
     assert_ne!(fresh, payload);
     bind(&tg, &bridge, (ANN, "ann"), &fresh);
 
     // The bot token never reaches the bridge's log.
-    assert!(!bridge.log().contains(&tg.token()), "the bot token is in the log");
+    assert!(
+        !bridge.log().contains(&tg.token()),
+        "the bot token is in the log"
+    );
 }
 
 #[test]
@@ -196,14 +340,25 @@ fn stream_cuts_telegram_outages_and_bridge_restarts_deliver_every_answer_once_in
     require_opencode!();
     let llm = LlmDouble::start(local(), "sk-double").unwrap();
     for n in 1..=3 {
-        llm.when(&format!("ORDER{n}"), vec![Step::Slow { text: format!("answer number {n} done"), chunk_chars: 4, delay: Duration::from_millis(150) }]);
+        llm.when(
+            &format!("ORDER{n}"),
+            vec![Step::Slow {
+                text: format!("answer number {n} done"),
+                chunk_chars: 4,
+                delay: Duration::from_millis(150),
+            }],
+        );
     }
     let oc = OpencodeServer::start(&llm, serde_json::Value::Null).unwrap();
     let oc_addr: SocketAddr = oc.base_url().trim_start_matches("http://").parse().unwrap();
     let proxy = DelayProxy::start(oc_addr, Duration::ZERO).unwrap();
     let tg = TelegramDouble::start_local();
     let mut bridge = ImBridge::start(
-        &[ImBox { id: "boxR".into(), name: "resilient".into(), opencode_url: format!("http://{}", proxy.addr()) }],
+        &[ImBox {
+            id: "boxR".into(),
+            name: "resilient".into(),
+            opencode_url: format!("http://{}", proxy.addr()),
+        }],
         Some((&tg.base_url(), &tg.token())),
         None,
     );
@@ -217,15 +372,38 @@ fn stream_cuts_telegram_outages_and_bridge_restarts_deliver_every_answer_once_in
     assert!(proxy.cut_all() > 0, "no connection to cut");
     wait_text(&tg, ANN, "Slow sentence 20.", &bridge);
     std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(count(&tg, ANN, "Slow sentence 20."), 1, "{:#?}", texts(&tg.all_messages(ANN)));
+    assert_eq!(
+        count(&tg, ANN, "Slow sentence 20."),
+        1,
+        "{:#?}",
+        texts(&tg.all_messages(ANN))
+    );
 
     // The bridge restarts mid-answer (SIGTERM, as `docker restart`): no duplicate, no loss.
     tg.user_says(ANN, (ANN, "ann"), &format!("{TRIGGER_SLOW} restart me"));
-    let progress_lines = |ms: &[SentMessage]| ms.iter().filter(|m| m.history.first().is_some_and(|v| v.text.contains("Working on"))).count();
-    tg.wait_for(ANN, |ms| progress_lines(ms) >= 2, WAIT).expect("second turn started");
+    let progress_lines = |ms: &[SentMessage]| {
+        ms.iter()
+            .filter(|m| {
+                m.history
+                    .first()
+                    .is_some_and(|v| v.text.contains("Working on"))
+            })
+            .count()
+    };
+    tg.wait_for(ANN, |ms| progress_lines(ms) >= 2, WAIT)
+        .expect("second turn started");
     bridge.restart();
-    tg.wait_for(ANN, |ms| ms.iter().filter(|m| m.text.contains("Slow sentence 20.")).count() >= 2, WAIT)
-        .unwrap_or_else(|_| panic!("the answer after the restart was lost:\n{}", bridge.log()));
+    tg.wait_for(
+        ANN,
+        |ms| {
+            ms.iter()
+                .filter(|m| m.text.contains("Slow sentence 20."))
+                .count()
+                >= 2
+        },
+        WAIT,
+    )
+    .unwrap_or_else(|_| panic!("the answer after the restart was lost:\n{}", bridge.log()));
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(count(&tg, ANN, "Slow sentence 20."), 2);
 
@@ -234,50 +412,113 @@ fn stream_cuts_telegram_outages_and_bridge_restarts_deliver_every_answer_once_in
     for n in 1..=3 {
         tg.user_says(ANN, (ANN, "ann"), &format!("ORDER{n} please"));
     }
-    tg.wait_for(ANN, |ms| ms.iter().filter(|m| m.text.starts_with("🕒 Queued")).count() >= 2, WAIT).expect("queued replies");
-    tg.fail_next("sendMessage", 1, Failure::TooManyRequests { retry_after_s: 2 });
+    tg.wait_for(
+        ANN,
+        |ms| {
+            ms.iter()
+                .filter(|m| m.text.starts_with("🕒 Queued"))
+                .count()
+                >= 2
+        },
+        WAIT,
+    )
+    .expect("queued replies");
+    tg.fail_next(
+        "sendMessage",
+        1,
+        Failure::TooManyRequests { retry_after_s: 2 },
+    );
     tg.set_unavailable(Duration::from_secs(8));
     let started = Instant::now();
     let msgs = tg
-        .wait_for(ANN, |ms| ms.iter().any(|m| m.text.contains("answer number 3 done")), WAIT)
-        .unwrap_or_else(|_| panic!("not all answers arrived: {:#?}\n{}", texts(&tg.messages(ANN)), bridge.log()));
+        .wait_for(
+            ANN,
+            |ms| ms.iter().any(|m| m.text.contains("answer number 3 done")),
+            WAIT,
+        )
+        .unwrap_or_else(|_| {
+            panic!(
+                "not all answers arrived: {:#?}\n{}",
+                texts(&tg.messages(ANN)),
+                bridge.log()
+            )
+        });
     let order: Vec<usize> = msgs
         .iter()
         .filter_map(|m| (1..=3).find(|n| m.text.contains(&format!("answer number {n} done"))))
         .collect();
     assert_eq!(order, [1, 2, 3], "answers out of order or duplicated");
     assert!(started.elapsed() >= Duration::from_secs(2));
-    assert_eq!(tg.refused_during_hold(), 0, "the bridge called again before retry_after");
-    assert!(bridge.running(), "the bridge died during the outage:\n{}", bridge.log());
+    assert_eq!(
+        tg.refused_during_hold(),
+        0,
+        "the bridge called again before retry_after"
+    );
+    assert!(
+        bridge.running(),
+        "the bridge died during the outage:\n{}",
+        bridge.log()
+    );
 }
 
 #[test]
 fn one_user_switches_between_two_boxes() {
     require_opencode!();
-    let (llm1, llm2) = (LlmDouble::start(local(), "k1").unwrap(), LlmDouble::start(local(), "k2").unwrap());
+    let (llm1, llm2) = (
+        LlmDouble::start(local(), "k1").unwrap(),
+        LlmDouble::start(local(), "k2").unwrap(),
+    );
     llm1.when("WHO", vec![Step::text("this is box one")]);
     llm2.when("WHO", vec![Step::text("this is box two")]);
-    let (oc1, oc2) = (OpencodeServer::start(&llm1, serde_json::Value::Null).unwrap(), OpencodeServer::start(&llm2, serde_json::Value::Null).unwrap());
+    let (oc1, oc2) = (
+        OpencodeServer::start(&llm1, serde_json::Value::Null).unwrap(),
+        OpencodeServer::start(&llm2, serde_json::Value::Null).unwrap(),
+    );
     let tg = TelegramDouble::start_local();
     let bridge = ImBridge::start(
         &[
-            ImBox { id: "box1".into(), name: "one".into(), opencode_url: oc1.base_url() },
-            ImBox { id: "box2".into(), name: "two".into(), opencode_url: oc2.base_url() },
+            ImBox {
+                id: "box1".into(),
+                name: "one".into(),
+                opencode_url: oc1.base_url(),
+            },
+            ImBox {
+                id: "box2".into(),
+                name: "two".into(),
+                opencode_url: oc2.base_url(),
+            },
         ],
         Some((&tg.base_url(), &tg.token())),
         None,
     );
     bind(&tg, &bridge, (ANN, "ann"), &bridge.payload("box1"));
-    tg.user_says(ANN, (ANN, "ann"), &format!("/start {}", bridge.payload("box2")));
-    tg.wait_for(ANN, |ms| ms.iter().filter(|m| m.text.contains("Bound to")).count() == 2, WAIT).expect("second bind");
+    tg.user_says(
+        ANN,
+        (ANN, "ann"),
+        &format!("/start {}", bridge.payload("box2")),
+    );
+    tg.wait_for(
+        ANN,
+        |ms| ms.iter().filter(|m| m.text.contains("Bound to")).count() == 2,
+        WAIT,
+    )
+    .expect("second bind");
 
     // The box bound last is current.
     tg.user_says(ANN, (ANN, "ann"), "WHO are you");
     wait_text(&tg, ANN, "this is box two", &bridge);
     tg.user_says(ANN, (ANN, "ann"), "/list");
     let msgs = wait_text(&tg, ANN, "Your boxes", &bridge);
-    let list = msgs.iter().rev().find(|m| m.text.contains("Your boxes")).unwrap();
-    assert!(list.text.contains("• one") && list.text.contains("▶ two"), "{}", list.text);
+    let list = msgs
+        .iter()
+        .rev()
+        .find(|m| m.text.contains("Your boxes"))
+        .unwrap();
+    assert!(
+        list.text.contains("• one") && list.text.contains("▶ two"),
+        "{}",
+        list.text
+    );
 
     tg.user_says(ANN, (ANN, "ann"), "/switch one");
     wait_text(&tg, ANN, "Now on one", &bridge);
@@ -293,20 +534,57 @@ fn one_user_switches_between_two_boxes() {
 fn a_second_poller_on_the_same_token_is_reported_not_looped() {
     let tg = TelegramDouble::start_local();
     // No OpenCode is needed: the bridge must stop on the conflict before anything else.
-    let mut first = ImBridge::start(&[ImBox { id: "boxC".into(), name: "c".into(), opencode_url: "http://127.0.0.1:9".into() }], Some((&tg.base_url(), &tg.token())), None);
-    tg.wait_for(0, |_| tg.poll_pending(), Duration::from_secs(30)).expect("the first bridge polls");
-    let mut second = ImBridge::start(&[ImBox { id: "boxC".into(), name: "c".into(), opencode_url: "http://127.0.0.1:9".into() }], Some((&tg.base_url(), &tg.token())), None);
+    let mut first = ImBridge::start(
+        &[ImBox {
+            id: "boxC".into(),
+            name: "c".into(),
+            opencode_url: "http://127.0.0.1:9".into(),
+        }],
+        Some((&tg.base_url(), &tg.token())),
+        None,
+    );
+    tg.wait_for(0, |_| tg.poll_pending(), Duration::from_secs(30))
+        .expect("the first bridge polls");
+    let mut second = ImBridge::start(
+        &[ImBox {
+            id: "boxC".into(),
+            name: "c".into(),
+            opencode_url: "http://127.0.0.1:9".into(),
+        }],
+        Some((&tg.base_url(), &tg.token())),
+        None,
+    );
     const SAID: &str = "only one cloudcode-im may use a bot token";
     let deadline = Instant::now() + Duration::from_secs(60);
     while !format!("{}{}", first.log(), second.log()).contains(SAID) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(200));
     }
-    let loser = if first.log().contains(SAID) { &first } else { &second };
-    assert!(loser.log().contains(SAID), "no bridge reported the conflict:\n{}\n{}", first.log(), second.log());
+    let loser = if first.log().contains(SAID) {
+        &first
+    } else {
+        &second
+    };
+    assert!(
+        loser.log().contains(SAID),
+        "no bridge reported the conflict:\n{}\n{}",
+        first.log(),
+        second.log()
+    );
     // Reported in `status`, and not looped: no further polls are refused, and neither process crash-loops.
     let status = loser.cli(&["status"]);
-    assert!(status["faults"]["telegram"]["message"].as_str().unwrap_or_default().contains(SAID), "{status}");
-    let conflicts = || tg.calls_of("getUpdates").iter().filter(|c| c.status == 409).count();
+    assert!(
+        status["faults"]["telegram"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(SAID),
+        "{status}"
+    );
+    let conflicts = || {
+        tg.calls_of("getUpdates")
+            .iter()
+            .filter(|c| c.status == 409)
+            .count()
+    };
     let seen = conflicts();
     std::thread::sleep(Duration::from_secs(5));
     assert_eq!((seen, conflicts()), (1, 1), "the conflict was looped");
@@ -315,13 +593,26 @@ fn a_second_poller_on_the_same_token_is_reported_not_looped() {
 
 /// The text of a DingTalk message the robot sent (Markdown `text`, or an image's marker).
 fn dingtalk_texts(dt: &DingTalkDouble, staff: &str) -> Vec<String> {
-    dt.sent(staff).iter().map(|m| m.param["text"].as_str().unwrap_or(if m.image.is_some() { "<image>" } else { "" }).to_string()).collect()
+    dt.sent(staff)
+        .iter()
+        .map(|m| {
+            m.param["text"]
+                .as_str()
+                .unwrap_or(if m.image.is_some() { "<image>" } else { "" })
+                .to_string()
+        })
+        .collect()
 }
 
 fn wait_dingtalk(dt: &DingTalkDouble, staff: &str, needle: &str, bridge: &ImBridge) {
     let deadline = Instant::now() + WAIT;
     while !dingtalk_texts(dt, staff).iter().any(|t| t.contains(needle)) {
-        assert!(Instant::now() < deadline, "no DingTalk message with {needle:?}: {:#?}\n{}", dingtalk_texts(dt, staff), bridge.log());
+        assert!(
+            Instant::now() < deadline,
+            "no DingTalk message with {needle:?}: {:#?}\n{}",
+            dingtalk_texts(dt, staff),
+            bridge.log()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -330,50 +621,107 @@ fn wait_dingtalk(dt: &DingTalkDouble, staff: &str, needle: &str, bridge: &ImBrid
 fn dingtalk_user_binds_gets_answers_with_code_as_images_and_approves_through_a_link() {
     require_opencode!();
     let llm = LlmDouble::start(local(), "sk-double").unwrap();
-    llm.when("GREET", vec![Step::text("Hello from the agent on DingTalk")]);
-    llm.when("RUNBASH", vec![Step::bash("echo dingtalk"), Step::text("bash done on DingTalk")]);
+    llm.when(
+        "GREET",
+        vec![Step::text("Hello from the agent on DingTalk")],
+    );
+    llm.when(
+        "RUNBASH",
+        vec![
+            Step::bash("echo dingtalk"),
+            Step::text("bash done on DingTalk"),
+        ],
+    );
     let oc = OpencodeServer::start(&llm, json!({ "bash": "ask" })).unwrap();
     let dt = DingTalkDouble::start("127.0.0.1:0").unwrap();
     let bridge = ImBridge::start(
-        &[ImBox { id: "boxD".into(), name: "delta".into(), opencode_url: oc.base_url() }],
+        &[ImBox {
+            id: "boxD".into(),
+            name: "delta".into(),
+            opencode_url: oc.base_url(),
+        }],
         None,
-        Some((json!({ "client_id": dt.client_id(), "api_base": dt.api_base(), "oapi_base": dt.oapi_base() }), dt.client_secret())),
+        Some((
+            json!({ "client_id": dt.client_id(), "api_base": dt.api_base(), "oapi_base": dt.oapi_base() }),
+            dt.client_secret(),
+        )),
     );
     let deadline = Instant::now() + WAIT;
     while dt.connections() == 0 {
-        assert!(Instant::now() < deadline, "the bridge never opened a Stream connection:\n{}", bridge.log());
+        assert!(
+            Instant::now() < deadline,
+            "the bridge never opened a Stream connection:\n{}",
+            bridge.log()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     // DingTalk has no deep link: the QR carries the payload, which the user sends as `/start <payload>`.
     let link = bridge.cli(&["link", "--box", "boxD"]);
     assert_eq!(link["links"]["dingtalk"], serde_json::Value::Null);
     let payload = link["payload"].as_str().unwrap().to_string();
-    dt.user_says("cid-ann", "staff-ann", "Ann", &format!("/start {payload}")).unwrap();
+    dt.user_says("cid-ann", "staff-ann", "Ann", &format!("/start {payload}"))
+        .unwrap();
     wait_dingtalk(&dt, "staff-ann", "Bound to delta", &bridge);
 
-    dt.user_says("cid-ann", "staff-ann", "Ann", "GREET please").unwrap();
-    wait_dingtalk(&dt, "staff-ann", "Hello from the agent on DingTalk", &bridge);
+    dt.user_says("cid-ann", "staff-ann", "Ann", "GREET please")
+        .unwrap();
+    wait_dingtalk(
+        &dt,
+        "staff-ann",
+        "Hello from the agent on DingTalk",
+        &bridge,
+    );
 
     // Every code block is an image on DingTalk, of the renderer's size.
-    dt.user_says("cid-ann", "staff-ann", "Ann", &format!("{TRIGGER_CODE} now")).unwrap();
+    dt.user_says(
+        "cid-ann",
+        "staff-ann",
+        "Ann",
+        &format!("{TRIGGER_CODE} now"),
+    )
+    .unwrap();
     wait_dingtalk(&dt, "staff-ann", "<image>", &bridge);
-    let img = dt.sent("staff-ann").into_iter().find_map(|m| m.image).unwrap();
+    let img = dt
+        .sent("staff-ann")
+        .into_iter()
+        .find_map(|m| m.image)
+        .unwrap();
     let fenced = canned::rust_code_block();
-    let code = fenced.split("```rust\n").nth(1).unwrap().split("\n```").next().unwrap();
+    let code = fenced
+        .split("```rust\n")
+        .nth(1)
+        .unwrap()
+        .split("\n```")
+        .next()
+        .unwrap();
     let expected = cloudcode_im::render::render_code(code, Some("rust")).unwrap();
     assert_eq!((img.width, img.height), (expected.width, expected.height));
 
     // An approval's buttons are links that send `/btn <token>` back; "Always" runs the command.
-    dt.user_says("cid-ann", "staff-ann", "Ann", "RUNBASH now").unwrap();
+    dt.user_says("cid-ann", "staff-ann", "Ann", "RUNBASH now")
+        .unwrap();
     wait_dingtalk(&dt, "staff-ann", "Approval needed", &bridge);
-    let approval = dingtalk_texts(&dt, "staff-ann").into_iter().find(|t| t.contains("Approval needed")).unwrap();
-    let link = approval.split("[Always](").nth(1).and_then(|r| r.split(')').next()).unwrap_or_else(|| panic!("{approval}"));
+    let approval = dingtalk_texts(&dt, "staff-ann")
+        .into_iter()
+        .find(|t| t.contains("Approval needed"))
+        .unwrap();
+    let link = approval
+        .split("[Always](")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .unwrap_or_else(|| panic!("{approval}"));
     let content = link.split("content=").nth(1).unwrap();
-    let text = percent_encoding::percent_decode_str(content).decode_utf8().unwrap().to_string();
+    let text = percent_encoding::percent_decode_str(content)
+        .decode_utf8()
+        .unwrap()
+        .to_string();
     assert!(text.starts_with("/btn "), "{text}");
     dt.user_says("cid-ann", "staff-ann", "Ann", &text).unwrap();
     wait_dingtalk(&dt, "staff-ann", "bash done on DingTalk", &bridge);
-    assert!(!bridge.log().contains(dt.client_secret()), "the app secret is in the log");
+    assert!(
+        !bridge.log().contains(dt.client_secret()),
+        "the app secret is in the log"
+    );
 }
 
 #[test]
@@ -382,12 +730,25 @@ fn a_question_arrives_with_its_options_and_an_approval_answered_in_the_browser_u
     let llm = LlmDouble::start(local(), "sk-double").unwrap();
     let question = json!({ "questions": [{ "question": "Which colour?", "header": "Colour",
         "options": [{ "label": "red", "description": "Red" }, { "label": "blue", "description": "Blue" }] }] });
-    llm.when("ASKME", vec![Step::tool("question", question), Step::text("blue it is")]);
-    llm.when("BROWSERBASH", vec![Step::bash("echo from-browser"), Step::text("browser bash done")]);
+    llm.when(
+        "ASKME",
+        vec![Step::tool("question", question), Step::text("blue it is")],
+    );
+    llm.when(
+        "BROWSERBASH",
+        vec![
+            Step::bash("echo from-browser"),
+            Step::text("browser bash done"),
+        ],
+    );
     let oc = OpencodeServer::start(&llm, json!({ "bash": "ask" })).unwrap();
     let tg = TelegramDouble::start_local();
     let bridge = ImBridge::start(
-        &[ImBox { id: "boxQ".into(), name: "quiz".into(), opencode_url: oc.base_url() }],
+        &[ImBox {
+            id: "boxQ".into(),
+            name: "quiz".into(),
+            opencode_url: oc.base_url(),
+        }],
         Some((&tg.base_url(), &tg.token())),
         None,
     );
@@ -397,10 +758,16 @@ fn a_question_arrives_with_its_options_and_an_approval_answered_in_the_browser_u
     tg.user_says(ANN, (ANN, "ann"), "ASKME something");
     wait_text(&tg, ANN, "Which colour?", &bridge);
     let (msg, blue) = button(&tg, ANN, "blue");
-    assert!(tg.messages(ANN).iter().any(|m| m.message_id == msg && m.callback_data().len() == 2));
+    assert!(tg
+        .messages(ANN)
+        .iter()
+        .any(|m| m.message_id == msg && m.callback_data().len() == 2));
     tg.press_button(ANN, (ANN, "ann"), msg, &blue).unwrap();
     wait_text(&tg, ANN, "blue it is", &bridge);
-    assert!(llm.any_request_contains(r#""Which colour?"="blue""#), "the answer did not reach the model");
+    assert!(
+        llm.any_request_contains(r#""Which colour?"="blue""#),
+        "the answer did not reach the model"
+    );
     wait_text(&tg, ANN, "Answered by ann", &bridge);
 
     // An approval answered in the browser (OpenCode's API, as the web UI does): the chat copy says so and
@@ -412,10 +779,23 @@ fn a_question_arrives_with_its_options_and_an_approval_answered_in_the_browser_u
     rt.block_on(async {
         let pending = client.permissions().await.unwrap();
         assert_eq!(pending.len(), 1, "{pending:?}");
-        client.reply_permission(&pending[0].id, cloudcode_im::opencode::PermissionReply::Once, None).await.unwrap();
+        client
+            .reply_permission(
+                &pending[0].id,
+                cloudcode_im::opencode::PermissionReply::Once,
+                None,
+            )
+            .await
+            .unwrap();
     });
     let msgs = wait_text(&tg, ANN, "Allowed once (in the browser)", &bridge);
-    let edited = msgs.iter().find(|m| m.text.contains("Allowed once (in the browser)")).unwrap();
-    assert!(edited.buttons.iter().flatten().next().is_none(), "the answered approval kept its buttons");
+    let edited = msgs
+        .iter()
+        .find(|m| m.text.contains("Allowed once (in the browser)"))
+        .unwrap();
+    assert!(
+        edited.buttons.iter().flatten().next().is_none(),
+        "the answered approval kept its buttons"
+    );
     wait_text(&tg, ANN, "browser bash done", &bridge);
 }

@@ -9,7 +9,9 @@ use cloudcode_tests::engine::{self, Kind};
 use cloudcode_tests::im_fixture::bridge_binary;
 use cloudcode_tests::llm_double::{LlmDouble, Step, TRIGGER_SLOW};
 use cloudcode_tests::provider_bin;
-use cloudcode_tests::stack_fixture::{apply_ok, assert_no_secret, in_vm, plan_exit, stack_hcl, PASSWORD};
+use cloudcode_tests::stack_fixture::{
+    apply_ok, assert_no_secret, in_vm, plan_exit, stack_hcl, PASSWORD,
+};
 use cloudcode_tests::telegram_double::{SentMessage, TelegramDouble};
 use cloudcode_tests::terraform::Workdir;
 use cloudcode_tests::vm::{TestVm, VmOptions};
@@ -19,13 +21,20 @@ const WAIT: Duration = Duration::from_secs(180);
 const LLM_KEY: &str = "sk-im-stack-double-7d1c";
 
 fn wait_text(tg: &TelegramDouble, needle: &str, vm: &TestVm) -> Vec<SentMessage> {
-    tg.wait_for(ANN, |ms| ms.iter().any(|m| m.text.contains(needle)), WAIT).unwrap_or_else(|_| {
-        panic!(
-            "no message with {needle:?}: {:#?}\n--- im logs ---\n{}",
-            tg.messages(ANN).iter().map(|m| m.text.clone()).collect::<Vec<_>>(),
-            in_vm(vm, "cd /opt/cloudcode && docker compose logs --tail 60 im devbox 2>&1 || true")
-        )
-    })
+    tg.wait_for(ANN, |ms| ms.iter().any(|m| m.text.contains(needle)), WAIT)
+        .unwrap_or_else(|_| {
+            panic!(
+                "no message with {needle:?}: {:#?}\n--- im logs ---\n{}",
+                tg.messages(ANN)
+                    .iter()
+                    .map(|m| m.text.clone())
+                    .collect::<Vec<_>>(),
+                in_vm(
+                    vm,
+                    "cd /opt/cloudcode && docker compose logs --tail 60 im devbox 2>&1 || true"
+                )
+            )
+        })
 }
 
 #[test]
@@ -35,10 +44,17 @@ fn the_stack_deploys_the_bridge_and_a_user_binds_prompts_approves_and_survives_i
         let host: IpAddr = vm.host_ip.parse().expect("the VM's host-side address");
         let llm = LlmDouble::start(SocketAddr::new(host, 0), LLM_KEY).expect("LLM double");
         llm.when("GREET", vec![Step::text("Hello from the deployed box")]);
-        llm.when("RUNBASH", vec![Step::bash("echo deployed"), Step::text("bash done on the box")]);
+        llm.when(
+            "RUNBASH",
+            vec![
+                Step::bash("echo deployed"),
+                Step::text("bash done on the box"),
+            ],
+        );
         let tg = TelegramDouble::start(SocketAddr::new(host, 0));
         let image_dir = tempfile::tempdir().unwrap();
-        let im = cloudcode_tests::im_image::build(&bridge_binary(), image_dir.path()).expect("the im image");
+        let im = cloudcode_tests::im_image::build(&bridge_binary(), image_dir.path())
+            .expect("the im image");
 
         let extra = format!(
             r#"  opencode_permission = {{ bash = "ask" }}
@@ -73,7 +89,10 @@ fn the_stack_deploys_the_bridge_and_a_user_binds_prompts_approves_and_survives_i
         let first = apply_ok(&wd);
         wd.set_env("TF_LOG", "");
         let token = tg.token();
-        for (what, text) in [("TF_LOG output", format!("{}{}", first.stdout, first.stderr)), ("state", wd.state_text())] {
+        for (what, text) in [
+            ("TF_LOG output", format!("{}{}", first.stdout, first.stderr)),
+            ("state", wd.state_text()),
+        ] {
             assert_no_secret(what, &text);
             assert!(!text.contains(&token), "the bot token is in the {what}");
         }
@@ -86,16 +105,28 @@ fn the_stack_deploys_the_bridge_and_a_user_binds_prompts_approves_and_survives_i
             "cd /opt/cloudcode && stat -c %a secrets/im_telegram_token && grep -c token_file im/config.json \
              && grep -o '\"bash\": *\"ask\"' devbox/opencode.json",
         );
-        assert_eq!(facts.split_whitespace().collect::<Vec<_>>()[..2], ["600", "1"], "{facts}");
+        assert_eq!(
+            facts.split_whitespace().collect::<Vec<_>>()[..2],
+            ["600", "1"],
+            "{facts}"
+        );
         assert!(facts.contains("\"ask\""), "{facts}");
         assert!(!in_vm(&vm, "cat /opt/cloudcode/im/config.json").contains(&token));
 
         // Bind with the code the deployed bridge prints (what `cloudcode im qr` shows).
-        let link: serde_json::Value =
-            serde_json::from_str(in_vm(&vm, "cd /opt/cloudcode && docker compose exec -T im cloudcode-im link").trim())
-                .expect("cloudcode-im link prints JSON");
+        let link: serde_json::Value = serde_json::from_str(
+            in_vm(
+                &vm,
+                "cd /opt/cloudcode && docker compose exec -T im cloudcode-im link",
+            )
+            .trim(),
+        )
+        .expect("cloudcode-im link prints JSON");
         let payload = link["payload"].as_str().unwrap();
-        assert_eq!(link["links"]["telegram"], format!("https://t.me/{}?start={payload}", tg.username()));
+        assert_eq!(
+            link["links"]["telegram"],
+            format!("https://t.me/{}?start={payload}", tg.username())
+        );
         tg.user_says(ANN, (ANN, "ann"), &format!("/start {payload}"));
         wait_text(&tg, "Bound to box", &vm);
 
@@ -110,7 +141,13 @@ fn the_stack_deploys_the_bridge_and_a_user_binds_prompts_approves_and_survives_i
             .messages(ANN)
             .iter()
             .rev()
-            .find_map(|m| m.buttons.iter().flatten().find(|b| b.text == "Always").map(|b| (m.message_id, b.callback_data.clone().unwrap())))
+            .find_map(|m| {
+                m.buttons
+                    .iter()
+                    .flatten()
+                    .find(|b| b.text == "Always")
+                    .map(|b| (m.message_id, b.callback_data.clone().unwrap()))
+            })
             .expect("an Always button");
         tg.press_button(ANN, (ANN, "ann"), msg, &data).unwrap();
         wait_text(&tg, "bash done on the box", &vm);
@@ -119,10 +156,17 @@ fn the_stack_deploys_the_bridge_and_a_user_binds_prompts_approves_and_survives_i
         // the im_data volume).
         tg.user_says(ANN, (ANN, "ann"), &format!("{TRIGGER_SLOW} restart"));
         wait_text(&tg, "Working on", &vm);
-        in_vm(&vm, "cd /opt/cloudcode && docker compose restart im >/dev/null 2>&1; echo restarted");
+        in_vm(
+            &vm,
+            "cd /opt/cloudcode && docker compose restart im >/dev/null 2>&1; echo restarted",
+        );
         wait_text(&tg, "Slow sentence 20.", &vm);
         std::thread::sleep(Duration::from_secs(5));
-        let n = tg.all_messages(ANN).iter().filter(|m| m.text.contains("Slow sentence 20.")).count();
+        let n = tg
+            .all_messages(ANN)
+            .iter()
+            .filter(|m| m.text.contains("Slow sentence 20."))
+            .count();
         assert_eq!(n, 1, "the answer after the restart arrived {n} times");
 
         // Nothing drifted, and the plan does not show the token either.

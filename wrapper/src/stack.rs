@@ -125,8 +125,8 @@ pub struct StackConfig {
     pub im_dingtalk_robot_code: Option<String>,
     #[serde(default)]
     pub im_proxy_version: Option<i64>,
-    /// Salted fingerprints (never the values) of the chat bridge secrets last supplied, so a re-deploy with the
-    /// same value does not bump its version; the salt is this stack's (`im_salt`).
+    /// Read only from stacks an older CLI wrote: salted fingerprints of the chat bridge secrets (honoured once);
+    /// fingerprints now live keyed in `secret-fingerprints.json` (mode 0600), outside the vars file.
     #[serde(default)]
     pub im_fingerprints: BTreeMap<String, String>,
     #[serde(default)]

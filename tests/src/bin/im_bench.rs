@@ -19,7 +19,11 @@ struct Args {
 
 impl Args {
     fn parse() -> Args {
-        let mut a = Args { turns: 20, renders: 20, out: None };
+        let mut a = Args {
+            turns: 20,
+            renders: 20,
+            out: None,
+        };
         let mut it = std::env::args().skip(1);
         while let Some(k) = it.next() {
             let v = it.next().unwrap_or_else(|| panic!("{k} needs a value"));
@@ -56,7 +60,11 @@ fn wait(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -66,7 +74,11 @@ fn main() {
     let llm = LlmDouble::start(local, "sk-bench").expect("LLM double");
     llm.when("PING", vec![Step::text("PONG")]);
     let oc = OpencodeServer::start(&llm, serde_json::Value::Null).expect("opencode");
-    let oc_addr: SocketAddr = oc.base_url().trim_start_matches("http://").parse().expect("address");
+    let oc_addr: SocketAddr = oc
+        .base_url()
+        .trim_start_matches("http://")
+        .parse()
+        .expect("address");
     // The bridge reaches OpenCode through a tap that timestamps the prompt's arrival.
     let proxy = DelayProxy::start(oc_addr, Duration::ZERO).expect("proxy");
     const PROMPT: &[u8] = b"/prompt_async";
@@ -77,22 +89,41 @@ fn main() {
     let tg = TelegramDouble::start_local();
     tg.set_edit_flood_limit(None);
     let bridge = ImBridge::start(
-        &[ImBox { id: "bench".into(), name: "bench".into(), opencode_url: format!("http://{}", proxy.addr()) }],
+        &[ImBox {
+            id: "bench".into(),
+            name: "bench".into(),
+            opencode_url: format!("http://{}", proxy.addr()),
+        }],
         Some((&tg.base_url(), &tg.token())),
         None,
     );
-    tg.user_says(ANN, (ANN, "ann"), &format!("/start {}", bridge.payload("bench")));
-    wait("the bind", Duration::from_secs(60), || tg.messages(ANN).iter().any(|m| m.text.contains("Bound to")));
+    tg.user_says(
+        ANN,
+        (ANN, "ann"),
+        &format!("/start {}", bridge.payload("bench")),
+    );
+    wait("the bind", Duration::from_secs(60), || {
+        tg.messages(ANN).iter().any(|m| m.text.contains("Bound to"))
+    });
 
     let (mut inbound, mut outbound) = (Vec::new(), Vec::new());
     for i in 0..args.turns + 2 {
-        let answers = |tg: &TelegramDouble| tg.messages(ANN).iter().filter(|m| m.text.contains("PONG")).count();
+        let answers = |tg: &TelegramDouble| {
+            tg.messages(ANN)
+                .iter()
+                .filter(|m| m.text.contains("PONG"))
+                .count()
+        };
         let before = answers(&tg);
         let t0 = Instant::now();
         tg.user_says(ANN, (ANN, "ann"), &format!("PING {i}"));
-        wait("the prompt", Duration::from_secs(60), || proxy.tapped(PROMPT).len() > i);
+        wait("the prompt", Duration::from_secs(60), || {
+            proxy.tapped(PROMPT).len() > i
+        });
         let t_prompt = proxy.tapped(PROMPT)[i];
-        wait("the answer", Duration::from_secs(120), || answers(&tg) > before);
+        wait("the answer", Duration::from_secs(120), || {
+            answers(&tg) > before
+        });
         // The answer's send, and the last idle event OpenCode emitted before it (the one that ended the turn).
         let t_sent = tg
             .calls_of("sendMessage")
@@ -114,7 +145,9 @@ fn main() {
         std::thread::sleep(Duration::from_secs(3).saturating_sub(t0.elapsed()));
     }
 
-    let code: String = (0..200).map(|i| format!("    let value_{i} = compute({i}, \"text\"); // 第{i}行\n")).collect();
+    let code: String = (0..200)
+        .map(|i| format!("    let value_{i} = compute({i}, \"text\"); // 第{i}行\n"))
+        .collect();
     if args.renders > 0 {
         let _ = cloudcode_im::render::render_code(&code, Some("rust"));
     }
@@ -144,8 +177,13 @@ fn main() {
              | OpenCode's last event → chat message (ms) | {:.1} | {:.1} | ≤ 50 |\n\
              | PNG of a 200-line block (ms) | {:.1} | {:.1} | ≤ 150 |\n\
              | idle RSS of the bridge (MiB) | {:.1} | | ≤ 30 |\n",
-            f("inbound_ms", "p50"), f("inbound_ms", "p95"), f("outbound_ms", "p50"), f("outbound_ms", "p95"),
-            f("render_200_lines_ms", "p50"), f("render_200_lines_ms", "p95"), result["idle_rss_mib"].as_f64().unwrap_or(0.0)
+            f("inbound_ms", "p50"),
+            f("inbound_ms", "p95"),
+            f("outbound_ms", "p50"),
+            f("outbound_ms", "p95"),
+            f("render_200_lines_ms", "p50"),
+            f("render_200_lines_ms", "p95"),
+            result["idle_rss_mib"].as_f64().unwrap_or(0.0)
         );
         std::fs::write(out, md).expect("write the results");
     }

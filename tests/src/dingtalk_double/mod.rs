@@ -31,13 +31,18 @@ impl DingTalkDouble {
     /// Starts on `bind` (e.g. `127.0.0.1:0`).
     pub fn start(bind: &str) -> std::io::Result<Self> {
         let shared: Shared = Arc::new(Mutex::new(World::new(Self::CLIENT_ID, Self::CLIENT_SECRET)));
-        let bind: std::net::SocketAddr =
-            bind.parse().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{bind}: {e}")))?;
+        let bind: std::net::SocketAddr = bind.parse().map_err(|e| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{bind}: {e}"))
+        })?;
         let app = server::router(shared.clone());
         let server = DoubleServer::axum("dingtalk-double", bind, 1, app)?;
         let addr = server.addr();
         lock(&shared).base = format!("http://{addr}");
-        Ok(Self { addr, shared, server: Some(server) })
+        Ok(Self {
+            addr,
+            shared,
+            server: Some(server),
+        })
     }
 
     /// Stands in for `https://api.dingtalk.com`.

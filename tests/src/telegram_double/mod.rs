@@ -78,9 +78,15 @@ impl TelegramDouble {
             updates: tokio::sync::Notify::new(),
         });
         let app = server::router(shared.clone());
-        let server = DoubleServer::start("telegram-double", bind, 2, move |listener, stop| server::serve(listener, app, stop))?;
+        let server = DoubleServer::start("telegram-double", bind, 2, move |listener, stop| {
+            server::serve(listener, app, stop)
+        })?;
         let addr = server.addr();
-        Ok(Self { addr, shared, _server: server })
+        Ok(Self {
+            addr,
+            shared,
+            _server: server,
+        })
     }
 
     /// `http://<addr>` — the Bot API base URL; the bridge calls `{base}/bot{token}/{method}`.
@@ -257,4 +263,3 @@ impl TelegramDouble {
         }
     }
 }
-

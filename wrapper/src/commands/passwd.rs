@@ -37,6 +37,9 @@ pub fn run(name: &str, given: Option<String>, yes: bool) -> Result<()> {
     let mut cfg = before.clone();
     cfg.admin_password_version += 1;
     stack.write_config(&cfg)?;
+    // Saved once applied: a later `deploy` given this password (e.g. from CI's environment) recognises it.
+    let mut fingerprints = super::deploy::Fingerprints::load(&stack.path)?;
+    fingerprints.record("admin_password", &password);
     let secrets = Secrets {
         admin_password: Some(password),
         ..Secrets::default()
@@ -49,6 +52,7 @@ pub fn run(name: &str, given: Option<String>, yes: bool) -> Result<()> {
         stack.write_config(&before)?;
         return Err(e);
     }
+    fingerprints.save()?;
     println!(
         "{}",
         tr(

@@ -4,13 +4,13 @@
 use std::collections::BTreeMap;
 
 use cloudcode_bundle::validate;
-use sha2::{Digest, Sha256};
 
 use crate::cli::DeployArgs;
 use crate::error::{Error, Result};
 use crate::stack::StackConfig;
 
 use super::super::input::invalid;
+use super::fingerprint::Fingerprints;
 
 /// The chat bridge secrets of one deploy (None: not supplied, the host keeps its file).
 #[derive(Default)]
@@ -37,37 +37,6 @@ fn from_env(
         })?;
     rule(&value).map_err(|e| invalid(&format!("{flag} {var}:"), &format!("{flag} {var} "), e))?;
     Ok(value)
-}
-
-/// A salted fingerprint of a secret (the stack's own salt), so the same value is recognised on the next deploy.
-fn fingerprint(salt: &str, name: &str, value: &str) -> String {
-    let mut h = Sha256::new();
-    for part in [salt, name, value] {
-        h.update(part.as_bytes());
-        h.update([0u8]);
-    }
-    hex::encode(&h.finalize()[..16])
-}
-
-/// The version a secret's write-only argument gets: unchanged without a value or with the value last applied,
-/// otherwise the next one (1 the first time).
-fn next_version(
-    cfg: &mut StackConfig,
-    name: &str,
-    value: Option<&str>,
-    previous: Option<i64>,
-) -> Option<i64> {
-    let Some(v) = value else { return previous };
-    let salt = cfg
-        .im_salt
-        .get_or_insert_with(|| hex::encode(rand::random::<[u8; 16]>()))
-        .clone();
-    let fp = fingerprint(&salt, name, v);
-    if previous.is_some() && cfg.im_fingerprints.get(name) == Some(&fp) {
-        return previous;
-    }
-    cfg.im_fingerprints.insert(name.to_string(), fp);
-    Some(previous.map_or(1, |p| p + 1))
 }
 
 /// `--opencode-permission tool=value` (repeatable) as a map; every entry checked.
@@ -101,6 +70,7 @@ pub fn configure(
     a: &DeployArgs,
     previous: Option<&StackConfig>,
     cfg: &mut StackConfig,
+    fingerprints: &mut Fingerprints,
 ) -> Result<ImSecrets> {
     if let Some(p) = previous {
         cfg.opencode_permission = p.opencode_permission.clone();
@@ -110,8 +80,6 @@ pub fn configure(
         cfg.im_dingtalk_client_secret_version = p.im_dingtalk_client_secret_version;
         cfg.im_dingtalk_robot_code = p.im_dingtalk_robot_code.clone();
         cfg.im_proxy_version = p.im_proxy_version;
-        cfg.im_fingerprints = p.im_fingerprints.clone();
-        cfg.im_salt = p.im_salt.clone();
     }
     if !a.opencode_permission.is_empty() {
         cfg.opencode_permission = permissions(&a.opencode_permission)?;
@@ -156,19 +124,18 @@ pub fn configure(
         .as_deref()
         .map(|var| from_env("--im-proxy-env", var, validate::im_proxy))
         .transpose()?;
-    cfg.im_telegram_token_version = next_version(
-        cfg,
+    cfg.im_telegram_token_version = fingerprints.next_version(
         "telegram_token",
         telegram.as_deref(),
         cfg.im_telegram_token_version,
     );
-    cfg.im_dingtalk_client_secret_version = next_version(
-        cfg,
+    cfg.im_dingtalk_client_secret_version = fingerprints.next_version(
         "dingtalk_client_secret",
         dingtalk.as_deref(),
         cfg.im_dingtalk_client_secret_version,
     );
-    cfg.im_proxy_version = next_version(cfg, "proxy", proxy.as_deref(), cfg.im_proxy_version);
+    cfg.im_proxy_version =
+        fingerprints.next_version("proxy", proxy.as_deref(), cfg.im_proxy_version);
     if cfg.im_proxy_version.is_some() && !cfg.im_enabled() {
         return Err(Error::input(
             "--im-proxy-env needs --telegram-token-env or --dingtalk-client-id (the chat bridge is off)",
@@ -196,12 +163,18 @@ mod tests {
         }
     }
 
+    thread_local! {
+        /// One stack's fingerprints across the calls of a test.
+        static FINGERPRINTS: std::cell::RefCell<Fingerprints> = std::cell::RefCell::new(Fingerprints::in_memory());
+    }
+
     fn configure_with(
         extra: &[&str],
         previous: Option<&StackConfig>,
     ) -> Result<(StackConfig, ImSecrets)> {
         let mut cfg = StackConfig::blank();
-        let s = configure(&args(extra), previous, &mut cfg)?;
+        let s = FINGERPRINTS
+            .with(|f| configure(&args(extra), previous, &mut cfg, &mut f.borrow_mut()))?;
         Ok((cfg, s))
     }
 

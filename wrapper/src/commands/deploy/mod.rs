@@ -3,6 +3,7 @@
 //! The target is an existing machine (`--host`, [`host`]) or a new Alibaba Cloud VM ([`cloud`]).
 
 mod cloud;
+mod fingerprint;
 mod host;
 mod im;
 
@@ -19,6 +20,7 @@ use crate::stack::{StackConfig, StackDir, StackLock};
 use super::input::{invalid, secret, value};
 
 pub use cloud::{check_cidr, cloud_name, detect_public_ip, REGIONS};
+pub use fingerprint::Fingerprints;
 pub use host::parse_host;
 
 /// A stack whose working directory is written and locked, ready for plan and apply.
@@ -152,20 +154,27 @@ pub fn configure(name: &str, a: &DeployArgs) -> Result<Configured> {
         .iter()
         .map(|p| p.display().to_string())
         .collect();
-    let bump = |v: Option<i64>, given: bool| match (v, given) {
-        (Some(v), true) => v + 1,
-        (Some(v), false) => v,
-        (None, _) => 1,
-    };
-    cfg.admin_password_version = bump(
-        previous.as_ref().map(|p| p.admin_password_version),
-        password.is_some(),
-    );
-    cfg.llm_api_key_version = bump(
-        previous.as_ref().map(|p| p.llm_api_key_version),
-        api_key.is_some(),
-    );
-    let im_secrets = im::configure(a, previous.as_ref(), &mut cfg)?;
+    // A version is bumped only when its secret differs from the one last supplied (keyed fingerprints in the
+    // stack directory): a re-deploy with the same secrets recreates nothing.
+    let mut fingerprints = fingerprint::Fingerprints::load(&stack.path)?;
+    if let Some(p) = &previous {
+        fingerprints.adopt_legacy(p.im_salt.clone(), p.im_fingerprints.clone());
+    }
+    cfg.admin_password_version = fingerprints
+        .next_version(
+            "admin_password",
+            password.as_deref(),
+            previous.as_ref().map(|p| p.admin_password_version),
+        )
+        .unwrap_or(1);
+    cfg.llm_api_key_version = fingerprints
+        .next_version(
+            "llm_api_key",
+            api_key.as_deref(),
+            previous.as_ref().map(|p| p.llm_api_key_version),
+        )
+        .unwrap_or(1);
+    let im_secrets = im::configure(a, previous.as_ref(), &mut cfg, &mut fingerprints)?;
 
     // Bundle-level rules (provider/base URL combination etc.) before anything is written. A cloud stack
     // without a domain has no address yet: check with a placeholder address.
@@ -187,6 +196,7 @@ pub fn configure(name: &str, a: &DeployArgs) -> Result<Configured> {
         cloud::ensure_key(&stack, &mut cfg)?;
     }
     stack.write_config(&cfg)?;
+    fingerprints.save()?;
     Ok(Configured {
         stack,
         cfg,
