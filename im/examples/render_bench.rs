@@ -5,12 +5,22 @@ use std::time::Instant;
 fn main() {
     let code = sample(200);
     let args: Vec<String> = std::env::args().collect();
-    if let Some(dir) = args.iter().position(|a| a == "--samples").and_then(|i| args.get(i + 1)) {
+    if let Some(dir) = args
+        .iter()
+        .position(|a| a == "--samples")
+        .and_then(|i| args.get(i + 1))
+    {
         let diff = "diff --git a/src/x.rs b/src/x.rs\n--- a/src/x.rs\n+++ b/src/x.rs\n@@ -1,4 +1,4 @@\n fn main() {\n-    println!(\"旧的\");\n+    println!(\"新的 🦀\");\n \t// tab\n }\n";
-        let wide = format!("{}\n中文注释：这一行很长，{}\n\u{1}\u{fffd}\n", "x".repeat(130), "很长".repeat(40));
-        for (name, text, lang) in
-            [("rust", code.as_str(), Some("rust")), ("diff", diff, None), ("wide", wide.as_str(), Some("text"))]
-        {
+        let wide = format!(
+            "{}\n中文注释：这一行很长，{}\n\u{1}\u{fffd}\n",
+            "x".repeat(130),
+            "很长".repeat(40)
+        );
+        for (name, text, lang) in [
+            ("rust", code.as_str(), Some("rust")),
+            ("diff", diff, None),
+            ("wide", wide.as_str(), Some("text")),
+        ] {
             let png = cloudcode_im::render::render_code(text, lang).expect("renders");
             std::fs::write(format!("{dir}/{name}.png"), &png.bytes).expect("writes");
         }

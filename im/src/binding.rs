@@ -27,12 +27,17 @@ pub enum BindError {
 
 /// Makes a box id usable in a bind code: keeps ASCII letters and digits, at most [`MAX_BOX_ID`] of them.
 pub fn short_box_id(stack_id: &str) -> String {
-    stack_id.chars().filter(char::is_ascii_alphanumeric).take(MAX_BOX_ID).collect()
+    stack_id
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(MAX_BOX_ID)
+        .collect()
 }
 
 fn mac(secret: &[u8], box_id: &str) -> HmacSha256 {
     // A key of any length is accepted by HMAC; new_from_slice cannot fail for it.
-    let mut m = <HmacSha256 as Mac>::new_from_slice(secret).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    let mut m = <HmacSha256 as Mac>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
     m.update(b"cloudcode-im bind v1\0");
     m.update(box_id.as_bytes());
     m
@@ -51,7 +56,11 @@ pub fn parse(payload: &str) -> Result<(&str, &str), BindError> {
         return Err(BindError::Malformed);
     }
     let (id, tag) = payload.split_once('_').ok_or(BindError::Malformed)?;
-    if id.is_empty() || id.len() > MAX_BOX_ID || !id.chars().all(|c| c.is_ascii_alphanumeric()) || tag.len() != TAG_CHARS {
+    if id.is_empty()
+        || id.len() > MAX_BOX_ID
+        || !id.chars().all(|c| c.is_ascii_alphanumeric())
+        || tag.len() != TAG_CHARS
+    {
         return Err(BindError::Malformed);
     }
     Ok((id, tag))
@@ -59,11 +68,15 @@ pub fn parse(payload: &str) -> Result<(&str, &str), BindError> {
 
 /// Checks a tag against the box's current secret in constant time.
 pub fn verify(box_id: &str, tag: &str, secret: &[u8]) -> Result<(), BindError> {
-    let bytes = URL_SAFE_NO_PAD.decode(tag).map_err(|_| BindError::Malformed)?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(tag)
+        .map_err(|_| BindError::Malformed)?;
     if bytes.len() != TAG_BYTES {
         return Err(BindError::Malformed);
     }
-    mac(secret, box_id).verify_truncated_left(&bytes).map_err(|_| BindError::BadTag)
+    mac(secret, box_id)
+        .verify_truncated_left(&bytes)
+        .map_err(|_| BindError::BadTag)
 }
 
 /// A fresh connect secret (256 bits).
@@ -83,7 +96,11 @@ mod tests {
         let id = short_box_id("cloudcode-2f9c1b7e-8d4a-4c1e-9f00-5d1e2a3b4c5d-extra-long");
         let p = payload(&id, b"secret");
         assert!(p.len() <= 64, "{p}");
-        assert!(p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'), "{p}");
+        assert!(
+            p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'),
+            "{p}"
+        );
     }
 
     #[test]
@@ -107,7 +124,14 @@ mod tests {
 
     #[test]
     fn malformed_codes_are_refused_before_any_hmac() {
-        for bad in ["", "nounderscore", "_tag", "bad-id_AAAAAAAAAAAAAAAAAAAAAA", "box_short", &"x".repeat(65)] {
+        for bad in [
+            "",
+            "nounderscore",
+            "_tag",
+            "bad-id_AAAAAAAAAAAAAAAAAAAAAA",
+            "box_short",
+            &"x".repeat(65),
+        ] {
             assert_eq!(parse(bad).err(), Some(BindError::Malformed), "{bad}");
         }
     }

@@ -3,8 +3,6 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
 use crate::bridge::{BoxConfig, Bridge, Settings};
 use crate::config::{self, FileConfig};
 use crate::platform::dingtalk::{DingTalk, DingTalkConfig};
@@ -12,13 +10,24 @@ use crate::platform::telegram::{Telegram, TelegramConfig};
 use crate::platform::Platform;
 use crate::store::Store;
 use crate::{binding, opencode};
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
 use serde_json::json;
 
 #[derive(Parser)]
-#[command(name = "cloudcode-im", version, about = "cloudcode's chat bridge between Telegram/DingTalk and OpenCode")]
+#[command(
+    name = "cloudcode-im",
+    version,
+    about = "cloudcode's chat bridge between Telegram/DingTalk and OpenCode"
+)]
 struct Args {
     /// The bridge's configuration (rendered by the cloudcode stack).
-    #[arg(long, env = "CLOUDCODE_IM_CONFIG", default_value = "/etc/cloudcode-im/config.json", global = true)]
+    #[arg(
+        long,
+        env = "CLOUDCODE_IM_CONFIG",
+        default_value = "/etc/cloudcode-im/config.json",
+        global = true
+    )]
     config: PathBuf,
     #[command(subcommand)]
     command: Option<Command>,
@@ -44,11 +53,15 @@ enum Command {
 pub fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .init();
     let args = Args::parse();
     let cfg = FileConfig::load(&args.config)?;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         match args.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(cfg).await,
@@ -60,8 +73,12 @@ pub fn main() -> Result<()> {
 }
 
 fn open_store(cfg: &FileConfig) -> Result<Arc<Store>> {
-    std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("data_dir {} cannot be created", cfg.data_dir.display()))?;
-    Ok(Arc::new(Store::open(&cfg.data_dir.join("im.db"), cfg.backlog)?))
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("data_dir {} cannot be created", cfg.data_dir.display()))?;
+    Ok(Arc::new(Store::open(
+        &cfg.data_dir.join("im.db"),
+        cfg.backlog,
+    )?))
 }
 
 fn proxy(cfg: &FileConfig) -> Result<Option<(String, String)>> {
@@ -79,7 +96,11 @@ fn platforms(cfg: &FileConfig, proxy: Option<&str>) -> Result<Vec<Arc<dyn Platfo
     let mut out: Vec<Arc<dyn Platform>> = Vec::new();
     if let Some(t) = &cfg.telegram {
         let token = config::read_secret("telegram.token_file", &t.token_file)?;
-        out.push(Arc::new(Telegram::new(TelegramConfig { token, api_base: t.api_base.clone(), proxy: proxy.map(str::to_string) })?));
+        out.push(Arc::new(Telegram::new(TelegramConfig {
+            token,
+            api_base: t.api_base.clone(),
+            proxy: proxy.map(str::to_string),
+        })?));
     }
     if let Some(d) = &cfg.dingtalk {
         let secret = config::read_secret("dingtalk.client_secret_file", &d.client_secret_file)?;
@@ -124,14 +145,20 @@ async fn serve(cfg: FileConfig) -> Result<()> {
         proxy_shown: proxy.as_ref().map(|(_, s)| s.clone()),
         ..Settings::default()
     };
-    let bridge = Bridge::new(store, boxes(&cfg)?, platforms(&cfg, proxy.as_ref().map(|(u, _)| u.as_str()))?, settings);
+    let bridge = Bridge::new(
+        store,
+        boxes(&cfg)?,
+        platforms(&cfg, proxy.as_ref().map(|(u, _)| u.as_str()))?,
+        settings,
+    );
     let shutdown = tokio_util::sync::CancellationToken::new();
     let stop = shutdown.clone();
     tokio::spawn(async move {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return,
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return,
+            };
         tokio::select! {
             _ = term.recv() => {}
             _ = tokio::signal::ctrl_c() => {}
@@ -139,7 +166,11 @@ async fn serve(cfg: FileConfig) -> Result<()> {
         tracing::info!("stopping: finishing the message being sent");
         stop.cancel();
     });
-    tracing::info!(boxes = cfg.boxes.len(), "cloudcode-im {} serving", env!("CARGO_PKG_VERSION"));
+    tracing::info!(
+        boxes = cfg.boxes.len(),
+        "cloudcode-im {} serving",
+        env!("CARGO_PKG_VERSION")
+    );
     for p in ["telegram", "dingtalk"] {
         store_clear(&bridge, p);
     }
@@ -155,7 +186,11 @@ fn store_clear(bridge: &Bridge, platform: &str) {
 
 async fn link(cfg: FileConfig, box_id: Option<String>) -> Result<()> {
     let b = match &box_id {
-        Some(id) => cfg.boxes.iter().find(|b| &b.id == id).with_context(|| format!("box: no box {id:?} here"))?,
+        Some(id) => cfg
+            .boxes
+            .iter()
+            .find(|b| &b.id == id)
+            .with_context(|| format!("box: no box {id:?} here"))?,
         None => &cfg.boxes[0],
     };
     let store = open_store(&cfg)?;
@@ -182,11 +217,22 @@ fn status(cfg: FileConfig) -> Result<()> {
     for p in ["telegram", "dingtalk"] {
         waiting.insert(p.into(), json!(store.outbox_len(p)?));
     }
-    let platforms: Vec<&str> =
-        [cfg.telegram.as_ref().map(|_| "telegram"), cfg.dingtalk.as_ref().map(|_| "dingtalk")].into_iter().flatten().collect();
-    let faults: serde_json::Map<String, serde_json::Value> =
-        store.faults()?.into_iter().map(|(p, m, at)| (p, json!({ "message": m, "at": at }))).collect();
-    println!("{}", json!({ "platforms": platforms, "boxes": boxes, "waiting": waiting, "faults": faults }));
+    let platforms: Vec<&str> = [
+        cfg.telegram.as_ref().map(|_| "telegram"),
+        cfg.dingtalk.as_ref().map(|_| "dingtalk"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let faults: serde_json::Map<String, serde_json::Value> = store
+        .faults()?
+        .into_iter()
+        .map(|(p, m, at)| (p, json!({ "message": m, "at": at })))
+        .collect();
+    println!(
+        "{}",
+        json!({ "platforms": platforms, "boxes": boxes, "waiting": waiting, "faults": faults })
+    );
     Ok(())
 }
 

@@ -8,15 +8,24 @@ use serde::Deserialize;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("the bridge's configuration {path} cannot be read: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("the bridge's configuration {path} is not valid: {detail}")]
     Parse { path: String, detail: String },
     #[error("{field}: {problem}")]
-    Field { field: &'static str, problem: String },
+    Field {
+        field: &'static str,
+        problem: String,
+    },
 }
 
 fn field(field: &'static str, problem: impl Into<String>) -> ConfigError {
-    ConfigError::Field { field, problem: problem.into() }
+    ConfigError::Field {
+        field,
+        problem: problem.into(),
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -92,9 +101,14 @@ fn default_telegram_api() -> String {
 
 impl FileConfig {
     pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read { path: path.display().to_string(), source: e })?;
-        let cfg: FileConfig =
-            serde_json::from_str(&text).map_err(|e| ConfigError::Parse { path: path.display().to_string(), detail: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.display().to_string(),
+            source: e,
+        })?;
+        let cfg: FileConfig = serde_json::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.display().to_string(),
+            detail: e.to_string(),
+        })?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -104,13 +118,31 @@ impl FileConfig {
             return Err(field("boxes", "at least one box is needed"));
         }
         for b in &self.boxes {
-            if b.id.is_empty() || b.id.len() > crate::binding::MAX_BOX_ID || !b.id.chars().all(|c| c.is_ascii_alphanumeric()) {
-                return Err(field("boxes.id", format!("{:?} must be 1–{} ASCII letters or digits", b.id, crate::binding::MAX_BOX_ID)));
+            if b.id.is_empty()
+                || b.id.len() > crate::binding::MAX_BOX_ID
+                || !b.id.chars().all(|c| c.is_ascii_alphanumeric())
+            {
+                return Err(field(
+                    "boxes.id",
+                    format!(
+                        "{:?} must be 1–{} ASCII letters or digits",
+                        b.id,
+                        crate::binding::MAX_BOX_ID
+                    ),
+                ));
             }
-            url::Url::parse(&b.opencode_url).map_err(|_| field("boxes.opencode_url", format!("{:?} is not a URL", b.opencode_url)))?;
+            url::Url::parse(&b.opencode_url).map_err(|_| {
+                field(
+                    "boxes.opencode_url",
+                    format!("{:?} is not a URL", b.opencode_url),
+                )
+            })?;
         }
         if self.telegram.is_none() && self.dingtalk.is_none() {
-            return Err(field("telegram", "configure telegram or dingtalk (or both)"));
+            return Err(field(
+                "telegram",
+                "configure telegram or dingtalk (or both)",
+            ));
         }
         if let Some(t) = &self.telegram {
             check_http_url("telegram.api_base", &t.api_base)?;
@@ -119,7 +151,10 @@ impl FileConfig {
             if d.client_id.trim().is_empty() {
                 return Err(field("dingtalk.client_id", "is empty"));
             }
-            for (name, base) in [("dingtalk.api_base", &d.api_base), ("dingtalk.oapi_base", &d.oapi_base)] {
+            for (name, base) in [
+                ("dingtalk.api_base", &d.api_base),
+                ("dingtalk.oapi_base", &d.oapi_base),
+            ] {
                 if let Some(b) = base {
                     check_http_url(name, b)?;
                 }
@@ -145,7 +180,12 @@ fn check_http_url(name: &'static str, s: &str) -> Result<(), ConfigError> {
 
 /// Reads a secret file (trailing newline removed). Its content never appears in an error.
 pub fn read_secret(name: &'static str, path: &Path) -> Result<String, ConfigError> {
-    let s = std::fs::read_to_string(path).map_err(|e| field(name, format!("the file {} cannot be read: {e}", path.display())))?;
+    let s = std::fs::read_to_string(path).map_err(|e| {
+        field(
+            name,
+            format!("the file {} cannot be read: {e}", path.display()),
+        )
+    })?;
     let s = s.trim().to_string();
     if s.is_empty() {
         return Err(field(name, format!("the file {} is empty", path.display())));
@@ -155,9 +195,20 @@ pub fn read_secret(name: &'static str, path: &Path) -> Result<String, ConfigErro
 
 /// Checks a proxy URL and returns how it is shown to users: scheme, host and port, never credentials.
 pub fn check_proxy(url: &str) -> Result<String, ConfigError> {
-    let u = url::Url::parse(url).map_err(|_| field("proxy", "is not a URL (http://, https:// or socks5://host:port)"))?;
+    let u = url::Url::parse(url).map_err(|_| {
+        field(
+            "proxy",
+            "is not a URL (http://, https:// or socks5://host:port)",
+        )
+    })?;
     if !matches!(u.scheme(), "http" | "https" | "socks5" | "socks5h") {
-        return Err(field("proxy", format!("the scheme {:?} is not one of http, https, socks5", u.scheme())));
+        return Err(field(
+            "proxy",
+            format!(
+                "the scheme {:?} is not one of http, https, socks5",
+                u.scheme()
+            ),
+        ));
     }
     let host = u.host_str().ok_or_else(|| field("proxy", "has no host"))?;
     Ok(match u.port() {
@@ -172,11 +223,20 @@ mod tests {
 
     #[test]
     fn a_proxy_is_shown_without_its_credentials_and_a_bad_scheme_is_refused() {
-        assert_eq!(check_proxy("http://user:s3cret@proxy.local:3128").unwrap(), "http://proxy.local:3128");
-        assert_eq!(check_proxy("socks5://10.0.0.1:1080").unwrap(), "socks5://10.0.0.1:1080");
+        assert_eq!(
+            check_proxy("http://user:s3cret@proxy.local:3128").unwrap(),
+            "http://proxy.local:3128"
+        );
+        assert_eq!(
+            check_proxy("socks5://10.0.0.1:1080").unwrap(),
+            "socks5://10.0.0.1:1080"
+        );
         let e = check_proxy("ftp://x:1").unwrap_err().to_string();
         assert!(e.starts_with("proxy:"), "{e}");
-        assert!(!check_proxy("http://user:s3cret@").unwrap_err().to_string().contains("s3cret"));
+        assert!(!check_proxy("http://user:s3cret@")
+            .unwrap_err()
+            .to_string()
+            .contains("s3cret"));
     }
 
     #[test]
@@ -185,11 +245,22 @@ mod tests {
         let ok: FileConfig = serde_json::from_str(base).unwrap();
         ok.validate().unwrap();
         let bad_id = base.replace("\"abc\"", "\"a-b\"");
-        let e = serde_json::from_str::<FileConfig>(&bad_id).unwrap().validate().unwrap_err().to_string();
+        let e = serde_json::from_str::<FileConfig>(&bad_id)
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("boxes.id:"), "{e}");
-        let no_platform = r#"{"boxes":[{"id":"abc","name":"n","opencode_url":"http://devbox:4096"}]}"#;
-        let e = serde_json::from_str::<FileConfig>(no_platform).unwrap().validate().unwrap_err().to_string();
+        let no_platform =
+            r#"{"boxes":[{"id":"abc","name":"n","opencode_url":"http://devbox:4096"}]}"#;
+        let e = serde_json::from_str::<FileConfig>(no_platform)
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("telegram:"), "{e}");
-        assert!(serde_json::from_str::<FileConfig>(&base.replace("\"boxes\"", "\"boxs\"")).is_err());
+        assert!(
+            serde_json::from_str::<FileConfig>(&base.replace("\"boxes\"", "\"boxs\"")).is_err()
+        );
     }
 }

@@ -11,10 +11,15 @@ pub fn blocks(markdown: &str) -> Vec<Block> {
         let trimmed = line.trim_start();
         if let Some(info) = trimmed.strip_prefix("```") {
             let indent = line.len() - trimmed.len();
-            let lang = info.split_whitespace().next().map(str::to_string).filter(|s| !s.is_empty());
+            let lang = info
+                .split_whitespace()
+                .next()
+                .map(str::to_string)
+                .filter(|s| !s.is_empty());
             let mut code = String::new();
             for l in lines.by_ref() {
-                if l.trim_start().starts_with("```") && l.trim().trim_start_matches('`').is_empty() {
+                if l.trim_start().starts_with("```") && l.trim().trim_start_matches('`').is_empty()
+                {
                     break;
                 }
                 // Remove the fence's own indentation from each line (lists indent their code blocks).
@@ -59,7 +64,11 @@ pub fn looks_like_diff(code: &str) -> bool {
 
 pub fn looks_like_trace(code: &str) -> bool {
     code.contains("Traceback (most recent call last)")
-        || code.lines().filter(|l| l.trim_start().starts_with("at ") && l.contains('(')).count() >= 3
+        || code
+            .lines()
+            .filter(|l| l.trim_start().starts_with("at ") && l.contains('('))
+            .count()
+            >= 3
         || code.contains("panicked at ")
 }
 
@@ -74,7 +83,12 @@ pub fn split_prose(text: &str, max: usize) -> Vec<String> {
         let window = &rest[..cut];
         let at = ["\n\n", "\n", " "]
             .iter()
-            .find_map(|sep| window.rfind(sep).filter(|&i| i > cut / 3).map(|i| i + sep.len()))
+            .find_map(|sep| {
+                window
+                    .rfind(sep)
+                    .filter(|&i| i > cut / 3)
+                    .map(|i| i + sep.len())
+            })
             .unwrap_or(cut);
         out.push(rest[..at].trim_end().to_string());
         rest = rest[at..].trim_start_matches('\n');
@@ -124,7 +138,10 @@ mod tests {
             blocks(md),
             vec![
                 Block::Text("Here is the fix:".into()),
-                Block::Code { lang: Some("rust".into()), code: "fn main() {}".into() },
+                Block::Code {
+                    lang: Some("rust".into()),
+                    code: "fn main() {}".into()
+                },
                 Block::Text("Done.".into()),
             ]
         );
@@ -132,7 +149,16 @@ mod tests {
 
     #[test]
     fn an_unclosed_fence_runs_to_the_end() {
-        assert_eq!(blocks("a\n```\nx\ny"), vec![Block::Text("a".into()), Block::Code { lang: None, code: "x\ny".into() }]);
+        assert_eq!(
+            blocks("a\n```\nx\ny"),
+            vec![
+                Block::Text("a".into()),
+                Block::Code {
+                    lang: None,
+                    code: "x\ny".into()
+                }
+            ]
+        );
     }
 
     #[test]
@@ -143,7 +169,10 @@ mod tests {
         assert!(wants_image(Some("rust"), &eleven, 10));
         let diff = "--- a/f\n+++ b/f\n@@ -1 +1 @@\n-a\n+b";
         assert!(wants_image(None, diff, 10));
-        assert!(wants_image(Some("rust"), "x", 0), "DingTalk: every block is an image");
+        assert!(
+            wants_image(Some("rust"), "x", 0),
+            "DingTalk: every block is an image"
+        );
     }
 
     #[test]
@@ -154,12 +183,17 @@ mod tests {
         assert!(parts.iter().all(|p| p.chars().count() <= 4096));
         assert_eq!(parts[0], "a".repeat(3000));
         let word = "c".repeat(10_000);
-        assert!(split_prose(&word, 4096).iter().all(|p| p.chars().count() <= 4096));
+        assert!(split_prose(&word, 4096)
+            .iter()
+            .all(|p| p.chars().count() <= 4096));
     }
 
     #[test]
     fn code_splits_between_lines() {
-        let code = (0..100).map(|i| format!("line {i:03}")).collect::<Vec<_>>().join("\n");
+        let code = (0..100)
+            .map(|i| format!("line {i:03}"))
+            .collect::<Vec<_>>()
+            .join("\n");
         let parts = split_code(&code, 100);
         assert!(parts.iter().all(|p| p.chars().count() <= 100));
         assert_eq!(parts.join("\n"), code);

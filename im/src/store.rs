@@ -11,7 +11,10 @@ use crate::platform::{Outbound, UserId};
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("the bridge's database {path} cannot be opened: {source}")]
-    Open { path: String, source: rusqlite::Error },
+    Open {
+        path: String,
+        source: rusqlite::Error,
+    },
     #[error("the bridge's database failed: {0}")]
     Sql(#[from] rusqlite::Error),
     #[error("a stored message cannot be decoded: {0}")]
@@ -94,13 +97,19 @@ CREATE TABLE IF NOT EXISTS watermarks (box_id TEXT NOT NULL, session_id TEXT NOT
 ";
 
 pub fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 impl Store {
     /// Opens (creating if needed) the database. `backlog_cap` is how many undelivered messages a user keeps.
     pub fn open(path: &Path, backlog_cap: usize) -> Result<Store> {
-        let conn = Connection::open(path).map_err(|e| StoreError::Open { path: path.display().to_string(), source: e })?;
+        let conn = Connection::open(path).map_err(|e| StoreError::Open {
+            path: path.display().to_string(),
+            source: e,
+        })?;
         Self::init(conn, backlog_cap)
     }
 
@@ -114,7 +123,10 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.execute_batch(SCHEMA)?;
-        Ok(Store { conn: Mutex::new(conn), backlog_cap })
+        Ok(Store {
+            conn: Mutex::new(conn),
+            backlog_cap,
+        })
     }
 
     fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -128,13 +140,21 @@ impl Store {
     /// The box's connect secret, created on first use.
     pub fn secret(&self, box_id: &str) -> Result<Vec<u8>> {
         let db = self.db();
-        if let Some(s) =
-            db.query_row("SELECT secret FROM secrets WHERE box_id = ?1", [box_id], |r| r.get(0)).optional()?
+        if let Some(s) = db
+            .query_row(
+                "SELECT secret FROM secrets WHERE box_id = ?1",
+                [box_id],
+                |r| r.get(0),
+            )
+            .optional()?
         {
             return Ok(s);
         }
         let s = crate::binding::new_secret();
-        db.execute("INSERT INTO secrets (box_id, secret, generation) VALUES (?1, ?2, 1)", params![box_id, s])?;
+        db.execute(
+            "INSERT INTO secrets (box_id, secret, generation) VALUES (?1, ?2, 1)",
+            params![box_id, s],
+        )?;
         Ok(s)
     }
 
@@ -150,7 +170,10 @@ impl Store {
             params![box_id, s],
         )?;
         tx.execute("DELETE FROM bindings WHERE box_id = ?1", [box_id])?;
-        tx.execute("UPDATE users SET current_box = NULL WHERE current_box = ?1", [box_id])?;
+        tx.execute(
+            "UPDATE users SET current_box = NULL WHERE current_box = ?1",
+            [box_id],
+        )?;
         tx.commit()?;
         Ok(unbound)
     }
@@ -158,7 +181,11 @@ impl Store {
     pub fn generation(&self, box_id: &str) -> Result<i64> {
         Ok(self
             .db()
-            .query_row("SELECT generation FROM secrets WHERE box_id = ?1", [box_id], |r| r.get(0))
+            .query_row(
+                "SELECT generation FROM secrets WHERE box_id = ?1",
+                [box_id],
+                |r| r.get(0),
+            )
             .optional()?
             .unwrap_or(0))
     }
@@ -166,7 +193,15 @@ impl Store {
     // ---- bindings ---------------------------------------------------------------------------------------------
 
     /// Binds a user to a box (idempotent) and makes it their current box. Returns false when already bound.
-    pub fn bind(&self, platform: &str, user: &UserId, chat: &str, name: &str, box_id: &str, label: &str) -> Result<bool> {
+    pub fn bind(
+        &self,
+        platform: &str,
+        user: &UserId,
+        chat: &str,
+        name: &str,
+        box_id: &str,
+        label: &str,
+    ) -> Result<bool> {
         let mut db = self.db();
         let tx = db.transaction()?;
         let exists: bool = tx
@@ -243,17 +278,26 @@ impl Store {
         COALESCE(u.last_seen, 0) FROM bindings b LEFT JOIN users u ON u.platform = b.platform AND u.user_id = b.user_id";
 
     pub fn bindings_of_user(&self, platform: &str, user: &UserId) -> Result<Vec<Binding>> {
-        let sql = format!("{} WHERE b.platform = ?1 AND b.user_id = ?2 ORDER BY b.bound_at, b.box_id", Self::BINDING_COLS);
+        let sql = format!(
+            "{} WHERE b.platform = ?1 AND b.user_id = ?2 ORDER BY b.bound_at, b.box_id",
+            Self::BINDING_COLS
+        );
         self.read_bindings(&sql, &[&platform, &user.0])
     }
 
     pub fn bindings_of_box(&self, box_id: &str) -> Result<Vec<Binding>> {
-        let sql = format!("{} WHERE b.box_id = ?1 ORDER BY b.bound_at, b.platform, b.user_id", Self::BINDING_COLS);
+        let sql = format!(
+            "{} WHERE b.box_id = ?1 ORDER BY b.bound_at, b.platform, b.user_id",
+            Self::BINDING_COLS
+        );
         self.read_bindings(&sql, &[&box_id])
     }
 
     pub fn all_bindings(&self) -> Result<Vec<Binding>> {
-        let sql = format!("{} ORDER BY b.box_id, b.bound_at, b.platform, b.user_id", Self::BINDING_COLS);
+        let sql = format!(
+            "{} ORDER BY b.box_id, b.bound_at, b.platform, b.user_id",
+            Self::BINDING_COLS
+        );
         self.read_bindings(&sql, &[])
     }
 
@@ -309,9 +353,11 @@ impl Store {
     pub fn verbosity(&self, platform: &str, user: &str) -> Result<String> {
         Ok(self
             .db()
-            .query_row("SELECT verbosity FROM users WHERE platform = ?1 AND user_id = ?2", params![platform, user], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT verbosity FROM users WHERE platform = ?1 AND user_id = ?2",
+                params![platform, user],
+                |r| r.get(0),
+            )
             .optional()?
             .unwrap_or_else(|| "normal".into()))
     }
@@ -328,9 +374,11 @@ impl Store {
     pub fn awaiting(&self, platform: &str, user: &UserId) -> Result<Option<String>> {
         Ok(self
             .db()
-            .query_row("SELECT awaiting FROM users WHERE platform = ?1 AND user_id = ?2", params![platform, user.0], |r| {
-                r.get::<_, Option<String>>(0)
-            })
+            .query_row(
+                "SELECT awaiting FROM users WHERE platform = ?1 AND user_id = ?2",
+                params![platform, user.0],
+                |r| r.get::<_, Option<String>>(0),
+            )
             .optional()?
             .flatten())
     }
@@ -356,7 +404,13 @@ impl Store {
             .optional()?)
     }
 
-    pub fn set_focus(&self, platform: &str, user: &UserId, box_id: &str, session: &str) -> Result<()> {
+    pub fn set_focus(
+        &self,
+        platform: &str,
+        user: &UserId,
+        box_id: &str,
+        session: &str,
+    ) -> Result<()> {
         self.db().execute(
             "INSERT INTO focus (platform, user_id, box_id, session_id) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (platform, user_id, box_id) DO UPDATE SET session_id = excluded.session_id",
@@ -390,7 +444,8 @@ impl Store {
     /// Sessions of a box the bridge delivers from (it has a watermark for them).
     pub fn followed_sessions(&self, box_id: &str) -> Result<Vec<String>> {
         let db = self.db();
-        let mut st = db.prepare("SELECT session_id FROM watermarks WHERE box_id = ?1 ORDER BY session_id")?;
+        let mut st =
+            db.prepare("SELECT session_id FROM watermarks WHERE box_id = ?1 ORDER BY session_id")?;
         let rows = st.query_map([box_id], |r| r.get(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -407,12 +462,16 @@ impl Store {
     }
 
     pub fn set_prompt_state(&self, message_id: &str, state: &str) -> Result<()> {
-        self.db().execute("UPDATE prompts SET state = ?2 WHERE message_id = ?1", params![message_id, state])?;
+        self.db().execute(
+            "UPDATE prompts SET state = ?2 WHERE message_id = ?1",
+            params![message_id, state],
+        )?;
         Ok(())
     }
 
     pub fn remove_prompt(&self, message_id: &str) -> Result<()> {
-        self.db().execute("DELETE FROM prompts WHERE message_id = ?1", [message_id])?;
+        self.db()
+            .execute("DELETE FROM prompts WHERE message_id = ?1", [message_id])?;
         Ok(())
     }
 
@@ -442,7 +501,13 @@ impl Store {
     /// Queues a message for a user. With `once`, a key already used is ignored (an answer delivered before a
     /// reconnect or a restart is not delivered again). Past the backlog cap the oldest waiting messages of that
     /// user are dropped and counted as missed. Returns whether it was queued.
-    pub fn enqueue(&self, b: &Binding, body: &Outbound, tag: Option<&str>, once: Option<&str>) -> Result<bool> {
+    pub fn enqueue(
+        &self,
+        b: &Binding,
+        body: &Outbound,
+        tag: Option<&str>,
+        once: Option<&str>,
+    ) -> Result<bool> {
         let json = serde_json::to_string(body)?;
         let mut db = self.db();
         let tx = db.transaction()?;
@@ -501,14 +566,23 @@ impl Store {
             .optional()?;
         match row {
             None => Ok(None),
-            Some((seq, platform, chat, user, body, tag)) => {
-                Ok(Some(Outgoing { seq, platform, chat, user, body: serde_json::from_str(&body)?, tag }))
-            }
+            Some((seq, platform, chat, user, body, tag)) => Ok(Some(Outgoing {
+                seq,
+                platform,
+                chat,
+                user,
+                body: serde_json::from_str(&body)?,
+                tag,
+            })),
         }
     }
 
     pub fn outbox_len(&self, platform: &str) -> Result<i64> {
-        Ok(self.db().query_row("SELECT COUNT(*) FROM outbox WHERE platform = ?1", [platform], |r| r.get(0))?)
+        Ok(self.db().query_row(
+            "SELECT COUNT(*) FROM outbox WHERE platform = ?1",
+            [platform],
+            |r| r.get(0),
+        )?)
     }
 
     /// Removes a delivered message, remembering where it went when it carries a tag.
@@ -533,12 +607,17 @@ impl Store {
         let mut db = self.db();
         let tx = db.transaction()?;
         let n: i64 = tx
-            .query_row("SELECT missed FROM users WHERE platform = ?1 AND user_id = ?2", params![platform, user], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT missed FROM users WHERE platform = ?1 AND user_id = ?2",
+                params![platform, user],
+                |r| r.get(0),
+            )
             .optional()?
             .unwrap_or(0);
-        tx.execute("UPDATE users SET missed = 0 WHERE platform = ?1 AND user_id = ?2", params![platform, user])?;
+        tx.execute(
+            "UPDATE users SET missed = 0 WHERE platform = ?1 AND user_id = ?2",
+            params![platform, user],
+        )?;
         tx.commit()?;
         Ok(n)
     }
@@ -555,13 +634,15 @@ impl Store {
     /// Where the messages sent under a tag went: (platform, chat, message ref).
     pub fn sent_refs(&self, tag: &str) -> Result<Vec<(String, String, String)>> {
         let db = self.db();
-        let mut st = db.prepare("SELECT platform, chat_id, message_ref FROM sent_refs WHERE tag = ?1")?;
+        let mut st =
+            db.prepare("SELECT platform, chat_id, message_ref FROM sent_refs WHERE tag = ?1")?;
         let rows = st.query_map([tag], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     pub fn forget_refs(&self, tag: &str) -> Result<()> {
-        self.db().execute("DELETE FROM sent_refs WHERE tag = ?1", [tag])?;
+        self.db()
+            .execute("DELETE FROM sent_refs WHERE tag = ?1", [tag])?;
         Ok(())
     }
 
@@ -578,7 +659,8 @@ impl Store {
     }
 
     pub fn clear_fault(&self, platform: &str) -> Result<()> {
-        self.db().execute("DELETE FROM faults WHERE platform = ?1", [platform])?;
+        self.db()
+            .execute("DELETE FROM faults WHERE platform = ?1", [platform])?;
         Ok(())
     }
 
@@ -596,7 +678,9 @@ impl Store {
         use rand::Rng;
         const B62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
         let mut rng = rand::rng();
-        let token: String = (0..12).map(|_| B62[rng.random_range(0..B62.len())] as char).collect();
+        let token: String = (0..12)
+            .map(|_| B62[rng.random_range(0..B62.len())] as char)
+            .collect();
         self.db().execute(
             "INSERT INTO tokens (token, action, created) VALUES (?1, ?2, ?3)",
             params![token, action.to_string(), now()],
@@ -605,8 +689,12 @@ impl Store {
     }
 
     pub fn token(&self, token: &str) -> Result<Option<serde_json::Value>> {
-        let s: Option<String> =
-            self.db().query_row("SELECT action FROM tokens WHERE token = ?1", [token], |r| r.get(0)).optional()?;
+        let s: Option<String> = self
+            .db()
+            .query_row("SELECT action FROM tokens WHERE token = ?1", [token], |r| {
+                r.get(0)
+            })
+            .optional()?;
         Ok(match s {
             Some(s) => Some(serde_json::from_str(&s)?),
             None => None,
@@ -615,7 +703,12 @@ impl Store {
 }
 
 /// `label`, or `label-1`, `label-2`… when the user already has a box of that name.
-fn unique_label(tx: &rusqlite::Transaction<'_>, platform: &str, user: &str, label: &str) -> Result<String> {
+fn unique_label(
+    tx: &rusqlite::Transaction<'_>,
+    platform: &str,
+    user: &str,
+    label: &str,
+) -> Result<String> {
     let taken = |l: &str| -> rusqlite::Result<bool> {
         Ok(tx
             .query_row(
@@ -651,35 +744,59 @@ mod tests {
     fn rotating_the_secret_unbinds_everyone_of_that_box_only() {
         let st = Store::in_memory(20).unwrap();
         let s1 = st.secret("boxA").unwrap();
-        st.bind("telegram", &user("1"), "1", "ann", "boxA", "alpha").unwrap();
-        st.bind("telegram", &user("2"), "2", "bob", "boxA", "alpha").unwrap();
-        st.bind("telegram", &user("2"), "2", "bob", "boxB", "beta").unwrap();
+        st.bind("telegram", &user("1"), "1", "ann", "boxA", "alpha")
+            .unwrap();
+        st.bind("telegram", &user("2"), "2", "bob", "boxA", "alpha")
+            .unwrap();
+        st.bind("telegram", &user("2"), "2", "bob", "boxB", "beta")
+            .unwrap();
         let gone = st.rotate_secret("boxA").unwrap();
         assert_eq!(gone.len(), 2);
         assert_ne!(st.secret("boxA").unwrap(), s1);
         assert!(st.bindings_of_box("boxA").unwrap().is_empty());
-        assert_eq!(st.bindings_of_user("telegram", &user("2")).unwrap().len(), 1);
+        assert_eq!(
+            st.bindings_of_user("telegram", &user("2")).unwrap().len(),
+            1
+        );
     }
 
     #[test]
     fn a_second_box_with_the_same_name_gets_a_suffix_and_rename_refuses_a_taken_name() {
         let st = Store::in_memory(20).unwrap();
-        st.bind("telegram", &user("1"), "1", "ann", "boxA", "dev").unwrap();
-        st.bind("telegram", &user("1"), "1", "ann", "boxB", "dev").unwrap();
-        let labels: Vec<_> = st.bindings_of_user("telegram", &user("1")).unwrap().into_iter().map(|b| b.label).collect();
+        st.bind("telegram", &user("1"), "1", "ann", "boxA", "dev")
+            .unwrap();
+        st.bind("telegram", &user("1"), "1", "ann", "boxB", "dev")
+            .unwrap();
+        let labels: Vec<_> = st
+            .bindings_of_user("telegram", &user("1"))
+            .unwrap()
+            .into_iter()
+            .map(|b| b.label)
+            .collect();
         assert_eq!(labels, ["dev", "dev-1"]);
-        assert!(matches!(st.rename("telegram", &user("1"), "boxB", "dev"), Err(StoreError::NameTaken(_))));
+        assert!(matches!(
+            st.rename("telegram", &user("1"), "boxB", "dev"),
+            Err(StoreError::NameTaken(_))
+        ));
         st.rename("telegram", &user("1"), "boxB", "other").unwrap();
-        assert_eq!(st.current_box("telegram", &user("1")).unwrap().as_deref(), Some("boxB"));
+        assert_eq!(
+            st.current_box("telegram", &user("1")).unwrap().as_deref(),
+            Some("boxB")
+        );
     }
 
     #[test]
     fn the_backlog_keeps_the_newest_messages_and_counts_the_rest_as_missed() {
         let st = Store::in_memory(3).unwrap();
-        st.bind("telegram", &user("1"), "1", "ann", "boxA", "a").unwrap();
-        let b = st.bindings_of_user("telegram", &user("1")).unwrap().remove(0);
+        st.bind("telegram", &user("1"), "1", "ann", "boxA", "a")
+            .unwrap();
+        let b = st
+            .bindings_of_user("telegram", &user("1"))
+            .unwrap()
+            .remove(0);
         for i in 0..5 {
-            st.enqueue(&b, &Outbound::text(format!("m{i}")), None, None).unwrap();
+            st.enqueue(&b, &Outbound::text(format!("m{i}")), None, None)
+                .unwrap();
         }
         assert_eq!(st.outbox_len("telegram").unwrap(), 3);
         assert_eq!(st.take_missed("telegram", "1").unwrap(), 2);
@@ -691,12 +808,20 @@ mod tests {
     #[test]
     fn a_once_key_is_queued_once_even_after_delivery() {
         let st = Store::in_memory(20).unwrap();
-        st.bind("telegram", &user("1"), "1", "ann", "boxA", "a").unwrap();
-        let b = st.bindings_of_user("telegram", &user("1")).unwrap().remove(0);
-        assert!(st.enqueue(&b, &Outbound::text("answer"), None, Some("msg_1")).unwrap());
+        st.bind("telegram", &user("1"), "1", "ann", "boxA", "a")
+            .unwrap();
+        let b = st
+            .bindings_of_user("telegram", &user("1"))
+            .unwrap()
+            .remove(0);
+        assert!(st
+            .enqueue(&b, &Outbound::text("answer"), None, Some("msg_1"))
+            .unwrap());
         let out = st.next_outgoing("telegram").unwrap().unwrap();
         st.delivered(&out, &[]).unwrap();
-        assert!(!st.enqueue(&b, &Outbound::text("answer"), None, Some("msg_1")).unwrap());
+        assert!(!st
+            .enqueue(&b, &Outbound::text("answer"), None, Some("msg_1"))
+            .unwrap());
         assert_eq!(st.outbox_len("telegram").unwrap(), 0);
     }
 

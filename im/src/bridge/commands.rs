@@ -13,10 +13,16 @@ use crate::store::{Binding, Prompt, StoreError};
 
 use super::{sessions, Bridge, COMMANDS};
 
-pub async fn handle_all(bridge: Arc<Bridge>, platform: Arc<dyn Platform>, mut rx: mpsc::Receiver<Inbound>) {
+pub async fn handle_all(
+    bridge: Arc<Bridge>,
+    platform: Arc<dyn Platform>,
+    mut rx: mpsc::Receiver<Inbound>,
+) {
     while let Some(ev) = rx.recv().await {
         let (chat, from) = match &ev {
-            Inbound::Text { chat, from, .. } | Inbound::Button { chat, from, .. } => (chat.clone(), from.clone()),
+            Inbound::Text { chat, from, .. } | Inbound::Button { chat, from, .. } => {
+                (chat.clone(), from.clone())
+            }
         };
         let reply = match handle(&bridge, platform.as_ref(), ev).await {
             Ok(Some(r)) => r,
@@ -65,7 +71,9 @@ async fn handle(bridge: &Arc<Bridge>, platform: &dyn Platform, ev: Inbound) -> R
             }
             bridge.store.touch(pname, &from.user)?;
             if !within_rate(bridge, pname, &from) {
-                return Ok(Some(Outbound::text("⏳ Too many messages in a minute; wait a moment and send it again.")));
+                return Ok(Some(Outbound::text(
+                    "⏳ Too many messages in a minute; wait a moment and send it again.",
+                )));
             }
             let current = current(bridge, pname, &from, &bound)?;
             match cmd.as_deref() {
@@ -73,7 +81,9 @@ async fn handle(bridge: &Arc<Bridge>, platform: &dyn Platform, ev: Inbound) -> R
                 Some(c) => command(bridge, platform, &from, &bound, &current, c, &arg).await,
             }
         }
-        Inbound::Button { from, token, ack, .. } => {
+        Inbound::Button {
+            from, token, ack, ..
+        } => {
             let action = bridge.store.token(&token)?;
             let bound = bridge.store.bindings_of_user(pname, &from.user)?;
             let notice = match (action, bound.is_empty()) {
@@ -97,15 +107,24 @@ async fn handle(bridge: &Arc<Bridge>, platform: &dyn Platform, ev: Inbound) -> R
 
 /// `/cmd@bot arg` → ("cmd", "arg"); plain text → (None, "").
 fn split_command(text: &str) -> (Option<String>, String) {
-    let Some(rest) = text.strip_prefix('/') else { return (None, String::new()) };
+    let Some(rest) = text.strip_prefix('/') else {
+        return (None, String::new());
+    };
     let (head, arg) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
-    let name = head.split('@').next().unwrap_or_default().to_lowercase().replace('-', "_");
+    let name = head
+        .split('@')
+        .next()
+        .unwrap_or_default()
+        .to_lowercase()
+        .replace('-', "_");
     (Some(name), arg.trim().to_string())
 }
 
 fn within_rate(bridge: &Bridge, platform: &str, from: &Sender) -> bool {
     let mut recent = bridge.recent.lock().unwrap_or_else(|p| p.into_inner());
-    let times = recent.entry((platform.to_string(), from.user.0.clone())).or_default();
+    let times = recent
+        .entry((platform.to_string(), from.user.0.clone()))
+        .or_default();
     let now = Instant::now();
     times.retain(|t| now.duration_since(*t) < Duration::from_secs(60));
     if times.len() as u32 >= bridge.settings.rate_per_minute {
@@ -115,29 +134,46 @@ fn within_rate(bridge: &Bridge, platform: &str, from: &Sender) -> bool {
     true
 }
 
-fn current(bridge: &Bridge, platform: &str, from: &Sender, bound: &[Binding]) -> Result<Binding, CommandError> {
+fn current(
+    bridge: &Bridge,
+    platform: &str,
+    from: &Sender,
+    bound: &[Binding],
+) -> Result<Binding, CommandError> {
     let id = bridge.store.current_box(platform, &from.user)?;
     let b = bound
         .iter()
         .find(|b| Some(&b.box_id) == id.as_ref() && bridge.boxes.contains_key(&b.box_id))
         .or_else(|| bound.iter().find(|b| bridge.boxes.contains_key(&b.box_id)))
-        .ok_or_else(|| say("None of your boxes is served by this bot any more; scan a box's QR code to bind."))?;
+        .ok_or_else(|| {
+            say("None of your boxes is served by this bot any more; scan a box's QR code to bind.")
+        })?;
     Ok(b.clone())
 }
 
-async fn bind(bridge: &Arc<Bridge>, platform: &str, chat: &ChatId, from: &Sender, payload: &str) -> Reply {
+async fn bind(
+    bridge: &Arc<Bridge>,
+    platform: &str,
+    chat: &ChatId,
+    from: &Sender,
+    payload: &str,
+) -> Reply {
     let refused = |e: binding::BindError| Ok(Some(Outbound::text(format!("🚫 Not bound: {e}."))));
     let (box_id, tag) = match binding::parse(payload) {
         Ok(x) => x,
         Err(e) => return refused(e),
     };
-    let Some(cfg) = bridge.boxes.get(box_id) else { return refused(binding::BindError::UnknownBox) };
+    let Some(cfg) = bridge.boxes.get(box_id) else {
+        return refused(binding::BindError::UnknownBox);
+    };
     let secret = bridge.store.secret(box_id)?;
     if let Err(e) = binding::verify(box_id, tag, &secret) {
         tracing::warn!(box_id, user = from.user.0, "a bind code was refused: {e}");
         return refused(e);
     }
-    let new = bridge.store.bind(platform, &from.user, &chat.0, &from.name, box_id, &cfg.name)?;
+    let new = bridge
+        .store
+        .bind(platform, &from.user, &chat.0, &from.name, box_id, &cfg.name)?;
     bridge.store.touch(platform, &from.user)?;
     let label = bridge
         .store
@@ -146,52 +182,90 @@ async fn bind(bridge: &Arc<Bridge>, platform: &str, chat: &ChatId, from: &Sender
         .find(|b| b.box_id == box_id)
         .map(|b| b.label)
         .unwrap_or_else(|| cfg.name.clone());
-    let head = if new { format!("✅ Bound to {label}.") } else { format!("✅ You were already bound to {label}; it is your current box.") };
+    let head = if new {
+        format!("✅ Bound to {label}.")
+    } else {
+        format!("✅ You were already bound to {label}; it is your current box.")
+    };
     Ok(Some(with_footer(
         bridge,
         box_id,
-        vec![Block::Text(format!("{head} Send a message to talk to its agent; /help lists the commands."))],
+        vec![Block::Text(format!(
+            "{head} Send a message to talk to its agent; /help lists the commands."
+        ))],
     )))
 }
 
 fn with_footer(bridge: &Bridge, box_id: &str, mut blocks: Vec<Block>) -> Outbound {
     blocks.push(Block::Text(bridge.online_footer(box_id)));
-    Outbound { blocks, buttons: vec![] }
+    Outbound {
+        blocks,
+        buttons: vec![],
+    }
 }
 
 /// The user's session on a box: the one they picked, else the most recent one, else a new one.
-async fn session_for(bridge: &Arc<Bridge>, platform: &str, from: &Sender, b: &Binding) -> Result<String, CommandError> {
+async fn session_for(
+    bridge: &Arc<Bridge>,
+    platform: &str,
+    from: &Sender,
+    b: &Binding,
+) -> Result<String, CommandError> {
     if let Some(s) = bridge.store.focus(platform, &from.user, &b.box_id)? {
         return Ok(s);
     }
     let client = &bridge.boxes[&b.box_id].opencode;
     let mut sessions = client.sessions().await?;
     sessions.retain(|s| s.parent_id.is_none());
-    sessions.sort_by(|a, b| b.time.as_ref().map(|t| t.updated).partial_cmp(&a.time.as_ref().map(|t| t.updated)).unwrap_or(std::cmp::Ordering::Equal));
+    sessions.sort_by(|a, b| {
+        b.time
+            .as_ref()
+            .map(|t| t.updated)
+            .partial_cmp(&a.time.as_ref().map(|t| t.updated))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
     let id = match sessions.first() {
         Some(s) => s.id.clone(),
         None => client.create_session(Some("From chat")).await?.id,
     };
-    bridge.store.set_focus(platform, &from.user, &b.box_id, &id)?;
+    bridge
+        .store
+        .set_focus(platform, &from.user, &b.box_id, &id)?;
     Ok(id)
 }
 
-async fn prompt_or_answer(bridge: &Arc<Bridge>, platform: &str, from: &Sender, b: &Binding, text: &str) -> Reply {
+async fn prompt_or_answer(
+    bridge: &Arc<Bridge>,
+    platform: &str,
+    from: &Sender,
+    b: &Binding,
+    text: &str,
+) -> Reply {
     // A text that answers something the user was asked (feedback for a rejection, a custom answer).
     if let Some(awaiting) = bridge.store.awaiting(platform, &from.user)? {
         bridge.store.set_awaiting(platform, &from.user, None)?;
         let a: Value = serde_json::from_str(&awaiting).unwrap_or(Value::Null);
         let box_id = a["box"].as_str().unwrap_or(&b.box_id).to_string();
         let id = a["id"].as_str().unwrap_or_default().to_string();
-        let client = &bridge.boxes.get(&box_id).ok_or_else(|| say("that box is gone"))?.opencode;
+        let client = &bridge
+            .boxes
+            .get(&box_id)
+            .ok_or_else(|| say("that box is gone"))?
+            .opencode;
         remember_answer(bridge, &id, from);
         match a["kind"].as_str() {
             Some("feedback") => {
-                client.reply_permission(&id, PermissionReply::Reject, Some(text)).await?;
-                return Ok(Some(Outbound::text("🚫 Rejected; your feedback went to the agent.")));
+                client
+                    .reply_permission(&id, PermissionReply::Reject, Some(text))
+                    .await?;
+                return Ok(Some(Outbound::text(
+                    "🚫 Rejected; your feedback went to the agent.",
+                )));
             }
             Some("custom") => {
-                client.reply_question(&id, &[vec![text.to_string()]]).await?;
+                client
+                    .reply_question(&id, &[vec![text.to_string()]])
+                    .await?;
                 return Ok(Some(Outbound::text("✅ Answer sent.")));
             }
             _ => {}
@@ -199,13 +273,23 @@ async fn prompt_or_answer(bridge: &Arc<Bridge>, platform: &str, from: &Sender, b
     }
     let client = bridge.boxes[&b.box_id].opencode.clone();
     // A pending question of the box takes a typed answer (its first question).
-    if let Some(q) = client.questions().await?.into_iter().find(|q| q.questions.len() == 1) {
+    if let Some(q) = client
+        .questions()
+        .await?
+        .into_iter()
+        .find(|q| q.questions.len() == 1)
+    {
         remember_answer(bridge, &q.id, from);
-        client.reply_question(&q.id, &[vec![text.to_string()]]).await?;
+        client
+            .reply_question(&q.id, &[vec![text.to_string()]])
+            .await?;
         return Ok(Some(Outbound::text("✅ Answer sent.")));
     }
     let session = session_for(bridge, platform, from, b).await?;
-    let busy = matches!(client.status().await?.get(&session), Some(SessionStatus::Busy | SessionStatus::Retry { .. }));
+    let busy = matches!(
+        client.status().await?.get(&session),
+        Some(SessionStatus::Busy | SessionStatus::Retry { .. })
+    );
     let waiting = bridge.store.prompts(&b.box_id, Some(&session))?;
     let p = Prompt {
         message_id: crate::opencode::new_message_id(),
@@ -228,15 +312,29 @@ async fn prompt_or_answer(bridge: &Arc<Bridge>, platform: &str, from: &Sender, b
 }
 
 fn remember_answer(bridge: &Bridge, request: &str, from: &Sender) {
-    bridge.answered_by.lock().unwrap_or_else(|p| p.into_inner()).insert(request.to_string(), from.name.clone());
+    bridge
+        .answered_by
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(request.to_string(), from.name.clone());
 }
 
-async fn press(bridge: &Arc<Bridge>, platform: &str, from: &Sender, bound: &[Binding], a: &Value) -> Result<Option<String>, CommandError> {
+async fn press(
+    bridge: &Arc<Bridge>,
+    platform: &str,
+    from: &Sender,
+    bound: &[Binding],
+    a: &Value,
+) -> Result<Option<String>, CommandError> {
     let box_id = a["box"].as_str().unwrap_or_default();
     if !bound.iter().any(|b| b.box_id == box_id) {
         return Ok(Some("You are not bound to that box.".into()));
     }
-    let client = &bridge.boxes.get(box_id).ok_or_else(|| say("that box is gone"))?.opencode;
+    let client = &bridge
+        .boxes
+        .get(box_id)
+        .ok_or_else(|| say("that box is gone"))?
+        .opencode;
     let id = a["id"].as_str().unwrap_or_default();
     match a["kind"].as_str() {
         Some("permission") => {
@@ -245,14 +343,20 @@ async fn press(bridge: &Arc<Bridge>, platform: &str, from: &Sender, bound: &[Bin
                 Some("always") => PermissionReply::Always,
                 Some("reject") => PermissionReply::Reject,
                 _ => {
-                    bridge.store.set_awaiting(platform, &from.user, Some(&json!({ "kind": "feedback", "box": box_id, "id": id }).to_string()))?;
+                    bridge.store.set_awaiting(
+                        platform,
+                        &from.user,
+                        Some(&json!({ "kind": "feedback", "box": box_id, "id": id }).to_string()),
+                    )?;
                     return Ok(Some("Send your feedback as the next message.".into()));
                 }
             };
             remember_answer(bridge, id, from);
             match client.reply_permission(id, reply, None).await {
                 Ok(()) => Ok(Some("Sent.".into())),
-                Err(crate::opencode::OpencodeError::NotFound { .. }) => Ok(Some("Already answered.".into())),
+                Err(crate::opencode::OpencodeError::NotFound { .. }) => {
+                    Ok(Some("Already answered.".into()))
+                }
                 Err(e) => Err(e.into()),
             }
         }
@@ -269,7 +373,9 @@ async fn press(bridge: &Arc<Bridge>, platform: &str, from: &Sender, bound: &[Bin
             remember_answer(bridge, id, from);
             match client.reply_question(id, &answers).await {
                 Ok(()) => Ok(Some("Answer sent.".into())),
-                Err(crate::opencode::OpencodeError::NotFound { .. }) => Ok(Some("Already answered.".into())),
+                Err(crate::opencode::OpencodeError::NotFound { .. }) => {
+                    Ok(Some("Already answered.".into()))
+                }
                 Err(e) => Err(e.into()),
             }
         }
@@ -429,5 +535,9 @@ async fn command(
         },
         other => format!("Unknown command /{other}; /help lists them."),
     };
-    Ok(Some(with_footer(bridge, &b.box_id, vec![Block::Text(text)])))
+    Ok(Some(with_footer(
+        bridge,
+        &b.box_id,
+        vec![Block::Text(text)],
+    )))
 }

@@ -28,12 +28,18 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("switch", "switch to another of your boxes: /switch <name>"),
     ("rename", "rename the current box for you: /rename <name>"),
     ("unbind", "unbind the current box (or /unbind <name>)"),
-    ("reset_qr", "new QR code for the current box; unbinds everyone"),
+    (
+        "reset_qr",
+        "new QR code for the current box; unbinds everyone",
+    ),
     ("web", "the box's web address (OpenCode and the terminal)"),
     ("sessions", "recent sessions of the current box"),
     ("new", "start a new session: /new [title]"),
     ("cancel", "stop the running task and drop queued messages"),
-    ("verbosity", "how much progress to show: quiet, normal or verbose"),
+    (
+        "verbosity",
+        "how much progress to show: quiet, normal or verbose",
+    ),
     ("proxy", "the outbound proxy the bot uses"),
 ];
 
@@ -111,12 +117,23 @@ pub struct Bridge {
 #[derive(Debug, thiserror::Error)]
 pub enum BridgeError {
     #[error("{platform}: {source}")]
-    Platform { platform: &'static str, source: PlatformError },
+    Platform {
+        platform: &'static str,
+        source: PlatformError,
+    },
 }
 
 impl Bridge {
-    pub fn new(store: Arc<Store>, boxes: Vec<BoxConfig>, platforms: Vec<Arc<dyn Platform>>, settings: Settings) -> Arc<Self> {
-        let outbox_wake = platforms.iter().map(|p| (p.name(), Notify::new())).collect();
+    pub fn new(
+        store: Arc<Store>,
+        boxes: Vec<BoxConfig>,
+        platforms: Vec<Arc<dyn Platform>>,
+        settings: Settings,
+    ) -> Arc<Self> {
+        let outbox_wake = platforms
+            .iter()
+            .map(|p| (p.name(), Notify::new()))
+            .collect();
         Arc::new(Bridge {
             store,
             boxes: boxes.into_iter().map(|b| (b.id.clone(), b)).collect(),
@@ -141,7 +158,10 @@ impl Bridge {
 
     /// Runs until a platform fails fatally (another poller on the token, a refused token) or `shutdown` fires.
     /// Every other failure is retried inside the tasks.
-    pub async fn run(self: Arc<Self>, shutdown: tokio_util::sync::CancellationToken) -> Result<(), BridgeError> {
+    pub async fn run(
+        self: Arc<Self>,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> Result<(), BridgeError> {
         let mut tasks = tokio::task::JoinSet::new();
         // Outbox workers stop between two messages on shutdown, so a message is never sent without being marked.
         let mut outboxes = tokio::task::JoinSet::new();
@@ -169,7 +189,12 @@ impl Bridge {
         shutdown.cancelled().await;
         shutdown.cancel();
         tasks.abort_all();
-        if tokio::time::timeout(Duration::from_secs(20), async { while outboxes.join_next().await.is_some() {} }).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(20), async {
+            while outboxes.join_next().await.is_some() {}
+        })
+        .await
+        .is_err()
+        {
             tracing::warn!("an outbox worker did not stop in 20 s");
         }
         Ok(())

@@ -16,9 +16,14 @@ pub fn shape_for(msg: &Outbound, shape: Shape) -> Outbound {
         .blocks
         .iter()
         .map(|b| match b {
-            Block::Code { lang, code } if format::wants_image(lang.as_deref(), code, shape.inline_code_max_lines) => {
+            Block::Code { lang, code }
+                if format::wants_image(lang.as_deref(), code, shape.inline_code_max_lines) =>
+            {
                 match render::render_code(code, lang.as_deref()) {
-                    Ok(png) => Block::Image { png: png.bytes, caption: caption(lang.as_deref(), code) },
+                    Ok(png) => Block::Image {
+                        png: png.bytes,
+                        caption: caption(lang.as_deref(), code),
+                    },
                     Err(e) => {
                         tracing::warn!("a code block stays text: {e}");
                         b.clone()
@@ -28,7 +33,10 @@ pub fn shape_for(msg: &Outbound, shape: Shape) -> Outbound {
             _ => b.clone(),
         })
         .collect();
-    Outbound { blocks, buttons: msg.buttons.clone() }
+    Outbound {
+        blocks,
+        buttons: msg.buttons.clone(),
+    }
 }
 
 fn caption(lang: Option<&str>, code: &str) -> String {
@@ -39,7 +47,11 @@ fn caption(lang: Option<&str>, code: &str) -> String {
     }
 }
 
-pub async fn run(bridge: Arc<Bridge>, platform: Arc<dyn Platform>, shutdown: tokio_util::sync::CancellationToken) {
+pub async fn run(
+    bridge: Arc<Bridge>,
+    platform: Arc<dyn Platform>,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
     let name = platform.name();
     let mut backoff = Duration::from_secs(1);
     while !shutdown.is_cancelled() {
@@ -92,7 +104,10 @@ pub async fn run(bridge: Arc<Bridge>, platform: Arc<dyn Platform>, shutdown: tok
                 let _ = bridge.store.delivered(&out, &[]);
             }
             Err(e) => {
-                tracing::warn!(platform = name, "delivery paused: {e}; retrying in {backoff:?}");
+                tracing::warn!(
+                    platform = name,
+                    "delivery paused: {e}; retrying in {backoff:?}"
+                );
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
                     _ = shutdown.cancelled() => {}

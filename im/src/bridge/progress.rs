@@ -50,12 +50,28 @@ struct Target {
 
 fn render(title: &str, l: &Line, verbose: bool, secs: u64) -> Outbound {
     let head = match &l.done {
-        Some(d) => format!("{d} · {title} · {secs} s · {} tool step{}", l.tools, if l.tools == 1 { "" } else { "s" }),
+        Some(d) => format!(
+            "{d} · {title} · {secs} s · {} tool step{}",
+            l.tools,
+            if l.tools == 1 { "" } else { "s" }
+        ),
         None if l.tools == 0 => format!("⏳ Working on {title}…"),
-        None => format!("⏳ {title} · {} tool step{} · {}", l.tools, if l.tools == 1 { "" } else { "s" }, l.now),
+        None => format!(
+            "⏳ {title} · {} tool step{} · {}",
+            l.tools,
+            if l.tools == 1 { "" } else { "s" },
+            l.now
+        ),
     };
     if verbose && !l.log.is_empty() {
-        Outbound::text(format!("{head}\n{}", l.log.iter().map(|s| format!("• {s}")).collect::<Vec<_>>().join("\n")))
+        Outbound::text(format!(
+            "{head}\n{}",
+            l.log
+                .iter()
+                .map(|s| format!("• {s}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ))
     } else {
         Outbound::text(head)
     }
@@ -68,15 +84,28 @@ pub fn start(bridge: Arc<Bridge>, box_id: String, title: String) -> Handle {
         let started = Instant::now();
         let mut targets = Vec::new();
         for b in bridge.store.bindings_of_box(&box_id).unwrap_or_default() {
-            let verbosity = bridge.store.verbosity(&b.platform, &b.user).unwrap_or_default();
-            let Some(p) = bridge.platform(&b.platform).cloned() else { continue };
+            let verbosity = bridge
+                .store
+                .verbosity(&b.platform, &b.user)
+                .unwrap_or_default();
+            let Some(p) = bridge.platform(&b.platform).cloned() else {
+                continue;
+            };
             if verbosity == "quiet" {
                 continue;
             }
             let chat = ChatId(b.chat.clone());
-            if let Ok(refs) = p.send(&chat, &render(&title, &Line::default(), false, 0)).await {
+            if let Ok(refs) = p
+                .send(&chat, &render(&title, &Line::default(), false, 0))
+                .await
+            {
                 if let Some(at) = refs.into_iter().last() {
-                    targets.push(Target { platform: p, chat, at, verbose: verbosity == "verbose" });
+                    targets.push(Target {
+                        platform: p,
+                        chat,
+                        at,
+                        verbose: verbosity == "verbose",
+                    });
                 }
             }
         }
@@ -91,7 +120,11 @@ pub fn start(bridge: Arc<Bridge>, box_id: String, title: String) -> Handle {
             if line != shown {
                 let secs = started.elapsed().as_secs();
                 for t in &targets {
-                    if let Err(e) = t.platform.edit(&t.chat, &t.at, &render(&title, &line, t.verbose, secs)).await {
+                    if let Err(e) = t
+                        .platform
+                        .edit(&t.chat, &t.at, &render(&title, &line, t.verbose, secs))
+                        .await
+                    {
                         tracing::debug!("a progress edit was skipped: {e}");
                     }
                 }
@@ -120,7 +153,14 @@ pub fn describe_tool(tool: &str, input: &serde_json::Value, title: Option<&str>)
         "bash" => format!("Running `{}`", short(s("command"))),
         "read" => format!("Reading {}", short(s("filePath"))),
         "edit" | "write" | "patch" => format!("Editing {}", short(s("filePath"))),
-        "glob" | "grep" | "list" => format!("Searching {}", short(if s("pattern").is_empty() { s("path") } else { s("pattern") })),
+        "glob" | "grep" | "list" => format!(
+            "Searching {}",
+            short(if s("pattern").is_empty() {
+                s("path")
+            } else {
+                s("pattern")
+            })
+        ),
         "webfetch" => format!("Fetching {}", short(s("url"))),
         _ => match title {
             Some(t) if !t.is_empty() => format!("{tool}: {}", short(t)),

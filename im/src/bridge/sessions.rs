@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::opencode::{self, Event, MessageWithParts, PermissionRequest, QuestionRequest, SessionStatus};
+use crate::opencode::{
+    self, Event, MessageWithParts, PermissionRequest, QuestionRequest, SessionStatus,
+};
 use crate::platform::{Block, Button, ChatId, MessageRef, Outbound};
 use crate::store::Prompt;
 
@@ -24,13 +26,21 @@ pub async fn watch(bridge: Arc<Bridge>, box_id: String) {
                     tracing::warn!(box_id, "rebuilding after connect failed: {e}");
                 }
                 loop {
-                    match tokio::time::timeout(bridge.settings.stream_silence, stream.next()).await {
+                    match tokio::time::timeout(bridge.settings.stream_silence, stream.next()).await
+                    {
                         Err(_) => {
-                            tracing::warn!(box_id, "no event or heartbeat for {:?}: reconnecting", bridge.settings.stream_silence);
+                            tracing::warn!(
+                                box_id,
+                                "no event or heartbeat for {:?}: reconnecting",
+                                bridge.settings.stream_silence
+                            );
                             break;
                         }
                         Ok(None) => {
-                            tracing::warn!(box_id, "OpenCode closed the event stream: reconnecting");
+                            tracing::warn!(
+                                box_id,
+                                "OpenCode closed the event stream: reconnecting"
+                            );
                             break;
                         }
                         Ok(Some(Err(e))) => {
@@ -42,10 +52,16 @@ pub async fn watch(bridge: Arc<Bridge>, box_id: String) {
                         Ok(Some(Ok(ev))) => on_event(&bridge, &box_id, ev).await,
                     }
                 }
-                bridge.metrics.stream_reconnects.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                bridge
+                    .metrics
+                    .stream_reconnects
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             Err(e) => {
-                tracing::warn!(box_id, "the event stream cannot be opened: {e}; retrying in {backoff:?}");
+                tracing::warn!(
+                    box_id,
+                    "the event stream cannot be opened: {e}; retrying in {backoff:?}"
+                );
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(30));
             }
@@ -58,13 +74,21 @@ async fn resync(bridge: &Arc<Bridge>, box_id: &str) -> Result<(), opencode::Open
     let client = &bridge.boxes[box_id].opencode;
     let status = client.status().await?;
     // Sessions the bridge follows: those with prompts from chat, and those already delivered from.
-    let mut followed: Vec<String> = bridge.store.prompts(box_id, None).unwrap_or_default().into_iter().map(|p| p.session).collect();
+    let mut followed: Vec<String> = bridge
+        .store
+        .prompts(box_id, None)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| p.session)
+        .collect();
     followed.extend(bridge.store.followed_sessions(box_id).unwrap_or_default());
     followed.sort();
     followed.dedup();
     for session in followed {
         match status.get(&session) {
-            Some(SessionStatus::Busy | SessionStatus::Retry { .. }) => ensure_progress(bridge, box_id, &session).await,
+            Some(SessionStatus::Busy | SessionStatus::Retry { .. }) => {
+                ensure_progress(bridge, box_id, &session).await
+            }
             _ => turn_ended(bridge, box_id, &session).await,
         }
     }
@@ -79,21 +103,39 @@ async fn resync(bridge: &Arc<Bridge>, box_id: &str) -> Result<(), opencode::Open
 
 async fn on_event(bridge: &Arc<Bridge>, box_id: &str, ev: Event) {
     match ev {
-        Event::Status { session, status: SessionStatus::Busy } => ensure_progress(bridge, box_id, &session).await,
-        Event::Status { session, status: SessionStatus::Idle } | Event::Idle { session } => {
-            turn_ended(bridge, box_id, &session).await
+        Event::Status {
+            session,
+            status: SessionStatus::Busy,
+        } => ensure_progress(bridge, box_id, &session).await,
+        Event::Status {
+            session,
+            status: SessionStatus::Idle,
         }
+        | Event::Idle { session } => turn_ended(bridge, box_id, &session).await,
         Event::PartUpdated { session, part } if part.kind == "tool" => {
             if let Some(state) = part.state.as_ref().filter(|s| s.status == "running") {
                 let key = (box_id.to_string(), session.clone());
-                let line = progress::describe_tool(part.tool.as_deref().unwrap_or("tool"), &state.input, state.title.as_deref());
-                if let Some(h) = bridge.progress.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+                let line = progress::describe_tool(
+                    part.tool.as_deref().unwrap_or("tool"),
+                    &state.input,
+                    state.title.as_deref(),
+                );
+                if let Some(h) = bridge
+                    .progress
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(&key)
+                {
                     h.tool(line);
                 }
             }
         }
         Event::SessionUpdated { session, title } if !title.is_empty() => {
-            bridge.titles.lock().unwrap_or_else(|p| p.into_inner()).insert((box_id.to_string(), session), title);
+            bridge
+                .titles
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert((box_id.to_string(), session), title);
         }
         Event::PermissionAsked(p) => permission_asked(bridge, box_id, &p),
         Event::PermissionReplied { request, reply, .. } => {
@@ -105,40 +147,82 @@ async fn on_event(bridge: &Arc<Bridge>, box_id: &str, ev: Event) {
             close_request(bridge, &format!("perm:{request}"), &request, what).await
         }
         Event::QuestionAsked(q) => question_asked(bridge, box_id, &q),
-        Event::QuestionClosed { request, .. } => close_request(bridge, &format!("question:{request}"), &request, "✅ Answered").await,
+        Event::QuestionClosed { request, .. } => {
+            close_request(
+                bridge,
+                &format!("question:{request}"),
+                &request,
+                "✅ Answered",
+            )
+            .await
+        }
         _ => {}
     }
 }
 
 /// A turn started (from chat or from the browser): the session is followed from the last message it had.
 async fn ensure_progress(bridge: &Arc<Bridge>, box_id: &str, session: &str) {
-    if bridge.store.watermark(box_id, session).ok().flatten().is_none() {
+    if bridge
+        .store
+        .watermark(box_id, session)
+        .ok()
+        .flatten()
+        .is_none()
+    {
         // Unknown session (started in the browser): deliver from now on, not its history.
-        let mark = latest_assistant(bridge, box_id, session).await.unwrap_or_else(|| "msg_".into());
+        let mark = latest_assistant(bridge, box_id, session)
+            .await
+            .unwrap_or_else(|| "msg_".into());
         let _ = bridge.store.set_watermark(box_id, session, &mark);
     }
     let key = (box_id.to_string(), session.to_string());
-    if bridge.progress.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&key) {
+    if bridge
+        .progress
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .contains_key(&key)
+    {
         return;
     }
     let title = session_title(bridge, box_id, session).await;
     let handle = progress::start(bridge.clone(), box_id.to_string(), title);
-    bridge.progress.lock().unwrap_or_else(|p| p.into_inner()).entry(key).or_insert(handle);
+    bridge
+        .progress
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(key)
+        .or_insert(handle);
 }
 
 async fn latest_assistant(bridge: &Bridge, box_id: &str, session: &str) -> Option<String> {
-    let msgs = bridge.boxes[box_id].opencode.messages(session, 20).await.ok()?;
-    msgs.iter().filter(|m| m.info.role == "assistant").map(|m| m.info.id.clone()).max()
+    let msgs = bridge.boxes[box_id]
+        .opencode
+        .messages(session, 20)
+        .await
+        .ok()?;
+    msgs.iter()
+        .filter(|m| m.info.role == "assistant")
+        .map(|m| m.info.id.clone())
+        .max()
 }
 
 pub async fn session_title(bridge: &Bridge, box_id: &str, session: &str) -> String {
     let key = (box_id.to_string(), session.to_string());
-    if let Some(t) = bridge.titles.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+    if let Some(t) = bridge
+        .titles
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&key)
+    {
         return t.clone();
     }
     match bridge.boxes[box_id].opencode.session(session).await {
         Ok(s) if !s.title.is_empty() => {
-            bridge.titles.lock().unwrap_or_else(|p| p.into_inner()).insert(key, s.title.clone());
+            bridge
+                .titles
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(key, s.title.clone());
             s.title
         }
         _ => session.to_string(),
@@ -159,15 +243,30 @@ async fn turn_ended(bridge: &Arc<Bridge>, box_id: &str, session: &str) {
             return;
         }
     };
-    let fresh: Vec<&MessageWithParts> =
-        msgs.iter().filter(|m| m.info.role == "assistant" && m.info.id > mark && (m.info.time.completed.is_some() || m.info.error.is_some())).collect();
+    let fresh: Vec<&MessageWithParts> = msgs
+        .iter()
+        .filter(|m| {
+            m.info.role == "assistant"
+                && m.info.id > mark
+                && (m.info.time.completed.is_some() || m.info.error.is_some())
+        })
+        .collect();
     let outcome = if let Some(last) = fresh.last() {
         let title = session_title(bridge, box_id, session).await;
         let (body, outcome) = answer(&title, &fresh, bridge.online_footer(box_id));
-        bridge.broadcast(box_id, &body, None, Some(&format!("answer:{box_id}:{}", last.info.id)));
+        bridge.broadcast(
+            box_id,
+            &body,
+            None,
+            Some(&format!("answer:{box_id}:{}", last.info.id)),
+        );
         let _ = bridge.store.set_watermark(box_id, session, &last.info.id);
         // Prompts of this session are answered now.
-        for p in bridge.store.prompts(box_id, Some(session)).unwrap_or_default() {
+        for p in bridge
+            .store
+            .prompts(box_id, Some(session))
+            .unwrap_or_default()
+        {
             if p.state == "sent" {
                 let _ = bridge.store.remove_prompt(&p.message_id);
             }
@@ -176,7 +275,11 @@ async fn turn_ended(bridge: &Arc<Bridge>, box_id: &str, session: &str) {
     } else {
         "✅ Done".to_string()
     };
-    let handle = bridge.progress.lock().unwrap_or_else(|p| p.into_inner()).remove(&(box_id.to_string(), session.to_string()));
+    let handle = bridge
+        .progress
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&(box_id.to_string(), session.to_string()));
     if let Some(h) = handle {
         h.finish(outcome);
     }
@@ -198,7 +301,10 @@ fn answer(title: &str, msgs: &[&MessageWithParts], footer: String) -> (Outbound,
                 }
                 "file" if p.mime.as_deref().is_some_and(|m| m.starts_with("image/")) => {
                     if let Some(png) = p.url.as_deref().and_then(data_url_bytes) {
-                        blocks.push(Block::Image { png, caption: "image".into() });
+                        blocks.push(Block::Image {
+                            png,
+                            caption: "image".into(),
+                        });
                     }
                 }
                 _ => {}
@@ -206,16 +312,33 @@ fn answer(title: &str, msgs: &[&MessageWithParts], footer: String) -> (Outbound,
         }
         if let Some(err) = &m.info.error {
             let name = err.get("name").and_then(|v| v.as_str()).unwrap_or("error");
-            let msg = err.pointer("/data/message").and_then(|v| v.as_str()).unwrap_or("");
-            outcome = if name == "MessageAbortedError" { "⏹ Cancelled".into() } else { format!("❌ Failed: {name}") };
-            blocks.push(Block::Text(if msg.is_empty() { outcome.clone() } else { format!("{outcome} — {msg}") }));
+            let msg = err
+                .pointer("/data/message")
+                .and_then(|v| v.as_str())
+                .unwrap_or("");
+            outcome = if name == "MessageAbortedError" {
+                "⏹ Cancelled".into()
+            } else {
+                format!("❌ Failed: {name}")
+            };
+            blocks.push(Block::Text(if msg.is_empty() {
+                outcome.clone()
+            } else {
+                format!("{outcome} — {msg}")
+            }));
         }
     }
     if blocks.len() == 1 {
         blocks.push(Block::Text(outcome.clone()));
     }
     blocks.push(Block::Text(footer));
-    (Outbound { blocks, buttons: vec![] }, outcome)
+    (
+        Outbound {
+            blocks,
+            buttons: vec![],
+        },
+        outcome,
+    )
 }
 
 fn data_url_bytes(url: &str) -> Option<Vec<u8>> {
@@ -226,7 +349,10 @@ fn data_url_bytes(url: &str) -> Option<Vec<u8>> {
 
 /// Sends the oldest queued prompt of an idle session.
 async fn send_queued(bridge: &Arc<Bridge>, box_id: &str, session: &str) {
-    let queued = bridge.store.prompts(box_id, Some(session)).unwrap_or_default();
+    let queued = bridge
+        .store
+        .prompts(box_id, Some(session))
+        .unwrap_or_default();
     if queued.iter().any(|p| p.state == "sent") {
         return;
     }
@@ -239,16 +365,30 @@ async fn send_queued(bridge: &Arc<Bridge>, box_id: &str, session: &str) {
 /// up before trying again.
 pub async fn submit(bridge: &Arc<Bridge>, p: &Prompt) {
     let client = bridge.boxes[&p.box_id].opencode.clone();
-    if bridge.store.watermark(&p.box_id, &p.session).ok().flatten().is_none() {
-        let mark = latest_assistant(bridge, &p.box_id, &p.session).await.unwrap_or_else(|| "msg_".into());
+    if bridge
+        .store
+        .watermark(&p.box_id, &p.session)
+        .ok()
+        .flatten()
+        .is_none()
+    {
+        let mark = latest_assistant(bridge, &p.box_id, &p.session)
+            .await
+            .unwrap_or_else(|| "msg_".into());
         let _ = bridge.store.set_watermark(&p.box_id, &p.session, &mark);
     }
     let mut backoff = Duration::from_millis(500);
     for _ in 0..6 {
-        match client.prompt_async(&p.session, &p.message_id, &p.text).await {
+        match client
+            .prompt_async(&p.session, &p.message_id, &p.text)
+            .await
+        {
             Ok(()) => {
                 let _ = bridge.store.set_prompt_state(&p.message_id, "sent");
-                bridge.metrics.prompts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                bridge
+                    .metrics
+                    .prompts
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 return;
             }
             Err(e) => {
@@ -263,7 +403,10 @@ pub async fn submit(bridge: &Arc<Bridge>, p: &Prompt) {
         }
     }
     // Left queued: the next resync or idle event tries again.
-    tracing::error!(session = p.session, "the prompt stays queued: OpenCode did not take it");
+    tracing::error!(
+        session = p.session,
+        "the prompt stays queued: OpenCode did not take it"
+    );
 }
 
 fn permission_asked(bridge: &Arc<Bridge>, box_id: &str, p: &PermissionRequest) {
@@ -280,14 +423,40 @@ fn permission_asked(bridge: &Arc<Bridge>, box_id: &str, p: &PermissionRequest) {
             .unwrap_or_default()
     };
     let buttons = vec![
-        vec![Button { label: "Allow once".into(), token: token("once") }, Button { label: "Always".into(), token: token("always") }],
-        vec![Button { label: "Reject".into(), token: token("reject") }, Button { label: "Reject with feedback".into(), token: token("feedback") }],
+        vec![
+            Button {
+                label: "Allow once".into(),
+                token: token("once"),
+            },
+            Button {
+                label: "Always".into(),
+                token: token("always"),
+            },
+        ],
+        vec![
+            Button {
+                label: "Reject".into(),
+                token: token("reject"),
+            },
+            Button {
+                label: "Reject with feedback".into(),
+                token: token("feedback"),
+            },
+        ],
     ];
     let body = Outbound {
-        blocks: vec![Block::Bold("🔐 Approval needed".into()), Block::Text(format!("The agent wants to {what}."))],
+        blocks: vec![
+            Block::Bold("🔐 Approval needed".into()),
+            Block::Text(format!("The agent wants to {what}.")),
+        ],
         buttons,
     };
-    bridge.broadcast(box_id, &body, Some(&format!("perm:{}", p.id)), Some(&format!("perm:{}", p.id)));
+    bridge.broadcast(
+        box_id,
+        &body,
+        Some(&format!("perm:{}", p.id)),
+        Some(&format!("perm:{}", p.id)),
+    );
 }
 
 fn question_asked(bridge: &Arc<Bridge>, box_id: &str, q: &QuestionRequest) {
@@ -301,24 +470,43 @@ fn question_asked(bridge: &Arc<Bridge>, box_id: &str, q: &QuestionRequest) {
                 .put_token(&json!({ "kind": "question", "box": box_id, "id": q.id, "index": i, "label": o.label,
                                     "count": q.questions.len() }))
                 .unwrap_or_default();
-            buttons.push(vec![Button { label: o.label.clone(), token }]);
+            buttons.push(vec![Button {
+                label: o.label.clone(),
+                token,
+            }]);
         }
     }
     blocks.push(Block::Text("Or reply with your own answer.".into()));
     let body = Outbound { blocks, buttons };
-    bridge.broadcast(box_id, &body, Some(&format!("question:{}", q.id)), Some(&format!("question:{}", q.id)));
+    bridge.broadcast(
+        box_id,
+        &body,
+        Some(&format!("question:{}", q.id)),
+        Some(&format!("question:{}", q.id)),
+    );
 }
 
 /// A permission or question was answered (here or in the browser): every chat copy loses its buttons and says so.
 async fn close_request(bridge: &Arc<Bridge>, tag: &str, request: &str, what: &str) {
-    let by = bridge.answered_by.lock().unwrap_or_else(|p| p.into_inner()).remove(request);
+    let by = bridge
+        .answered_by
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(request);
     let line = match by {
         Some(name) => format!("{what} by {name}."),
         None => format!("{what} (in the browser)."),
     };
     for (platform, chat, at) in bridge.store.sent_refs(tag).unwrap_or_default() {
         if let Some(p) = bridge.platform(&platform) {
-            if let Err(e) = p.edit(&ChatId(chat), &MessageRef(at), &Outbound::text(line.clone())).await {
+            if let Err(e) = p
+                .edit(
+                    &ChatId(chat),
+                    &MessageRef(at),
+                    &Outbound::text(line.clone()),
+                )
+                .await
+            {
                 tracing::debug!("an answered request's message was not updated: {e}");
             }
         }

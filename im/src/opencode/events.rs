@@ -13,19 +13,49 @@ use super::{MessageInfo, Part, PermissionRequest, QuestionRequest, SessionStatus
 pub enum Event {
     Connected,
     Heartbeat,
-    Status { session: String, status: SessionStatus },
-    Idle { session: String },
+    Status {
+        session: String,
+        status: SessionStatus,
+    },
+    Idle {
+        session: String,
+    },
     /// A session's info changed (its title, once OpenCode named it).
-    SessionUpdated { session: String, title: String },
-    MessageUpdated { session: String, info: Box<MessageInfo> },
-    PartUpdated { session: String, part: Box<Part> },
-    PartDelta { session: String, message: String, part: String, field: String, delta: String },
+    SessionUpdated {
+        session: String,
+        title: String,
+    },
+    MessageUpdated {
+        session: String,
+        info: Box<MessageInfo>,
+    },
+    PartUpdated {
+        session: String,
+        part: Box<Part>,
+    },
+    PartDelta {
+        session: String,
+        message: String,
+        part: String,
+        field: String,
+        delta: String,
+    },
     PermissionAsked(Box<PermissionRequest>),
-    PermissionReplied { session: String, request: String, reply: String },
+    PermissionReplied {
+        session: String,
+        request: String,
+        reply: String,
+    },
     QuestionAsked(Box<QuestionRequest>),
     /// A question answered or rejected (anywhere: the browser, another chat user).
-    QuestionClosed { session: String, request: String },
-    SessionError { session: Option<String>, error: Value },
+    QuestionClosed {
+        session: String,
+        request: String,
+    },
+    SessionError {
+        session: Option<String>,
+        error: Value,
+    },
     Other(String),
 }
 
@@ -33,10 +63,20 @@ impl Event {
     /// Decodes one event's JSON (`{"type": ..., "properties": {...}}`). An event of a known type whose
     /// properties do not match is reported as an error rather than silently dropped.
     pub fn parse(data: &str) -> Result<Event, String> {
-        let v: Value = serde_json::from_str(data).map_err(|e| format!("an event is not JSON: {e}"))?;
-        let kind = v.get("type").and_then(Value::as_str).unwrap_or_default().to_string();
+        let v: Value =
+            serde_json::from_str(data).map_err(|e| format!("an event is not JSON: {e}"))?;
+        let kind = v
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         let p = v.get("properties").cloned().unwrap_or(Value::Null);
-        let s = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+        let s = |k: &str| {
+            p.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
         Ok(match kind.as_str() {
             "server.connected" => Event::Connected,
             "server.heartbeat" => Event::Heartbeat,
@@ -45,10 +85,20 @@ impl Event {
                 status: serde_json::from_value(p.get("status").cloned().unwrap_or(Value::Null))
                     .map_err(|e| format!("a session.status event: {e}"))?,
             },
-            "session.idle" => Event::Idle { session: s("sessionID") },
+            "session.idle" => Event::Idle {
+                session: s("sessionID"),
+            },
             "session.updated" | "session.created" => Event::SessionUpdated {
-                session: p.pointer("/info/id").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| s("sessionID")),
-                title: p.pointer("/info/title").and_then(Value::as_str).unwrap_or_default().to_string(),
+                session: p
+                    .pointer("/info/id")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| s("sessionID")),
+                title: p
+                    .pointer("/info/title")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
             },
             "message.updated" => Event::MessageUpdated {
                 session: s("sessionID"),
@@ -66,15 +116,21 @@ impl Event {
                 delta: s("delta"),
             },
             "permission.asked" => Event::PermissionAsked(Box::new(typed(&kind, p)?)),
-            "permission.replied" => {
-                Event::PermissionReplied { session: s("sessionID"), request: s("requestID"), reply: s("reply") }
-            }
+            "permission.replied" => Event::PermissionReplied {
+                session: s("sessionID"),
+                request: s("requestID"),
+                reply: s("reply"),
+            },
             "question.asked" => Event::QuestionAsked(Box::new(typed(&kind, p)?)),
-            "question.replied" | "question.rejected" => {
-                Event::QuestionClosed { session: s("sessionID"), request: s("requestID") }
-            }
+            "question.replied" | "question.rejected" => Event::QuestionClosed {
+                session: s("sessionID"),
+                request: s("requestID"),
+            },
             "session.error" => Event::SessionError {
-                session: p.get("sessionID").and_then(Value::as_str).map(str::to_string),
+                session: p
+                    .get("sessionID")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
                 error: p.get("error").cloned().unwrap_or(Value::Null),
             },
             _ => Event::Other(kind),
@@ -99,7 +155,9 @@ impl EventStream {
             Ok(ev) => Event::parse(&ev.data),
             Err(e) => Err(format!("the event stream broke: {e}")),
         });
-        EventStream { inner: Box::pin(inner) }
+        EventStream {
+            inner: Box::pin(inner),
+        }
     }
 
     pub async fn next(&mut self) -> Option<Result<Event, String>> {
@@ -114,9 +172,20 @@ mod tests {
     #[test]
     fn status_busy_and_idle_decode() {
         let busy = r#"{"id":"evt_1","type":"session.status","properties":{"sessionID":"ses_a","status":{"type":"busy"}}}"#;
-        assert_eq!(Event::parse(busy).unwrap(), Event::Status { session: "ses_a".into(), status: SessionStatus::Busy });
+        assert_eq!(
+            Event::parse(busy).unwrap(),
+            Event::Status {
+                session: "ses_a".into(),
+                status: SessionStatus::Busy
+            }
+        );
         let idle = r#"{"type":"session.idle","properties":{"sessionID":"ses_a"}}"#;
-        assert_eq!(Event::parse(idle).unwrap(), Event::Idle { session: "ses_a".into() });
+        assert_eq!(
+            Event::parse(idle).unwrap(),
+            Event::Idle {
+                session: "ses_a".into()
+            }
+        );
     }
 
     #[test]
@@ -140,6 +209,9 @@ mod tests {
 
     #[test]
     fn unknown_events_are_other() {
-        assert_eq!(Event::parse(r#"{"type":"lsp.updated","properties":{}}"#).unwrap(), Event::Other("lsp.updated".into()));
+        assert_eq!(
+            Event::parse(r#"{"type":"lsp.updated","properties":{}}"#).unwrap(),
+            Event::Other("lsp.updated".into())
+        );
     }
 }

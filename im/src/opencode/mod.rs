@@ -20,7 +20,11 @@ pub enum OpencodeError {
     #[error("OpenCode at {url} cannot be reached: {source}")]
     Unreachable { url: String, source: reqwest::Error },
     #[error("OpenCode refused {what} with HTTP {status}: {body}")]
-    Refused { what: String, status: u16, body: String },
+    Refused {
+        what: String,
+        status: u16,
+        body: String,
+    },
     #[error("OpenCode answered {what} with something unexpected: {detail}")]
     Malformed { what: String, detail: String },
     #[error("OpenCode has no {what}")]
@@ -38,7 +42,9 @@ pub struct Client {
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").field("base", &self.base).finish_non_exhaustive()
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
     }
 }
 
@@ -48,8 +54,15 @@ impl Client {
             .connect_timeout(Duration::from_secs(5))
             // No overall timeout here: the event stream is long-lived. Each call sets its own.
             .build()
-            .map_err(|e| OpencodeError::Unreachable { url: base.into(), source: e })?;
-        Ok(Client { base: base.trim_end_matches('/').to_string(), http, password })
+            .map_err(|e| OpencodeError::Unreachable {
+                url: base.into(),
+                source: e,
+            })?;
+        Ok(Client {
+            base: base.trim_end_matches('/').to_string(),
+            http,
+            password,
+        })
     }
 
     pub fn base(&self) -> &str {
@@ -64,35 +77,62 @@ impl Client {
         }
     }
 
-    async fn call<T: DeserializeOwned>(&self, what: &str, rb: RequestBuilder) -> Result<T, OpencodeError> {
+    async fn call<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        rb: RequestBuilder,
+    ) -> Result<T, OpencodeError> {
         let resp = rb
             .timeout(Duration::from_secs(30))
             .send()
             .await
-            .map_err(|e| OpencodeError::Unreachable { url: self.base.clone(), source: e })?;
+            .map_err(|e| OpencodeError::Unreachable {
+                url: self.base.clone(),
+                source: e,
+            })?;
         let status = resp.status();
-        let body = resp.text().await.map_err(|e| OpencodeError::Unreachable { url: self.base.clone(), source: e })?;
+        let body = resp.text().await.map_err(|e| OpencodeError::Unreachable {
+            url: self.base.clone(),
+            source: e,
+        })?;
         if status == StatusCode::NOT_FOUND {
             return Err(OpencodeError::NotFound { what: what.into() });
         }
         if !status.is_success() {
-            return Err(OpencodeError::Refused { what: what.into(), status: status.as_u16(), body: truncate(&body, 300) });
+            return Err(OpencodeError::Refused {
+                what: what.into(),
+                status: status.as_u16(),
+                body: truncate(&body, 300),
+            });
         }
-        let body = if body.trim().is_empty() { "null" } else { body.as_str() };
-        serde_json::from_str(body).map_err(|e| OpencodeError::Malformed { what: what.into(), detail: e.to_string() })
+        let body = if body.trim().is_empty() {
+            "null"
+        } else {
+            body.as_str()
+        };
+        serde_json::from_str(body).map_err(|e| OpencodeError::Malformed {
+            what: what.into(),
+            detail: e.to_string(),
+        })
     }
 
     /// `GET /global/health`: is the server up (and which version).
     pub async fn health(&self) -> Result<Value, OpencodeError> {
-        self.call("health", self.request(Method::GET, "/global/health")).await
+        self.call("health", self.request(Method::GET, "/global/health"))
+            .await
     }
 
     pub async fn sessions(&self) -> Result<Vec<Session>, OpencodeError> {
-        self.call("the session list", self.request(Method::GET, "/session")).await
+        self.call("the session list", self.request(Method::GET, "/session"))
+            .await
     }
 
     pub async fn session(&self, id: &str) -> Result<Session, OpencodeError> {
-        self.call(&format!("session {id}"), self.request(Method::GET, &format!("/session/{id}"))).await
+        self.call(
+            &format!("session {id}"),
+            self.request(Method::GET, &format!("/session/{id}")),
+        )
+        .await
     }
 
     pub async fn create_session(&self, title: Option<&str>) -> Result<Session, OpencodeError> {
@@ -100,25 +140,47 @@ impl Client {
             Some(t) => json!({ "title": t }),
             None => json!({}),
         };
-        self.call("a new session", self.request(Method::POST, "/session").json(&body)).await
+        self.call(
+            "a new session",
+            self.request(Method::POST, "/session").json(&body),
+        )
+        .await
     }
 
     pub async fn rename_session(&self, id: &str, title: &str) -> Result<Session, OpencodeError> {
-        let rb = self.request(Method::PATCH, &format!("/session/{id}")).json(&json!({ "title": title }));
+        let rb = self
+            .request(Method::PATCH, &format!("/session/{id}"))
+            .json(&json!({ "title": title }));
         self.call(&format!("renaming session {id}"), rb).await
     }
 
     /// `POST /session/:id/prompt_async` with a message id chosen by the bridge, so a prompt whose answer was lost
     /// can be looked up instead of being sent twice ([`Client::has_message`]).
-    pub async fn prompt_async(&self, session: &str, message_id: &str, text: &str) -> Result<(), OpencodeError> {
+    pub async fn prompt_async(
+        &self,
+        session: &str,
+        message_id: &str,
+        text: &str,
+    ) -> Result<(), OpencodeError> {
         let body = json!({ "messageID": message_id, "parts": [{ "type": "text", "text": text }] });
-        let rb = self.request(Method::POST, &format!("/session/{session}/prompt_async")).json(&body);
-        let _: Value = self.call(&format!("the prompt for session {session}"), rb).await?;
+        let rb = self
+            .request(Method::POST, &format!("/session/{session}/prompt_async"))
+            .json(&body);
+        let _: Value = self
+            .call(&format!("the prompt for session {session}"), rb)
+            .await?;
         Ok(())
     }
 
-    pub async fn has_message(&self, session: &str, message_id: &str) -> Result<bool, OpencodeError> {
-        let rb = self.request(Method::GET, &format!("/session/{session}/message/{message_id}"));
+    pub async fn has_message(
+        &self,
+        session: &str,
+        message_id: &str,
+    ) -> Result<bool, OpencodeError> {
+        let rb = self.request(
+            Method::GET,
+            &format!("/session/{session}/message/{message_id}"),
+        );
         match self.call::<Value>("a message", rb).await {
             Ok(_) => Ok(true),
             Err(OpencodeError::NotFound { .. }) => Ok(false),
@@ -127,48 +189,92 @@ impl Client {
     }
 
     pub async fn abort(&self, session: &str) -> Result<bool, OpencodeError> {
-        self.call(&format!("aborting session {session}"), self.request(Method::POST, &format!("/session/{session}/abort")))
-            .await
+        self.call(
+            &format!("aborting session {session}"),
+            self.request(Method::POST, &format!("/session/{session}/abort")),
+        )
+        .await
     }
 
     /// `GET /session/status`: the sessions that are not idle (busy or retrying), by id.
-    pub async fn status(&self) -> Result<std::collections::BTreeMap<String, SessionStatus>, OpencodeError> {
-        self.call("the session status", self.request(Method::GET, "/session/status")).await
+    pub async fn status(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, SessionStatus>, OpencodeError> {
+        self.call(
+            "the session status",
+            self.request(Method::GET, "/session/status"),
+        )
+        .await
     }
 
     /// The newest `limit` messages of a session, oldest first.
-    pub async fn messages(&self, session: &str, limit: usize) -> Result<Vec<MessageWithParts>, OpencodeError> {
-        let rb = self.request(Method::GET, &format!("/session/{session}/message")).query(&[("limit", limit)]);
-        self.call(&format!("the messages of session {session}"), rb).await
-    }
-
-    pub async fn diff(&self, session: &str) -> Result<Vec<FileDiff>, OpencodeError> {
-        self.call(&format!("the diff of session {session}"), self.request(Method::GET, &format!("/session/{session}/diff")))
+    pub async fn messages(
+        &self,
+        session: &str,
+        limit: usize,
+    ) -> Result<Vec<MessageWithParts>, OpencodeError> {
+        let rb = self
+            .request(Method::GET, &format!("/session/{session}/message"))
+            .query(&[("limit", limit)]);
+        self.call(&format!("the messages of session {session}"), rb)
             .await
     }
 
-    pub async fn permissions(&self) -> Result<Vec<PermissionRequest>, OpencodeError> {
-        self.call("the pending permissions", self.request(Method::GET, "/permission")).await
+    pub async fn diff(&self, session: &str) -> Result<Vec<FileDiff>, OpencodeError> {
+        self.call(
+            &format!("the diff of session {session}"),
+            self.request(Method::GET, &format!("/session/{session}/diff")),
+        )
+        .await
     }
 
-    pub async fn reply_permission(&self, id: &str, reply: PermissionReply, feedback: Option<&str>) -> Result<(), OpencodeError> {
+    pub async fn permissions(&self) -> Result<Vec<PermissionRequest>, OpencodeError> {
+        self.call(
+            "the pending permissions",
+            self.request(Method::GET, "/permission"),
+        )
+        .await
+    }
+
+    pub async fn reply_permission(
+        &self,
+        id: &str,
+        reply: PermissionReply,
+        feedback: Option<&str>,
+    ) -> Result<(), OpencodeError> {
         let mut body = json!({ "reply": reply.as_str() });
         if let Some(m) = feedback.filter(|m| !m.trim().is_empty()) {
             body["message"] = Value::String(m.to_string());
         }
-        let rb = self.request(Method::POST, &format!("/permission/{id}/reply")).json(&body);
-        let _: Value = self.call(&format!("the reply to permission {id}"), rb).await?;
+        let rb = self
+            .request(Method::POST, &format!("/permission/{id}/reply"))
+            .json(&body);
+        let _: Value = self
+            .call(&format!("the reply to permission {id}"), rb)
+            .await?;
         Ok(())
     }
 
     pub async fn questions(&self) -> Result<Vec<QuestionRequest>, OpencodeError> {
-        self.call("the pending questions", self.request(Method::GET, "/question")).await
+        self.call(
+            "the pending questions",
+            self.request(Method::GET, "/question"),
+        )
+        .await
     }
 
     /// Answers a question: one list of chosen labels per question, in order.
-    pub async fn reply_question(&self, id: &str, answers: &[Vec<String>]) -> Result<(), OpencodeError> {
-        let rb = self.request(Method::POST, &format!("/question/{id}/reply")).json(&json!({ "answers": answers }));
-        let _: Value = self.call(&format!("the answer to question {id}"), rb).await?;
+    pub async fn reply_question(
+        &self,
+        id: &str,
+        answers: &[Vec<String>],
+    ) -> Result<(), OpencodeError> {
+        let rb = self
+            .request(Method::POST, &format!("/question/{id}/reply"))
+            .json(&json!({ "answers": answers }));
+        let _: Value = self
+            .call(&format!("the answer to question {id}"), rb)
+            .await?;
         Ok(())
     }
 
@@ -186,11 +292,18 @@ impl Client {
             .header("accept", "text/event-stream")
             .send()
             .await
-            .map_err(|e| OpencodeError::Unreachable { url: self.base.clone(), source: e })?;
+            .map_err(|e| OpencodeError::Unreachable {
+                url: self.base.clone(),
+                source: e,
+            })?;
         if !resp.status().is_success() {
             let status = resp.status().as_u16();
             let body = resp.text().await.unwrap_or_default();
-            return Err(OpencodeError::Refused { what: "the event stream".into(), status, body: truncate(&body, 300) });
+            return Err(OpencodeError::Refused {
+                what: "the event stream".into(),
+                status,
+                body: truncate(&body, 300),
+            });
         }
         Ok(EventStream::new(resp))
     }
@@ -212,9 +325,14 @@ fn truncate(s: &str, max: usize) -> String {
 pub fn new_message_id() -> String {
     use rand::Rng;
     const B62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
     let n = (ms as u64).wrapping_mul(0x1000) & 0xffff_ffff_ffff;
     let mut rng = rand::rng();
-    let tail: String = (0..14).map(|_| B62[rng.random_range(0..B62.len())] as char).collect();
+    let tail: String = (0..14)
+        .map(|_| B62[rng.random_range(0..B62.len())] as char)
+        .collect();
     format!("msg_{n:012x}{tail}")
 }

@@ -29,10 +29,20 @@ pub struct Sender {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Inbound {
     /// A text message (commands included: `/status`, `/start <payload>`).
-    Text { chat: ChatId, from: Sender, text: String },
+    Text {
+        chat: ChatId,
+        from: Sender,
+        text: String,
+    },
     /// A button press on a message the bridge sent. `token` is the button's token (≤ 64 bytes); `ack` is what
     /// [`Platform::ack_button`] needs to stop the client's spinner.
-    Button { chat: ChatId, from: Sender, message: MessageRef, token: String, ack: String },
+    Button {
+        chat: ChatId,
+        from: Sender,
+        message: MessageRef,
+        token: String,
+        ack: String,
+    },
 }
 
 /// One piece of an outgoing message.
@@ -66,7 +76,10 @@ pub struct Outbound {
 
 impl Outbound {
     pub fn text(s: impl Into<String>) -> Self {
-        Outbound { blocks: vec![Block::Text(s.into())], buttons: Vec::new() }
+        Outbound {
+            blocks: vec![Block::Text(s.into())],
+            buttons: Vec::new(),
+        }
     }
 }
 
@@ -105,7 +118,12 @@ pub trait Platform: Send + Sync + 'static {
     /// one carrying the buttons).
     async fn send(&self, chat: &ChatId, msg: &Outbound) -> Result<Vec<MessageRef>, PlatformError>;
     /// Replaces the text and buttons of a sent message (a progress line, an answered approval).
-    async fn edit(&self, chat: &ChatId, at: &MessageRef, msg: &Outbound) -> Result<(), PlatformError>;
+    async fn edit(
+        &self,
+        chat: &ChatId,
+        at: &MessageRef,
+        msg: &Outbound,
+    ) -> Result<(), PlatformError>;
     /// Acknowledges a button press, with an optional short notice.
     async fn ack_button(&self, ack: &str, notice: Option<&str>) -> Result<(), PlatformError>;
     /// A deep link that starts a chat with the bot carrying `payload` (Telegram `t.me/<bot>?start=`), if the

@@ -10,7 +10,10 @@ use reqwest::multipart;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use super::{Block, Button, ChatId, Inbound, MessageRef, Outbound, Platform, PlatformError, Sender, Shape, UserId};
+use super::{
+    Block, Button, ChatId, Inbound, MessageRef, Outbound, Platform, PlatformError, Sender, Shape,
+    UserId,
+};
 use crate::format;
 
 /// Telegram's limit on a message's text after entity parsing.
@@ -34,7 +37,9 @@ pub struct TelegramConfig {
 
 impl std::fmt::Debug for TelegramConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TelegramConfig").field("api_base", &self.api_base).finish_non_exhaustive()
+        f.debug_struct("TelegramConfig")
+            .field("api_base", &self.api_base)
+            .finish_non_exhaustive()
     }
 }
 
@@ -72,18 +77,26 @@ impl From<CallError> for PlatformError {
 
 enum Body {
     Json(Value),
-    Photo { fields: Vec<(String, String)>, png: Vec<u8> },
+    Photo {
+        fields: Vec<(String, String)>,
+        png: Vec<u8>,
+    },
 }
 
 impl Telegram {
     pub fn new(cfg: TelegramConfig) -> Result<Self, PlatformError> {
         let mut b = reqwest::Client::builder().connect_timeout(Duration::from_secs(10));
         if let Some(p) = &cfg.proxy {
-            let proxy = reqwest::Proxy::all(p)
-                .map_err(|_| PlatformError::Fatal("the IM proxy is not a valid http(s):// or socks5:// URL".into()))?;
+            let proxy = reqwest::Proxy::all(p).map_err(|_| {
+                PlatformError::Fatal(
+                    "the IM proxy is not a valid http(s):// or socks5:// URL".into(),
+                )
+            })?;
             b = b.proxy(proxy);
         }
-        let http = b.build().map_err(|e| PlatformError::Fatal(format!("cannot build the HTTP client: {e}")))?;
+        let http = b
+            .build()
+            .map_err(|e| PlatformError::Fatal(format!("cannot build the HTTP client: {e}")))?;
         Ok(Telegram {
             http,
             base: format!("{}/bot{}", cfg.api_base.trim_end_matches('/'), cfg.token),
@@ -96,14 +109,29 @@ impl Telegram {
 
     /// One Bot API call with Telegram's failure handling: 429 waits `retry_after`, network errors and 5xx back
     /// off, 401/404 and 409 are fatal, other 4xx are the request's fault. The token never appears in errors.
-    async fn call(&self, method: &str, body: Body, http_timeout: Duration) -> Result<Value, CallError> {
+    async fn call(
+        &self,
+        method: &str,
+        body: Body,
+        http_timeout: Duration,
+    ) -> Result<Value, CallError> {
         let chat = match &body {
-            Body::Json(v) => v.get("chat_id").map(|c| c.to_string().trim_matches('"').to_string()),
-            Body::Photo { fields, .. } => fields.iter().find(|(k, _)| k == "chat_id").map(|(_, v)| v.clone()),
+            Body::Json(v) => v
+                .get("chat_id")
+                .map(|c| c.to_string().trim_matches('"').to_string()),
+            Body::Photo { fields, .. } => fields
+                .iter()
+                .find(|(k, _)| k == "chat_id")
+                .map(|(_, v)| v.clone()),
         }
         .unwrap_or_default();
         let lock = (!chat.is_empty()).then(|| {
-            self.chat_locks.lock().unwrap_or_else(|p| p.into_inner()).entry(chat.clone()).or_default().clone()
+            self.chat_locks
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(chat.clone())
+                .or_default()
+                .clone()
         });
         let _turn = match &lock {
             Some(l) => Some(l.lock().await),
@@ -112,11 +140,19 @@ impl Telegram {
         let mut backoff = Duration::from_secs(1);
         let mut failures = 0;
         loop {
-            let hold = self.holds.lock().unwrap_or_else(|p| p.into_inner()).get(&chat).copied();
+            let hold = self
+                .holds
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&chat)
+                .copied();
             if let Some(until) = hold.filter(|u| *u > Instant::now()) {
                 tokio::time::sleep_until(until.into()).await;
             }
-            let rb = self.http.post(format!("{}/{method}", self.base)).timeout(http_timeout);
+            let rb = self
+                .http
+                .post(format!("{}/{method}", self.base))
+                .timeout(http_timeout);
             let rb = match &body {
                 Body::Json(v) => rb.json(v),
                 Body::Photo { fields, png } => {
@@ -168,18 +204,30 @@ impl Telegram {
             if failures >= ATTEMPTS {
                 return Err(CallError::Unavailable(why));
             }
-            tracing::warn!(method, attempt = failures, "{why}; retrying in {:?}", backoff);
+            tracing::warn!(
+                method,
+                attempt = failures,
+                "{why}; retrying in {:?}",
+                backoff
+            );
             tokio::time::sleep(jitter(backoff)).await;
             backoff = (backoff * 2).min(Duration::from_secs(30));
         }
     }
 
     async fn json(&self, method: &str, body: Value) -> Result<Value, CallError> {
-        self.call(method, Body::Json(body), Duration::from_secs(30)).await
+        self.call(method, Body::Json(body), Duration::from_secs(30))
+            .await
     }
 
     /// Sends text as HTML; when Telegram cannot parse it after all, the same words go as plain text.
-    async fn send_text(&self, chat: &ChatId, html: &str, plain: &str, markup: Option<&Value>) -> Result<String, CallError> {
+    async fn send_text(
+        &self,
+        chat: &ChatId,
+        html: &str,
+        plain: &str,
+        markup: Option<&Value>,
+    ) -> Result<String, CallError> {
         let mut body = json!({ "chat_id": chat.0, "text": html, "parse_mode": "HTML",
                                "link_preview_options": { "is_disabled": true } });
         if let Some(m) = markup {
@@ -202,7 +250,11 @@ impl Telegram {
         let wait = {
             let mut m = self.last_edit.lock().unwrap_or_else(|p| p.into_inner());
             let now = Instant::now();
-            let next = m.get(&key).map(|t| *t + EDIT_INTERVAL).unwrap_or(now).max(now);
+            let next = m
+                .get(&key)
+                .map(|t| *t + EDIT_INTERVAL)
+                .unwrap_or(now)
+                .max(now);
             m.insert(key, next);
             if m.len() > 10_000 {
                 m.retain(|_, t| *t + Duration::from_secs(60) > now);
@@ -235,7 +287,10 @@ fn strip_url(e: &reqwest::Error) -> String {
 }
 
 fn message_id(v: &Value) -> String {
-    v["message_id"].as_i64().map(|i| i.to_string()).unwrap_or_default()
+    v["message_id"]
+        .as_i64()
+        .map(|i| i.to_string())
+        .unwrap_or_default()
 }
 
 /// Escapes text for Telegram's HTML: only `<`, `>` and `&` (and `"` in attributes) need it.
@@ -258,9 +313,14 @@ fn prose_html(s: &str) -> String {
     let mut out = String::new();
     let mut rest = s;
     while let Some(open) = rest.find('`') {
-        let Some(len) = rest[open + 1..].find('`') else { break };
+        let Some(len) = rest[open + 1..].find('`') else {
+            break;
+        };
         out.push_str(&bold_html(&rest[..open]));
-        out.push_str(&format!("<code>{}</code>", escape(&rest[open + 1..open + 1 + len])));
+        out.push_str(&format!(
+            "<code>{}</code>",
+            escape(&rest[open + 1..open + 1 + len])
+        ));
         rest = &rest[open + 2 + len..];
     }
     out.push_str(&bold_html(rest));
@@ -271,9 +331,14 @@ fn bold_html(s: &str) -> String {
     let mut out = String::new();
     let mut rest = s;
     while let Some(open) = rest.find("**") {
-        let Some(len) = rest[open + 2..].find("**") else { break };
+        let Some(len) = rest[open + 2..].find("**") else {
+            break;
+        };
         out.push_str(&escape(&rest[..open]));
-        out.push_str(&format!("<b>{}</b>", escape(&rest[open + 2..open + 2 + len])));
+        out.push_str(&format!(
+            "<b>{}</b>",
+            escape(&rest[open + 2..open + 2 + len])
+        ));
         rest = &rest[open + 4 + len..];
     }
     out.push_str(&escape(rest));
@@ -294,35 +359,50 @@ fn pieces(msg: &Outbound, max: usize) -> Vec<Piece> {
     let (mut html, mut plain) = (String::new(), String::new());
     let flush = |html: &mut String, plain: &mut String, out: &mut Vec<Piece>| {
         if !plain.trim().is_empty() {
-            out.push(Piece::Text { html: std::mem::take(html).trim().to_string(), plain: std::mem::take(plain).trim().to_string() });
+            out.push(Piece::Text {
+                html: std::mem::take(html).trim().to_string(),
+                plain: std::mem::take(plain).trim().to_string(),
+            });
         }
         html.clear();
         plain.clear();
     };
-    let push = |h: String, p: String, html: &mut String, plain: &mut String, out: &mut Vec<Piece>| {
-        if plain.chars().count() + p.chars().count() + 2 > max {
-            flush(html, plain, out);
-        }
-        if !plain.is_empty() {
-            html.push_str("\n\n");
-            plain.push_str("\n\n");
-        }
-        html.push_str(&h);
-        plain.push_str(&p);
-    };
+    let push =
+        |h: String, p: String, html: &mut String, plain: &mut String, out: &mut Vec<Piece>| {
+            if plain.chars().count() + p.chars().count() + 2 > max {
+                flush(html, plain, out);
+            }
+            if !plain.is_empty() {
+                html.push_str("\n\n");
+                plain.push_str("\n\n");
+            }
+            html.push_str(&h);
+            plain.push_str(&p);
+        };
     for b in &msg.blocks {
         match b {
             Block::Text(t) | Block::Bold(t) => {
                 for part in format::split_prose(t, max) {
-                    let h = if matches!(b, Block::Bold(_)) { format!("<b>{}</b>", escape(&part)) } else { prose_html(&part) };
+                    let h = if matches!(b, Block::Bold(_)) {
+                        format!("<b>{}</b>", escape(&part))
+                    } else {
+                        prose_html(&part)
+                    };
                     push(h, part, &mut html, &mut plain, &mut out);
                 }
             }
             Block::Code { lang, code } => {
                 for part in format::split_code(code, max - 16) {
                     let h = match lang {
-                        Some(l) if l.chars().all(|c| c.is_ascii_alphanumeric() || "+-_#.".contains(c)) => {
-                            format!("<pre><code class=\"language-{}\">{}</code></pre>", escape(l), escape(&part))
+                        Some(l)
+                            if l.chars()
+                                .all(|c| c.is_ascii_alphanumeric() || "+-_#.".contains(c)) =>
+                        {
+                            format!(
+                                "<pre><code class=\"language-{}\">{}</code></pre>",
+                                escape(l),
+                                escape(&part)
+                            )
                         }
                         _ => format!("<pre>{}</pre>", escape(&part)),
                     };
@@ -331,7 +411,10 @@ fn pieces(msg: &Outbound, max: usize) -> Vec<Piece> {
             }
             Block::Image { png, caption } => {
                 flush(&mut html, &mut plain, &mut out);
-                out.push(Piece::Photo { png: png.clone(), caption: caption.chars().take(MAX_CAPTION).collect() });
+                out.push(Piece::Photo {
+                    png: png.clone(),
+                    caption: caption.chars().take(MAX_CAPTION).collect(),
+                });
             }
         }
     }
@@ -345,7 +428,11 @@ fn keyboard(rows: &[Vec<Button>]) -> Option<Value> {
     }
     let rows: Vec<Vec<Value>> = rows
         .iter()
-        .map(|r| r.iter().map(|b| json!({ "text": b.label, "callback_data": b.token })).collect())
+        .map(|r| {
+            r.iter()
+                .map(|b| json!({ "text": b.label, "callback_data": b.token }))
+                .collect()
+        })
         .collect();
     Some(json!({ "inline_keyboard": rows }))
 }
@@ -356,7 +443,15 @@ fn sender(from: &Value) -> Sender {
         .map(|u| format!("@{u}"))
         .or_else(|| from["first_name"].as_str().map(str::to_string))
         .unwrap_or_else(|| "someone".into());
-    Sender { user: UserId(from["id"].as_i64().map(|i| i.to_string()).unwrap_or_default()), name }
+    Sender {
+        user: UserId(
+            from["id"]
+                .as_i64()
+                .map(|i| i.to_string())
+                .unwrap_or_default(),
+        ),
+        name,
+    }
 }
 
 /// One update as the bridge sees it (None for kinds it ignores: edits, channel posts, stickers…).
@@ -389,12 +484,16 @@ impl Platform for Telegram {
     }
 
     fn shape(&self) -> Shape {
-        Shape { max_text_chars: MAX_TEXT, inline_code_max_lines: 10 }
+        Shape {
+            max_text_chars: MAX_TEXT,
+            inline_code_max_lines: 10,
+        }
     }
 
     async fn receive(&self, tx: mpsc::Sender<Inbound>) -> Result<(), PlatformError> {
         // getUpdates is refused while a webhook is set; keep pending updates (they are the user's messages).
-        self.json("deleteWebhook", json!({ "drop_pending_updates": false })).await?;
+        self.json("deleteWebhook", json!({ "drop_pending_updates": false }))
+            .await?;
         let commands = json!({ "commands": crate::bridge::COMMANDS.iter()
             .map(|(c, d)| json!({ "command": c, "description": d })).collect::<Vec<_>>() });
         if let Err(e) = self.json("setMyCommands", commands).await {
@@ -403,7 +502,14 @@ impl Platform for Telegram {
         let mut offset: i64 = 0;
         loop {
             let body = json!({ "offset": offset, "timeout": POLL_SECS, "allowed_updates": ["message", "callback_query"] });
-            let updates = match self.call("getUpdates", Body::Json(body), Duration::from_secs(POLL_SECS + 15)).await {
+            let updates = match self
+                .call(
+                    "getUpdates",
+                    Body::Json(body),
+                    Duration::from_secs(POLL_SECS + 15),
+                )
+                .await
+            {
                 Ok(u) => u,
                 Err(CallError::Unavailable(why)) => {
                     // Retries exhausted: keep polling after a pause; the bridge must outlive any outage.
@@ -436,11 +542,20 @@ impl Platform for Telegram {
             let id = match p {
                 Piece::Text { html, plain } => self.send_text(chat, &html, &plain, m).await?,
                 Piece::Photo { png, caption } => {
-                    let mut fields = vec![("chat_id".to_string(), chat.0.clone()), ("caption".to_string(), caption)];
+                    let mut fields = vec![
+                        ("chat_id".to_string(), chat.0.clone()),
+                        ("caption".to_string(), caption),
+                    ];
                     if let Some(m) = m {
                         fields.push(("reply_markup".into(), m.to_string()));
                     }
-                    let sent = self.call("sendPhoto", Body::Photo { fields, png }, Duration::from_secs(60)).await?;
+                    let sent = self
+                        .call(
+                            "sendPhoto",
+                            Body::Photo { fields, png },
+                            Duration::from_secs(60),
+                        )
+                        .await?;
                     message_id(&sent)
                 }
             };
@@ -449,11 +564,20 @@ impl Platform for Telegram {
         Ok(refs)
     }
 
-    async fn edit(&self, chat: &ChatId, at: &MessageRef, msg: &Outbound) -> Result<(), PlatformError> {
+    async fn edit(
+        &self,
+        chat: &ChatId,
+        at: &MessageRef,
+        msg: &Outbound,
+    ) -> Result<(), PlatformError> {
         self.throttle_edit(chat, at).await;
         let (html, plain) = match pieces(msg, MAX_TEXT).into_iter().next() {
             Some(Piece::Text { html, plain }) => (html, plain),
-            _ => return Err(PlatformError::Refused("only a text message can be edited".into())),
+            _ => {
+                return Err(PlatformError::Refused(
+                    "only a text message can be edited".into(),
+                ))
+            }
         };
         let mut body = json!({ "chat_id": chat.0, "message_id": at.0.parse::<i64>().unwrap_or(0), "text": html,
                                "parse_mode": "HTML", "link_preview_options": { "is_disabled": true },
@@ -464,7 +588,10 @@ impl Platform for Telegram {
             Err(CallError::BadRequest(d)) if d.contains("can't parse entities") => {
                 body["text"] = Value::String(plain);
                 body.as_object_mut().map(|o| o.remove("parse_mode"));
-                self.json("editMessageText", body).await.map(|_| ()).map_err(Into::into)
+                self.json("editMessageText", body)
+                    .await
+                    .map(|_| ())
+                    .map_err(Into::into)
             }
             Err(e) => Err(e.into()),
         }
@@ -487,7 +614,10 @@ impl Platform for Telegram {
             .username
             .get_or_try_init(|| async {
                 let me = self.json("getMe", json!({})).await?;
-                me["username"].as_str().map(str::to_string).ok_or(CallError::Unavailable("getMe gave no username".into()))
+                me["username"]
+                    .as_str()
+                    .map(str::to_string)
+                    .ok_or(CallError::Unavailable("getMe gave no username".into()))
             })
             .await?;
         Ok(Some(format!("https://t.me/{name}?start={payload}")))
@@ -500,22 +630,43 @@ mod tests {
 
     #[test]
     fn user_text_is_escaped_and_inline_code_and_bold_become_tags() {
-        assert_eq!(prose_html("a < b && **c** `x<y>`"), "a &lt; b &amp;&amp; <b>c</b> <code>x&lt;y&gt;</code>");
+        assert_eq!(
+            prose_html("a < b && **c** `x<y>`"),
+            "a &lt; b &amp;&amp; <b>c</b> <code>x&lt;y&gt;</code>"
+        );
         assert_eq!(prose_html("a single ` stays"), "a single ` stays");
         assert_eq!(prose_html("odd **bold"), "odd **bold");
     }
 
     #[test]
     fn a_long_code_block_is_split_into_closed_pre_blocks_under_the_limit() {
-        let code = (0..600).map(|i| format!("let v{i} = {i};")).collect::<Vec<_>>().join("\n");
-        let msg = Outbound { blocks: vec![Block::Code { lang: Some("rust".into()), code: code.clone() }], buttons: vec![] };
+        let code = (0..600)
+            .map(|i| format!("let v{i} = {i};"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let msg = Outbound {
+            blocks: vec![Block::Code {
+                lang: Some("rust".into()),
+                code: code.clone(),
+            }],
+            buttons: vec![],
+        };
         let ps = pieces(&msg, MAX_TEXT);
         assert!(ps.len() > 1);
         let mut joined = Vec::new();
         for p in &ps {
-            let Piece::Text { html, plain } = p else { panic!() };
-            assert!(plain.chars().count() <= MAX_TEXT, "{}", plain.chars().count());
-            assert_eq!(html.matches("<pre>").count(), html.matches("</pre>").count());
+            let Piece::Text { html, plain } = p else {
+                panic!()
+            };
+            assert!(
+                plain.chars().count() <= MAX_TEXT,
+                "{}",
+                plain.chars().count()
+            );
+            assert_eq!(
+                html.matches("<pre>").count(),
+                html.matches("</pre>").count()
+            );
             joined.push(plain.clone());
         }
         assert_eq!(joined.join("\n"), code);
@@ -524,7 +675,14 @@ mod tests {
     #[test]
     fn an_image_is_a_photo_between_texts() {
         let msg = Outbound {
-            blocks: vec![Block::Text("before".into()), Block::Image { png: vec![1], caption: "c".into() }, Block::Text("after".into())],
+            blocks: vec![
+                Block::Text("before".into()),
+                Block::Image {
+                    png: vec![1],
+                    caption: "c".into(),
+                },
+                Block::Text("after".into()),
+            ],
             buttons: vec![],
         };
         let ps = pieces(&msg, MAX_TEXT);
@@ -537,11 +695,23 @@ mod tests {
         let m = json!({"update_id": 5, "message": {"message_id": 9, "chat": {"id": 42}, "from": {"id": 7, "first_name": "Ann"}, "text": "/status"}});
         assert_eq!(
             inbound(&m),
-            Some(Inbound::Text { chat: ChatId("42".into()), from: Sender { user: UserId("7".into()), name: "Ann".into() }, text: "/status".into() })
+            Some(Inbound::Text {
+                chat: ChatId("42".into()),
+                from: Sender {
+                    user: UserId("7".into()),
+                    name: "Ann".into()
+                },
+                text: "/status".into()
+            })
         );
         let q = json!({"update_id": 6, "callback_query": {"id": "cq1", "from": {"id": 7, "username": "ann"}, "data": "tok",
                        "message": {"message_id": 9, "chat": {"id": 42}}}});
-        assert!(matches!(inbound(&q), Some(Inbound::Button { ref token, ref ack, .. }) if token == "tok" && ack == "cq1"));
-        assert_eq!(inbound(&json!({"update_id": 7, "edited_message": {}})), None);
+        assert!(
+            matches!(inbound(&q), Some(Inbound::Button { ref token, ref ack, .. }) if token == "tok" && ack == "cq1")
+        );
+        assert_eq!(
+            inbound(&json!({"update_id": 7, "edited_message": {}})),
+            None
+        );
     }
 }

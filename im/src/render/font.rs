@@ -40,7 +40,13 @@ fn load() -> Result<Fonts, String> {
     let cell_w = advance.round() as u32;
     let cell_h = text_h.ceil() as u32 + LINE_SPACING;
     let baseline = (LINE_SPACING as f32 / 2.0 + scaled.ascent()).round() as u32;
-    Ok(Fonts { mono, cjk, cell_w, cell_h, baseline })
+    Ok(Fonts {
+        mono,
+        cjk,
+        cell_w,
+        cell_h,
+        baseline,
+    })
 }
 
 /// The fonts, loaded (and checked) once per process.
@@ -81,7 +87,10 @@ pub(crate) struct GlyphCache<'f> {
 
 impl<'f> GlyphCache<'f> {
     pub fn new(fonts: &'f Fonts) -> Self {
-        GlyphCache { fonts, glyphs: HashMap::new() }
+        GlyphCache {
+            fonts,
+            glyphs: HashMap::new(),
+        }
     }
 
     /// The bitmap of `ch`, centred in `cells` columns.
@@ -97,10 +106,13 @@ impl<'f> GlyphCache<'f> {
             id => (Which::Mono, id),
         };
         let fonts = self.fonts;
-        let entry = self.glyphs.entry((which, id, cells)).or_insert_with(|| match which {
-            Which::Mono => rasterise(&fonts.mono, id, cells, fonts),
-            Which::Cjk => rasterise(&fonts.cjk, id, cells, fonts),
-        });
+        let entry = self
+            .glyphs
+            .entry((which, id, cells))
+            .or_insert_with(|| match which {
+                Which::Mono => rasterise(&fonts.mono, id, cells, fonts),
+                Which::Cjk => rasterise(&fonts.cjk, id, cells, fonts),
+            });
         match entry {
             Some(bitmap) => Drawn::Glyph(bitmap),
             None => Drawn::Blank,
@@ -129,7 +141,13 @@ fn rasterise(font: &FontRef<'static>, id: GlyphId, cells: u8, m: &Fonts) -> Opti
             coverage[(gy * width + gx) as usize] = (c.clamp(0.0, 1.0) * 15.0).round() as u8 * 17;
         }
     });
-    Some(GlyphBitmap { left: bounds.min.x as i32, top: bounds.min.y as i32, width, height, coverage })
+    Some(GlyphBitmap {
+        left: bounds.min.x as i32,
+        top: bounds.min.y as i32,
+        width,
+        height,
+        coverage,
+    })
 }
 
 #[cfg(test)]

@@ -39,9 +39,16 @@ pub(crate) const PALETTE: Palette = Palette {
     notice_fg: Rgb(0xc6, 0x78, 0xdd),
 };
 
-static SYNTAXES: LazyLock<Option<SyntaxSet>> = LazyLock::new(|| catch_unwind(two_face::syntax::extra_newlines).ok());
-static THEME: LazyLock<Option<Theme>> =
-    LazyLock::new(|| catch_unwind(|| two_face::theme::extra().get(EmbeddedThemeName::OneHalfDark).clone()).ok());
+static SYNTAXES: LazyLock<Option<SyntaxSet>> =
+    LazyLock::new(|| catch_unwind(two_face::syntax::extra_newlines).ok());
+static THEME: LazyLock<Option<Theme>> = LazyLock::new(|| {
+    catch_unwind(|| {
+        two_face::theme::extra()
+            .get(EmbeddedThemeName::OneHalfDark)
+            .clone()
+    })
+    .ok()
+});
 
 /// What a whole line's row looks like.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,13 +69,18 @@ pub(crate) enum Mode {
 /// Picks the colouring for a fence's info string (`rust`, `py`, `diff`, `ts title="x"`, …) and the code.
 pub(crate) fn choose_mode(code: &str, lang: Option<&str>) -> Mode {
     let token = lang
-        .and_then(|l| l.split(|c: char| c.is_whitespace() || matches!(c, ',' | '{' | '}')).find(|t| !t.is_empty()))
+        .and_then(|l| {
+            l.split(|c: char| c.is_whitespace() || matches!(c, ',' | '{' | '}'))
+                .find(|t| !t.is_empty())
+        })
         .map(|t| t.trim_start_matches('.').to_ascii_lowercase());
     let token = token.as_deref();
     if matches!(token, Some("diff" | "patch" | "udiff")) || looks_like_diff(code) {
         return Mode::Diff;
     }
-    let Some(token) = token else { return Mode::Plain };
+    let Some(token) = token else {
+        return Mode::Plain;
+    };
     let token = match token {
         "shell" | "console" | "zsh" | "sh" | "shellscript" => "bash",
         "golang" => "go",
@@ -78,7 +90,9 @@ pub(crate) fn choose_mode(code: &str, lang: Option<&str>) -> Mode {
         "text" | "txt" | "plain" | "plaintext" | "log" | "output" => return Mode::Plain,
         other => other,
     };
-    let (Some(set), Some(theme)) = (SYNTAXES.as_ref(), THEME.as_ref()) else { return Mode::Plain };
+    let (Some(set), Some(theme)) = (SYNTAXES.as_ref(), THEME.as_ref()) else {
+        return Mode::Plain;
+    };
     match set.find_syntax_by_token(token) {
         Some(syntax) => Mode::Syntax(set, syntax, theme),
         None => Mode::Plain,
@@ -88,7 +102,9 @@ pub(crate) fn choose_mode(code: &str, lang: Option<&str>) -> Mode {
 /// A unified diff: `diff --git` first, or a `--- `/`+++ ` file header pair followed by an `@@ -` hunk.
 pub(crate) fn looks_like_diff(code: &str) -> bool {
     let mut lines = code.lines().filter(|l| !l.trim().is_empty()).take(1_000);
-    let Some(first) = lines.next() else { return false };
+    let Some(first) = lines.next() else {
+        return false;
+    };
     if first.starts_with("diff --git ") {
         return true;
     }
@@ -118,7 +134,11 @@ impl<'a> Styler<'a> {
             Mode::Syntax(_, syntax, theme) => Some(HighlightLines::new(syntax, theme)),
             _ => None,
         };
-        Styler { mode, highlighter, hunk: Hunk::default() }
+        Styler {
+            mode,
+            highlighter,
+            hunk: Hunk::default(),
+        }
     }
 
     /// The row kind and coloured pieces of one line (given without its line break).
@@ -128,8 +148,15 @@ impl<'a> Styler<'a> {
             Mode::Plain => (RowKind::Normal, vec![(PALETTE.fg, line.to_string())]),
             Mode::Diff => diff_line(&mut self.hunk, line),
             Mode::Syntax(set, _, _) => {
-                let spans = if line.len() > MAX_HIGHLIGHT_BYTES { None } else { self.highlight(set, line) };
-                (RowKind::Normal, spans.unwrap_or_else(|| vec![(PALETTE.fg, line.to_string())]))
+                let spans = if line.len() > MAX_HIGHLIGHT_BYTES {
+                    None
+                } else {
+                    self.highlight(set, line)
+                };
+                (
+                    RowKind::Normal,
+                    spans.unwrap_or_else(|| vec![(PALETTE.fg, line.to_string())]),
+                )
             }
         }
     }
@@ -142,7 +169,12 @@ impl<'a> Styler<'a> {
             highlighter.highlight_line(&with_break, set).map(|spans| {
                 spans
                     .into_iter()
-                    .map(|(style, text)| (rgb(style.foreground), text.trim_end_matches('\n').to_string()))
+                    .map(|(style, text)| {
+                        (
+                            rgb(style.foreground),
+                            text.trim_end_matches('\n').to_string(),
+                        )
+                    })
                     .collect::<Vec<_>>()
             })
         }));
@@ -175,10 +207,18 @@ impl Hunk {
             header
                 .split_whitespace()
                 .find_map(|w| w.strip_prefix(sign))
-                .map(|range| range.split_once(',').map_or(Some(1), |(_, n)| n.parse().ok()).unwrap_or(0))
+                .map(|range| {
+                    range
+                        .split_once(',')
+                        .map_or(Some(1), |(_, n)| n.parse().ok())
+                        .unwrap_or(0)
+                })
                 .unwrap_or(0)
         };
-        Hunk { old: count('-'), new: count('+') }
+        Hunk {
+            old: count('-'),
+            new: count('+'),
+        }
     }
 }
 

@@ -40,7 +40,13 @@ pub(crate) struct Row {
 
 impl Row {
     fn new(number: Option<usize>, continuation: bool, kind: RowKind) -> Row {
-        Row { number, continuation, kind, cells: Vec::new(), cols: 0 }
+        Row {
+            number,
+            continuation,
+            kind,
+            cells: Vec::new(),
+            cols: 0,
+        }
     }
 }
 
@@ -83,13 +89,21 @@ pub(crate) fn layout(code: &str, styler: &mut Styler<'_>) -> Layout {
         let text = format!("… {more} more line{}", if more == 1 { "" } else { "s" });
         let mut notice = Row::new(None, false, RowKind::Notice);
         for ch in text.chars() {
-            notice.cells.push(Cell { content: Content::Char(ch), fg: PALETTE.notice_fg, width: 1 });
+            notice.cells.push(Cell {
+                content: Content::Char(ch),
+                fg: PALETTE.notice_fg,
+                width: 1,
+            });
             notice.cols += 1;
         }
         cols = cols.max(notice.cols);
         rows.push(notice);
     }
-    Layout { rows, cols, last_number }
+    Layout {
+        rows,
+        cols,
+        last_number,
+    }
 }
 
 /// Appends the rows of one line; false when the row cap cut it short.
@@ -113,7 +127,11 @@ fn push_line(rows: &mut Vec<Row>, number: usize, kind: RowKind, spans: &[(Rgb, S
                         return false;
                     }
                 }
-                row.cells.push(Cell { content, fg: *fg, width: width as u8 });
+                row.cells.push(Cell {
+                    content,
+                    fg: *fg,
+                    width: width as u8,
+                });
                 row.cols += width;
                 col_in_line += width;
             }

@@ -22,7 +22,13 @@ pub struct Png {
 
 impl std::fmt::Debug for Png {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Png({}x{}, {} bytes)", self.width, self.height, self.bytes.len())
+        write!(
+            f,
+            "Png({}x{}, {} bytes)",
+            self.width,
+            self.height,
+            self.bytes.len()
+        )
     }
 }
 
@@ -53,5 +59,9 @@ pub fn render_code(code: &str, lang: Option<&str>) -> Result<Png, RenderError> {
     let geometry = raster::Geometry::new(fonts, layout.rows.len(), layout.cols, layout.last_number);
     let canvas = raster::paint(fonts, &layout, &geometry);
     let bytes = raster::encode(&canvas)?;
-    Ok(Png { bytes, width: geometry.width, height: geometry.height })
+    Ok(Png {
+        bytes,
+        width: geometry.width,
+        height: geometry.height,
+    })
 }

@@ -34,7 +34,15 @@ impl Geometry {
         let text_x = gutter_w + cell_w;
         let width = text_x + cols as u32 * cell_w + PAD;
         let height = 2 * PAD + rows as u32 * cell_h;
-        Geometry { cell_w, cell_h, digits, gutter_w, text_x, width, height }
+        Geometry {
+            cell_w,
+            cell_h,
+            digits,
+            gutter_w,
+            text_x,
+            width,
+            height,
+        }
     }
 
     /// Top of row `i`.
@@ -53,7 +61,11 @@ pub(crate) struct Canvas {
 impl Canvas {
     fn new(width: u32, height: u32, bg: Rgb) -> Canvas {
         let pixels = [bg.0, bg.1, bg.2].repeat(width as usize * height as usize);
-        Canvas { width, height, pixels }
+        Canvas {
+            width,
+            height,
+            pixels,
+        }
     }
 
     fn fill(&mut self, x0: u32, y0: u32, w: u32, h: u32, c: Rgb) {
@@ -74,7 +86,8 @@ impl Canvas {
             if y < 0 || y >= self.height as i64 {
                 continue;
             }
-            let src = &glyph.coverage[(gy as usize) * glyph.width as usize..][..glyph.width as usize];
+            let src =
+                &glyph.coverage[(gy as usize) * glyph.width as usize..][..glyph.width as usize];
             for (gx, &a) in src.iter().enumerate() {
                 let x = x0 + gx as i64;
                 if a == 0 || x < 0 || x >= self.width as i64 {
@@ -123,12 +136,30 @@ pub(crate) fn paint(fonts: &Fonts, layout: &Layout, geo: &Geometry) -> Canvas {
         let label_cols = label.chars().count() as u32;
         let mut x = PAD + geo.digits.saturating_sub(label_cols) * geo.cell_w;
         for ch in label.chars() {
-            draw_char(&mut canvas, &mut glyphs, geo, x, y, Content::Char(ch), 1, PALETTE.gutter_fg);
+            draw_char(
+                &mut canvas,
+                &mut glyphs,
+                geo,
+                x,
+                y,
+                Content::Char(ch),
+                1,
+                PALETTE.gutter_fg,
+            );
             x += geo.cell_w;
         }
         let mut x = geo.text_x;
         for cell in &row.cells {
-            draw_char(&mut canvas, &mut glyphs, geo, x, y, cell.content, cell.width, cell.fg);
+            draw_char(
+                &mut canvas,
+                &mut glyphs,
+                geo,
+                x,
+                y,
+                cell.content,
+                cell.width,
+                cell.fg,
+            );
             x += u32::from(cell.width) * geo.cell_w;
         }
     }
@@ -152,12 +183,21 @@ fn draw_char(
     };
     match drawn {
         Drawn::Blank => {}
-        Drawn::Glyph(bitmap) => {
-            canvas.blit(i64::from(x) + i64::from(bitmap.left), i64::from(y) + i64::from(bitmap.top), bitmap, fg)
-        }
+        Drawn::Glyph(bitmap) => canvas.blit(
+            i64::from(x) + i64::from(bitmap.left),
+            i64::from(y) + i64::from(bitmap.top),
+            bitmap,
+            fg,
+        ),
         Drawn::Missing => {
             let w = u32::from(cells) * geo.cell_w;
-            canvas.outline(x + 2, y + 3, w.saturating_sub(4), geo.cell_h.saturating_sub(6), fg);
+            canvas.outline(
+                x + 2,
+                y + 3,
+                w.saturating_sub(4),
+                geo.cell_h.saturating_sub(6),
+                fg,
+            );
         }
     }
 }

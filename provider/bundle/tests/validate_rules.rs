@@ -342,10 +342,19 @@ fn fallback_domain_maps_ipv4_and_rejects_others() {
 
 #[test]
 fn llm_base_url_takes_http_only_to_a_private_address() {
-    for ok in ["https://api.example.com/v1", "http://10.0.0.5:11434/v1", "http://192.168.1.2/v1", "http://[fd00::1]/v1"] {
+    for ok in [
+        "https://api.example.com/v1",
+        "http://10.0.0.5:11434/v1",
+        "http://192.168.1.2/v1",
+        "http://[fd00::1]/v1",
+    ] {
         https_url(ok).unwrap_or_else(|e| panic!("{ok}: {e:?}"));
     }
-    for bad in ["http://api.example.com/v1", "http://8.8.8.8/v1", "http://10.0.0.5.nip.io/v1"] {
+    for bad in [
+        "http://api.example.com/v1",
+        "http://8.8.8.8/v1",
+        "http://10.0.0.5.nip.io/v1",
+    ] {
         assert!(https_url(bad).is_err(), "{bad} was accepted");
     }
 }
