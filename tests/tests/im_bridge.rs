@@ -534,26 +534,15 @@ fn one_user_switches_between_two_boxes() {
 fn a_second_poller_on_the_same_token_is_reported_not_looped() {
     let tg = TelegramDouble::start_local();
     // No OpenCode is needed: the bridge must stop on the conflict before anything else.
-    let mut first = ImBridge::start(
-        &[ImBox {
-            id: "boxC".into(),
-            name: "c".into(),
-            opencode_url: "http://127.0.0.1:9".into(),
-        }],
-        Some((&tg.base_url(), &tg.token())),
-        None,
-    );
+    let boxes = [ImBox {
+        id: "boxC".into(),
+        name: "c".into(),
+        opencode_url: "http://127.0.0.1:9".into(),
+    }];
+    let mut first = ImBridge::start(&boxes, Some((&tg.base_url(), &tg.token())), None);
     tg.wait_for(0, |_| tg.poll_pending(), Duration::from_secs(30))
         .expect("the first bridge polls");
-    let mut second = ImBridge::start(
-        &[ImBox {
-            id: "boxC".into(),
-            name: "c".into(),
-            opencode_url: "http://127.0.0.1:9".into(),
-        }],
-        Some((&tg.base_url(), &tg.token())),
-        None,
-    );
+    let mut second = ImBridge::start(&boxes, Some((&tg.base_url(), &tg.token())), None);
     const SAID: &str = "only one cloudcode-im may use a bot token";
     let deadline = Instant::now() + Duration::from_secs(60);
     while !format!("{}{}", first.log(), second.log()).contains(SAID) && Instant::now() < deadline {
