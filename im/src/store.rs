@@ -118,7 +118,9 @@ impl Store {
     }
 
     fn init(conn: Connection, backlog_cap: usize) -> Result<Store> {
-        // `cloudcode-im link|status|users` open the same file while the bridge serves: wait for its locks.
+        // `cloudcode-im link|status|users` open the same file while the bridge serves: wait for its locks (and
+        // every write transaction takes its lock up front: a deferred one that reads, then writes, gets BUSY at
+        // once when another connection wrote in between — the busy timeout does not cover that upgrade).
         conn.busy_timeout(std::time::Duration::from_secs(15))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
@@ -162,7 +164,7 @@ impl Store {
     pub fn rotate_secret(&self, box_id: &str) -> Result<Vec<Binding>> {
         let unbound = self.bindings_of_box(box_id)?;
         let mut db = self.db();
-        let tx = db.transaction()?;
+        let tx = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let s = crate::binding::new_secret();
         tx.execute(
             "INSERT INTO secrets (box_id, secret, generation) VALUES (?1, ?2, 1)
@@ -203,7 +205,7 @@ impl Store {
         label: &str,
     ) -> Result<bool> {
         let mut db = self.db();
-        let tx = db.transaction()?;
+        let tx = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let exists: bool = tx
             .query_row(
                 "SELECT 1 FROM bindings WHERE platform = ?1 AND user_id = ?2 AND box_id = ?3",
@@ -236,7 +238,7 @@ impl Store {
 
     pub fn unbind(&self, platform: &str, user: &UserId, box_id: &str) -> Result<bool> {
         let mut db = self.db();
-        let tx = db.transaction()?;
+        let tx = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let n = tx.execute(
             "DELETE FROM bindings WHERE platform = ?1 AND user_id = ?2 AND box_id = ?3",
             params![platform, user.0, box_id],
@@ -510,7 +512,7 @@ impl Store {
     ) -> Result<bool> {
         let json = serde_json::to_string(body)?;
         let mut db = self.db();
-        let tx = db.transaction()?;
+        let tx = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         if let Some(key) = once {
             let n = tx.execute(
                 "INSERT OR IGNORE INTO once_keys (key, created) VALUES (?1, ?2)",
@@ -588,7 +590,7 @@ impl Store {
     /// Removes a delivered message, remembering where it went when it carries a tag.
     pub fn delivered(&self, out: &Outgoing, refs: &[String]) -> Result<()> {
         let mut db = self.db();
-        let tx = db.transaction()?;
+        let tx = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         tx.execute("DELETE FROM outbox WHERE seq = ?1", [out.seq])?;
         if let Some(tag) = &out.tag {
             for r in refs {
@@ -605,7 +607,7 @@ impl Store {
     /// How many messages the user missed while the backlog was full; resets the count.
     pub fn take_missed(&self, platform: &str, user: &str) -> Result<i64> {
         let mut db = self.db();
-        let tx = db.transaction()?;
+        let tx = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let n: i64 = tx
             .query_row(
                 "SELECT missed FROM users WHERE platform = ?1 AND user_id = ?2",
