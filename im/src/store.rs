@@ -121,14 +121,34 @@ impl Store {
         // `cloudcode-im link|status|users` open the same file while the bridge serves: wait for its locks (and
         // every write transaction takes its lock up front: a deferred one that reads, then writes, gets BUSY at
         // once when another connection wrote in between — the busy timeout does not cover that upgrade).
+        // Two processes may also create the file at once (the bridge starting while `link` runs): switching to
+        // WAL and creating the tables both write, so the schema goes in one IMMEDIATE transaction (its lock is
+        // waited for) and the journal switch, which SQLite refuses at once rather than wait, is retried.
         conn.busy_timeout(std::time::Duration::from_secs(15))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        Self::use_wal(&conn)?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(&format!("BEGIN IMMEDIATE;{SCHEMA}COMMIT;"))?;
         Ok(Store {
             conn: Mutex::new(conn),
             backlog_cap,
         })
+    }
+
+    fn use_wal(conn: &Connection) -> Result<()> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            // An in-memory database answers "memory" and stays so: only a refusal is retried.
+            match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)) {
+                Ok(_) => return Ok(()),
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::DatabaseBusy
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -740,6 +760,75 @@ mod tests {
 
     fn user(s: &str) -> UserId {
         UserId(s.into())
+    }
+
+    /// Regression (CI, `stream_cuts_…`): `cloudcode-im link` ran while the just-started bridge created the
+    /// database; one of the two got "database is locked" from the schema or the journal mode.
+    #[test]
+    fn two_processes_creating_the_database_at_once_both_succeed() {
+        for round in 0..40 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("im.db");
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+            let other = {
+                let (path, barrier) = (path.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    Store::open(&path, 20).map(|_| ())
+                })
+            };
+            barrier.wait();
+            let mine = Store::open(&path, 20).map(|_| ());
+            let theirs = other.join().unwrap();
+            assert!(
+                mine.is_ok() && theirs.is_ok(),
+                "round {round}: {mine:?} / {theirs:?}"
+            );
+        }
+    }
+
+    /// Regression (CI, `one_user_switches_between_two_boxes` and `stream_cuts_…`): `cloudcode-im link` opened
+    /// the database while the serving bridge wrote, and failed at once with "database is locked".
+    #[test]
+    fn opening_beside_a_busy_writer_waits_instead_of_failing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("im.db");
+        let bridge = Store::open(&path, 20).unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    bridge
+                        .bind(
+                            "telegram",
+                            &user(&n.to_string()),
+                            "1",
+                            "ann",
+                            "boxA",
+                            "alpha",
+                        )
+                        .unwrap();
+                    bridge.rotate_secret("boxA").unwrap();
+                    n += 1;
+                }
+                n
+            })
+        };
+        for i in 0..60 {
+            let cli = Store::open(&path, 20)
+                .unwrap_or_else(|e| panic!("open #{i} beside the writer failed: {e}"));
+            cli.secret("boxB").unwrap();
+            cli.bind("telegram", &user("cli"), "1", "cli", "boxB", "beta")
+                .unwrap_or_else(|e| panic!("bind #{i} beside the writer failed: {e}"));
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let writes = writer.join().unwrap();
+        assert!(
+            writes > 0,
+            "the writer never wrote, so nothing was contended"
+        );
     }
 
     #[test]
