@@ -145,6 +145,41 @@ pub fn curl_at(vm_ip: &str, path: &str, session: Option<&str>) -> (u16, String, 
     (code, head.to_string(), body.to_string())
 }
 
+/// What [`with_request_loop`] saw: requests sent, and the status of each that failed (0: no answer).
+#[derive(Debug, Default)]
+pub struct RequestLoop {
+    pub total: u64,
+    pub failed: Vec<(String, u16)>,
+}
+
+/// Requests through Caddy to OpenCode and ttyd in turn (signed in: `session` is Authelia's session cookie), one
+/// after the other, while `f` runs; anything but a 200 is a failure.
+pub fn with_request_loop<T>(vm_ip: &str, session: &str, f: impl FnOnce() -> T) -> (T, RequestLoop) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let looper = s.spawn(|| {
+            let mut seen = RequestLoop::default();
+            while !stop.load(Ordering::SeqCst) {
+                let path = if seen.total % 2 == 0 {
+                    "/global/health"
+                } else {
+                    "/terminal/"
+                };
+                let (code, _, _) = curl_at(vm_ip, path, Some(session));
+                seen.total += 1;
+                if code != 200 {
+                    seen.failed.push((path.to_string(), code));
+                }
+            }
+            seen
+        });
+        let out = f();
+        stop.store(true, Ordering::SeqCst);
+        (out, looper.join().expect("the request loop panicked"))
+    })
+}
+
 /// The notifier file of the stack's Authelia (inside its container), as `cloudcode otc` reads it over SSH.
 pub fn notification(vm: &TestVm) -> String {
     in_vm(
@@ -196,7 +231,15 @@ pub fn container_ids(vm: &TestVm) -> std::collections::BTreeMap<String, String> 
     )
     .lines()
     .filter_map(|l| l.split_once(' ').map(|(s, id)| (s.to_string(), id.to_string())))
-    .collect()
+    // The devbox by the name users know, whichever colour runs (a second one left behind shows as itself).
+    .fold(std::collections::BTreeMap::new(), |mut m, (s, id)| {
+        let s = match s.as_str() {
+            "devbox_blue" | "devbox_green" if !m.contains_key("devbox") => "devbox".to_string(),
+            _ => s,
+        };
+        m.insert(s, id);
+        m
+    })
 }
 
 /// Asserts that exactly the services in `recreated` got new containers between two [`container_ids`] readings
@@ -220,6 +263,15 @@ pub fn assert_recreated(
             if changed { "recreated" } else { "kept" }
         );
     }
+}
+
+/// Replaces the working directory's `main.tf` with `hcl` under the test's provider requirements.
+pub fn write_main(wd: &Workdir, hcl: &str) {
+    wd.write(
+        "main.tf",
+        &format!("{}\n{hcl}", crate::terraform::required_providers()),
+    )
+    .unwrap();
 }
 
 pub fn apply_ok(wd: &Workdir) -> Run {

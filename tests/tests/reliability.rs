@@ -1,8 +1,9 @@
 //! Reliability suite (issue 9) on the test VM, with counts from the environment so CI runs small counts and
 //! `bench/run.sh` the full ones:
 //! - `CLOUDCODE_RELIABILITY_KILLS` (CI default 1, script 20): the SSH connection is cut through the delay proxy
-//!   at a random point of an apply → the next apply converges, and no managed file on the host is ever partial
-//!   (every file is byte-for-byte the previous or the next generation);
+//!   during the devbox's blue/green switch-over (odd kills) or at a random point (even ones), each cut
+//!   interrupting an apply → the next apply converges with one devbox, every managed file present, and no
+//!   managed file on the host is ever partial (every file is byte-for-byte the previous or the next generation);
 //! - dockerd stopped mid-apply → an error naming Docker, convergence after dockerd is back; a replaced host key
 //!   → refusal; state, plan JSON and `TF_LOG=trace` output hold no password, API key or private key;
 //! - `CLOUDCODE_RELIABILITY_STACKS` (CI default 3, script 10): N stacks applied in parallel on N test VMs → N/N.
@@ -21,7 +22,7 @@ use cloudcode_tests::stack_fixture::{
     apply_ok, assert_no_secret, fingerprint, in_vm, plan_exit, stack_hcl, stack_hcl_at, API_KEY,
     PASSWORD,
 };
-use cloudcode_tests::terraform::{required_providers, Workdir};
+use cloudcode_tests::terraform::Workdir;
 use cloudcode_tests::vm::{TestVm, VmOptions};
 
 fn count(var: &str, default: usize) -> usize {
@@ -39,10 +40,7 @@ fn workdir(e: &Engine, hcl: &str) -> Workdir {
     wd
 }
 
-fn rewrite(wd: &Workdir, hcl: &str) {
-    wd.write("main.tf", &format!("{}\n{hcl}", required_providers()))
-        .unwrap();
-}
+use cloudcode_tests::stack_fixture::write_main as rewrite;
 
 /// The `files` attribute (path → sha256) of the stack in state.
 fn state_files(wd: &Workdir) -> BTreeMap<String, String> {
@@ -97,6 +95,17 @@ impl Rng {
     }
 }
 
+/// How many devbox containers (either colour) exist on the VM.
+fn devbox_containers(vm: &TestVm) -> usize {
+    in_vm(
+        vm,
+        "docker ps -aq --filter label=com.docker.compose.project=cloudcode --filter name=devbox_ | wc -l",
+    )
+    .trim()
+    .parse()
+    .unwrap_or(0)
+}
+
 fn sshd_addr(vm: &TestVm) -> SocketAddr {
     format!("{}:{}", vm.ssh_host, vm.ssh_port).parse().unwrap()
 }
@@ -126,27 +135,58 @@ fn connection_cut_at_random_points_of_an_apply_then_the_next_apply_converges_and
         let span = t.elapsed().as_millis() as u64;
         eprintln!("one-setting apply: {span} ms");
 
-        let (mut converged, mut interrupted) = (0, 0);
+        // Odd kills cut during the devbox's blue/green switch-over (both colours exist), even ones at a random
+        // point; a cut that lands after the apply finished is retried earlier, so every kill interrupts one.
+        let mut converged = 0;
+        let mut model = 0;
         for k in 1..=kills {
             let before = state_files(&wd);
             let paths: Vec<String> = before.keys().cloned().collect();
-            rewrite(&wd, &hcl(&format!("model-{k}")));
-            let at = Duration::from_millis(rng.below(span));
-            let (run, cut) = std::thread::scope(|scope| {
-                let apply = scope.spawn(|| wd.apply().unwrap());
-                std::thread::sleep(at);
-                let cut = proxy.cut_all();
-                (apply.join().unwrap(), cut)
-            });
+            let during_switch = k % 2 == 1;
+            let mut at = Duration::from_millis(rng.below(span));
+            let mut attempt = 0;
+            let (run, cut) = loop {
+                attempt += 1;
+                model += 1;
+                rewrite(&wd, &hcl(&format!("model-{model}")));
+                let (run, cut) = std::thread::scope(|scope| {
+                    let apply = scope.spawn(|| wd.apply().unwrap());
+                    if during_switch {
+                        let deadline = Instant::now() + Duration::from_millis(span * 3);
+                        while Instant::now() < deadline
+                            && devbox_containers(&vm) < 2
+                            && !apply.is_finished()
+                        {
+                            std::thread::sleep(Duration::from_millis(50));
+                        }
+                    } else {
+                        std::thread::sleep(at);
+                    }
+                    let cut = proxy.cut_all();
+                    (apply.join().unwrap(), cut)
+                });
+                if !run.success || attempt == 4 {
+                    break (run, cut);
+                }
+                at /= 2;
+            };
             let mid = host_files(&vm, &paths);
-            interrupted += usize::from(!run.success);
             eprintln!(
-                "kill {k}: at {at:?}, {cut} connection(s) cut, apply {}",
+                "kill {k} ({}): {cut} connection(s) cut after {attempt} attempt(s), apply {}",
+                if during_switch {
+                    "during the switch-over".to_string()
+                } else {
+                    format!("at {at:?}")
+                },
                 if run.success {
                     "finished first"
                 } else {
-                    "failed"
+                    "interrupted"
                 }
+            );
+            assert!(
+                !run.success && cut > 0,
+                "kill {k}: no cut interrupted an apply in {attempt} attempts"
             );
             apply_ok(&wd);
             let (code, plan) = plan_exit(&wd);
@@ -159,11 +199,21 @@ fn connection_cut_at_random_points_of_an_apply_then_the_next_apply_converges_and
             for (path, sha) in &mid {
                 assert!(
                     sha == "missing" || Some(sha) == before.get(path) || Some(sha) == after.get(path),
-                    "kill {k} at {at:?}: {path} on the host is neither the old nor the new generation ({sha})"
+                    "kill {k}: {path} on the host was neither the old nor the new generation ({sha})"
                 );
             }
+            assert_eq!(
+                host_files(&vm, &after.keys().cloned().collect::<Vec<_>>()),
+                after,
+                "kill {k}: after convergence a managed file is missing or differs"
+            );
             assert!(in_vm(&vm, "cat /opt/cloudcode/devbox/opencode.json")
-                .contains(&format!("model-{k}")));
+                .contains(&format!("model-{model}")));
+            assert_eq!(
+                devbox_containers(&vm),
+                1,
+                "kill {k}: a second devbox was left behind"
+            );
             let temps = in_vm(&vm, "find /opt/cloudcode -name '*cloudcode-tmp*' | wc -l");
             assert_eq!(
                 temps.trim(),
@@ -172,10 +222,7 @@ fn connection_cut_at_random_points_of_an_apply_then_the_next_apply_converges_and
             );
             converged += 1;
         }
-        eprintln!(
-            "RESULT kills converged: {converged}/{kills} ({interrupted} of them interrupted the apply; the others \
-             cut after it finished or while no connection was open)"
-        );
+        eprintln!("RESULT kills converged: {converged}/{kills}, each one interrupting an apply");
         drop(proxy);
         vm.shutdown().unwrap();
     });

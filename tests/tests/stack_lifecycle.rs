@@ -11,7 +11,7 @@ use cloudcode_tests::engine::{self, Kind};
 use cloudcode_tests::provider_bin;
 use cloudcode_tests::stack_fixture::{
     apply_ok, assert_no_secret, assert_recreated, container_ids, curl, fingerprint, in_vm,
-    plan_exit, sign_in, stack_hcl, API_KEY, DOMAIN, PASSWORD,
+    plan_exit, sign_in, stack_hcl, with_request_loop, write_main, API_KEY, DOMAIN, PASSWORD,
 };
 use cloudcode_tests::terraform::Workdir;
 use cloudcode_tests::vm::{TestVm, VmOptions};
@@ -166,21 +166,30 @@ fn fresh_vm_deploy_change_drift_import_and_destroy() {
             run.stdout, run.stderr
         );
 
-        // 3. One setting: llm_model changes devbox/opencode.json only → only devbox is recreated.
+        // 3. One setting: llm_model changes devbox/opencode.json only → only devbox is recreated, by a blue/green
+        //    switch: requests through Caddy to OpenCode and ttyd all the while, none fails.
         let before = container_ids(&vm);
-        wd.write(
-            "main.tf",
-            &format!(
-                "{}\n{}",
-                cloudcode_tests::terraform::required_providers(),
-                stack_hcl(&vm, "  llm_model = \"claude-sonnet-4-5\"\n")
-            ),
-        )
-        .unwrap();
+        let sonnet = stack_hcl(&vm, "  llm_model = \"claude-sonnet-4-5\"\n");
+        write_main(&wd, &sonnet);
         wd.set_env("TF_LOG_PROVIDER", "info");
         let t = Instant::now();
-        let change = apply_ok(&wd);
-        eprintln!("one-setting change: {:?}", t.elapsed());
+        let (change, requests) = with_request_loop(&vm.ssh_host, &session, || apply_ok(&wd));
+        eprintln!(
+            "one-setting change: {:?}, {} requests during it",
+            t.elapsed(),
+            requests.total
+        );
+        assert!(
+            requests.failed.is_empty(),
+            "{} of {} requests failed during the devbox switch: {:?}",
+            requests.failed.len(),
+            requests.total,
+            requests.failed
+        );
+        assert!(
+            requests.total >= 20,
+            "too few requests to mean anything: {requests:?}"
+        );
         wd.set_env("TF_LOG_PROVIDER", "");
         assert_recreated(&before, &container_ids(&vm), &["devbox"]);
         let uploaded = change
@@ -201,6 +210,53 @@ fn fresh_vm_deploy_change_drift_import_and_destroy() {
         }
         assert_eq!(plan_exit(&wd).0, 0);
 
+        // 3b. A devbox image that never gets healthy (Caddy's image: no OpenCode in it): the old devbox keeps
+        //     serving (no failed request), the apply fails naming the devbox with the new one's logs, no second
+        //     devbox stays; the next apply with the good image converges without touching a container.
+        let good = container_ids(&vm);
+        let devbox_image = vm.image("devbox").unwrap().image.clone();
+        let caddy_image = vm.image("caddy").unwrap().image.clone();
+        let broken = sonnet
+            .replace(
+                &format!("devbox   = \"{devbox_image}\""),
+                &format!("devbox   = \"{caddy_image}\""),
+            )
+            .replace("create = \"15m\"", "create = \"15m\"\n    update = \"30s\"");
+        assert!(broken.contains("update = \"30s\"") && !broken.contains(&devbox_image));
+        write_main(&wd, &broken);
+        let (failed, requests) = with_request_loop(&vm.ssh_host, &session, || {
+            wd.tf(&["apply", "-auto-approve", "-json", "-input=false"])
+                .unwrap()
+        });
+        assert!(
+            !failed.success,
+            "a devbox that never gets healthy was accepted:\n{}",
+            failed.stdout
+        );
+        let details: Vec<String> = failed
+            .errors()
+            .iter()
+            .map(|d| d["detail"].as_str().unwrap_or_default().to_string())
+            .collect();
+        assert!(
+            details.iter().any(|d| d.contains("the new devbox (devbox_")
+                && d.contains("the old one keeps serving")
+                && d.contains("--- last 30 log lines of devbox_")),
+            "the failure does not name the devbox with its logs: {details:#?}"
+        );
+        assert!(
+            requests.failed.is_empty(),
+            "{} of {} requests failed while the new devbox failed: {:?}",
+            requests.failed.len(),
+            requests.total,
+            requests.failed
+        );
+        assert_eq!(container_ids(&vm), good, "the serving devbox was touched");
+        write_main(&wd, &sonnet);
+        apply_ok(&wd);
+        assert_eq!(container_ids(&vm), good, "converging recreated a container");
+        assert_eq!(plan_exit(&wd).0, 0);
+
         // 4. Drift: a hand edit on the host, and a stopped container, each show as an update; apply restores.
         in_vm(&vm, "echo '# hand edit' >> /opt/cloudcode/caddy/Caddyfile");
         let (code, run) = plan_exit(&wd);
@@ -210,14 +266,14 @@ fn fresh_vm_deploy_change_drift_import_and_destroy() {
         assert!(!in_vm(&vm, "cat /opt/cloudcode/caddy/Caddyfile").contains("# hand edit"));
         in_vm(
             &vm,
-            "docker stop $(docker ps -q --filter label=com.docker.compose.service=devbox)",
+            "docker stop $(docker ps -q --filter label=com.docker.compose.project=cloudcode --filter name=devbox_)",
         );
         let (code, run) = plan_exit(&wd);
         assert_eq!(code, 2, "stopped container not detected:\n{}", run.stdout);
         apply_ok(&wd);
         assert!(in_vm(
             &vm,
-            "docker ps --filter label=com.docker.compose.service=devbox --format '{{.State}}'"
+            "docker ps --filter label=com.docker.compose.project=cloudcode --filter name=devbox_ --format '{{.State}}'"
         )
         .contains("running"));
         assert_eq!(plan_exit(&wd).0, 0);

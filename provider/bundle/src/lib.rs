@@ -5,6 +5,7 @@
 pub mod escape;
 pub mod password;
 pub mod render;
+pub mod runtime;
 pub mod settings;
 pub mod validate;
 

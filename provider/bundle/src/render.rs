@@ -202,6 +202,8 @@ pub struct Bundle {
     /// Optional files these settings do not use and that must not stay on the host (the chat bridge's
     /// configuration and secrets once `im`, or one of its platforms, is removed). Removed after a healthy deploy.
     pub retired: Vec<String>,
+    /// The devbox's hash label: a serving devbox with another one is replaced by a new colour.
+    pub devbox_hash: String,
 }
 
 impl Bundle {
@@ -268,7 +270,7 @@ struct Template {
     source: &'static str,
 }
 
-const TEMPLATES: [Template; 9] = [
+const TEMPLATES: [Template; 10] = [
     Template {
         name: paths::COMPOSE,
         source: include_str!("../templates/docker-compose.yml.j2"),
@@ -305,6 +307,10 @@ const TEMPLATES: [Template; 9] = [
         name: paths::ENSURE_SECRETS,
         source: include_str!("../templates/bin/ensure-secrets.sh.j2"),
     },
+    Template {
+        name: crate::runtime::DEVBOX_CADDY,
+        source: include_str!("../templates/caddy/devbox.caddy.j2"),
+    },
 ];
 
 fn sha256_hex(b: &[u8]) -> String {
@@ -324,7 +330,7 @@ fn build_environment() -> Result<Environment<'static>, (&'static str, String)> {
 }
 
 /// The template environment, parsed once per process.
-fn environment() -> Result<&'static Environment<'static>, RenderError> {
+pub(crate) fn environment() -> Result<&'static Environment<'static>, RenderError> {
     static ENV: std::sync::OnceLock<Result<Environment<'static>, (&'static str, String)>> =
         std::sync::OnceLock::new();
     ENV.get_or_init(build_environment)
@@ -335,7 +341,7 @@ fn environment() -> Result<&'static Environment<'static>, RenderError> {
         })
 }
 
-fn render_one(
+pub(crate) fn render_one(
     env: &Environment<'_>,
     name: &'static str,
     ctx: &Value,
@@ -469,7 +475,8 @@ pub fn render(settings: &Settings, secrets: &Secrets) -> Result<Bundle, RenderEr
             }
         }
     }
-    let compose = compose_file(env, settings, &base, &files)?;
+    let devbox_hash = devbox_hash(settings, &files);
+    let compose = compose_file(env, settings, &base, &files, &devbox_hash)?;
     files.insert(paths::COMPOSE.to_string(), compose);
     let manifest = manifest(settings, &files);
     files.insert(paths::MANIFEST.to_string(), manifest_file(&manifest)?);
@@ -477,6 +484,7 @@ pub fn render(settings: &Settings, secrets: &Secrets) -> Result<Bundle, RenderEr
         files,
         manifest,
         retired: retired(settings),
+        devbox_hash,
     })
 }
 
@@ -541,8 +549,9 @@ fn base_context(s: &Settings) -> Value {
         auth_service => AUTH_SERVICE,
         auth_upstream => format!("{AUTH_SERVICE}:{AUTH_PORT}"),
         auth_listen => format!("tcp://:{AUTH_PORT}/"),
-        opencode_upstream => format!("devbox:{OPENCODE_PORT}"),
-        terminal_upstream => format!("devbox:{TTYD_PORT}"),
+        devbox_caddy => crate::runtime::DEVBOX_CADDY.trim_start_matches("caddy/"),
+        devbox_colours => crate::runtime::DEVBOX_COLOURS,
+        im_opencode_url => format!("http://caddy:{OPENCODE_PORT}"),
         opencode_port => OPENCODE_PORT,
         ttyd_port => TTYD_PORT,
         webauthn_display_name => "cloudcode",
@@ -607,7 +616,8 @@ fn im_config(s: &Settings, im: &crate::settings::ImSettings) -> Result<Vec<u8>, 
         json!([{
             "id": im.box_id,
             "name": name,
-            "opencode_url": format!("http://devbox:{OPENCODE_PORT}"),
+            // Through Caddy's unpublished listener, which follows the active devbox colour.
+            "opencode_url": format!("http://caddy:{OPENCODE_PORT}"),
             "web_url": format!("https://{}", s.domain),
         }]),
     );
@@ -712,25 +722,41 @@ fn compose_file(
     s: &Settings,
     base: &Value,
     files: &BTreeMap<String, File>,
+    devbox_hash: &str,
 ) -> Result<File, RenderError> {
     let pw_version = (
         "admin_password_wo_version",
         s.admin_password_wo_version.to_string(),
     );
-    let key_version = (
-        "llm_api_key_wo_version",
-        s.llm_api_key_wo_version
-            .map_or("none".into(), |v| v.to_string()),
-    );
     let hashes = context! {
         // Not the Caddyfile: a Caddyfile-only change is reloaded in place (no downtime), not recreated.
         caddy => service_hash(files, &[], &[]),
         authelia => service_hash(files, &[paths::AUTHELIA_CONFIG], &[pw_version]),
-        devbox => service_hash(files, &[paths::OPENCODE_JSON, paths::DOCKERFILE, paths::ENTRYPOINT], &[key_version]),
+        devbox => devbox_hash,
         im => s.im.as_ref().map(|im| service_hash(files, &[paths::IM_CONFIG], &im_versions(im))),
     };
     let ctx = context! { ..base.clone(), ..context! { hashes } };
     Ok(managed(render_one(env, paths::COMPOSE, &ctx)?, 0o644))
+}
+
+/// The devbox's label: everything its Compose definition uses, so the provider can tell from the serving colour's
+/// label alone whether a new colour must be started (it never lets Compose recreate the serving one in place).
+fn devbox_hash(s: &Settings, files: &BTreeMap<String, File>) -> String {
+    let key_version = s
+        .llm_api_key_wo_version
+        .map_or("none".into(), |v| v.to_string());
+    service_hash(
+        files,
+        &[paths::OPENCODE_JSON, paths::DOCKERFILE, paths::ENTRYPOINT],
+        &[
+            ("llm_api_key_wo_version", key_version),
+            ("image", s.devbox_image()),
+            ("build", s.devbox_build.to_string()),
+            ("opencode_version", s.opencode_version.clone()),
+            ("timezone", s.timezone.clone()),
+            ("terminal", s.terminal_enabled.to_string()),
+        ],
+    )
 }
 
 /// The write-only versions the bridge's secrets stand for in its hash label (their bytes are never hashed).

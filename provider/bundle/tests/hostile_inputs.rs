@@ -149,9 +149,9 @@ fn check_bundle(s: &Settings, key: &str) -> Result<(), TestCaseError> {
     );
     // Compose: image and TZ after YAML parsing and interpolation.
     let compose = &b.files[paths::COMPOSE].bytes;
-    let tz = yaml_get(compose, &["services", "devbox", "environment", "TZ"]).unwrap();
+    let tz = yaml_get(compose, &["services", "devbox_blue", "environment", "TZ"]).unwrap();
     prop_assert_eq!(compose_interpolate(&tz), Some(s.timezone.clone()));
-    let img = yaml_get(compose, &["services", "devbox", "image"]).unwrap();
+    let img = yaml_get(compose, &["services", "devbox_blue", "image"]).unwrap();
     prop_assert_eq!(compose_interpolate(&img), Some(s.devbox_image()));
     // Caddyfile: the site line is exactly [domain, "{"] and the email line exactly [email, acme].
     let lines = caddy_lines(&String::from_utf8(b.files[paths::CADDYFILE].bytes.clone()).unwrap());
@@ -327,6 +327,11 @@ fn real_caddy_reads_back_300_generated_domains_batched_in_one_caddyfile() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("Caddyfile");
     std::fs::write(&path, &file).unwrap();
+    std::fs::write(
+        dir.path().join("devbox.caddy"),
+        cloudcode_bundle::runtime::devbox_caddy("devbox_blue").unwrap(),
+    )
+    .unwrap();
     caddy_validate(&path);
     let cfg = caddy_adapt(&path);
     let hosts: std::collections::BTreeSet<String> = cfg["apps"]["http"]["servers"]

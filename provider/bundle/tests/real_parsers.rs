@@ -82,7 +82,10 @@ fn real_caddy_accepts_custom_fallback_terminal_off_and_8443_variants() {
         let cfg = caddy_adapt(&file);
         let r = routes(&cfg).join("\n");
         let d = &s.domain;
-        assert!(r.contains(&format!("{d} -> devbox:4096")), "{name}: {r}");
+        assert!(
+            r.contains(&format!("{d} -> devbox_blue:4096")),
+            "{name}: {r}"
+        );
         assert!(
             r.contains(&format!("auth.{d} -> authelia:9091")),
             "{name}: {r}"
@@ -91,7 +94,11 @@ fn real_caddy_accepts_custom_fallback_terminal_off_and_8443_variants() {
             r.contains(&format!("{d} -> authelia:9091")),
             "{name}: forward_auth missing: {r}"
         );
-        assert_eq!(r.contains("devbox:7681"), s.terminal_enabled, "{name}: {r}");
+        assert_eq!(
+            r.contains("devbox_blue:7681"),
+            s.terminal_enabled,
+            "{name}: {r}"
+        );
         let listen = cfg["apps"]["http"]["servers"].to_string();
         assert_eq!(
             listen.contains(":8443"),
@@ -125,15 +132,23 @@ fn real_compose_accepts_the_file_without_an_engine_and_reads_back_the_values() {
     let cfg = compose_config(dir.path());
     let svc = &cfg["services"];
     let names: Vec<&String> = svc.as_object().unwrap().keys().collect();
-    assert_eq!(names, ["authelia", "caddy", "devbox"]);
+    assert_eq!(names, ["authelia", "caddy", "devbox_blue", "devbox_green"]);
+    // The two colours are one definition; only their profiles differ.
+    let mut green = svc["devbox_green"].clone();
+    green["profiles"] = svc["devbox_blue"]["profiles"].clone();
+    assert_eq!(green, svc["devbox_blue"]);
+    assert_eq!(
+        svc["devbox_green"]["profiles"],
+        serde_json::json!(["green"])
+    );
     assert_eq!(svc["caddy"]["image"], "localhost:5000/mirror/caddy:2.10.2");
     assert_eq!(
         svc["authelia"]["image"],
         cloudcode_bundle::settings::DEFAULT_AUTHELIA_IMAGE
     );
-    assert_eq!(svc["devbox"]["image"], "cloudcode-devbox:test");
+    assert_eq!(svc["devbox_blue"]["image"], "cloudcode-devbox:test");
     // Only Caddy publishes ports.
-    assert!(svc["authelia"].get("ports").is_none() && svc["devbox"].get("ports").is_none());
+    assert!(svc["authelia"].get("ports").is_none() && svc["devbox_blue"].get("ports").is_none());
     let ports: Vec<u64> = svc["caddy"]["ports"]
         .as_array()
         .unwrap()
@@ -141,15 +156,18 @@ fn real_compose_accepts_the_file_without_an_engine_and_reads_back_the_values() {
         .map(|p| p["published"].as_str().unwrap().parse().unwrap())
         .collect();
     assert_eq!(ports, [80, 443, 443]);
-    assert_eq!(svc["devbox"]["init"], true);
+    assert_eq!(svc["devbox_blue"]["init"], true);
     assert_eq!(
-        svc["devbox"]["healthcheck"]["test"][3],
+        svc["devbox_blue"]["healthcheck"]["test"][3],
         "http://127.0.0.1:4096/global/health"
     );
     // The API key from the env file, exactly as given ($, #, " survive).
-    assert_eq!(svc["devbox"]["environment"]["ANTHROPIC_API_KEY"], API_KEY);
-    assert_eq!(svc["devbox"]["environment"]["TZ"], "Asia/Shanghai");
-    for name in ["caddy", "authelia", "devbox"] {
+    assert_eq!(
+        svc["devbox_blue"]["environment"]["ANTHROPIC_API_KEY"],
+        API_KEY
+    );
+    assert_eq!(svc["devbox_blue"]["environment"]["TZ"], "Asia/Shanghai");
+    for name in ["caddy", "authelia", "devbox_blue"] {
         assert_eq!(
             svc[name]["labels"][cloudcode_bundle::HASH_LABEL]
                 .as_str()
@@ -187,18 +205,18 @@ fn real_compose_accepts_the_file_without_an_engine_and_reads_back_the_values() {
     write_bundle(&b, dir.path());
     let cfg = compose_config(dir.path());
     assert_eq!(
-        cfg["services"]["devbox"]["build"]["args"]["OPENCODE_VERSION"],
+        cfg["services"]["devbox_blue"]["build"]["args"]["OPENCODE_VERSION"],
         "1.18.33"
     );
     assert_eq!(
-        cfg["services"]["devbox"]["environment"]["CLOUDCODE_TERMINAL"],
+        cfg["services"]["devbox_blue"]["environment"]["CLOUDCODE_TERMINAL"],
         "0"
     );
     assert!(cfg["services"]["caddy"]["ports"]
         .to_string()
         .contains("8443"));
     // Without the write-only key supplied there is no .env and Compose still accepts the project.
-    assert!(cfg["services"]["devbox"]["environment"]
+    assert!(cfg["services"]["devbox_blue"]["environment"]
         .get("CLOUDCODE_LLM_API_KEY")
         .is_none());
 }

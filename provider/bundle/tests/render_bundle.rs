@@ -125,7 +125,7 @@ fn manifest_records_hashes_inputs_and_write_only_versions_but_no_secret() {
 
 fn labels(b: &cloudcode_bundle::Bundle) -> [String; 3] {
     let v: serde_yaml::Value = serde_yaml::from_slice(&b.files[paths::COMPOSE].bytes).unwrap();
-    ["caddy", "authelia", "devbox"].map(|svc| {
+    ["caddy", "authelia", "devbox_blue"].map(|svc| {
         v["services"][svc]["labels"][HASH_LABEL]
             .as_str()
             .unwrap()

@@ -137,7 +137,7 @@ fn the_config_parses_as_the_bridges_file_config_and_names_only_secret_files() {
     assert_eq!(bx.id, im_box_id(STACK_ID));
     assert_eq!(
         (bx.name.as_str(), bx.opencode_url.as_str()),
-        ("code", "http://devbox:4096")
+        ("code", "http://caddy:4096")
     );
     assert_eq!(bx.web_url.as_deref(), Some("https://code.example.com"));
     let t = cfg.telegram.as_ref().unwrap();
@@ -245,7 +245,7 @@ fn only_the_im_label_follows_the_bridges_inputs() {
         change(&|im| im.telegram_api_base = "http://bot-api.internal:8081".into()),
     ] {
         assert_ne!(label(&changed, "im"), label(&base, "im"));
-        for s in ["caddy", "authelia", "devbox"] {
+        for s in ["caddy", "authelia", "devbox_blue"] {
             assert_eq!(label(&changed, s), label(&base, s), "{s}");
         }
     }
@@ -271,8 +271,11 @@ fn opencode_permission_is_rendered_into_opencode_json() {
         serde_json::json!({ "bash": "ask", "edit": "allow", "webfetch": "deny" })
     );
     assert_ne!(
-        label(&b, "devbox"),
-        label(&render_ok(&custom_domain(), &Secrets::default()), "devbox")
+        label(&b, "devbox_blue"),
+        label(
+            &render_ok(&custom_domain(), &Secrets::default()),
+            "devbox_blue"
+        )
     );
 }
 

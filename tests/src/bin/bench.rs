@@ -7,13 +7,12 @@
 //! Run through `bench/run.sh`, which builds this binary next to the provider it drives.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use cloudcode_tests::delay_proxy::DelayProxy;
 use cloudcode_tests::stack_fixture::{
-    curl, curl_at, plan_exit, sign_in, stack_hcl_at, API_KEY, DOMAIN, PASSWORD,
+    curl, plan_exit, sign_in, stack_hcl_at, API_KEY, DOMAIN, PASSWORD,
 };
 use cloudcode_tests::terraform::{required_providers, Run, Workdir};
 use cloudcode_tests::vm::{repo_root, TestVm, VmOptions};
@@ -87,27 +86,10 @@ fn docker_ready_vm() -> Result<TestVm> {
     Ok(vm)
 }
 
-/// Requests through Caddy (signed in: `session` is Authelia's session cookie) in a loop while `f` runs:
-/// (total, failed).
+/// Requests through Caddy in a loop while `f` runs (see [`stack_fixture::with_request_loop`]): (total, failed).
 fn with_request_loop<T>(vm: &TestVm, session: &str, f: impl FnOnce() -> T) -> (T, u64, u64) {
-    let ip = vm.ssh_host.clone();
-    let stop = AtomicBool::new(false);
-    let (total, failed) = (AtomicU64::new(0), AtomicU64::new(0));
-    let out = std::thread::scope(|s| {
-        s.spawn(|| {
-            while !stop.load(Ordering::SeqCst) {
-                let (code, _, _) = curl_at(&ip, "/global/health", Some(session));
-                total.fetch_add(1, Ordering::SeqCst);
-                if code != 200 {
-                    failed.fetch_add(1, Ordering::SeqCst);
-                }
-            }
-        });
-        let out = f();
-        stop.store(true, Ordering::SeqCst);
-        out
-    });
-    (out, total.into_inner(), failed.into_inner())
+    let (out, seen) = cloudcode_tests::stack_fixture::with_request_loop(&vm.ssh_host, session, f);
+    (out, seen.total, seen.failed.len() as u64)
 }
 
 #[derive(Default)]

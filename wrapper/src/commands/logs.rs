@@ -13,7 +13,7 @@ pub fn run(name: &str, service: Option<&str>, tail: u32, follow: bool) -> Result
     let args = format!(
         "logs --no-color --tail {tail}{} {}",
         if follow { " --follow" } else { "" },
-        service.unwrap_or("")
+        service.map(remote::service_arg).unwrap_or("")
     );
     if follow {
         return match remote::attach(&stack, Run::Compose(&args), false)? {

@@ -92,12 +92,18 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Runtime::new().map_err(|e| Error::Ssh(e.to_string()))
 }
 
-/// `cd <dir> && docker compose -f docker-compose.yml <args>`.
+/// `docker compose <args>` in `dir`, seeing both devbox colours (see [`cloudcode_bundle::runtime`]).
 fn compose_command(dir: &str, args: &str) -> String {
-    format!(
-        "cd {} && docker compose -f docker-compose.yml {args}",
-        shell_quote(dir)
-    )
+    cloudcode_bundle::runtime::compose_command(dir, args)
+}
+
+/// A service on a Compose command line: `devbox` is whichever colour serves (`$devbox`, set by the command).
+pub fn service_arg(s: &str) -> &str {
+    if s == cloudcode_bundle::runtime::LEGACY_DEVBOX {
+        "\"$devbox\""
+    } else {
+        s
+    }
 }
 
 /// `docker compose <args>` in the stack's directory on its host; returns the output whatever the status.
@@ -205,6 +211,5 @@ impl Drop for RawMode {
     }
 }
 
-pub(crate) fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
+/// Quotes for the remote POSIX shell.
+pub(crate) use cloudcode_bundle::runtime::sh_quote as shell_quote;

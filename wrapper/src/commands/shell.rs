@@ -24,7 +24,10 @@ pub fn ssh(name: &str, service: Option<&str>) -> Result<()> {
             check_service(s)?;
             remote::attach(
                 &stack,
-                Run::Compose(&format!("exec {s} {CONTAINER_SHELL}")),
+                Run::Compose(&format!(
+                    "exec {} {CONTAINER_SHELL}",
+                    remote::service_arg(s)
+                )),
                 true,
             )?
         }
@@ -40,6 +43,7 @@ pub fn exec(name: &str, service: Option<&str>, command: &[String]) -> Result<()>
         None => remote::attach(&stack, Run::Host(&line), false)?,
         Some(s) => {
             check_service(s)?;
+            let s = remote::service_arg(s);
             remote::attach(&stack, Run::Compose(&format!("exec -T {s} {line}")), false)?
         }
     };

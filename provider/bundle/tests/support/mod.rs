@@ -76,6 +76,14 @@ pub fn write_bundle(b: &Bundle, dir: &Path) {
 /// Writes only the bundle's files under `dir`, with modes.
 pub fn write_files(b: &Bundle, dir: &Path) {
     use std::os::unix::fs::PermissionsExt;
+    // The run-time file the provider writes before Caddy starts: blue serves.
+    let devbox = dir.join(cloudcode_bundle::runtime::DEVBOX_CADDY);
+    std::fs::create_dir_all(devbox.parent().unwrap()).unwrap();
+    std::fs::write(
+        &devbox,
+        cloudcode_bundle::runtime::devbox_caddy("devbox_blue").unwrap(),
+    )
+    .unwrap();
     for (p, f) in &b.files {
         let path = dir.join(p);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -204,6 +212,10 @@ pub fn compose_config_raw(dir: &Path) -> serde_json::Value {
             .arg(dir)
             .args(["config", "--format", "json"])
             .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+            .env(
+                "COMPOSE_PROFILES",
+                cloudcode_bundle::runtime::COMPOSE_PROFILES,
+            )
             .env_remove("COMPOSE_PROJECT_NAME")
             .env_remove("COMPOSE_FILE"),
     );

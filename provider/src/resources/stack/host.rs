@@ -1,20 +1,24 @@
 //! What `cloudcode_stack` does on the host, over one [`Remote`] session: inspect it (one command), deploy a
-//! bundle (Docker, changed files only, atomic uploads, previous generation kept, Compose, health, rollback)
-//! and tear it down. No Terraform types here: the resource maps state to [`DeployParams`] and back.
+//! bundle (Docker, changed files only, atomic uploads, previous generation kept, Compose, the devbox by
+//! blue/green, health, rollback) and tear it down. No Terraform types here: the resource maps state to [`DeployParams`] and back.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use cloudcode_bundle::runtime::{self, DEVBOX_CADDY};
 use cloudcode_bundle::{paths, Bundle, FileKind};
 use cloudcode_ssh::{Remote, SshError};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
+use super::devbox::{self, DevboxPlan, SwitchParams};
+pub use cloudcode_bundle::runtime::sh_quote;
+
 const INSPECT: &str = include_str!("scripts/inspect.sh");
 const DOCKER: &str = include_str!("scripts/docker.sh");
 /// How many log lines of each unhealthy container a failure reports.
-const LOG_LINES: u32 = 30;
+pub(super) const LOG_LINES: u32 = 30;
 /// The services every bundle runs.
 pub const SERVICES: [&str; 3] = ["caddy", "authelia", "devbox"];
 
@@ -60,6 +64,10 @@ pub struct Service {
     pub state: String,
     pub health: String,
     pub id: String,
+    /// The id of the image it runs (`sha256:…`).
+    pub image: String,
+    /// Its configuration-hash label ([`cloudcode_bundle::HASH_LABEL`]).
+    pub label: String,
 }
 
 impl Service {
@@ -84,7 +92,14 @@ pub struct Facts {
     pub files: BTreeMap<String, String>,
     pub secrets: BTreeSet<String>,
     pub images: BTreeSet<String>,
+    /// Containers by Compose service.
+    pub containers: BTreeMap<String, Service>,
+    /// By the names users know: [`Facts::containers`] but the devbox's, and `devbox` for the serving one.
     pub services: BTreeMap<String, Service>,
+    /// The devbox service `caddy/devbox.caddy` names (none before the first blue/green deploy).
+    pub active_devbox: Option<String>,
+    /// Image reference → id, for the references [`inspect`] was asked about.
+    pub image_ids: BTreeMap<String, String>,
 }
 
 impl Facts {
@@ -100,20 +115,27 @@ impl Facts {
     fn docker_running(&self) -> bool {
         self.docker.as_deref().is_some_and(|d| d != "stopped") && self.compose.is_some()
     }
+
+    /// The devbox Caddy sends requests to, and its container: the colour `caddy/devbox.caddy` names, or on a host
+    /// deployed before blue/green its one `devbox`.
+    pub fn serving_devbox(&self) -> Option<(&str, &Service)> {
+        let name = self
+            .active_devbox
+            .as_deref()
+            .unwrap_or(runtime::LEGACY_DEVBOX);
+        self.containers.get(name).map(|c| (name, c))
+    }
 }
 
-/// Quotes a string for the remote POSIX shell.
-pub fn sh_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
-
-/// Runs [`INSPECT`] for `dir` and parses its output.
-pub async fn inspect(r: &dyn Remote, dir: &str) -> Result<Facts, HostError> {
+/// Runs [`INSPECT`] for `dir` (and the ids of `images`) and parses its output.
+pub async fn inspect(r: &dyn Remote, dir: &str, images: &[&str]) -> Result<Facts, HostError> {
+    let mut args = sh_quote(dir);
+    for i in images {
+        args.push(' ');
+        args.push_str(&sh_quote(i));
+    }
     let out = r
-        .run(
-            &format!("sh -s -- {}", sh_quote(dir)),
-            Some(INSPECT.as_bytes()),
-        )
+        .run(&format!("sh -s -- {args}"), Some(INSPECT.as_bytes()))
         .await?;
     Ok(parse_facts(&out.stdout_lossy()))
 }
@@ -137,18 +159,36 @@ fn parse_facts(text: &str) -> Facts {
             ["image", sha] => {
                 f.images.insert(sha.to_string());
             }
-            ["service", name, state, health, id] => {
-                f.services.insert(
+            ["service", name, state, health, id, image, label] => {
+                f.containers.insert(
                     name.to_string(),
                     Service {
                         state: state.to_string(),
                         health: health.to_string(),
                         id: id.to_string(),
+                        image: image.to_string(),
+                        label: label.to_string(),
                     },
                 );
             }
+            ["active", name] if runtime::is_devbox(name) => {
+                f.active_devbox = Some(name.to_string())
+            }
+            ["imageid", image, id] => {
+                f.image_ids.insert(image.to_string(), id.to_string());
+            }
             _ => {}
         }
+    }
+    f.services = f
+        .containers
+        .iter()
+        .filter(|(name, _)| !runtime::is_devbox(name))
+        .map(|(name, c)| (name.clone(), c.clone()))
+        .collect();
+    if let Some((_, c)) = f.serving_devbox() {
+        f.services
+            .insert(runtime::LEGACY_DEVBOX.to_string(), c.clone());
     }
     f
 }
@@ -180,7 +220,7 @@ pub struct DeployOutcome {
     pub facts_before: Facts,
 }
 
-fn step(host: &str, step: &'static str, e: impl std::fmt::Display) -> HostError {
+pub(super) fn step(host: &str, step: &'static str, e: impl std::fmt::Display) -> HostError {
     HostError::Step {
         host: host.to_string(),
         step,
@@ -188,18 +228,15 @@ fn step(host: &str, step: &'static str, e: impl std::fmt::Display) -> HostError 
     }
 }
 
-/// `docker compose` in the stack's directory.
+/// `docker compose` in the stack's directory, seeing both devbox colours (`$devbox`: the serving one).
 fn compose(dir: &str, args: &str) -> String {
-    format!(
-        "cd {} && docker compose -f docker-compose.yml {args}",
-        sh_quote(dir)
-    )
+    runtime::compose_command(dir, args)
 }
 
 /// Deploys `p.bundle` to the host: see the module comment for the order of steps.
 pub async fn deploy(r: &dyn Remote, p: &DeployParams<'_>) -> Result<DeployOutcome, HostError> {
     let host = r.host().to_string();
-    let mut facts = inspect(r, p.dir).await?;
+    let mut facts = inspect(r, p.dir, &[]).await?;
 
     // 1. Docker and Compose v2, installed with the distribution's packages if allowed, daemon running.
     crate::progress::report("install", "start", &host);
@@ -212,7 +249,7 @@ pub async fn deploy(r: &dyn Remote, p: &DeployParams<'_>) -> Result<DeployOutcom
         r.run(&format!("sh -s -- {mode}"), Some(DOCKER.as_bytes()))
             .await
             .map_err(|e| step(&host, "installing Docker", e))?;
-        facts = inspect(r, p.dir).await?;
+        facts = inspect(r, p.dir, &[]).await?;
     }
     crate::progress::report("install", "done", &host);
     check_cancel(p.cancel)?;
@@ -303,51 +340,15 @@ pub async fn deploy(r: &dyn Remote, p: &DeployParams<'_>) -> Result<DeployOutcom
     .await
     .map_err(|e| step(&host, "creating Authelia's secrets", e))?;
 
-    // 6. Compose, then Caddy's in-place reload for a Caddyfile change; 7. health.
-    let result = async {
-        let build = if p.build_devbox { " --build" } else { "" };
-        crate::progress::report("up", "start", &host);
-        r.run(
-            &compose(p.dir, &format!("up -d --remove-orphans{build}")),
-            None,
-        )
-        .await
-        .map_err(|e| step(&host, "docker compose up", e))?;
-        let after = inspect(r, p.dir).await?;
-        outcome.recreated = p
-            .services
-            .iter()
-            .filter(|s| {
-                facts.services.get(**s).map(|x| &x.id) != after.services.get(**s).map(|x| &x.id)
-            })
-            .map(|s| s.to_string())
-            .collect();
-        if caddyfile_changed && !outcome.recreated.iter().any(|s| s == "caddy") {
-            r.run(
-                &compose(
-                    p.dir,
-                    "exec -T caddy caddy reload --config /etc/caddy/Caddyfile --adapter caddyfile",
-                ),
-                None,
-            )
-            .await
-            .map_err(|e| step(&host, "reloading Caddy", e))?;
-            outcome.caddy_reloaded = true;
-        }
-        crate::progress::report("up", "done", &host);
-        crate::progress::report("health", "start", p.domain);
-        outcome.services = wait_healthy(r, p, &host).await?;
-        crate::progress::report("health", "done", p.domain);
-        Ok::<(), HostError>(())
-    }
-    .await;
-
+    // 6. Compose for every service but a serving devbox, the devbox by blue/green, Caddy reloaded in place;
+    //    7. health; 8. leftovers of an interrupted switch removed.
+    let result = up_and_switch(r, p, &facts, caddyfile_changed, &mut outcome).await;
     if let Err(e) = result {
         if matches!(e, HostError::Cancelled) {
             return Err(e);
         }
         let logs = unhealthy_logs(r, p.dir, p.services).await;
-        let restore = match restore_previous(r, p.dir).await {
+        let restore = match restore_previous(r, p.dir, p.services).await {
             Ok(()) => String::new(),
             Err(re) => format!(" (restoring failed too: {re})"),
         };
@@ -359,7 +360,7 @@ pub async fn deploy(r: &dyn Remote, p: &DeployParams<'_>) -> Result<DeployOutcom
         });
     }
 
-    // 8. Files these settings no longer use (the chat bridge's once its block is gone): its container is gone now.
+    // 9. Files these settings no longer use (the chat bridge's once its block is gone): its container is gone now.
     let retired: Vec<String> = p
         .bundle
         .retired
@@ -381,7 +382,7 @@ pub async fn deploy(r: &dyn Remote, p: &DeployParams<'_>) -> Result<DeployOutcom
         .map_err(|e| step(&host, "removing unused files", e))?;
     }
 
-    // 9. The manifest marks a complete generation (import reads it).
+    // 10. The manifest marks a complete generation (import reads it).
     if let Some(m) = p.bundle.files.get(paths::MANIFEST) {
         if facts.files.get(paths::MANIFEST) != Some(&m.sha256()) {
             r.upload_atomic(&format!("{}/{}", p.dir, paths::MANIFEST), &m.bytes, m.mode)
@@ -393,6 +394,120 @@ pub async fn deploy(r: &dyn Remote, p: &DeployParams<'_>) -> Result<DeployOutcom
     tracing::info!(host = %host, recreated = ?outcome.recreated, caddy_reloaded = outcome.caddy_reloaded, "deployed");
     outcome.facts_before = facts;
     Ok(outcome)
+}
+
+/// Steps 6–8 of [`deploy`]: the services up, the devbox kept, started or switched, health, leftovers removed.
+async fn up_and_switch(
+    r: &dyn Remote,
+    p: &DeployParams<'_>,
+    facts: &Facts,
+    caddyfile_changed: bool,
+    outcome: &mut DeployOutcome,
+) -> Result<(), HostError> {
+    let host = r.host();
+    let image = p.bundle.manifest.inputs.devbox_image();
+    let before = inspect(r, p.dir, &[&image]).await?;
+    let plan = DevboxPlan::decide(
+        &before,
+        &p.bundle.devbox_hash,
+        before.image_ids.get(&image).map(String::as_str),
+    );
+    tracing::info!(host = %host, plan = ?plan, "devbox");
+
+    // The run-time Caddy file names the serving devbox before Caddy may (re)start with a Caddyfile importing it.
+    let text =
+        runtime::devbox_caddy(plan.serving()).map_err(|e| step(host, "naming the devbox", e))?;
+    let devbox_caddy_changed =
+        before.files.get(DEVBOX_CADDY) != Some(&hex::encode(Sha256::digest(text.as_bytes())));
+    if devbox_caddy_changed {
+        r.upload_atomic(&format!("{}/{DEVBOX_CADDY}", p.dir), text.as_bytes(), 0o644)
+            .await?;
+    }
+
+    let others: Vec<&str> = p
+        .services
+        .iter()
+        .copied()
+        .filter(|s| !runtime::is_devbox(s))
+        .collect();
+    let mut up: Vec<String> = others.iter().map(|s| s.to_string()).collect();
+    let mut build = "";
+    if let DevboxPlan::Start { service } = &plan {
+        up.push(service.clone());
+        if p.build_devbox {
+            build = " --build";
+        }
+    }
+    crate::progress::report("up", "start", host);
+    r.run(
+        &compose(p.dir, &format!("up -d{build} {}", up.join(" "))),
+        None,
+    )
+    .await
+    .map_err(|e| step(host, "docker compose up", e))?;
+    let after = inspect(r, p.dir, &[]).await?;
+    let caddy_recreated = before.containers.get("caddy").map(|x| &x.id)
+        != after.containers.get("caddy").map(|x| &x.id);
+    if (caddyfile_changed || devbox_caddy_changed) && !caddy_recreated {
+        reload_caddy(r, p.dir).await?;
+        outcome.caddy_reloaded = true;
+    }
+    if let DevboxPlan::Switch { old_id, new, .. } = &plan {
+        check_cancel(p.cancel)?;
+        let sp = SwitchParams {
+            dir: p.dir,
+            build: p.build_devbox,
+            terminal: p.bundle.manifest.inputs.terminal_enabled,
+            timeout: p.health_timeout,
+        };
+        devbox::switch(r, old_id, new, &sp).await?;
+        outcome.caddy_reloaded = true;
+    }
+    crate::progress::report("up", "done", host);
+
+    crate::progress::report("health", "start", p.domain);
+    let healthy = wait_healthy(r, p, host).await?;
+    crate::progress::report("health", "done", p.domain);
+    outcome.recreated = p
+        .services
+        .iter()
+        .filter(|s| {
+            facts.services.get(**s).map(|x| &x.id) != healthy.services.get(**s).map(|x| &x.id)
+        })
+        .map(|s| s.to_string())
+        .collect();
+
+    // Leftovers: a second devbox means a switch was cut short, maybe after `devbox.caddy` named the new colour
+    // but before Caddy loaded it, so Caddy reloads before the old one goes.
+    let gone = devbox::leftovers(&healthy, p.services, plan.target());
+    if !gone.is_empty() {
+        tracing::info!(host = %host, containers = ?gone, "removing leftover containers");
+        if gone.iter().any(|(name, _)| runtime::is_devbox(name)) && !outcome.caddy_reloaded {
+            reload_caddy(r, p.dir).await?;
+            outcome.caddy_reloaded = true;
+        }
+        let ids: Vec<String> = gone.iter().map(|(_, id)| sh_quote(id)).collect();
+        r.run(&format!("docker rm -f {} >/dev/null", ids.join(" ")), None)
+            .await
+            .map_err(|e| step(host, "removing leftover containers", e))?;
+    }
+    outcome.services = healthy.services;
+    Ok(())
+}
+
+/// Caddy's in-place reload of the Caddyfile and the `devbox.caddy` it imports (no connection is dropped but
+/// proxied streams, which reconnect).
+async fn reload_caddy(r: &dyn Remote, dir: &str) -> Result<(), HostError> {
+    r.run(
+        &compose(
+            dir,
+            "exec -T caddy caddy reload --config /etc/caddy/Caddyfile --adapter caddyfile",
+        ),
+        None,
+    )
+    .await
+    .map_err(|e| step(r.host(), "reloading Caddy", e))?;
+    Ok(())
 }
 
 fn check_cancel(c: &CancellationToken) -> Result<(), HostError> {
@@ -465,14 +580,14 @@ async fn wait_healthy(
     r: &dyn Remote,
     p: &DeployParams<'_>,
     host: &str,
-) -> Result<BTreeMap<String, Service>, HostError> {
+) -> Result<Facts, HostError> {
     let deadline = Instant::now() + p.health_timeout;
     let mut last;
     // Since when each service has been reported unhealthy without a break.
     let mut unhealthy_since: BTreeMap<&str, Instant> = BTreeMap::new();
     loop {
         check_cancel(p.cancel)?;
-        let facts = inspect(r, p.dir).await?;
+        let facts = inspect(r, p.dir, &[]).await?;
         let bad: Vec<String> = p
             .services
             .iter()
@@ -503,7 +618,7 @@ async fn wait_healthy(
         if bad.is_empty() {
             let site = site_answers(r, p.domain).await;
             match site {
-                Ok(()) => return Ok(facts.services),
+                Ok(()) => return Ok(facts),
                 Err(e) => last = e,
             }
         } else {
@@ -548,7 +663,7 @@ async fn site_answers(r: &dyn Remote, domain: &str) -> Result<(), String> {
 
 /// The last log lines of every service that is not running healthy.
 async fn unhealthy_logs(r: &dyn Remote, dir: &str, services: &[&str]) -> String {
-    let Ok(facts) = inspect(r, dir).await else {
+    let Ok(facts) = inspect(r, dir, &[]).await else {
         return String::new();
     };
     let mut out = String::new();
@@ -562,7 +677,10 @@ async fn unhealthy_logs(r: &dyn Remote, dir: &str, services: &[&str]) -> String 
         }
         let logs = r
             .exec(
-                &compose(dir, &format!("logs --no-color --tail {LOG_LINES} {s}")),
+                &compose(
+                    dir,
+                    &format!("logs --no-color --tail {LOG_LINES} {}", service_arg(s)),
+                ),
                 None,
             )
             .await
@@ -576,15 +694,32 @@ async fn unhealthy_logs(r: &dyn Remote, dir: &str, services: &[&str]) -> String 
     out
 }
 
-/// Puts the previous generation back (changed files restored, new ones removed) and restarts Compose on it.
-async fn restore_previous(r: &dyn Remote, dir: &str) -> Result<(), HostError> {
+/// A service named on a Compose command line: the devbox is the serving colour (`$devbox`, see [`compose`]).
+fn service_arg(s: &str) -> &str {
+    if s == runtime::LEGACY_DEVBOX {
+        "\"$devbox\""
+    } else {
+        s
+    }
+}
+
+/// Puts the previous generation back (changed files restored, new ones removed) and restarts Compose on it for
+/// every service but the devbox (the serving colour is never recreated in place; a switch that failed already
+/// left the old one serving).
+async fn restore_previous(r: &dyn Remote, dir: &str, services: &[&str]) -> Result<(), HostError> {
+    let others: Vec<&str> = services
+        .iter()
+        .copied()
+        .filter(|s| !runtime::is_devbox(s))
+        .collect();
     let script = format!(
         "cd {} && if [ -d .previous ]; then \
            (cd .previous && find . -type f ! -name .created -print | while IFS= read -r f; do \
               mkdir -p \"../$(dirname \"$f\")\" && cp -a \"$f\" \"../$f\"; done) && \
            while IFS= read -r f; do [ -n \"$f\" ] && rm -f \"$f\"; done < .previous/.created; \
-         fi && if [ -f docker-compose.yml ]; then docker compose -f docker-compose.yml up -d --remove-orphans; fi",
-        sh_quote(dir)
+         fi && if [ -f docker-compose.yml ]; then {}; fi",
+        sh_quote(dir),
+        compose(dir, &format!("up -d {}", others.join(" ")))
     );
     r.run(&script, None).await?;
     Ok(())
@@ -600,10 +735,12 @@ pub async fn teardown(
     let volumes = if destroy_volumes { " -v" } else { "" };
     let files: Vec<String> = rendered.iter().map(|f| sh_quote(f)).collect();
     let script = format!(
-        "if [ -f {d}/docker-compose.yml ]; then cd {d} && docker compose -f docker-compose.yml down --remove-orphans{volumes}; fi; \
-         if [ -d {d} ]; then cd {d} && rm -rf .previous .images {files} && \
+        "if [ -f {d}/docker-compose.yml ]; then {down}; fi; \
+         if [ -d {d} ]; then cd {d} && rm -rf .previous .images {devbox_caddy} {files} && \
          find . -mindepth 1 -type d -empty ! -path ./secrets -delete 2>/dev/null; fi; true",
         d = sh_quote(dir),
+        down = compose(dir, &format!("down --remove-orphans{volumes}")),
+        devbox_caddy = sh_quote(DEVBOX_CADDY),
         files = files.join(" "),
     );
     r.run(&script, None)
@@ -620,7 +757,8 @@ mod tests {
     fn facts_parse_every_kind_of_line() {
         let f = parse_facts(
             "os\tubuntu\t24.04\ndocker\t26.1.3\ncompose\t2.27.1\nfile\tabc\tcaddy/Caddyfile\nsecret\tauthelia_session_secret\n\
-             image\tdeadbeef\nservice\tdevbox\trunning\thealthy\t0123\nservice\tcaddy\texited\t\t4567\n",
+             image\tdeadbeef\nservice\tdevbox_green\trunning\thealthy\t0123\tsha256:aa\tL1\nservice\tcaddy\texited\t\t4567\tsha256:bb\t\n\
+             active\tdevbox_green\nimageid\tcloudcode-devbox:1\tsha256:aa\n",
         );
         assert_eq!(f.os, "ubuntu 24.04");
         assert!(f.docker_running());
@@ -630,6 +768,10 @@ mod tests {
         assert!(!f.has_file("secrets/im_telegram_token"));
         assert!(f.images.contains("deadbeef"));
         assert_eq!(f.services["devbox"].status(), "running");
+        assert_eq!(f.services["devbox"], f.containers["devbox_green"]);
+        assert_eq!(f.containers["devbox_green"].label, "L1");
+        assert_eq!(f.image_ids["cloudcode-devbox:1"], "sha256:aa");
+        assert_eq!(f.serving_devbox().map(|(n, _)| n), Some("devbox_green"));
         assert_eq!(f.services["caddy"].status(), "exited");
     }
 

@@ -5,6 +5,7 @@
 //! `host.rs`, which knows nothing of Terraform.
 
 mod connect;
+mod devbox;
 mod host;
 mod schema;
 mod state;
@@ -759,7 +760,7 @@ impl Resource for Stack {
                 return Some(state);
             }
         };
-        let facts = host::inspect(&session, &state.dir()).await;
+        let facts = host::inspect(&session, &state.dir(), &[]).await;
         let stats = session.stats();
         session.close().await;
         tracing::info!(

@@ -1,5 +1,6 @@
 #!/bin/sh
-# inspect.sh DIR — everything cloudcode needs to know about a host, in one round trip (Read runs only this).
+# inspect.sh DIR [IMAGE...] — everything cloudcode needs to know about a host, in one round trip (Read runs only
+# this).
 # Output, one fact per line, tab-separated:
 #   os       <ID> <VERSION_ID>
 #   docker   <server version> | stopped (client present, daemon not answering) | missing
@@ -7,7 +8,10 @@
 #   file     <sha256> <path relative to DIR>      (secrets/, .previous/ and .images/ are never read)
 #   secret   <name>                               (non-empty files in DIR/secrets; their content is never read)
 #   image    <archive sha256>                     (image archives already loaded)
-#   service  <service> <state> <health> <container id>   (containers of Compose project `cloudcode`)
+#   service  <service> <state> <health> <container id> <image id> <config-hash label>
+#                                                 (containers of Compose project `cloudcode`)
+#   active   <devbox service>                     (the devbox colour caddy/devbox.caddy names)
+#   imageid  <image> <id>                         (for each IMAGE argument the host has)
 set -u
 dir="$1"
 (. /etc/os-release 2>/dev/null; printf 'os\t%s\t%s\n' "${ID:-unknown}" "${VERSION_ID:-}")
@@ -30,9 +34,20 @@ done
 for m in .images/*.loaded; do
   [ -e "$m" ] && { m=${m#.images/}; printf 'image\t%s\n' "${m%.loaded}"; }
 done
-# The Docker CLI's own templates (stable across versions, unlike `docker compose ps --format`); health is the
-# parenthesised part of the status: "Up 2 minutes (healthy)", "(health: starting)", "(unhealthy)".
+active=$(sed -n 's/^# active: //p' caddy/devbox.caddy 2>/dev/null)
+[ -n "$active" ] && printf 'active\t%s\n' "$active"
 if [ -n "$server" ]; then
+  shift
+  for ref in "$@"; do
+    id=$(docker image inspect -f '{{.Id}}' "$ref" 2>/dev/null) && printf 'imageid\t%s\t%s\n' "$ref" "$id"
+  done
+  # The Docker CLI's own templates (stable across versions, unlike `docker compose ps --format`); health is the
+  # parenthesised part of the status: "Up 2 minutes (healthy)", "(health: starting)", "(unhealthy)". Image id
+  # and label come from one `docker inspect` of them all (its templates fail on a missing health block).
+  ids=$(docker ps -aq --filter label=com.docker.compose.project=cloudcode 2>/dev/null)
+  meta=""
+  [ -n "$ids" ] && meta=$(docker inspect --type container --format \
+    '{{printf "%.12s" .Id}}	{{.Image}}	{{index .Config.Labels "dev.cloudcode.config-hash"}}' $ids 2>/dev/null)
   docker ps -a --filter label=com.docker.compose.project=cloudcode \
     --format '{{.Label "com.docker.compose.service"}}	{{.State}}	{{.Status}}	{{.ID}}' 2>/dev/null \
     | while IFS='	' read -r svc state status id; do
@@ -42,7 +57,11 @@ if [ -n "$server" ]; then
           *"health: starting"*) health=starting ;;
           *) health="" ;;
         esac
-        printf 'service\t%s\t%s\t%s\t%s\n' "$svc" "$state" "$health" "$id"
+        m=$(printf '%s\n' "$meta" | grep "^$id	" | cut -f2-)
+        image=${m%%	*}
+        label=${m#*	}
+        [ "$label" = "<no value>" ] && label=""
+        printf 'service\t%s\t%s\t%s\t%s\t%s\t%s\n' "$svc" "$state" "$health" "$id" "$image" "$label"
       done
 fi
 exit 0
