@@ -31,7 +31,7 @@ fn wait_text(tg: &TelegramDouble, needle: &str, vm: &TestVm) -> Vec<SentMessage>
                     .collect::<Vec<_>>(),
                 in_vm(
                     vm,
-                    "cd /opt/cloudcode && docker compose logs --tail 60 im devbox 2>&1 || true"
+                    "cd /opt/cloudcode && COMPOSE_PROFILES=blue,green docker compose logs --tail 60 im caddy devbox_blue devbox_green 2>&1 || true"
                 )
             )
         })

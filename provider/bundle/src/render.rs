@@ -551,7 +551,6 @@ fn base_context(s: &Settings) -> Value {
         auth_listen => format!("tcp://:{AUTH_PORT}/"),
         devbox_caddy => crate::runtime::DEVBOX_CADDY.trim_start_matches("caddy/"),
         devbox_colours => crate::runtime::DEVBOX_COLOURS,
-        im_opencode_url => format!("http://caddy:{OPENCODE_PORT}"),
         opencode_port => OPENCODE_PORT,
         ttyd_port => TTYD_PORT,
         webauthn_display_name => "cloudcode",
@@ -616,8 +615,8 @@ fn im_config(s: &Settings, im: &crate::settings::ImSettings) -> Result<Vec<u8>, 
         json!([{
             "id": im.box_id,
             "name": name,
-            // Through Caddy's unpublished listener, which follows the active devbox colour.
-            "opencode_url": format!("http://caddy:{OPENCODE_PORT}"),
+            // The network alias both devbox colours carry.
+            "opencode_url": format!("http://devbox:{OPENCODE_PORT}"),
             "web_url": format!("https://{}", s.domain),
         }]),
     );

@@ -137,7 +137,7 @@ fn the_config_parses_as_the_bridges_file_config_and_names_only_secret_files() {
     assert_eq!(bx.id, im_box_id(STACK_ID));
     assert_eq!(
         (bx.name.as_str(), bx.opencode_url.as_str()),
-        ("code", "http://caddy:4096")
+        ("code", "http://devbox:4096")
     );
     assert_eq!(bx.web_url.as_deref(), Some("https://code.example.com"));
     let t = cfg.telegram.as_ref().unwrap();
