@@ -56,6 +56,15 @@ pub fn devbox_caddy(service: &str) -> Result<String, RenderError> {
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
+/// A service named on a [`compose_command`] line: `devbox` is whichever colour serves (`$devbox`).
+pub fn service_arg(s: &str) -> &str {
+    if s == LEGACY_DEVBOX {
+        "\"$devbox\""
+    } else {
+        s
+    }
+}
+
 /// Quotes a string for a POSIX shell.
 pub fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
@@ -87,6 +96,8 @@ mod tests {
         assert!(devbox_caddy("caddy").is_err());
         assert_eq!(active_in("# active: caddy\n"), None);
         assert_eq!(active_in(""), None);
+        assert_eq!(service_arg("devbox"), "\"$devbox\"");
+        assert_eq!(service_arg("caddy"), "caddy");
     }
 
     #[test]

@@ -97,14 +97,7 @@ fn compose_command(dir: &str, args: &str) -> String {
     cloudcode_bundle::runtime::compose_command(dir, args)
 }
 
-/// A service on a Compose command line: `devbox` is whichever colour serves (`$devbox`, set by the command).
-pub fn service_arg(s: &str) -> &str {
-    if s == cloudcode_bundle::runtime::LEGACY_DEVBOX {
-        "\"$devbox\""
-    } else {
-        s
-    }
-}
+pub use cloudcode_bundle::runtime::service_arg;
 
 /// `docker compose <args>` in the stack's directory on its host; returns the output whatever the status.
 pub fn compose(stack: &StackDir, args: &str) -> Result<ExecOutput> {

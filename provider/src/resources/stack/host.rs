@@ -679,7 +679,10 @@ async fn unhealthy_logs(r: &dyn Remote, dir: &str, services: &[&str]) -> String 
             .exec(
                 &compose(
                     dir,
-                    &format!("logs --no-color --tail {LOG_LINES} {}", service_arg(s)),
+                    &format!(
+                        "logs --no-color --tail {LOG_LINES} {}",
+                        runtime::service_arg(s)
+                    ),
                 ),
                 None,
             )
@@ -692,15 +695,6 @@ async fn unhealthy_logs(r: &dyn Remote, dir: &str, services: &[&str]) -> String 
         ));
     }
     out
-}
-
-/// A service named on a Compose command line: the devbox is the serving colour (`$devbox`, see [`compose`]).
-fn service_arg(s: &str) -> &str {
-    if s == runtime::LEGACY_DEVBOX {
-        "\"$devbox\""
-    } else {
-        s
-    }
 }
 
 /// Puts the previous generation back (changed files restored, new ones removed) and restarts Compose on it for
