@@ -3,7 +3,7 @@
 
 use minijinja::context;
 
-use crate::render::{environment, render_one, RenderError, OPENCODE_PORT};
+use crate::render::{environment, render_one, RenderError};
 
 /// The run-time Caddy file naming the active devbox (imported by the Caddyfile; not in the bundle's files).
 pub const DEVBOX_CADDY: &str = "caddy/devbox.caddy";
@@ -51,7 +51,7 @@ pub fn devbox_caddy(service: &str) -> Result<String, RenderError> {
             message: format!("{service:?} is not a devbox service"),
         });
     }
-    let ctx = context! { service, opencode_port => OPENCODE_PORT };
+    let ctx = context! { service };
     let bytes = render_one(environment()?, DEVBOX_CADDY, &ctx)?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
