@@ -17,6 +17,10 @@ for dep in scripts/deps/*.sh; do
   echo "== deps: $dep took $(( $(date +%s) - start )) s" >&2
 done
 export PATH="$PWD/.cache/bin:$PATH"
+# Compiled dependencies are reused across clones like the other heavy builds: a warm run recompiles only this
+# workspace's crates. Keyed by the compiler, so a toolchain change starts afresh.
+rustc_key=$(rustc -V | sha256sum | cut -c1-12)
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$CLOUDCODE_TEST_CACHE/cargo-target-$rustc_key}
 export CLOUDCODE_TEST_ENGINES=${CLOUDCODE_TEST_ENGINES:-terraform,tofu@1.12.6,tofu@1.11.14}
 engine_log=$(mktemp)
 export CLOUDCODE_TEST_ENGINE_LOG=$engine_log
