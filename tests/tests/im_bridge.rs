@@ -349,6 +349,7 @@ fn stream_cuts_telegram_outages_and_bridge_restarts_deliver_every_answer_once_in
             }],
         );
     }
+    llm.when("QUICKRESTART", vec![Step::text("answer to the quick restart")]);
     let oc = OpencodeServer::start(&llm, serde_json::Value::Null).unwrap();
     let oc_addr: SocketAddr = oc.base_url().trim_start_matches("http://").parse().unwrap();
     let proxy = DelayProxy::start(oc_addr, Duration::ZERO).unwrap();
@@ -406,6 +407,19 @@ fn stream_cuts_telegram_outages_and_bridge_restarts_deliver_every_answer_once_in
     .unwrap_or_else(|_| panic!("the answer after the restart was lost:\n{}", bridge.log()));
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(count(&tg, ANN, "Slow sentence 20."), 2);
+
+    // The bridge restarts the moment a prompt arrives (it may be polling, holding or handling it; Telegram counts
+    // an update delivered once the next poll asks past it): the prompt is answered, once.
+    tg.user_says(ANN, (ANN, "ann"), "QUICKRESTART now");
+    bridge.restart();
+    wait_text(&tg, ANN, "answer to the quick restart", &bridge);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        count(&tg, ANN, "answer to the quick restart"),
+        1,
+        "{:#?}",
+        texts(&tg.all_messages(ANN))
+    );
 
     // Three prompts (two queued), then Telegram refuses with 429 and is away (502) while they are answered:
     // each answer arrives once, in order, and the bridge honoured retry_after.

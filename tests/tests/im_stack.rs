@@ -154,8 +154,20 @@ fn the_stack_deploys_the_bridge_and_a_user_binds_prompts_approves_and_survives_i
 
         // The bridge's container restarts mid-answer: the answer arrives once (bindings and the outbox live on
         // the im_data volume).
+        // Mid-answer means after this turn's own progress line (an earlier turn's already says "Working on").
+        let progress_lines = |ms: &[SentMessage]| {
+            ms.iter()
+                .filter(|m| {
+                    m.history
+                        .first()
+                        .is_some_and(|v| v.text.contains("Working on"))
+                })
+                .count()
+        };
+        let before = progress_lines(&tg.messages(ANN));
         tg.user_says(ANN, (ANN, "ann"), &format!("{TRIGGER_SLOW} restart"));
-        wait_text(&tg, "Working on", &vm);
+        tg.wait_for(ANN, |ms| progress_lines(ms) > before, WAIT)
+            .expect("the slow turn started");
         in_vm(
             &vm,
             "cd /opt/cloudcode && docker compose restart im >/dev/null 2>&1; echo restarted",

@@ -20,6 +20,10 @@ use crate::store::{Binding, Store};
 pub use outbox::shape_for;
 
 /// The bot's commands with their one-line descriptions (Telegram's command menu, `/help`).
+/// How long a stopping bridge keeps handling messages its platforms already handed over (`docker stop` waits
+/// 10 s before it kills).
+const HANDLER_DRAIN: Duration = Duration::from_secs(5);
+
 pub const COMMANDS: &[(&str, &str)] = &[
     ("start", "bind this chat to a box (scan the box's QR code)"),
     ("help", "what the bot can do"),
@@ -163,6 +167,9 @@ impl Bridge {
         shutdown: tokio_util::sync::CancellationToken,
     ) -> Result<(), BridgeError> {
         let mut tasks = tokio::task::JoinSet::new();
+        // Command handlers finish what their platform already handed over (Telegram counts an update as
+        // delivered once the next poll asks past it, so a prompt dropped here would be lost).
+        let mut handlers = tokio::task::JoinSet::new();
         // Outbox workers stop between two messages on shutdown, so a message is never sent without being marked.
         let mut outboxes = tokio::task::JoinSet::new();
         for b in self.boxes.keys() {
@@ -181,14 +188,24 @@ impl Bridge {
                 Ok(())
             });
             let me = self.clone();
-            tasks.spawn(commands::handle_all(me, p.clone(), rx).map_ok());
+            handlers.spawn(commands::handle_all(me, p.clone(), rx));
             outboxes.spawn(outbox::run(self.clone(), p.clone(), shutdown.clone()));
         }
         // A platform that cannot go on (refused token, another poller on it) is reported — logged and kept in
         // the store for `cloudcode-im status` — and not retried: the rest keeps serving until shutdown.
         shutdown.cancelled().await;
         shutdown.cancel();
+        // Stopping the receivers closes the handlers' queues: each handler drains its queue, then ends.
         tasks.abort_all();
+        if tokio::time::timeout(HANDLER_DRAIN, async {
+            while handlers.join_next().await.is_some() {}
+        })
+        .await
+        .is_err()
+        {
+            tracing::warn!("messages still being handled after {HANDLER_DRAIN:?}: stopping anyway");
+            handlers.abort_all();
+        }
         if tokio::time::timeout(Duration::from_secs(20), async {
             while outboxes.join_next().await.is_some() {}
         })

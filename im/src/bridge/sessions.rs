@@ -356,15 +356,40 @@ async fn send_queued(bridge: &Arc<Bridge>, box_id: &str, session: &str) {
     if queued.iter().any(|p| p.state == "sent") {
         return;
     }
-    if let Some(p) = queued.into_iter().find(|p| p.state == "queued") {
+    if let Some(p) = queued
+        .into_iter()
+        .find(|p| p.state == "queued" || p.state == SENDING)
+    {
         submit(bridge, &p).await;
     }
 }
 
-/// Sends a prompt to OpenCode exactly once: its message id is ours, so after a failed call the message is looked
-/// up before trying again.
+/// A prompt whose call to OpenCode started and has not been seen through: the process may have stopped while
+/// OpenCode was taking it.
+const SENDING: &str = "sending";
+
+/// Sends a prompt to OpenCode exactly once: its message id is ours, so after a failed call — or when an earlier
+/// process stopped during the call — the message is looked up before sending again.
 pub async fn submit(bridge: &Arc<Bridge>, p: &Prompt) {
     let client = bridge.boxes[&p.box_id].opencode.clone();
+    if p.state == SENDING {
+        match client.has_message(&p.session, &p.message_id).await {
+            Ok(true) => {
+                let _ = bridge.store.set_prompt_state(&p.message_id, "sent");
+                return;
+            }
+            Ok(false) => {}
+            Err(e) => {
+                // Unknown: sending again could run it twice. The next resync or idle event looks again.
+                tracing::warn!(session = p.session, "a prompt's earlier send cannot be checked: {e}");
+                return;
+            }
+        }
+    }
+    if let Err(e) = bridge.store.set_prompt_state(&p.message_id, SENDING) {
+        tracing::error!(session = p.session, "the prompt is not sent: its state cannot be kept: {e}");
+        return;
+    }
     if bridge
         .store
         .watermark(&p.box_id, &p.session)
