@@ -4,7 +4,7 @@
 #   bench/run.sh bench           # only the benchmarks
 #   bench/run.sh reliability     # only the reliability suite
 #   bench/run.sh im              # the chat bridge: added latency, PNG render time, idle RSS (also in "all")
-# Knobs: BENCH_PROFILE (dev|release), BENCH_DELAYS_MS (one-way, default "0,25" = 0 and 50 ms RTT), BENCH_RUNS (default 3),
+# Knobs: BENCH_PROFILES ("release dev"), BENCH_DELAYS_MS (one-way, default "0,25" = 0 and 50 ms RTT), BENCH_RUNS (default 3),
 #        CLOUDCODE_RELIABILITY_KILLS (20), CLOUDCODE_RELIABILITY_STACKS (10), CLOUDCODE_RELIABILITY_SEED.
 # Results go to bench/results/ (markdown table, logs); copy the numbers into docs/performance.md and
 # docs/reliability.md.
@@ -18,12 +18,17 @@ mkdir -p "$out"
 stamp="$(date -u +%Y%m%dT%H%M%SZ)"
 
 if [[ "$what" == all || "$what" == bench ]]; then
-  # BENCH_PROFILE=release measures an optimised provider (SSH crypto and sha256 of the archives are much
-  # slower in a debug build); the default is the debug build the tests use.
-  profile="${BENCH_PROFILE:-dev}"
-  bindir="$REPO/target/$([[ "$profile" == dev ]] && echo debug || echo "$profile")"
-  cargo build -p cloudcode-tests --bins --locked --profile "$profile"
-  "$bindir/bench" --delays-ms "${BENCH_DELAYS_MS:-0,25}" --runs "${BENCH_RUNS:-3}" \
+  # The provider in both profiles side by side (BENCH_PROFILES="release dev" by default): release is what users
+  # run; debug is what the tests drive. The bench binary itself is the debug build.
+  providers=()
+  for profile in ${BENCH_PROFILES:-release dev}; do
+    dir="$REPO/target/$([[ "$profile" == dev ]] && echo debug || echo "$profile")"
+    cargo build -p cloudcode-tests --bin cloudcode-provider-under-test --locked --profile "$profile"
+    providers+=("$([[ "$profile" == dev ]] && echo debug || echo "$profile")=$dir/cloudcode-provider-under-test")
+  done
+  cargo build -p cloudcode-tests --bin bench --locked
+  "$REPO/target/debug/bench" --delays-ms "${BENCH_DELAYS_MS:-0,25}" --runs "${BENCH_RUNS:-3}" \
+    --providers "$(IFS=,; echo "${providers[*]}")" \
     --out "$out/bench-$stamp.md" 2> >(tee "$out/bench-$stamp.log" >&2)
 fi
 

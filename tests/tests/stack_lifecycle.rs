@@ -424,14 +424,12 @@ fn a_connection_dropped_mid_upload_leaves_no_partial_file_and_the_next_apply_con
         in_vm(&vm, "apt-get install -y -q docker.io >/dev/null 2>&1");
         let out = std::thread::scope(|scope| {
             let apply = scope.spawn(|| wd.apply().unwrap());
-            // Wait for an upload in flight (a temp file next to its target), then kill every SSH session.
+            // Wait for an archive streaming into `docker load` (it reads the SSH channel), then kill every SSH
+            // session.
             let deadline = Instant::now() + std::time::Duration::from_secs(240);
             loop {
-                let temps = in_vm(
-                    &vm,
-                    "ls -a /opt/cloudcode/.images 2>/dev/null | grep -c cloudcode-tmp || true",
-                );
-                if temps.trim() != "0" {
+                let loads = in_vm(&vm, "pgrep -c -f '^docker load' || true");
+                if loads.trim() != "0" {
                     break;
                 }
                 assert!(Instant::now() < deadline, "no upload seen");
@@ -446,11 +444,17 @@ fn a_connection_dropped_mid_upload_leaves_no_partial_file_and_the_next_apply_con
             out.stdout
         );
 
-        // No target is partial: image archives are either absent or loaded, no rendered file exists half-written.
-        let images = in_vm(&vm, "ls -a /opt/cloudcode/.images");
+        // Nothing is partial: no archive copy on the host, and the cut load is not marked loaded (so the next
+        // apply sends it again); no rendered file exists half-written.
+        let images = in_vm(&vm, "ls -a /opt/cloudcode/.images 2>/dev/null || true");
         assert!(
             !images.lines().any(|l| l.ends_with(".tar")),
-            "a partial archive sits at its target: {images}"
+            "an archive copy sits on the host: {images}"
+        );
+        let marked = images.lines().filter(|l| l.ends_with(".loaded")).count();
+        assert!(
+            marked < 3,
+            "all three archives are marked loaded although a load was cut: {images}"
         );
         // The next apply converges, and the plan after it is empty.
         apply_ok(&wd);

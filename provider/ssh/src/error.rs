@@ -89,6 +89,14 @@ pub enum SshError {
         message: String,
     },
 
+    /// A local file to be streamed to a command could not be read.
+    #[error("could not read {path} to send it to {host}: {message}")]
+    LocalFile {
+        host: String,
+        path: String,
+        message: String,
+    },
+
     /// A caller error (e.g. a relative upload path).
     #[error("invalid request for {host}: {message}")]
     InvalidRequest { host: String, message: String },
@@ -106,6 +114,7 @@ impl SshError {
                 | SshError::Agent(_)
                 | SshError::Cancelled { .. }
                 | SshError::InvalidRequest { .. }
+                | SshError::LocalFile { .. }
         )
     }
 }

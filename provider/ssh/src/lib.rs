@@ -34,6 +34,9 @@ pub trait Remote: Send + Sync {
         self.exec(command, stdin).await?.check(self.host(), command)
     }
 
+    /// Like [`Remote::exec`], with the local file `path` streamed as stdin (never whole in memory).
+    async fn exec_file(&self, command: &str, path: &std::path::Path) -> Result<ExecOutput, SshError>;
+
     /// Replaces `path` (absolute) with `bytes` and permission bits `mode`, atomically.
     async fn upload_atomic(&self, path: &str, bytes: &[u8], mode: u32) -> Result<(), SshError>;
 
@@ -49,6 +52,10 @@ impl Remote for Session {
 
     async fn exec(&self, command: &str, stdin: Option<&[u8]>) -> Result<ExecOutput, SshError> {
         Session::exec(self, command, stdin).await
+    }
+
+    async fn exec_file(&self, command: &str, path: &std::path::Path) -> Result<ExecOutput, SshError> {
+        Session::exec_file(self, command, path).await
     }
 
     async fn upload_atomic(&self, path: &str, bytes: &[u8], mode: u32) -> Result<(), SshError> {

@@ -3,6 +3,7 @@
 //! command and upload, with counters for the benchmarks. Commands run through `sudo -n` when the login
 //! user is not root.
 use std::borrow::Cow;
+use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,6 +16,13 @@ use crate::auth::{Credentials, LoadedCredentials};
 use crate::error::{display_command, tail_lines, SshError, STDERR_TAIL_LINES};
 use crate::hostkey::{HostKeyCheck, HostKeyPin, HostKeyPolicy, ObservedHostKey, Verdict};
 use crate::sftp::Sftp;
+
+/// What a command reads on stdin.
+enum Stdin<'a> {
+    Empty,
+    Bytes(&'a [u8]),
+    File(tokio::fs::File),
+}
 
 /// One SSH server to log in to.
 #[derive(Debug, Clone)]
@@ -362,12 +370,39 @@ impl Session {
         self.exec_wrapped(command, &self.wrap(command), stdin).await
     }
 
+    /// Like [`Session::exec`], with the local file `path` streamed as stdin in chunks (never whole in memory):
+    /// the command consumes it while it is still being sent (`docker load` of an image archive).
+    pub async fn exec_file(&self, command: &str, path: &Path) -> Result<ExecOutput, SshError> {
+        let file = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| SshError::LocalFile {
+                host: self.label.clone(),
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+        self.exec_stdin(command, &self.wrap(command), Stdin::File(file))
+            .await
+    }
+
     /// Runs `sent` exactly as given; `shown` is what errors report.
     pub(crate) async fn exec_wrapped(
         &self,
         shown: &str,
         sent: &str,
         stdin: Option<&[u8]>,
+    ) -> Result<ExecOutput, SshError> {
+        let stdin = match stdin {
+            Some(bytes) => Stdin::Bytes(bytes),
+            None => Stdin::Empty,
+        };
+        self.exec_stdin(shown, sent, stdin).await
+    }
+
+    async fn exec_stdin(
+        &self,
+        shown: &str,
+        sent: &str,
+        stdin: Stdin<'_>,
     ) -> Result<ExecOutput, SshError> {
         Counters::bump(&self.counters.commands);
         let transport = |doing: &'static str, message: String| SshError::Transport {
@@ -388,8 +423,14 @@ impl Session {
             .map_err(|e| transport("starting", e.to_string()))?;
         let (mut read, write) = channel.split();
         let writer = async move {
-            if let Some(bytes) = stdin {
-                write.data(bytes).await?;
+            match stdin {
+                Stdin::Empty => {}
+                Stdin::Bytes(bytes) => write.data(bytes).await?,
+                Stdin::File(file) => {
+                    write
+                        .data(tokio::io::BufReader::with_capacity(1 << 20, file))
+                        .await?
+                }
             }
             write.eof().await
         };
@@ -412,11 +453,23 @@ impl Session {
             }
             (out, refused)
         };
-        let ((write_result, (out, refused)),) = tokio::select! {
+        // The reader decides: once the channel closes (the command exited, or the connection died) a writer
+        // still waiting for window space to send stdin would wait forever, so it is dropped.
+        let both = async {
+            tokio::pin!(writer, reader);
+            let mut write_result = None;
+            loop {
+                tokio::select! {
+                    w = &mut writer, if write_result.is_none() => write_result = Some(w),
+                    r = &mut reader => break (write_result.unwrap_or(Ok(())), r),
+                }
+            }
+        };
+        let (write_result, (out, refused)) = tokio::select! {
             _ = self.cancel.cancelled() => {
                 return Err(SshError::Cancelled { host: self.label.clone(), doing: "running a command on" });
             }
-            r = async { (tokio::join!(writer, reader),) } => r,
+            r = both => r,
         };
         if refused {
             return Err(transport(

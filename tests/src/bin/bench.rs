@@ -2,9 +2,11 @@
 //! (`--delays-ms 0,25` = 0 and 50 ms RTT): no-op plan (SSH connections, remote commands, wall time), one-setting
 //! change (bytes uploaded, services recreated, wall time), first deploy to a Docker-ready host vs the baseline
 //! in `bench/baseline/` (Terraform's `terraform_data` + `file`/`remote-exec` with the same rendered files),
-//! availability (failed requests through Caddy during a Caddyfile change and a devbox setting change) and
-//! provider start to schema served. Prints a markdown table (medians) and writes it to `--out`.
-//! Run through `bench/run.sh`, which builds this binary next to the provider it drives.
+//! availability (failed requests through Caddy during a Caddyfile change and a devbox setting change, 5xx
+//! answers during an Authelia-only change) and provider start to schema served. Each provider given by
+//! `--providers debug=PATH,release=PATH` is measured in the same run, side by side; the baseline runs once per
+//! RTT. Prints a markdown table (medians) and writes it to `--out`. Run through `bench/run.sh`, which builds
+//! both profiles.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -21,6 +23,8 @@ struct Args {
     delays_ms: Vec<u64>,
     runs: usize,
     out: Option<PathBuf>,
+    /// (profile name, provider binary), in the order given.
+    providers: Vec<(String, PathBuf)>,
 }
 
 fn args() -> Result<Args> {
@@ -28,6 +32,7 @@ fn args() -> Result<Args> {
         delays_ms: vec![0, 25],
         runs: 3,
         out: None,
+        providers: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -41,8 +46,25 @@ fn args() -> Result<Args> {
             }
             "--runs" => a.runs = v.parse()?,
             "--out" => a.out = Some(v.into()),
-            _ => bail!("unknown argument {k} (--delays-ms 0,25 --runs 3 --out FILE)"),
+            "--providers" => {
+                for item in v.split(',') {
+                    let (name, path) = item
+                        .split_once('=')
+                        .with_context(|| format!("--providers takes NAME=PATH items, not {item:?}"))?;
+                    let path = PathBuf::from(path);
+                    if !path.exists() {
+                        bail!("--providers: {} does not exist", path.display());
+                    }
+                    a.providers.push((name.to_string(), path));
+                }
+            }
+            _ => bail!(
+                "unknown argument {k} (--delays-ms 0,25 --runs 3 --out FILE --providers debug=PATH,release=PATH)"
+            ),
         }
+    }
+    if a.providers.is_empty() {
+        a.providers.push(("debug".into(), provider_bin()?));
     }
     Ok(a)
 }
@@ -86,19 +108,25 @@ fn docker_ready_vm() -> Result<TestVm> {
     Ok(vm)
 }
 
-/// Requests through Caddy in a loop while `f` runs (see [`stack_fixture::with_request_loop`]): (total, failed).
-fn with_request_loop<T>(vm: &TestVm, session: &str, f: impl FnOnce() -> T) -> (T, u64, u64) {
+/// Requests through Caddy in a loop while `f` runs (see [`stack_fixture::with_request_loop`]):
+/// (total, failed = not 200, server errors = 5xx or no answer).
+fn with_request_loop<T>(vm: &TestVm, session: &str, f: impl FnOnce() -> T) -> (T, u64, u64, u64) {
     let (out, seen) = cloudcode_tests::stack_fixture::with_request_loop(&vm.ssh_host, session, f);
-    (out, seen.total, seen.failed.len() as u64)
+    let server_errors = seen
+        .failed
+        .iter()
+        .filter(|(_, code)| *code >= 500 || *code == 0)
+        .count() as u64;
+    (out, seen.total, seen.failed.len() as u64, server_errors)
 }
 
 #[derive(Default)]
 struct Row {
+    profile: String,
     rtt_ms: u64,
     first_deploy_s: f64,
     first_deploy_conns: u64,
-    baseline_s: f64,
-    baseline_conns: u64,
+    first_deploy_wire_mb: f64,
     noop_s: f64,
     noop_conns: f64,
     noop_cmds: String,
@@ -110,10 +138,25 @@ struct Row {
     caddy_s: f64,
     caddy_recreated: String,
     caddy_req: (u64, u64),
+    authelia_s: f64,
+    authelia_recreated: String,
+    /// (requests, 5xx or unanswered, any other non-200 such as a redirect to sign in again).
+    authelia_req: (u64, u64, u64),
 }
 
-fn measure(provider: &Path, delay_ms: u64, runs: usize) -> Result<Row> {
+/// The baseline's first deploy at one RTT: (seconds to healthy, seconds of its apply, SSH connections, MB on
+/// the wire client→host).
+struct Baseline {
+    rtt_ms: u64,
+    healthy_s: f64,
+    apply_s: f64,
+    conns: u64,
+    wire_mb: f64,
+}
+
+fn measure(profile: &str, provider: &Path, delay_ms: u64, runs: usize) -> Result<Row> {
     let mut row = Row {
+        profile: profile.to_string(),
         rtt_ms: 2 * delay_ms,
         ..Row::default()
     };
@@ -122,14 +165,21 @@ fn measure(provider: &Path, delay_ms: u64, runs: usize) -> Result<Row> {
     // cloudcode: first deploy to a Docker-ready host.
     let vm = docker_ready_vm()?;
     let proxy = DelayProxy::start(format!("{}:{}", vm.ssh_host, vm.ssh_port).parse()?, delay)?;
-    let hcl = |extra: &str| stack_hcl_at(&vm, "127.0.0.1", proxy.port(), extra);
+    let password_version = std::cell::Cell::new(1);
+    let hcl = |extra: &str| {
+        stack_hcl_at(&vm, "127.0.0.1", proxy.port(), extra).replace(
+            "admin_password_wo_version = 1",
+            &format!("admin_password_wo_version = {}", password_version.get()),
+        )
+    };
     let wd = workdir(provider, &hcl(""))?;
     let t = Instant::now();
     wd.apply()?.ok()?;
     row.first_deploy_s = t.elapsed().as_secs_f64();
     row.first_deploy_conns = proxy.stats().connections;
+    row.first_deploy_wire_mb = proxy.stats().bytes_up as f64 / 1e6;
     eprintln!(
-        "[{}ms RTT] first deploy {:.1}s",
+        "[{profile}, {}ms RTT] first deploy {:.1}s",
         row.rtt_ms, row.first_deploy_s
     );
 
@@ -173,7 +223,7 @@ fn measure(provider: &Path, delay_ms: u64, runs: usize) -> Result<Row> {
     };
     let (mut wall, mut wire, mut req) = (vec![], vec![], (0, 0));
     for i in 0..runs {
-        let (r, total, failed) = with_request_loop(&vm, &session, || {
+        let (r, total, failed, _) = with_request_loop(&vm, &session, || {
             change(format!("  llm_model = \"bench-model-{i}\"\n"))
         });
         let (s, run, kb) = r?;
@@ -191,12 +241,14 @@ fn measure(provider: &Path, delay_ms: u64, runs: usize) -> Result<Row> {
     row.change_wire_kb = median(wire);
     row.devbox_req = req;
     let (mut wall, mut req) = (vec![], (0, 0));
-    for i in 0..runs {
-        let extra = format!(
+    let last_extra = |i: usize| {
+        format!(
             "  llm_model = \"bench-model-{}\"\n  acme_email = \"ops{i}@example.com\"\n",
             runs - 1
-        );
-        let (r, total, failed) = with_request_loop(&vm, &session, || change(extra));
+        )
+    };
+    for i in 0..runs {
+        let (r, total, failed, _) = with_request_loop(&vm, &session, || change(last_extra(i)));
         let (s, run, _) = r?;
         wall.push(s);
         req = (req.0 + total, req.1 + failed);
@@ -206,10 +258,34 @@ fn measure(provider: &Path, delay_ms: u64, runs: usize) -> Result<Row> {
     }
     row.caddy_s = median(wall);
     row.caddy_req = req;
+
+    // An Authelia-only change: the same password under a new version (a new hash in its users file). Runs last,
+    // with the same session: whether a restart keeps sessions is Authelia's to say (a lost one answers a
+    // redirect to the portal, counted as "signed out"); a 5xx or no answer is a failure of the deploy.
+    let (mut wall, mut req) = (vec![], (0, 0, 0));
+    for _ in 0..runs {
+        password_version.set(password_version.get() + 1);
+        let (r, total, failed, server_errors) =
+            with_request_loop(&vm, &session, || change(last_extra(runs - 1)));
+        let (s, run, _) = r?;
+        wall.push(s);
+        req = (req.0 + total, req.1 + server_errors, req.2 + failed - server_errors);
+        row.authelia_recreated = run
+            .logged("cloudcode_stack applied", "recreated")
+            .unwrap_or("?".into());
+    }
+    row.authelia_s = median(wall);
+    row.authelia_req = req;
     drop(proxy);
     vm.shutdown()?;
+    Ok(row)
+}
 
-    // Baseline: same rendered files and archives with terraform_data + provisioners, on a fresh Docker-ready VM.
+/// The baseline's first deploy at one RTT, on a fresh Docker-ready VM.
+fn baseline(provider: &Path, delay_ms: u64) -> Result<Baseline> {
+    let delay = Duration::from_millis(delay_ms);
+
+    // Same rendered files and archives with terraform_data + provisioners.
     let vm = docker_ready_vm()?;
     let proxy = DelayProxy::start(format!("{}:{}", vm.ssh_host, vm.ssh_port).parse()?, delay)?;
     let bundle_dir = tempfile::tempdir()?;
@@ -237,8 +313,8 @@ fn measure(provider: &Path, delay_ms: u64, runs: usize) -> Result<Row> {
     wd.init()?.ok()?;
     let t = Instant::now();
     wd.apply()?.ok()?;
-    row.baseline_s = t.elapsed().as_secs_f64();
-    row.baseline_conns = proxy.stats().connections;
+    let apply_s = t.elapsed().as_secs_f64();
+    let stats = proxy.stats();
     // The baseline's stack must really be up (same check as cloudcode's health gate), else it is not the same job.
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut session = None;
@@ -259,13 +335,18 @@ fn measure(provider: &Path, delay_ms: u64, runs: usize) -> Result<Row> {
     }
     let healthy = t.elapsed().as_secs_f64();
     eprintln!(
-        "[{}ms RTT] baseline apply {:.1}s, healthy at {healthy:.1}s",
-        row.rtt_ms, row.baseline_s
+        "[baseline, {}ms RTT] apply {apply_s:.1}s, healthy at {healthy:.1}s",
+        2 * delay_ms
     );
-    row.baseline_s = healthy;
     drop(proxy);
     vm.shutdown()?;
-    Ok(row)
+    Ok(Baseline {
+        rtt_ms: 2 * delay_ms,
+        healthy_s: healthy,
+        apply_s,
+        conns: stats.connections,
+        wire_mb: stats.bytes_up as f64 / 1e6,
+    })
 }
 
 /// The bundle cloudcode would upload for `stack_hcl`'s settings, written as files with their modes.
@@ -314,29 +395,47 @@ fn schema_served(provider: &Path, runs: usize) -> Result<(f64, f64)> {
 
 fn main() -> Result<()> {
     let a = args()?;
-    let provider = provider_bin()?;
-    let (schema, bare) = schema_served(&provider, a.runs)?;
+    let (schema, bare) = schema_served(&a.providers[0].1, a.runs)?;
     let mut rows = vec![];
+    let mut baselines = vec![];
     for d in &a.delays_ms {
-        rows.push(measure(&provider, *d, a.runs)?);
+        baselines.push(baseline(&a.providers[0].1, *d)?);
+        for (profile, provider) in &a.providers {
+            rows.push(measure(profile, provider, *d, a.runs)?);
+        }
     }
     let mut md = format!(
-        "First deploys: one run per RTT, each on a fresh VM; ratio = baseline time / cloudcode time (above 1: \
-         cloudcode faster). Other times: medians of {} runs; failed requests: summed over those runs. Wall times \
-         in seconds; `bytes` is what the provider uploaded (its log), `wire` what crossed the proxy client→host.\n\n\
-         | RTT | first deploy: cloudcode | baseline (provisioners) | ratio | SSH conns cloudcode / baseline | no-op plan | no-op SSH conns | no-op remote cmds | devbox change | change bytes | change wire KiB | recreated | failed req (devbox change) | Caddyfile change | recreated | failed req (Caddyfile change) |\n\
-         | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
+        "First deploys: one run per provider and RTT, each on a fresh Docker-ready VM; the baseline once per RTT; \
+         ratio = cloudcode's time / the baseline's time to healthy (the goal is ≤ 0.5). Other times: medians of {} \
+         runs; failed requests: summed over those runs. Wall times in seconds; `bytes` is what the provider \
+         uploaded (its log), `wire` what crossed the proxy client→host.\n\n\
+         | RTT | baseline to healthy (its apply) | baseline SSH conns | baseline wire MB |\n\
+         | --- | --- | --- | --- |\n",
         a.runs
     );
-    for r in &rows {
+    for b in &baselines {
         md.push_str(&format!(
-            "| {} ms | {:.1} | {:.1} | {:.2}× | {} / {} | {:.2} | {} | {} | {:.1} | {} | {:.1} | {} | {}/{} | {:.1} | {} | {}/{} |\n",
+            "| {} ms | {:.1} ({:.1}) | {} | {:.1} |\n",
+            b.rtt_ms, b.healthy_s, b.apply_s, b.conns, b.wire_mb
+        ));
+    }
+    md.push_str(
+        "\n| profile | RTT | first deploy | ratio to baseline | SSH conns | wire MB | no-op plan | no-op SSH conns | no-op remote cmds | devbox change | change bytes | change wire KiB | recreated | failed req (devbox change) | Caddyfile change | recreated | failed req (Caddyfile change) | Authelia change | recreated | 5xx (Authelia change) | signed out (Authelia change) |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
+    );
+    for r in &rows {
+        let base = baselines
+            .iter()
+            .find(|b| b.rtt_ms == r.rtt_ms)
+            .map_or(f64::NAN, |b| b.healthy_s);
+        md.push_str(&format!(
+            "| {} | {} ms | {:.1} | {:.2}× | {} | {:.1} | {:.2} | {} | {} | {:.1} | {} | {:.1} | {} | {}/{} | {:.1} | {} | {}/{} | {:.1} | {} | {}/{} | {}/{} |\n",
+            r.profile,
             r.rtt_ms,
             r.first_deploy_s,
-            r.baseline_s,
-            r.baseline_s / r.first_deploy_s,
+            r.first_deploy_s / base,
             r.first_deploy_conns,
-            r.baseline_conns,
+            r.first_deploy_wire_mb,
             r.noop_s,
             r.noop_conns,
             r.noop_cmds,
@@ -350,11 +449,18 @@ fn main() -> Result<()> {
             r.caddy_recreated,
             r.caddy_req.1,
             r.caddy_req.0,
+            r.authelia_s,
+            r.authelia_recreated,
+            r.authelia_req.1,
+            r.authelia_req.0,
+            r.authelia_req.2,
+            r.authelia_req.0,
         ));
     }
     md.push_str(&format!(
-        "\nProvider start to schema served (`terraform providers schema -json`): {schema:.2} s median; \
-         `terraform version` alone: {bare:.2} s.\n"
+        "\nProvider start to schema served (`terraform providers schema -json`, {}): {schema:.2} s median; \
+         `terraform version` alone: {bare:.2} s.\n",
+        a.providers[0].0
     ));
     println!("{md}");
     if let Some(out) = a.out {

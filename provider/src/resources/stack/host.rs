@@ -518,8 +518,9 @@ fn check_cancel(c: &CancellationToken) -> Result<(), HostError> {
     }
 }
 
-/// Uploads and `docker load`s an archive unless the host already loaded one with the same sha256.
-/// The archive (hundreds of MB) is hashed streaming; it is read into memory only when it must be sent.
+/// Streams an archive straight into `docker load` over the SSH channel (no copy on the host; the load runs while
+/// the archive is still being sent) unless the host already loaded one with the same sha256. The archive
+/// (hundreds of MB) is hashed streaming and sent in chunks, never read whole into memory.
 async fn load_archive(
     r: &dyn Remote,
     dir: &str,
@@ -534,25 +535,17 @@ async fn load_archive(
     if facts.images.contains(&sha) {
         return Ok(());
     }
-    let bytes = tokio::fs::read(archive).await.map_err(archive_error)?;
-    let remote = format!("{dir}/.images/{sha}.tar");
-    tracing::info!(archive = %archive.display(), bytes = bytes.len(), "uploading image archive");
-    r.run(
-        &format!("mkdir -p {}", sh_quote(&format!("{dir}/.images"))),
-        None,
-    )
-    .await?;
-    r.upload_atomic(&remote, &bytes, 0o600).await?;
-    r.run(
-        &format!(
-            "docker load -q -i {0} && rm -f {0} && touch {1}",
-            sh_quote(&remote),
-            sh_quote(&format!("{dir}/.images/{sha}.loaded"))
-        ),
-        None,
-    )
-    .await
-    .map_err(|e| step(r.host(), "loading an image archive", e))?;
+    let images = format!("{dir}/.images");
+    tracing::info!(archive = %archive.display(), "streaming image archive into docker load");
+    let command = format!(
+        "mkdir -p {0} && docker load -q && touch {1}",
+        sh_quote(&images),
+        sh_quote(&format!("{images}/{sha}.loaded"))
+    );
+    r.exec_file(&command, archive)
+        .await?
+        .check(r.host(), &command)
+        .map_err(|e| step(r.host(), "loading an image archive", e))?;
     Ok(())
 }
 
@@ -570,6 +563,9 @@ async fn hash_file(path: &PathBuf) -> std::io::Result<String> {
         hasher.update(&buf[..n]);
     }
 }
+
+/// How often the deploy looks at the containers while waiting for health (one command per look).
+const HEALTH_POLL: Duration = Duration::from_millis(500);
 
 /// How long a service may stay unhealthy before the deploy gives up on it (before the overall health timeout).
 const UNHEALTHY_GRACE: Duration = Duration::from_secs(60);
@@ -636,7 +632,7 @@ async fn wait_healthy(
         }
         tokio::select! {
             _ = p.cancel.cancelled() => return Err(HostError::Cancelled),
-            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            _ = tokio::time::sleep(HEALTH_POLL) => {}
         }
     }
 }
