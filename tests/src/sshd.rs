@@ -99,7 +99,18 @@ pub fn ensure_test_user() -> Result<()> {
         .status()?
         .success();
     if !exists {
-        run(Command::new("useradd").args(["-m", "-s", "/bin/sh", TEST_USER]))?;
+        // Another test process may create the user at the same moment: useradd's "already in use" (9) is fine.
+        let out = Command::new("useradd")
+            .args(["-m", "-s", "/bin/sh", TEST_USER])
+            .output()
+            .context("running useradd")?;
+        if !out.status.success() && out.status.code() != Some(9) {
+            bail!(
+                "useradd {TEST_USER} failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
     }
     run(Command::new("usermod").args(["-p", "*", TEST_USER]))?;
     let sudoers = format!("/etc/sudoers.d/{TEST_USER}");
