@@ -57,6 +57,17 @@ fn count(tg: &TelegramDouble, chat: i64, needle: &str) -> usize {
         .count()
 }
 
+/// After a quiet moment (a duplicate would have arrived by then), `needle` was sent exactly `n` times.
+fn assert_sent_times(tg: &TelegramDouble, chat: i64, needle: &str, n: usize) {
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        count(tg, chat, needle),
+        n,
+        "{needle:?} sent a wrong number of times: {:#?}",
+        texts(&tg.all_messages(chat))
+    );
+}
+
 fn bind(tg: &TelegramDouble, bridge: &ImBridge, who: (i64, &str), payload: &str) {
     tg.user_says(who.0, who, &format!("/start {payload}"));
     wait_text(tg, who.0, "Bound to", bridge);
@@ -372,26 +383,11 @@ fn stream_cuts_telegram_outages_and_bridge_restarts_deliver_every_answer_once_in
     std::thread::sleep(Duration::from_millis(800));
     assert!(proxy.cut_all() > 0, "no connection to cut");
     wait_text(&tg, ANN, "Slow sentence 20.", &bridge);
-    std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(
-        count(&tg, ANN, "Slow sentence 20."),
-        1,
-        "{:#?}",
-        texts(&tg.all_messages(ANN))
-    );
+    assert_sent_times(&tg, ANN, "Slow sentence 20.", 1);
 
     // The bridge restarts mid-answer (SIGTERM, as `docker restart`): no duplicate, no loss.
     tg.user_says(ANN, (ANN, "ann"), &format!("{TRIGGER_SLOW} restart me"));
-    let progress_lines = |ms: &[SentMessage]| {
-        ms.iter()
-            .filter(|m| {
-                m.history
-                    .first()
-                    .is_some_and(|v| v.text.contains("Working on"))
-            })
-            .count()
-    };
-    tg.wait_for(ANN, |ms| progress_lines(ms) >= 2, WAIT)
+    tg.wait_for(ANN, |ms| SentMessage::progress_lines(ms) >= 2, WAIT)
         .expect("second turn started");
     bridge.restart();
     tg.wait_for(
@@ -405,21 +401,14 @@ fn stream_cuts_telegram_outages_and_bridge_restarts_deliver_every_answer_once_in
         WAIT,
     )
     .unwrap_or_else(|_| panic!("the answer after the restart was lost:\n{}", bridge.log()));
-    std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(count(&tg, ANN, "Slow sentence 20."), 2);
+    assert_sent_times(&tg, ANN, "Slow sentence 20.", 2);
 
     // The bridge restarts the moment a prompt arrives (it may be polling, holding or handling it; Telegram counts
     // an update delivered once the next poll asks past it): the prompt is answered, once.
     tg.user_says(ANN, (ANN, "ann"), "QUICKRESTART now");
     bridge.restart();
     wait_text(&tg, ANN, "answer to the quick restart", &bridge);
-    std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(
-        count(&tg, ANN, "answer to the quick restart"),
-        1,
-        "{:#?}",
-        texts(&tg.all_messages(ANN))
-    );
+    assert_sent_times(&tg, ANN, "answer to the quick restart", 1);
 
     // Three prompts (two queued), then Telegram refuses with 429 and is away (502) while they are answered:
     // each answer arrives once, in order, and the bridge honoured retry_after.

@@ -20,18 +20,31 @@ const ANN: i64 = 8101;
 const WAIT: Duration = Duration::from_secs(180);
 const LLM_KEY: &str = "sk-im-stack-double-7d1c";
 
-fn wait_text(tg: &TelegramDouble, needle: &str, vm: &TestVm) -> Vec<SentMessage> {
+fn wait_text(tg: &TelegramDouble, llm: &LlmDouble, needle: &str, vm: &TestVm) -> Vec<SentMessage> {
     tg.wait_for(ANN, |ms| ms.iter().any(|m| m.text.contains(needle)), WAIT)
         .unwrap_or_else(|_| {
+            // Where the turn stopped: what OpenCode asked the LLM, what OpenCode says of its sessions, and the
+            // whole logs of the bridge.
+            let llm_calls: Vec<String> = llm
+                .requests()
+                .iter()
+                .map(|r| format!("{} {} auth={} tools={}", r.method, r.path, r.authorized, !r.is_auxiliary()))
+                .collect();
             panic!(
-                "no message with {needle:?}: {:#?}\n--- im logs ---\n{}",
+                "no message with {needle:?}: {:#?}\n--- LLM double requests ---\n{llm_calls:#?}\n--- OpenCode ---\n{}\n--- logs ---\n{}",
                 tg.messages(ANN)
                     .iter()
                     .map(|m| m.text.clone())
                     .collect::<Vec<_>>(),
                 in_vm(
                     vm,
-                    "cd /opt/cloudcode && COMPOSE_PROFILES=blue,green docker compose logs --tail 60 im caddy devbox_blue devbox_green 2>&1 || true"
+                    "for c in $(docker ps -q --filter name=devbox_); do docker exec $c sh -c \
+                     'curl -s localhost:4096/session/status; echo; curl -s localhost:4096/session'; done 2>&1 || true"
+                ),
+                in_vm(
+                    vm,
+                    "cd /opt/cloudcode && COMPOSE_PROFILES=blue,green docker compose logs --no-color im 2>&1; \
+                     COMPOSE_PROFILES=blue,green docker compose logs --no-color --tail 40 caddy devbox_blue devbox_green 2>&1 || true"
                 )
             )
         })
@@ -128,15 +141,15 @@ fn the_stack_deploys_the_bridge_and_a_user_binds_prompts_approves_and_survives_i
             format!("https://t.me/{}?start={payload}", tg.username())
         );
         tg.user_says(ANN, (ANN, "ann"), &format!("/start {payload}"));
-        wait_text(&tg, "Bound to box", &vm);
+        wait_text(&tg, &llm, "Bound to box", &vm);
 
         // A prompt reaches the devbox's OpenCode and the answer comes back.
         tg.user_says(ANN, (ANN, "ann"), "GREET from the phone");
-        wait_text(&tg, "Hello from the deployed box", &vm);
+        wait_text(&tg, &llm, "Hello from the deployed box", &vm);
 
         // The stack's permission policy makes OpenCode ask; "Always" from the chat runs the command.
         tg.user_says(ANN, (ANN, "ann"), "RUNBASH please");
-        wait_text(&tg, "Approval needed", &vm);
+        wait_text(&tg, &llm, "Approval needed", &vm);
         let (msg, data) = tg
             .messages(ANN)
             .iter()
@@ -150,29 +163,20 @@ fn the_stack_deploys_the_bridge_and_a_user_binds_prompts_approves_and_survives_i
             })
             .expect("an Always button");
         tg.press_button(ANN, (ANN, "ann"), msg, &data).unwrap();
-        wait_text(&tg, "bash done on the box", &vm);
+        wait_text(&tg, &llm, "bash done on the box", &vm);
 
         // The bridge's container restarts mid-answer: the answer arrives once (bindings and the outbox live on
         // the im_data volume).
         // Mid-answer means after this turn's own progress line (an earlier turn's already says "Working on").
-        let progress_lines = |ms: &[SentMessage]| {
-            ms.iter()
-                .filter(|m| {
-                    m.history
-                        .first()
-                        .is_some_and(|v| v.text.contains("Working on"))
-                })
-                .count()
-        };
-        let before = progress_lines(&tg.messages(ANN));
+        let before = SentMessage::progress_lines(&tg.messages(ANN));
         tg.user_says(ANN, (ANN, "ann"), &format!("{TRIGGER_SLOW} restart"));
-        tg.wait_for(ANN, |ms| progress_lines(ms) > before, WAIT)
+        tg.wait_for(ANN, |ms| SentMessage::progress_lines(ms) > before, WAIT)
             .expect("the slow turn started");
         in_vm(
             &vm,
             "cd /opt/cloudcode && docker compose restart im >/dev/null 2>&1; echo restarted",
         );
-        wait_text(&tg, "Slow sentence 20.", &vm);
+        wait_text(&tg, &llm, "Slow sentence 20.", &vm);
         std::thread::sleep(Duration::from_secs(5));
         let n = tg
             .all_messages(ANN)

@@ -69,6 +69,8 @@ pub struct Settings {
     pub proxy_shown: Option<String>,
     /// Without an event (OpenCode sends heartbeats) for this long, the stream is considered dead and rebuilt.
     pub stream_silence: Duration,
+    /// How often the sessions of unanswered prompts are looked at directly, whatever the stream says.
+    pub outstanding_check: Duration,
     /// Minimum time between two edits of a progress message.
     pub progress_interval: Duration,
 }
@@ -80,6 +82,7 @@ impl Default for Settings {
             rate_per_minute: 20,
             proxy_shown: None,
             stream_silence: Duration::from_secs(45),
+            outstanding_check: Duration::from_secs(15),
             progress_interval: Duration::from_secs(3),
         }
     }
@@ -116,6 +119,9 @@ pub struct Bridge {
     /// Session titles by (box, session), kept current from `session.updated` events: a finished turn is
     /// delivered without asking OpenCode for the title again.
     titles: Mutex<HashMap<(String, String), String>>,
+    /// Prompts (message ids) whose call to OpenCode is in progress in this process: a resync or a periodic look
+    /// that finds one still marked queued or sending leaves it to that call.
+    in_flight: Mutex<std::collections::HashSet<String>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -148,6 +154,7 @@ impl Bridge {
             recent: Mutex::new(HashMap::new()),
             progress: Mutex::new(HashMap::new()),
             answered_by: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(std::collections::HashSet::new()),
             titles: Mutex::new(HashMap::new()),
         })
     }

@@ -25,10 +25,29 @@ pub async fn watch(bridge: Arc<Bridge>, box_id: String) {
                 if let Err(e) = resync(&bridge, &box_id).await {
                     tracing::warn!(box_id, "rebuilding after connect failed: {e}");
                 }
+                let mut last_event = tokio::time::Instant::now();
+                let every = bridge.settings.outstanding_check;
+                let mut check = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+                check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
-                    match tokio::time::timeout(bridge.settings.stream_silence, stream.next()).await
-                    {
-                        Err(_) => {
+                    tokio::select! {
+                        item = stream.next() => {
+                            last_event = tokio::time::Instant::now();
+                            match item {
+                                None => {
+                                    tracing::warn!(box_id, "OpenCode closed the event stream: reconnecting");
+                                    break;
+                                }
+                                Some(Err(e)) => {
+                                    tracing::warn!(box_id, "{e}");
+                                    if e.starts_with("the event stream broke") {
+                                        break;
+                                    }
+                                }
+                                Some(Ok(ev)) => on_event(&bridge, &box_id, ev).await,
+                            }
+                        }
+                        _ = tokio::time::sleep_until(last_event + bridge.settings.stream_silence) => {
                             tracing::warn!(
                                 box_id,
                                 "no event or heartbeat for {:?}: reconnecting",
@@ -36,20 +55,11 @@ pub async fn watch(bridge: Arc<Bridge>, box_id: String) {
                             );
                             break;
                         }
-                        Ok(None) => {
-                            tracing::warn!(
-                                box_id,
-                                "OpenCode closed the event stream: reconnecting"
-                            );
-                            break;
-                        }
-                        Ok(Some(Err(e))) => {
-                            tracing::warn!(box_id, "{e}");
-                            if e.starts_with("the event stream broke") {
-                                break;
+                        _ = check.tick() => {
+                            if let Err(e) = check_outstanding(&bridge, &box_id).await {
+                                tracing::warn!(box_id, "looking at unanswered prompts failed: {e}");
                             }
                         }
-                        Ok(Some(Ok(ev))) => on_event(&bridge, &box_id, ev).await,
                     }
                 }
                 bridge
@@ -67,6 +77,37 @@ pub async fn watch(bridge: Arc<Bridge>, box_id: String) {
             }
         }
     }
+}
+
+/// While prompts of this box wait for an answer, their sessions are looked at directly now and then: a stream
+/// that keeps sending heartbeats but lost the subscription's events would otherwise leave them unanswered until
+/// the next reconnect. Idempotent with the events (answers are queued once).
+async fn check_outstanding(
+    bridge: &Arc<Bridge>,
+    box_id: &str,
+) -> Result<(), opencode::OpencodeError> {
+    let mut sessions: Vec<String> = bridge
+        .store
+        .prompts(box_id, None)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| p.session)
+        .collect();
+    if sessions.is_empty() {
+        return Ok(());
+    }
+    sessions.sort();
+    sessions.dedup();
+    let status = bridge.boxes[box_id].opencode.status().await?;
+    for session in sessions {
+        match status.get(&session) {
+            Some(SessionStatus::Busy | SessionStatus::Retry { .. }) => {
+                ensure_progress(bridge, box_id, &session).await
+            }
+            _ => turn_ended(bridge, box_id, &session, Ended::IfAnswered).await,
+        }
+    }
+    Ok(())
 }
 
 /// After a (re)connect: what happened while the stream was down is read from the API.
@@ -89,7 +130,7 @@ async fn resync(bridge: &Arc<Bridge>, box_id: &str) -> Result<(), opencode::Open
             Some(SessionStatus::Busy | SessionStatus::Retry { .. }) => {
                 ensure_progress(bridge, box_id, &session).await
             }
-            _ => turn_ended(bridge, box_id, &session).await,
+            _ => turn_ended(bridge, box_id, &session, Ended::Surely).await,
         }
     }
     for p in client.permissions().await? {
@@ -111,7 +152,7 @@ async fn on_event(bridge: &Arc<Bridge>, box_id: &str, ev: Event) {
             session,
             status: SessionStatus::Idle,
         }
-        | Event::Idle { session } => turn_ended(bridge, box_id, &session).await,
+        | Event::Idle { session } => turn_ended(bridge, box_id, &session, Ended::Surely).await,
         Event::PartUpdated { session, part } if part.kind == "tool" => {
             if let Some(state) = part.state.as_ref().filter(|s| s.status == "running") {
                 let key = (box_id.to_string(), session.clone());
@@ -229,9 +270,18 @@ pub async fn session_title(bridge: &Bridge, box_id: &str, session: &str) -> Stri
     }
 }
 
+/// What the caller knows of a session reported idle.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// OpenCode said so (an idle event, or idle at a resync): close the turn even without an answer.
+    Surely,
+    /// Only seen idle by a periodic look: the turn ended only if an answer is there.
+    IfAnswered,
+}
+
 /// A session became idle: deliver its new assistant messages once, close the progress line, then send the next
 /// prompt that waited for it.
-async fn turn_ended(bridge: &Arc<Bridge>, box_id: &str, session: &str) {
+async fn turn_ended(bridge: &Arc<Bridge>, box_id: &str, session: &str, ended: Ended) {
     let client = bridge.boxes[box_id].opencode.clone();
     let Some(mark) = bridge.store.watermark(box_id, session).ok().flatten() else {
         return; // never followed: nothing of it was asked from chat
@@ -251,6 +301,12 @@ async fn turn_ended(bridge: &Arc<Bridge>, box_id: &str, session: &str) {
                 && (m.info.time.completed.is_some() || m.info.error.is_some())
         })
         .collect();
+    if fresh.is_empty() && ended == Ended::IfAnswered {
+        // No answer yet (idle for a moment before a sent prompt's turn starts, say): nothing ended. A prompt
+        // that only waits in the queue of an idle session can go now (send_queued leaves it while one is sent).
+        send_queued(bridge, box_id, session).await;
+        return;
+    }
     let outcome = if let Some(last) = fresh.last() {
         let title = session_title(bridge, box_id, session).await;
         let (body, outcome) = answer(&title, &fresh, bridge.online_footer(box_id));
@@ -371,6 +427,23 @@ const SENDING: &str = "sending";
 /// Sends a prompt to OpenCode exactly once: its message id is ours, so after a failed call — or when an earlier
 /// process stopped during the call — the message is looked up before sending again.
 pub async fn submit(bridge: &Arc<Bridge>, p: &Prompt) {
+    let claimed = bridge
+        .in_flight
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(p.message_id.clone());
+    if !claimed {
+        return; // another task of this process is sending it
+    }
+    submit_claimed(bridge, p).await;
+    bridge
+        .in_flight
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&p.message_id);
+}
+
+async fn submit_claimed(bridge: &Arc<Bridge>, p: &Prompt) {
     let client = bridge.boxes[&p.box_id].opencode.clone();
     if p.state == SENDING {
         match client.has_message(&p.session, &p.message_id).await {

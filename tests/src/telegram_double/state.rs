@@ -70,6 +70,18 @@ pub struct SentMessage {
 }
 
 impl SentMessage {
+    /// How many of `ms` began as the bridge's per-turn progress line ("⏳ Working on …", later edited into the
+    /// outcome): one per turn started.
+    pub fn progress_lines(ms: &[SentMessage]) -> usize {
+        ms.iter()
+            .filter(|m| {
+                m.history
+                    .first()
+                    .is_some_and(|v| v.text.contains("Working on"))
+            })
+            .count()
+    }
+
     /// All callback_data values of its inline keyboard.
     pub fn callback_data(&self) -> Vec<String> {
         self.buttons
