@@ -73,7 +73,7 @@ resource "terraform_data" "stack" {
       "chmod 600 .env 2>/dev/null || true",
       "sh bin/ensure-secrets.sh ${var.remote_dir}",
       "for a in /var/tmp/cloudcode-images/*.tar; do docker load -q -i $a && rm -f $a; done",
-      "docker compose -f docker-compose.yml up -d --remove-orphans",
+      "COMPOSE_PROFILES=blue docker compose -f docker-compose.yml up -d --remove-orphans",
     ]
   }
 }

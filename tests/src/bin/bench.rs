@@ -365,6 +365,14 @@ fn render_bundle(vm: &TestVm, dir: &Path) -> Result<()> {
         ..Default::default()
     };
     let bundle = cloudcode_bundle::render(&s, &secrets)?;
+    // The run-time file naming the serving devbox (cloudcode writes it at deploy; the baseline ships it), and the
+    // blue colour is the one the baseline's Compose starts (COMPOSE_PROFILES=blue in bench/baseline/main.tf).
+    let devbox_caddy = dir.join(cloudcode_bundle::runtime::DEVBOX_CADDY);
+    std::fs::create_dir_all(devbox_caddy.parent().context("caddy dir")?)?;
+    std::fs::write(
+        &devbox_caddy,
+        cloudcode_bundle::runtime::devbox_caddy("devbox_blue")?,
+    )?;
     for (path, file) in &bundle.files {
         let to = dir.join(path);
         if let Some(parent) = to.parent() {
