@@ -86,16 +86,32 @@ async fn check_outstanding(
     bridge: &Arc<Bridge>,
     box_id: &str,
 ) -> Result<(), opencode::OpencodeError> {
-    let mut sessions: Vec<String> = bridge
+    let sessions = prompted_sessions(bridge, box_id);
+    if sessions.is_empty() {
+        return Ok(());
+    }
+    settle(bridge, box_id, sessions, Ended::IfAnswered).await
+}
+
+/// Sessions with prompts from chat (queued, being sent, or sent and not answered yet).
+fn prompted_sessions(bridge: &Arc<Bridge>, box_id: &str) -> Vec<String> {
+    bridge
         .store
         .prompts(box_id, None)
         .unwrap_or_default()
         .into_iter()
         .map(|p| p.session)
-        .collect();
-    if sessions.is_empty() {
-        return Ok(());
-    }
+        .collect()
+}
+
+/// Reads OpenCode's status once and brings each of `sessions` up to date: a busy one gets its progress line, an
+/// idle one its turn closed (as `ended` allows).
+async fn settle(
+    bridge: &Arc<Bridge>,
+    box_id: &str,
+    mut sessions: Vec<String>,
+    ended: Ended,
+) -> Result<(), opencode::OpencodeError> {
     sessions.sort();
     sessions.dedup();
     let status = bridge.boxes[box_id].opencode.status().await?;
@@ -104,7 +120,7 @@ async fn check_outstanding(
             Some(SessionStatus::Busy | SessionStatus::Retry { .. }) => {
                 ensure_progress(bridge, box_id, &session).await
             }
-            _ => turn_ended(bridge, box_id, &session, Ended::IfAnswered).await,
+            _ => turn_ended(bridge, box_id, &session, ended).await,
         }
     }
     Ok(())
@@ -113,26 +129,10 @@ async fn check_outstanding(
 /// After a (re)connect: what happened while the stream was down is read from the API.
 async fn resync(bridge: &Arc<Bridge>, box_id: &str) -> Result<(), opencode::OpencodeError> {
     let client = &bridge.boxes[box_id].opencode;
-    let status = client.status().await?;
     // Sessions the bridge follows: those with prompts from chat, and those already delivered from.
-    let mut followed: Vec<String> = bridge
-        .store
-        .prompts(box_id, None)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|p| p.session)
-        .collect();
+    let mut followed = prompted_sessions(bridge, box_id);
     followed.extend(bridge.store.followed_sessions(box_id).unwrap_or_default());
-    followed.sort();
-    followed.dedup();
-    for session in followed {
-        match status.get(&session) {
-            Some(SessionStatus::Busy | SessionStatus::Retry { .. }) => {
-                ensure_progress(bridge, box_id, &session).await
-            }
-            _ => turn_ended(bridge, box_id, &session, Ended::Surely).await,
-        }
-    }
+    settle(bridge, box_id, followed, Ended::Surely).await?;
     for p in client.permissions().await? {
         permission_asked(bridge, box_id, &p);
     }
