@@ -360,7 +360,10 @@ fn stream_cuts_telegram_outages_and_bridge_restarts_deliver_every_answer_once_in
             }],
         );
     }
-    llm.when("QUICKRESTART", vec![Step::text("answer to the quick restart")]);
+    llm.when(
+        "QUICKRESTART",
+        vec![Step::text("answer to the quick restart")],
+    );
     let oc = OpencodeServer::start(&llm, serde_json::Value::Null).unwrap();
     let oc_addr: SocketAddr = oc.base_url().trim_start_matches("http://").parse().unwrap();
     let proxy = DelayProxy::start(oc_addr, Duration::ZERO).unwrap();

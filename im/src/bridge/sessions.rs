@@ -27,7 +27,8 @@ pub async fn watch(bridge: Arc<Bridge>, box_id: String) {
                 }
                 let mut last_event = tokio::time::Instant::now();
                 let every = bridge.settings.outstanding_check;
-                let mut check = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+                let mut check =
+                    tokio::time::interval_at(tokio::time::Instant::now() + every, every);
                 check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     tokio::select! {
@@ -454,13 +455,19 @@ async fn submit_claimed(bridge: &Arc<Bridge>, p: &Prompt) {
             Ok(false) => {}
             Err(e) => {
                 // Unknown: sending again could run it twice. The next resync or idle event looks again.
-                tracing::warn!(session = p.session, "a prompt's earlier send cannot be checked: {e}");
+                tracing::warn!(
+                    session = p.session,
+                    "a prompt's earlier send cannot be checked: {e}"
+                );
                 return;
             }
         }
     }
     if let Err(e) = bridge.store.set_prompt_state(&p.message_id, SENDING) {
-        tracing::error!(session = p.session, "the prompt is not sent: its state cannot be kept: {e}");
+        tracing::error!(
+            session = p.session,
+            "the prompt is not sent: its state cannot be kept: {e}"
+        );
         return;
     }
     if bridge

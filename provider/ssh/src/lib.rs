@@ -35,7 +35,11 @@ pub trait Remote: Send + Sync {
     }
 
     /// Like [`Remote::exec`], with the local file `path` streamed as stdin (never whole in memory).
-    async fn exec_file(&self, command: &str, path: &std::path::Path) -> Result<ExecOutput, SshError>;
+    async fn exec_file(
+        &self,
+        command: &str,
+        path: &std::path::Path,
+    ) -> Result<ExecOutput, SshError>;
 
     /// Replaces `path` (absolute) with `bytes` and permission bits `mode`, atomically.
     async fn upload_atomic(&self, path: &str, bytes: &[u8], mode: u32) -> Result<(), SshError>;
@@ -54,7 +58,11 @@ impl Remote for Session {
         Session::exec(self, command, stdin).await
     }
 
-    async fn exec_file(&self, command: &str, path: &std::path::Path) -> Result<ExecOutput, SshError> {
+    async fn exec_file(
+        &self,
+        command: &str,
+        path: &std::path::Path,
+    ) -> Result<ExecOutput, SshError> {
         Session::exec_file(self, command, path).await
     }
 

@@ -85,13 +85,18 @@ async fn stdin_is_piped_to_the_command_and_closed() {
 async fn a_local_file_is_streamed_as_stdin_and_a_missing_one_is_named() {
     let (keys, _sshd, s) = root_session(KeyKind::Ed25519).await;
     // Larger than the 1 MiB read buffer and not a multiple of it: every byte arrives, in order, then EOF.
-    let big: Vec<u8> = (0..(5 * 1024 * 1024 + 333u32)).map(|i| (i % 253) as u8).collect();
+    let big: Vec<u8> = (0..(5 * 1024 * 1024 + 333u32))
+        .map(|i| (i % 253) as u8)
+        .collect();
     let path = keys.path().join("archive.tar");
     std::fs::write(&path, &big).unwrap();
     let out = s.exec_file("sha256sum", &path).await.unwrap();
     assert!(out.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let want = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&big));
-    assert_eq!(out.stdout_lossy().split_whitespace().next(), Some(want.as_str()));
+    assert_eq!(
+        out.stdout_lossy().split_whitespace().next(),
+        Some(want.as_str())
+    );
 
     let missing = keys.path().join("no-such.tar");
     let err = s.exec_file("cat", &missing).await.unwrap_err();
@@ -101,7 +106,10 @@ async fn a_local_file_is_streamed_as_stdin_and_a_missing_one_is_named() {
         "{text}"
     );
     // The session still serves commands after the refused one.
-    assert_eq!(s.run("echo ok", None).await.unwrap().stdout_lossy().trim(), "ok");
+    assert_eq!(
+        s.run("echo ok", None).await.unwrap().stdout_lossy().trim(),
+        "ok"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

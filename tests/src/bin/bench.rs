@@ -269,7 +269,11 @@ fn measure(profile: &str, provider: &Path, delay_ms: u64, runs: usize) -> Result
             with_request_loop(&vm, &session, || change(last_extra(runs - 1)));
         let (s, run, _) = r?;
         wall.push(s);
-        req = (req.0 + total, req.1 + server_errors, req.2 + failed - server_errors);
+        req = (
+            req.0 + total,
+            req.1 + server_errors,
+            req.2 + failed - server_errors,
+        );
         row.authelia_recreated = run
             .logged("cloudcode_stack applied", "recreated")
             .unwrap_or("?".into());
