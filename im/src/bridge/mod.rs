@@ -19,11 +19,11 @@ use crate::store::{Binding, Store};
 
 pub use outbox::shape_for;
 
-/// The bot's commands with their one-line descriptions (Telegram's command menu, `/help`).
 /// How long a stopping bridge keeps handling messages its platforms already handed over (`docker stop` waits
 /// 10 s before it kills).
 const HANDLER_DRAIN: Duration = Duration::from_secs(5);
 
+/// The bot's commands with their one-line descriptions (Telegram's command menu, `/help`).
 pub const COMMANDS: &[(&str, &str)] = &[
     ("start", "bind this chat to a box (scan the box's QR code)"),
     ("help", "what the bot can do"),
