@@ -45,7 +45,7 @@ enum Command {
     },
     /// Print the bridge's state as JSON: boxes, bound users, waiting messages.
     Status,
-    /// Print the bound users as JSON.
+    /// Print the bound users as JSON, with how many messages wait for each and how many they missed.
     Users,
 }
 
@@ -241,7 +241,11 @@ fn users(cfg: FileConfig) -> Result<()> {
     let list: Vec<_> = store
         .all_bindings()?
         .into_iter()
-        .map(|b| json!({ "platform": b.platform, "user": b.user, "name": b.name, "box": b.box_id, "label": b.label, "last_seen": b.last_seen }))
+        .map(|b| {
+            let (waiting, missed) = store.backlog(&b.platform, &b.user).unwrap_or((0, 0));
+            json!({ "platform": b.platform, "user": b.user, "name": b.name, "box": b.box_id, "label": b.label,
+                    "last_seen": b.last_seen, "waiting": waiting, "missed": missed })
+        })
         .collect();
     println!("{}", json!({ "users": list }));
     Ok(())

@@ -624,6 +624,25 @@ impl Store {
         Ok(())
     }
 
+    /// A user's backlog as it stands: messages waiting for them and messages dropped past the cap (not reset).
+    pub fn backlog(&self, platform: &str, user: &str) -> Result<(i64, i64)> {
+        let db = self.db();
+        let waiting: i64 = db.query_row(
+            "SELECT COUNT(*) FROM outbox WHERE platform = ?1 AND user_id = ?2",
+            params![platform, user],
+            |r| r.get(0),
+        )?;
+        let missed: i64 = db
+            .query_row(
+                "SELECT missed FROM users WHERE platform = ?1 AND user_id = ?2",
+                params![platform, user],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(0);
+        Ok((waiting, missed))
+    }
+
     /// How many messages the user missed while the backlog was full; resets the count.
     pub fn take_missed(&self, platform: &str, user: &str) -> Result<i64> {
         let mut db = self.db();
@@ -890,7 +909,9 @@ mod tests {
                 .unwrap();
         }
         assert_eq!(st.outbox_len("telegram").unwrap(), 3);
+        assert_eq!(st.backlog("telegram", "1").unwrap(), (3, 2));
         assert_eq!(st.take_missed("telegram", "1").unwrap(), 2);
+        assert_eq!(st.backlog("telegram", "1").unwrap(), (3, 0));
         assert_eq!(st.take_missed("telegram", "1").unwrap(), 0);
         let first = st.next_outgoing("telegram").unwrap().unwrap();
         assert_eq!(first.body, Outbound::text("m2"));

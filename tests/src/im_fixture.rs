@@ -46,6 +46,16 @@ impl ImBridge {
         telegram: Option<(&str, &str)>,
         dingtalk: Option<(Value, &str)>,
     ) -> ImBridge {
+        Self::start_with(boxes, telegram, dingtalk, json!({}))
+    }
+
+    /// As `start`, with the top-level settings of `extra` (e.g. `{"backlog": 2}`) added to the configuration.
+    pub fn start_with(
+        boxes: &[ImBox],
+        telegram: Option<(&str, &str)>,
+        dingtalk: Option<(Value, &str)>,
+        extra: Value,
+    ) -> ImBridge {
         let dir = tempfile::Builder::new()
             .prefix("im-bridge")
             .tempdir()
@@ -66,6 +76,11 @@ impl ImBridge {
             write_secret(&f, secret);
             d["client_secret_file"] = json!(f);
             cfg["dingtalk"] = d;
+        }
+        if let Value::Object(settings) = extra {
+            for (k, v) in settings {
+                cfg[k] = v;
+            }
         }
         std::fs::write(
             dir.path().join("config.json"),

@@ -73,6 +73,21 @@ fn bind(tg: &TelegramDouble, bridge: &ImBridge, who: (i64, &str), payload: &str)
     wait_text(tg, who.0, "Bound to", bridge);
 }
 
+/// A user's (waiting, missed) messages as `cloudcode-im users` reports them.
+fn backlog(bridge: &ImBridge, user: i64) -> (i64, i64) {
+    let users = bridge.cli(&["users"]);
+    let u = users["users"]
+        .as_array()
+        .expect("a user list")
+        .iter()
+        .find(|u| u["user"] == user.to_string())
+        .unwrap_or_else(|| panic!("user {user} is not listed: {users}"));
+    (
+        u["waiting"].as_i64().expect("waiting"),
+        u["missed"].as_i64().expect("missed"),
+    )
+}
+
 /// The message carrying a button labelled `label`, and that button's callback data.
 fn button(tg: &TelegramDouble, chat: i64, label: &str) -> (i64, String) {
     tg.messages(chat)
@@ -465,6 +480,113 @@ fn stream_cuts_telegram_outages_and_bridge_restarts_deliver_every_answer_once_in
         "the bridge died during the outage:\n{}",
         bridge.log()
     );
+}
+
+#[test]
+fn users_unreachable_while_tasks_finish_get_the_newest_answers_once_and_a_missed_count() {
+    require_opencode!();
+    let llm = LlmDouble::start(local(), "sk-double").unwrap();
+    llm.when(
+        "AWAY1",
+        vec![Step::Slow {
+            text: "Result ALPHA: the first task is finished after a while of careful work.".into(),
+            chunk_chars: 4,
+            delay: Duration::from_millis(200),
+        }],
+    );
+    llm.when(
+        "AWAY2",
+        vec![Step::text("Result BRAVO: the second task is finished.")],
+    );
+    llm.when(
+        "AWAY3",
+        vec![Step::text("Result CHARLIE: the third task is finished.")],
+    );
+    let oc = OpencodeServer::start(&llm, serde_json::Value::Null).unwrap();
+    let tg = TelegramDouble::start_local();
+    // A backlog of 2 per user (20 by default) so that three finished tasks overflow it.
+    let mut bridge = ImBridge::start_with(
+        &[ImBox {
+            id: "boxO".into(),
+            name: "away".into(),
+            opencode_url: oc.base_url(),
+        }],
+        Some((&tg.base_url(), &tg.token())),
+        None,
+        json!({ "backlog": 2 }),
+    );
+    let payload = bridge.payload("boxO");
+    bind(&tg, &bridge, (ANN, "ann"), &payload);
+    bind(&tg, &bridge, (BOB, "bob"), &payload);
+
+    // Ann starts a task and queues two more; Bob only watches.
+    tg.user_says(ANN, (ANN, "ann"), "AWAY1 please");
+    wait_text(&tg, ANN, "Working on", &bridge);
+    tg.user_says(ANN, (ANN, "ann"), "AWAY2 please");
+    tg.user_says(ANN, (ANN, "ann"), "AWAY3 please");
+    tg.wait_for(
+        ANN,
+        |ms| {
+            ms.iter()
+                .filter(|m| m.text.starts_with("🕒 Queued"))
+                .count()
+                >= 2
+        },
+        WAIT,
+    )
+    .expect("two queued replies");
+    assert!(
+        !llm.any_request_contains("AWAY2"),
+        "the second task was sent while the first ran"
+    );
+
+    // Telegram cannot be reached (the box's network is down) while all three tasks finish: each user keeps the
+    // two newest answers and counts the oldest one as missed.
+    tg.set_unavailable(Duration::from_secs(3600));
+    let deadline = Instant::now() + WAIT;
+    while [ANN, BOB].iter().any(|u| backlog(&bridge, *u) != (2, 1)) {
+        assert!(
+            Instant::now() < deadline,
+            "the backlogs never reached 2 waiting + 1 missed: ann {:?}, bob {:?}\n{}",
+            backlog(&bridge, ANN),
+            backlog(&bridge, BOB),
+            bridge.log()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(
+        llm.any_request_contains("AWAY3"),
+        "the third task never ran"
+    );
+
+    // The backlog survives a restart of the bridge; then Telegram is back.
+    bridge.restart();
+    tg.set_unavailable(Duration::ZERO);
+    for chat in [ANN, BOB] {
+        wait_text(&tg, chat, "Result CHARLIE", &bridge);
+        assert_sent_times(&tg, chat, "Result CHARLIE", 1);
+        assert_eq!(count(&tg, chat, "Result BRAVO"), 1, "chat {chat}");
+        assert_eq!(
+            count(&tg, chat, "Result ALPHA"),
+            0,
+            "chat {chat}: the dropped answer arrived"
+        );
+        let all = tg.all_messages(chat);
+        let at = |needle: &str| {
+            all.iter()
+                .position(|m| m.text.contains(needle))
+                .unwrap_or_else(|| panic!("chat {chat} has no {needle:?}: {:#?}", texts(&all)))
+        };
+        let notice = at("You missed 1 message while");
+        assert!(
+            notice < at("Result BRAVO") && at("Result BRAVO") < at("Result CHARLIE"),
+            "chat {chat}: not notice, second, third: {:#?}",
+            texts(&all)
+        );
+        assert_eq!(count(&tg, chat, "You missed"), 1, "chat {chat}");
+    }
+    assert_eq!(backlog(&bridge, ANN), (0, 0));
+    assert_eq!(backlog(&bridge, BOB), (0, 0));
 }
 
 #[test]
