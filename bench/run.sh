@@ -5,6 +5,7 @@
 #   bench/run.sh reliability     # only the reliability suite
 #   bench/run.sh im              # the chat bridge: added latency, PNG render time, idle RSS (also in "all")
 # Knobs: BENCH_PROFILES ("release dev"), BENCH_DELAYS_MS (one-way, default "0,25" = 0 and 50 ms RTT), BENCH_RUNS (default 3),
+#        BENCH_ONLY=first-deploy (cloudcode's first deploys alone, no baseline; each apply's log kept in $TMPDIR),
 #        CLOUDCODE_RELIABILITY_KILLS (20), CLOUDCODE_RELIABILITY_STACKS (10), CLOUDCODE_RELIABILITY_SEED.
 # Results go to bench/results/ (markdown table, logs); copy the numbers into docs/performance.md and
 # docs/reliability.md.
@@ -12,6 +13,8 @@ set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$REPO"
 export PATH="$REPO/.cache/bin:$PATH"
+# The test VM images, OpenCode and the other heavy builds scripts/deps put there.
+export CLOUDCODE_TEST_CACHE="${CLOUDCODE_TEST_CACHE:-$HOME/.cache/cloudcode-test}"
 what="${1:-all}"
 out="$REPO/bench/results"
 mkdir -p "$out"
@@ -28,6 +31,7 @@ if [[ "$what" == all || "$what" == bench ]]; then
   done
   cargo build -p cloudcode-tests --bin bench --locked
   "$REPO/target/debug/bench" --delays-ms "${BENCH_DELAYS_MS:-0,25}" --runs "${BENCH_RUNS:-3}" \
+    ${BENCH_ONLY:+--only "$BENCH_ONLY"} \
     --providers "$(IFS=,; echo "${providers[*]}")" \
     --out "$out/bench-$stamp.md" 2> >(tee "$out/bench-$stamp.log" >&2)
 fi

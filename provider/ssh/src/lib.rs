@@ -16,7 +16,7 @@ pub use error::{tail_lines, SshError, STDERR_TAIL_LINES};
 pub use hostkey::{HostKeyPin, HostKeyPolicy, ObservedHostKey};
 pub use interactive::Pty;
 pub use keygen::{generate_rsa, GeneratedKey};
-pub use session::{ConnectOptions, Endpoint, ExecOutput, Session, Stats, SudoMode};
+pub use session::{ConnectOptions, Encoding, Endpoint, ExecOutput, Session, Stats, SudoMode};
 pub use tokio_util::sync::CancellationToken;
 
 /// What the deployment code needs from a host. [`Session`] is the SSH implementation.
@@ -34,12 +34,19 @@ pub trait Remote: Send + Sync {
         self.exec(command, stdin).await?.check(self.host(), command)
     }
 
-    /// Like [`Remote::exec`], with the local file `path` streamed as stdin (never whole in memory).
+    /// Like [`Remote::exec`], with the local file `path` streamed as stdin (never whole in memory), encoded as
+    /// `encoding` in transit.
     async fn exec_file(
         &self,
         command: &str,
         path: &std::path::Path,
+        encoding: Encoding,
     ) -> Result<ExecOutput, SshError>;
+
+    /// The shortest round trip seen to the host so far (`None` when unknown).
+    fn round_trip(&self) -> Option<std::time::Duration> {
+        None
+    }
 
     /// Replaces `path` (absolute) with `bytes` and permission bits `mode`, atomically.
     async fn upload_atomic(&self, path: &str, bytes: &[u8], mode: u32) -> Result<(), SshError>;
@@ -62,8 +69,13 @@ impl Remote for Session {
         &self,
         command: &str,
         path: &std::path::Path,
+        encoding: Encoding,
     ) -> Result<ExecOutput, SshError> {
-        Session::exec_file(self, command, path).await
+        Session::exec_file(self, command, path, encoding).await
+    }
+
+    fn round_trip(&self) -> Option<std::time::Duration> {
+        Session::round_trip(self)
     }
 
     async fn upload_atomic(&self, path: &str, bytes: &[u8], mode: u32) -> Result<(), SshError> {

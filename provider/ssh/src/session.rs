@@ -4,7 +4,7 @@
 //! user is not root.
 use std::borrow::Cow;
 use std::path::Path;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,7 +21,16 @@ use crate::sftp::Sftp;
 enum Stdin<'a> {
     Empty,
     Bytes(&'a [u8]),
-    File(tokio::fs::File),
+    File(tokio::fs::File, Encoding),
+}
+
+/// How a streamed file crosses the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// As it is.
+    Raw,
+    /// Compressed on the fly with zstd at this level: the receiving command must read zstd (`docker load` does).
+    Zstd(i32),
 }
 
 /// One SSH server to log in to.
@@ -102,6 +111,8 @@ pub(crate) struct Counters {
     pub commands: AtomicU32,
     pub uploads: AtomicU32,
     pub sftp_channels: AtomicU32,
+    /// The shortest time a channel took to open, in µs (one round trip); 0 until one has opened.
+    pub min_channel_open_us: AtomicU64,
 }
 
 impl Counters {
@@ -370,9 +381,23 @@ impl Session {
         self.exec_wrapped(command, &self.wrap(command), stdin).await
     }
 
-    /// Like [`Session::exec`], with the local file `path` streamed as stdin in chunks (never whole in memory):
-    /// the command consumes it while it is still being sent (`docker load` of an image archive).
-    pub async fn exec_file(&self, command: &str, path: &Path) -> Result<ExecOutput, SshError> {
+    /// The shortest round trip seen on this connection (opening a channel is one), `None` before any command.
+    pub fn round_trip(&self) -> Option<Duration> {
+        match self.counters.min_channel_open_us.load(Ordering::Relaxed) {
+            0 => None,
+            us => Some(Duration::from_micros(us)),
+        }
+    }
+
+    /// Like [`Session::exec`], with the local file `path` streamed as stdin in chunks (never whole in memory),
+    /// encoded as `encoding` on the way: the command consumes it while it is still being sent (`docker load` of
+    /// an image archive).
+    pub async fn exec_file(
+        &self,
+        command: &str,
+        path: &Path,
+        encoding: Encoding,
+    ) -> Result<ExecOutput, SshError> {
         let file = tokio::fs::File::open(path)
             .await
             .map_err(|e| SshError::LocalFile {
@@ -380,7 +405,7 @@ impl Session {
                 path: path.display().to_string(),
                 message: e.to_string(),
             })?;
-        self.exec_stdin(command, &self.wrap(command), Stdin::File(file))
+        self.exec_stdin(command, &self.wrap(command), Stdin::File(file, encoding))
             .await
     }
 
@@ -412,11 +437,18 @@ impl Session {
             message,
         };
         tracing::debug!(host = %self.label, command = %display_command(shown), "ssh exec");
+        let opening = Instant::now();
         let channel = self
             .handle
             .channel_open_session()
             .await
             .map_err(|e| transport("opening a channel for", e.to_string()))?;
+        let took = (opening.elapsed().as_micros() as u64).max(1);
+        let _ = self.counters.min_channel_open_us.fetch_update(
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+            |seen| (seen == 0 || took < seen).then_some(took),
+        );
         channel
             .exec(true, sent.as_bytes())
             .await
@@ -426,9 +458,18 @@ impl Session {
             match stdin {
                 Stdin::Empty => {}
                 Stdin::Bytes(bytes) => write.data(bytes).await?,
-                Stdin::File(file) => {
+                Stdin::File(file, Encoding::Raw) => {
                     write
                         .data(tokio::io::BufReader::with_capacity(1 << 20, file))
+                        .await?
+                }
+                Stdin::File(file, Encoding::Zstd(level)) => {
+                    use async_compression::tokio::bufread::ZstdEncoder;
+                    let reader = tokio::io::BufReader::with_capacity(1 << 20, file);
+                    let zstd =
+                        ZstdEncoder::with_quality(reader, async_compression::Level::Precise(level));
+                    write
+                        .data(tokio::io::BufReader::with_capacity(1 << 20, zstd))
                         .await?
                 }
             }

@@ -4,8 +4,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use cloudcode_ssh::{
-    AgentMode, CancellationToken, ConnectOptions, Credentials, Endpoint, HostKeyPolicy, Remote,
-    Session, SshError,
+    AgentMode, CancellationToken, ConnectOptions, Credentials, Encoding, Endpoint, HostKeyPolicy,
+    Remote, Session, SshError,
 };
 use cloudcode_tests::sshd::{
     ensure_test_user, generate_key, Agent, KeyKind, KeyPair, PreparedSshd, Sshd, SshdConfig,
@@ -90,16 +90,41 @@ async fn a_local_file_is_streamed_as_stdin_and_a_missing_one_is_named() {
         .collect();
     let path = keys.path().join("archive.tar");
     std::fs::write(&path, &big).unwrap();
-    let out = s.exec_file("sha256sum", &path).await.unwrap();
+    let out = s
+        .exec_file("sha256sum", &path, Encoding::Raw)
+        .await
+        .unwrap();
     assert!(out.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let want = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&big));
     assert_eq!(
         out.stdout_lossy().split_whitespace().next(),
         Some(want.as_str())
     );
+    // Some command has run, so the connection knows its round trip (loopback: well under a second).
+    let rtt = s.round_trip().expect("a round trip measured");
+    assert!(rtt < std::time::Duration::from_secs(1), "{rtt:?}");
+
+    // zstd in transit: what arrives is a zstd frame, smaller than the file, that decodes to the same bytes.
+    let sent = keys.path().join("archive.tar.zst");
+    let out = s
+        .exec_file(
+            &format!("cat > '{}'", sent.display()),
+            &path,
+            Encoding::Zstd(1),
+        )
+        .await
+        .unwrap();
+    assert!(out.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let wire = std::fs::read(&sent).unwrap();
+    assert_eq!(&wire[..4], &[0x28, 0xb5, 0x2f, 0xfd], "not a zstd frame");
+    assert!(wire.len() < big.len() / 4, "{} bytes", wire.len());
+    assert!(zstd::decode_all(&wire[..]).unwrap() == big);
 
     let missing = keys.path().join("no-such.tar");
-    let err = s.exec_file("cat", &missing).await.unwrap_err();
+    let err = s
+        .exec_file("cat", &missing, Encoding::Raw)
+        .await
+        .unwrap_err();
     let text = err.to_string();
     assert!(
         text.contains("no-such.tar") && text.contains("could not read"),

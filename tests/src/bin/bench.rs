@@ -25,6 +25,9 @@ struct Args {
     out: Option<PathBuf>,
     /// (profile name, provider binary), in the order given.
     providers: Vec<(String, PathBuf)>,
+    /// `--only first-deploy`: cloudcode's first deploys alone (no baseline, no changes), each apply's provider log
+    /// kept for a look at where the time goes.
+    first_deploy_only: bool,
 }
 
 fn args() -> Result<Args> {
@@ -33,6 +36,7 @@ fn args() -> Result<Args> {
         runs: 3,
         out: None,
         providers: Vec::new(),
+        first_deploy_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -46,6 +50,7 @@ fn args() -> Result<Args> {
             }
             "--runs" => a.runs = v.parse()?,
             "--out" => a.out = Some(v.into()),
+            "--only" if v == "first-deploy" => a.first_deploy_only = true,
             "--providers" => {
                 for item in v.split(',') {
                     let (name, path) = item
@@ -59,7 +64,7 @@ fn args() -> Result<Args> {
                 }
             }
             _ => bail!(
-                "unknown argument {k} (--delays-ms 0,25 --runs 3 --out FILE --providers debug=PATH,release=PATH)"
+                "unknown argument {k} {v} (--delays-ms 0,25 --runs 3 --out FILE --providers debug=PATH,release=PATH --only first-deploy)"
             ),
         }
     }
@@ -154,7 +159,13 @@ struct Baseline {
     wire_mb: f64,
 }
 
-fn measure(profile: &str, provider: &Path, delay_ms: u64, runs: usize) -> Result<Row> {
+fn measure(
+    profile: &str,
+    provider: &Path,
+    delay_ms: u64,
+    runs: usize,
+    first_deploy_only: bool,
+) -> Result<Row> {
     let mut row = Row {
         profile: profile.to_string(),
         rtt_ms: 2 * delay_ms,
@@ -174,14 +185,27 @@ fn measure(profile: &str, provider: &Path, delay_ms: u64, runs: usize) -> Result
     };
     let wd = workdir(provider, &hcl(""))?;
     let t = Instant::now();
-    wd.apply()?.ok()?;
+    let run = wd.apply()?;
     row.first_deploy_s = t.elapsed().as_secs_f64();
+    if first_deploy_only {
+        let log =
+            std::env::temp_dir().join(format!("bench-first-{profile}-{}ms.log", 2 * delay_ms));
+        std::fs::write(&log, &run.stderr)?;
+        eprintln!("[{profile}] the apply's log: {}", log.display());
+    }
+    run.ok()?;
     row.first_deploy_conns = proxy.stats().connections;
     row.first_deploy_wire_mb = proxy.stats().bytes_up as f64 / 1e6;
     eprintln!(
         "[{profile}, {}ms RTT] first deploy {:.1}s",
         row.rtt_ms, row.first_deploy_s
     );
+
+    if first_deploy_only {
+        drop(proxy);
+        vm.shutdown()?;
+        return Ok(row);
+    }
 
     // No-op plan.
     let (mut wall, mut conns, mut cmds) = (vec![], vec![], vec![]);
@@ -407,13 +431,25 @@ fn schema_served(provider: &Path, runs: usize) -> Result<(f64, f64)> {
 
 fn main() -> Result<()> {
     let a = args()?;
+    if a.first_deploy_only {
+        for d in &a.delays_ms {
+            for (profile, provider) in &a.providers {
+                let r = measure(profile, provider, *d, a.runs, true)?;
+                println!(
+                    "{profile} {} ms RTT: first deploy {:.1} s, {} SSH conns, {:.1} MB on the wire",
+                    r.rtt_ms, r.first_deploy_s, r.first_deploy_conns, r.first_deploy_wire_mb
+                );
+            }
+        }
+        return Ok(());
+    }
     let (schema, bare) = schema_served(&a.providers[0].1, a.runs)?;
     let mut rows = vec![];
     let mut baselines = vec![];
     for d in &a.delays_ms {
         baselines.push(baseline(&a.providers[0].1, *d)?);
         for (profile, provider) in &a.providers {
-            rows.push(measure(profile, provider, *d, a.runs)?);
+            rows.push(measure(profile, provider, *d, a.runs, false)?);
         }
     }
     let mut md = format!(

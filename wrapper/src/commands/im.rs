@@ -254,7 +254,7 @@ pub fn users_text(v: &Json) -> String {
     users
         .iter()
         .map(|u| {
-            format!(
+            let mut line = format!(
                 "{}\t{}\t{}\tbox {}\t{}\t{}",
                 field(u, "platform"),
                 field(u, "user"),
@@ -262,7 +262,16 @@ pub fn users_text(v: &Json) -> String {
                 field(u, "box"),
                 field(u, "label"),
                 field(u, "last_seen")
-            )
+            );
+            // A user the bridge cannot reach: what waits for them and what they missed past the backlog.
+            let (waiting, missed) = (
+                u["waiting"].as_u64().unwrap_or(0),
+                u["missed"].as_u64().unwrap_or(0),
+            );
+            if waiting + missed > 0 {
+                line.push_str(&format!("\t{waiting} waiting, {missed} missed"));
+            }
+            line
         })
         .collect::<Vec<_>>()
         .join("\n")
@@ -341,10 +350,11 @@ mod tests {
         let u = users_text(
             &json!({ "users": [{ "platform": "telegram", "user": "42", "name": "Ann", "box": "abc", "label": null, "last_seen": 1700000000 }] }),
         );
-        assert!(
-            u.starts_with("telegram\t42\tAnn\tbox abc\t-\t1700000000"),
-            "{u}"
+        assert_eq!(u, "telegram\t42\tAnn\tbox abc\t-\t1700000000");
+        let u = users_text(
+            &json!({ "users": [{ "platform": "telegram", "user": "42", "name": "Ann", "box": "abc", "label": null, "last_seen": 1, "waiting": 20, "missed": 3 }] }),
         );
+        assert!(u.ends_with("\t20 waiting, 3 missed"), "{u}");
         assert!(users_text(&json!({ "users": [] })).contains("cloudcode im qr"));
         assert!(
             shell_word("abc123").is_ok()
