@@ -102,7 +102,13 @@ fn workdir(provider: &Path, hcl: &str) -> Result<Workdir> {
     let mut wd = Workdir::new(provider, hcl)?;
     wd.set_env("TF_VAR_admin_password", PASSWORD);
     wd.set_env("TF_VAR_llm_api_key", API_KEY);
-    wd.set_env("TF_LOG_PROVIDER", "info");
+    // `--only first-deploy` looks at where the time goes: the provider's debug lines (health polls, …).
+    let level = if std::env::args().any(|a| a == "first-deploy") {
+        "debug"
+    } else {
+        "info"
+    };
+    wd.set_env("TF_LOG_PROVIDER", level);
     wd.init()?.ok()?;
     Ok(wd)
 }

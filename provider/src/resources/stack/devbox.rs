@@ -122,6 +122,9 @@ pub async fn switch(
             .map(str::to_string)
     };
     if let Some(id) = field("switched\t").filter(|_| out.success()) {
+        // Seconds since the switch began at the end of each step, e.g. "created=1 healthy=4 … stopped=9".
+        let steps = field("steps\t").unwrap_or_default();
+        tracing::info!(host = %r.host(), new, steps = %steps, "devbox switched");
         return Ok(id);
     }
     let why = field("failed\t")

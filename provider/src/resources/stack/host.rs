@@ -17,7 +17,6 @@ pub use cloudcode_bundle::runtime::sh_quote;
 
 const INSPECT: &str = include_str!("scripts/inspect.sh");
 const DOCKER: &str = include_str!("scripts/docker.sh");
-const HEALTH: &str = include_str!("scripts/health.sh");
 /// How many log lines of each unhealthy container a failure reports.
 pub(super) const LOG_LINES: u32 = 30;
 /// The services every bundle runs.
@@ -130,7 +129,26 @@ impl Facts {
 
 /// Runs [`INSPECT`] for `dir` (and the ids of `images`) and parses its output.
 pub async fn inspect(r: &dyn Remote, dir: &str, images: &[&str]) -> Result<Facts, HostError> {
+    inspect_with(r, dir, false, images).await
+}
+
+/// [`inspect`], with the health check of each container Docker still reports "starting" run at once: one that
+/// passes counts as healthy. Docker (20.10) runs the first check a whole interval after the start, so the health
+/// wait would wait for it, and a plan right after a deploy would see "starting" as drift.
+pub async fn inspect_checked(r: &dyn Remote, dir: &str) -> Result<Facts, HostError> {
+    inspect_with(r, dir, true, &[]).await
+}
+
+async fn inspect_with(
+    r: &dyn Remote,
+    dir: &str,
+    check_starting: bool,
+    images: &[&str],
+) -> Result<Facts, HostError> {
     let mut args = sh_quote(dir);
+    if check_starting {
+        args.push_str(" --check-starting");
+    }
     for i in images {
         args.push(' ');
         args.push_str(&sh_quote(i));
@@ -318,10 +336,22 @@ pub async fn deploy(r: &dyn Remote, p: &DeployParams<'_>) -> Result<DeployOutcom
 
     let mut outcome = DeployOutcome::default();
     crate::progress::report("upload", "start", &format!("{} files", changed.len()));
+    // All at once: each atomic upload is several SFTP round trips (open, write, close, rename), one file after
+    // the other cost ~0.5 s per file at 50 ms RTT.
+    check_cancel(p.cancel)?;
+    let targets: Vec<String> = changed
+        .iter()
+        .map(|(path, _)| format!("{}/{path}", p.dir))
+        .collect();
+    futures::future::try_join_all(
+        changed
+            .iter()
+            .zip(&targets)
+            .map(|((_, f), target)| r.upload_atomic(target, &f.bytes, f.mode)),
+    )
+    .await?;
+    check_cancel(p.cancel)?;
     for (path, f) in &changed {
-        check_cancel(p.cancel)?;
-        r.upload_atomic(&format!("{}/{path}", p.dir), &f.bytes, f.mode)
-            .await?;
         outcome.uploaded.push(path.to_string());
         outcome.uploaded_bytes += f.bytes.len();
     }
@@ -568,14 +598,15 @@ const COMPRESS_FROM_RTT: Duration = Duration::from_millis(5);
 const ZSTD_LEVEL: i32 = 1;
 
 /// How an archive crosses the wire to a host whose Docker Engine is `docker` (its server version): zstd from
-/// [`COMPRESS_FROM_RTT`] when the engine reads it (20.10 and later), else raw.
+/// [`COMPRESS_FROM_RTT`] when the engine reads it, else raw. `docker load` reads zstd from Engine 23.0 (moby
+/// #41759); Debian 12's 20.10.24 was seen refusing it ("archive/tar: invalid tar header").
 fn archive_encoding(round_trip: Option<Duration>, docker: Option<&str>) -> Encoding {
     let reads_zstd = docker
         .and_then(|v| {
             let mut parts = v.split(['.', '-', '+']);
             let major: u32 = parts.next()?.parse().ok()?;
             let minor: u32 = parts.next()?.parse().ok()?;
-            Some((major, minor) >= (20, 10))
+            Some((major, minor) >= (23, 0))
         })
         .unwrap_or(false);
     match round_trip {
@@ -605,36 +636,6 @@ const HEALTH_POLL: Duration = Duration::from_millis(500);
 /// How long a service may stay unhealthy before the deploy gives up on it (before the overall health timeout).
 const UNHEALTHY_GRACE: Duration = Duration::from_secs(60);
 
-/// The containers among `services` whose health check Docker has not run yet ("starting") but passes when run
-/// now (`scripts/health.sh`), so a deploy does not wait for Docker's first check, a whole interval after the
-/// start. Only asked when nothing else is wrong; any failure of the probe counts as "not yet".
-async fn probe_starting(r: &dyn Remote, services: &[&str], facts: &Facts) -> BTreeSet<String> {
-    let mut starting = vec![];
-    for s in services {
-        match facts.services.get(*s) {
-            Some(x) if x.status() == "running" => {}
-            Some(x) if x.status() == "running (starting)" => starting.push(sh_quote(&x.id)),
-            _ => return BTreeSet::new(),
-        }
-    }
-    if starting.is_empty() {
-        return BTreeSet::new();
-    }
-    let command = format!("sh -s -- {}", starting.join(" "));
-    match r.run(&command, Some(HEALTH.as_bytes())).await {
-        Ok(out) => out
-            .stdout_lossy()
-            .lines()
-            .filter_map(|l| l.strip_prefix("healthy\t"))
-            .map(str::to_string)
-            .collect(),
-        Err(e) => {
-            tracing::debug!("probing starting containers: {e}");
-            BTreeSet::new()
-        }
-    }
-}
-
 /// Waits until every service runs (and is healthy where it has a health check) and the site answers through
 /// Caddy on the host.
 async fn wait_healthy(
@@ -648,13 +649,12 @@ async fn wait_healthy(
     let mut unhealthy_since: BTreeMap<&str, Instant> = BTreeMap::new();
     loop {
         check_cancel(p.cancel)?;
-        let facts = inspect(r, p.dir, &[]).await?;
-        let passed = probe_starting(r, p.services, &facts).await;
+        let facts = inspect_checked(r, p.dir).await?;
         let bad: Vec<String> = p
             .services
             .iter()
             .filter_map(|s| match facts.services.get(*s) {
-                Some(x) if x.status() == "running" || passed.contains(&x.id) => None,
+                Some(x) if x.status() == "running" => None,
                 Some(x) => Some(format!("{s}: {}", x.status())),
                 None => Some(format!("{s}: missing")),
             })
@@ -681,10 +681,17 @@ async fn wait_healthy(
             let site = site_answers(r, p.domain).await;
             match site {
                 Ok(()) => return Ok(facts),
-                Err(e) => last = e,
+                Err(e) => {
+                    tracing::debug!(
+                        host,
+                        "containers healthy, the site does not answer yet: {e}"
+                    );
+                    last = e
+                }
             }
         } else {
             last = bad.join(", ");
+            tracing::debug!(host, waiting_for = %last, "not healthy yet");
             if failed {
                 return Err(step(host, "waiting for healthy containers", &last));
             }
@@ -810,7 +817,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn archives_are_compressed_only_past_a_few_milliseconds_and_for_an_engine_that_reads_zstd() {
+    fn archives_are_compressed_only_past_a_few_milliseconds_and_for_an_engine_that_loads_zstd() {
         let ms = |n| Some(Duration::from_millis(n));
         assert_eq!(
             archive_encoding(ms(50), Some("20.10.24")),
@@ -823,8 +830,8 @@ mod tests {
         // Loopback or a LAN: the CPU is the limit.
         assert_eq!(archive_encoding(ms(0), Some("26.1.3")), Encoding::Raw);
         assert_eq!(archive_encoding(None, Some("26.1.3")), Encoding::Raw);
-        // Engines before 20.10 cannot load zstd; an unknown or stopped one is not guessed at.
-        assert_eq!(archive_encoding(ms(50), Some("19.03.15")), Encoding::Raw);
+        // Engines before 23.0 cannot load zstd; an unknown or stopped one is not guessed at.
+        assert_eq!(archive_encoding(ms(50), Some("20.10.24")), Encoding::Raw);
         assert_eq!(archive_encoding(ms(50), Some("stopped")), Encoding::Raw);
         assert_eq!(archive_encoding(ms(50), None), Encoding::Raw);
     }

@@ -760,7 +760,7 @@ impl Resource for Stack {
                 return Some(state);
             }
         };
-        let facts = host::inspect(&session, &state.dir(), &[]).await;
+        let facts = host::inspect_checked(&session, &state.dir()).await;
         let stats = session.stats();
         session.close().await;
         tracing::info!(

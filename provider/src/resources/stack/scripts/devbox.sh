@@ -5,7 +5,8 @@
 # caddy/devbox.caddy names NEW (TEXT), Caddy reloads in place, OLD drains and is removed.
 #   BUILD 1: build NEW's image first (`devbox_build`). TTYD_PORT 0: no terminal to check.
 # Output: `switched <container id>` on success, else `failed <why>` (and on stderr the new container's last log
-# lines). Exit codes (nothing changed for users on any of them: OLD serves):
+# lines); before it, `steps <step>=<seconds>...`: where the time went (created, healthy, idle, reloaded, drained,
+# stopped). Exit codes (nothing changed for users on any of them: OLD serves):
 #   10 NEW could not be created; 20 NEW never became healthy (NEW is removed); 30 OpenCode stayed busy for
 #   IDLE_S (NEW is removed); 40 Caddy refused the reload (the old file is put back).
 set -u
@@ -14,6 +15,8 @@ cd "$dir" || exit 10
 text=${10}
 compose() { COMPOSE_PROFILES=blue,green docker compose -f docker-compose.yml "$@"; }
 now() { date +%s; }
+t0=$(now) steps=""
+step() { steps="$steps $1=$(($(now) - t0))"; }
 running() { [ "$(docker inspect -f '{{.State.Status}}' "$1" 2>/dev/null)" = running ]; }
 give_up() { # CODE MESSAGE: remove NEW (OLD keeps serving) and fail
   compose rm -sf "$new" >/dev/null 2>&1
@@ -27,6 +30,7 @@ flags="--no-deps"
 out=$(compose up -d $flags "$new" 2>&1) || give_up 10 "the new devbox ($new) could not be created: $(printf '%s' "$out" | tail -n 3 | tr '\n' ' ')"
 id=$(compose ps -q "$new")
 [ -n "$id" ] || give_up 10 "the new devbox ($new) has no container after docker compose up"
+step created
 
 # Health, polled tightly (Docker's own check runs every 5 s): OpenCode answers, and ttyd when the terminal is on.
 deadline=$(($(now) + health_s))
@@ -40,6 +44,7 @@ until docker exec "$id" curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$p
   fi
   sleep 0.25
 done
+step healthy
 
 # OpenCode work in progress is not cut: wait until the serving OpenCode has no busy (or retrying) session.
 if [ "$old" != - ] && running "$old"; then
@@ -51,6 +56,7 @@ if [ "$old" != - ] && running "$old"; then
     sleep 0.5
   done
 fi
+step idle
 
 # The switch: one in-place reload. Streams to OLD (SSE, terminal WebSockets) are closed by it and reconnect to NEW.
 cp -p caddy/devbox.caddy caddy/.devbox.caddy.before 2>/dev/null || : >caddy/.devbox.caddy.before
@@ -60,6 +66,7 @@ if ! out=$(compose exec -T caddy caddy reload --config /etc/caddy/Caddyfile --ad
   give_up 40 "Caddy refused the configuration naming $new: $(printf '%s' "$out" | tail -n 3 | tr '\n' ' ')"
 fi
 rm -f caddy/.devbox.caddy.before
+step reloaded
 
 # Drain: until OLD holds no connection from outside its container on OpenCode's or ttyd's port (Caddy closes the
 # old configuration's idle connections once it is unloaded), capped at DRAIN_S like Kamal's drain timeout.
@@ -76,8 +83,11 @@ if [ "$old" != - ] && running "$old"; then
     sleep 0.25
   done
 fi
+step drained
 if [ "$old" != - ]; then
   docker stop -t 10 "$old" >/dev/null 2>&1
   docker rm -f "$old" >/dev/null 2>&1
 fi
+step stopped
+printf 'steps\t%s\n' "${steps# }"
 printf 'switched\t%s\n' "$(printf '%.12s' "$id")"
