@@ -38,8 +38,11 @@ fn wait_text(tg: &TelegramDouble, llm: &LlmDouble, needle: &str, vm: &TestVm) ->
                     .collect::<Vec<_>>(),
                 in_vm(
                     vm,
-                    "for c in $(docker ps -q --filter name=devbox_); do docker exec $c sh -c \
-                     'curl -s localhost:4096/session/status; echo; curl -s localhost:4096/session'; done 2>&1 || true"
+                    "for c in $(docker ps -aq --filter label=com.docker.compose.project=cloudcode); do \
+                     case $(docker inspect -f '{{index .Config.Labels \"com.docker.compose.service\"}}' $c) in devbox*) \
+                     echo \"== $c\"; docker exec $c sh -c 'curl -s localhost:4096/session/status; echo; \
+                     curl -s localhost:4096/session; echo; f=$(ls -t /home/dev/.local/share/opencode/log/*.log | head -n 1); \
+                     echo \"== $f\"; tail -n 60 \"$f\"' ;; esac; done 2>&1 || true"
                 ),
                 in_vm(
                     vm,

@@ -435,19 +435,51 @@ fn schema_served(provider: &Path, runs: usize) -> Result<(f64, f64)> {
     Ok((median(schema), median(bare)))
 }
 
+/// `--only first-deploy`: at each RTT, `--runs` rounds of the baseline's first deploy then each provider's, each
+/// on a fresh VM (alternating, so the machine's drift touches both alike); medians and every sample.
+fn first_deploys_only(a: &Args) -> Result<()> {
+    let mut md = String::from(
+        "| profile | RTT | first deploy, median (s) | samples (s) | baseline to healthy, median (s) | baseline samples (s) | ratio of medians |\n\
+         | --- | --- | --- | --- | --- | --- | --- |\n",
+    );
+    for d in &a.delays_ms {
+        let mut base = vec![];
+        let mut ours: Vec<Vec<f64>> = vec![vec![]; a.providers.len()];
+        for _ in 0..a.runs {
+            base.push(baseline(&a.providers[0].1, *d)?.healthy_s);
+            for (i, (profile, provider)) in a.providers.iter().enumerate() {
+                ours[i].push(measure(profile, provider, *d, 1, true)?.first_deploy_s);
+            }
+        }
+        let list = |v: &[f64]| {
+            v.iter()
+                .map(|x| format!("{x:.1}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let b = median(base.clone());
+        for (i, (profile, _)) in a.providers.iter().enumerate() {
+            let m = median(ours[i].clone());
+            md.push_str(&format!(
+                "| {profile} | {} ms | {m:.1} | {} | {b:.1} | {} | {:.2}× |\n",
+                2 * d,
+                list(&ours[i]),
+                list(&base),
+                m / b
+            ));
+        }
+    }
+    println!("{md}");
+    if let Some(out) = &a.out {
+        std::fs::write(out, &md)?;
+    }
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let a = args()?;
     if a.first_deploy_only {
-        for d in &a.delays_ms {
-            for (profile, provider) in &a.providers {
-                let r = measure(profile, provider, *d, a.runs, true)?;
-                println!(
-                    "{profile} {} ms RTT: first deploy {:.1} s, {} SSH conns, {:.1} MB on the wire",
-                    r.rtt_ms, r.first_deploy_s, r.first_deploy_conns, r.first_deploy_wire_mb
-                );
-            }
-        }
-        return Ok(());
+        return first_deploys_only(&a);
     }
     let (schema, bare) = schema_served(&a.providers[0].1, a.runs)?;
     let mut rows = vec![];
