@@ -632,29 +632,14 @@ impl Store {
             params![platform, user],
             |r| r.get(0),
         )?;
-        let missed: i64 = db
-            .query_row(
-                "SELECT missed FROM users WHERE platform = ?1 AND user_id = ?2",
-                params![platform, user],
-                |r| r.get(0),
-            )
-            .optional()?
-            .unwrap_or(0);
-        Ok((waiting, missed))
+        Ok((waiting, missed_count(&db, platform, user)?))
     }
 
     /// How many messages the user missed while the backlog was full; resets the count.
     pub fn take_missed(&self, platform: &str, user: &str) -> Result<i64> {
         let mut db = self.db();
         let tx = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let n: i64 = tx
-            .query_row(
-                "SELECT missed FROM users WHERE platform = ?1 AND user_id = ?2",
-                params![platform, user],
-                |r| r.get(0),
-            )
-            .optional()?
-            .unwrap_or(0);
+        let n = missed_count(&tx, platform, user)?;
         tx.execute(
             "UPDATE users SET missed = 0 WHERE platform = ?1 AND user_id = ?2",
             params![platform, user],
@@ -744,6 +729,18 @@ impl Store {
 }
 
 /// `label`, or `label-1`, `label-2`… when the user already has a box of that name.
+/// A user's count of messages dropped past the backlog cap (0 for an unknown user).
+fn missed_count(db: &Connection, platform: &str, user: &str) -> Result<i64> {
+    Ok(db
+        .query_row(
+            "SELECT missed FROM users WHERE platform = ?1 AND user_id = ?2",
+            params![platform, user],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(0))
+}
+
 fn unique_label(
     tx: &rusqlite::Transaction<'_>,
     platform: &str,

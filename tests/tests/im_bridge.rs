@@ -88,6 +88,26 @@ fn backlog(bridge: &ImBridge, user: i64) -> (i64, i64) {
     )
 }
 
+/// Waits until the chat got at least `n` "Queued" replies.
+fn wait_queued(tg: &TelegramDouble, chat: i64, n: usize) {
+    tg.wait_for(
+        chat,
+        |ms| {
+            ms.iter()
+                .filter(|m| m.text.starts_with("🕒 Queued"))
+                .count()
+                >= n
+        },
+        WAIT,
+    )
+    .unwrap_or_else(|_| {
+        panic!(
+            "fewer than {n} queued replies: {:#?}",
+            texts(&tg.messages(chat))
+        )
+    });
+}
+
 /// The message carrying a button labelled `label`, and that button's callback data.
 fn button(tg: &TelegramDouble, chat: i64, label: &str) -> (i64, String) {
     tg.messages(chat)
@@ -433,17 +453,7 @@ fn stream_cuts_telegram_outages_and_bridge_restarts_deliver_every_answer_once_in
     for n in 1..=3 {
         tg.user_says(ANN, (ANN, "ann"), &format!("ORDER{n} please"));
     }
-    tg.wait_for(
-        ANN,
-        |ms| {
-            ms.iter()
-                .filter(|m| m.text.starts_with("🕒 Queued"))
-                .count()
-                >= 2
-        },
-        WAIT,
-    )
-    .expect("queued replies");
+    wait_queued(&tg, ANN, 2);
     tg.fail_next(
         "sendMessage",
         1,
@@ -524,17 +534,7 @@ fn users_unreachable_while_tasks_finish_get_the_newest_answers_once_and_a_missed
     wait_text(&tg, ANN, "Working on", &bridge);
     tg.user_says(ANN, (ANN, "ann"), "AWAY2 please");
     tg.user_says(ANN, (ANN, "ann"), "AWAY3 please");
-    tg.wait_for(
-        ANN,
-        |ms| {
-            ms.iter()
-                .filter(|m| m.text.starts_with("🕒 Queued"))
-                .count()
-                >= 2
-        },
-        WAIT,
-    )
-    .expect("two queued replies");
+    wait_queued(&tg, ANN, 2);
     assert!(
         !llm.any_request_contains("AWAY2"),
         "the second task was sent while the first ran"
