@@ -29,7 +29,17 @@ pub enum OpencodeError {
     Malformed { what: String, detail: String },
     #[error("OpenCode has no {what}")]
     NotFound { what: String },
+    #[error("OpenCode at {url} did not answer {what} within {after:?}")]
+    Silent {
+        url: String,
+        what: String,
+        after: Duration,
+    },
 }
+
+/// How long the event stream may take to answer with its headers. A server still starting can accept the
+/// connection and never answer that request; without a bound the bridge waited on it forever, deaf to every event.
+const EVENT_STREAM_OPEN: Duration = Duration::from_secs(10);
 
 /// A client of one OpenCode server (one box's devbox).
 #[derive(Clone)]
@@ -287,11 +297,22 @@ impl Client {
     /// Opens `GET /event` (server-sent events). The stream has no replay: whoever reconnects rebuilds its view
     /// from [`Client::status`], [`Client::messages`], [`Client::permissions`] and [`Client::questions`].
     pub async fn events(&self) -> Result<EventStream, OpencodeError> {
-        let resp = self
+        self.events_within(EVENT_STREAM_OPEN).await
+    }
+
+    /// [`Client::events`] with the bound on its answer given.
+    pub async fn events_within(&self, open: Duration) -> Result<EventStream, OpencodeError> {
+        let send = self
             .request(Method::GET, "/event")
             .header("accept", "text/event-stream")
-            .send()
+            .send();
+        let resp = tokio::time::timeout(open, send)
             .await
+            .map_err(|_| OpencodeError::Silent {
+                url: self.base.clone(),
+                what: "the event stream".into(),
+                after: open,
+            })?
             .map_err(|e| OpencodeError::Unreachable {
                 url: self.base.clone(),
                 source: e,
@@ -335,4 +356,38 @@ pub fn new_message_id() -> String {
         .map(|_| B62[rng.random_range(0..B62.len())] as char)
         .collect();
     format!("msg_{n:012x}{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: OpenCode still starting accepted the bridge's `/event` connection and never answered it; the
+    /// bridge waited forever and delivered nothing (im_stack, CI 2026-12-03).
+    #[tokio::test]
+    async fn an_event_stream_that_never_answers_is_given_up_not_waited_on_forever() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        // Accepts and reads, never answers.
+        let server = tokio::spawn(async move {
+            let mut held = vec![];
+            loop {
+                let (sock, _) = listener.accept().await.unwrap();
+                held.push(sock);
+            }
+        });
+        let client = Client::new(&format!("http://{addr}"), None).unwrap();
+        let started = std::time::Instant::now();
+        let err = match client.events_within(Duration::from_millis(300)).await {
+            Err(e) => e,
+            Ok(_) => panic!("a server that never answered gave an event stream"),
+        };
+        assert!(matches!(err, OpencodeError::Silent { .. }), "{err}");
+        assert!(
+            err.to_string().contains("did not answer the event stream"),
+            "{err}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+        server.abort();
+    }
 }
