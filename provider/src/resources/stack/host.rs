@@ -820,7 +820,7 @@ mod tests {
     fn archives_are_compressed_only_past_a_few_milliseconds_and_for_an_engine_that_loads_zstd() {
         let ms = |n| Some(Duration::from_millis(n));
         assert_eq!(
-            archive_encoding(ms(50), Some("20.10.24")),
+            archive_encoding(ms(50), Some("23.0.1")),
             Encoding::Zstd(ZSTD_LEVEL)
         );
         assert_eq!(
