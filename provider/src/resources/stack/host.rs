@@ -602,13 +602,8 @@ const ZSTD_LEVEL: i32 = 1;
 /// #41759); Debian 12's 20.10.24 was seen refusing it ("archive/tar: invalid tar header").
 fn archive_encoding(round_trip: Option<Duration>, docker: Option<&str>) -> Encoding {
     let reads_zstd = docker
-        .and_then(|v| {
-            let mut parts = v.split(['.', '-', '+']);
-            let major: u32 = parts.next()?.parse().ok()?;
-            let minor: u32 = parts.next()?.parse().ok()?;
-            Some((major, minor) >= (23, 0))
-        })
-        .unwrap_or(false);
+        .and_then(super::version_triple)
+        .is_some_and(|(major, minor, _)| (major, minor) >= (23, 0));
     match round_trip {
         Some(rtt) if reads_zstd && rtt >= COMPRESS_FROM_RTT => Encoding::Zstd(ZSTD_LEVEL),
         _ => Encoding::Raw,

@@ -393,7 +393,12 @@ fn image_version(image: &str) -> Option<(u64, u64, u64)> {
     if tag.contains('/') || image.contains('@') {
         return None;
     }
-    let core = tag.trim_start_matches('v').split(['-', '+']).next()?;
+    version_triple(tag)
+}
+
+/// `v4.39.20`, `20.10.24+dfsg1`, `23.0` → (major, minor, patch); none for anything that is not a version.
+pub(crate) fn version_triple(text: &str) -> Option<(u64, u64, u64)> {
+    let core = text.trim_start_matches('v').split(['-', '+']).next()?;
     let mut parts = core.split('.').map(|p| p.parse::<u64>().ok());
     let v = (
         parts.next()??,
