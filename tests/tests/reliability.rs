@@ -214,7 +214,10 @@ fn connection_cut_at_random_points_of_an_apply_then_the_next_apply_converges_and
                 1,
                 "kill {k}: a second devbox was left behind"
             );
-            let temps = in_vm(&vm, "find /opt/cloudcode -name '*cloudcode-tmp*' | wc -l");
+            let temps = in_vm(
+                &vm,
+                "find /opt/cloudcode \\( -name '*cloudcode-tmp*' -o -name '*.cloudcode-new' -o -name .incoming \\) | wc -l",
+            );
             assert_eq!(
                 temps.trim(),
                 "0",

@@ -175,9 +175,11 @@ fn fresh_vm_deploy_change_drift_import_and_destroy() {
         let t = Instant::now();
         let (change, requests) = with_request_loop(&vm.ssh_host, &session, || apply_ok(&wd));
         eprintln!(
-            "one-setting change: {:?}, {} requests during it",
+            "one-setting change: {:?}, {} requests during it; host steps {:?}, devbox switch steps {:?}",
             t.elapsed(),
-            requests.total
+            requests.total,
+            logged_line(&change.stderr, "host-side deploy steps"),
+            logged_line(&change.stderr, "devbox switched"),
         );
         assert!(
             requests.failed.is_empty(),
@@ -208,6 +210,14 @@ fn fresh_vm_deploy_change_drift_import_and_destroy() {
                 "{untouched} was uploaded: {uploaded}"
             );
         }
+        // One connection and two remote commands beyond the plan's read: the look at the host and one upload that
+        // runs the host's work (scripts/apply.sh); nothing through SFTP.
+        let cost = |key: &str| change.logged("cloudcode_stack applied", key);
+        assert_eq!(
+            (cost("connections"), cost("commands"), cost("uploads")),
+            (Some("1".into()), Some("2".into()), Some("0".into())),
+            "SSH cost of a one-setting change"
+        );
         assert_eq!(plan_exit(&wd).0, 0);
 
         // 3b. A devbox image that never gets healthy (Caddy's image: no OpenCode in it): the old devbox keeps
@@ -465,6 +475,87 @@ fn a_connection_dropped_mid_upload_leaves_no_partial_file_and_the_next_apply_con
             "0",
             "temp files of the interrupted upload remain"
         );
+
+        // A later image change moves only the layers the host lacks: a devbox image one layer above the deployed
+        // one, saved whole (every layer in the archive) and removed from the host again.
+        let devbox = vm.image("devbox").unwrap().clone();
+        let next = "cloudcode-test/devbox:next";
+        in_vm(
+            &vm,
+            &format!(
+                "printf 'FROM {}\\nRUN echo next > /etc/cloudcode-next\\n' | docker build -q -t {next} - >/dev/null && \
+                 docker save -o /root/devbox-next.tar {next} && docker rmi {next} >/dev/null",
+                devbox.image
+            ),
+        );
+        let next_tar = wd.path().join("devbox-next.tar");
+        std::fs::copy(vm.path_in_vm("/root/devbox-next.tar"), &next_tar).unwrap();
+        let whole = std::fs::metadata(&next_tar).unwrap().len();
+        let hcl = stack_hcl(&vm, "")
+            .replace(
+                &format!("devbox   = \"{}\"", devbox.image),
+                &format!("devbox   = \"{next}\""),
+            )
+            .replace(
+                &format!("\"{}\"]", devbox.archive.display()),
+                &format!(
+                    "\"{}\", \"{}\"]",
+                    devbox.archive.display(),
+                    next_tar.display()
+                ),
+            );
+        assert!(
+            hcl.contains(next) && hcl.contains("devbox-next.tar"),
+            "{hcl}"
+        );
+        write_main(&wd, &hcl);
+        wd.set_env("TF_LOG_PROVIDER", "info");
+        let change = apply_ok(&wd);
+        wd.set_env("TF_LOG_PROVIDER", "");
+        let logged = |key: &str| -> u64 {
+            change
+                .logged("streaming image archive into docker load", key)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("no {key} in the load log line:\n{}", change.stderr))
+        };
+        let (sent, skipped) = (logged("bytes"), logged("skipped_layers"));
+        eprintln!("image change: {sent} of {whole} bytes sent, {skipped} layers left out");
+        assert_eq!(logged("whole"), whole);
+        assert!(skipped >= 1, "no layer was left out");
+        assert!(
+            sent * 10 < whole,
+            "{sent} of {whole} bytes sent for a one-layer change"
+        );
+        // The devbox runs the new image, loaded from the trimmed archive; the plan after it is empty.
+        let running = in_vm(
+            &vm,
+            "docker inspect -f '{{.Image}}' $(docker ps -q --filter label=com.docker.compose.project=cloudcode --filter name=devbox_)",
+        );
+        let want = in_vm(
+            &vm,
+            &format!("docker image inspect -f '{{{{.Id}}}}' {next}"),
+        );
+        assert_eq!(
+            running.trim(),
+            want.trim(),
+            "the devbox does not run {next}"
+        );
+        assert_eq!(
+            in_vm(
+                &vm,
+                "docker exec $(docker ps -q --filter name=devbox_) cat /etc/cloudcode-next"
+            )
+            .trim(),
+            "next"
+        );
+        assert_eq!(plan_exit(&wd).0, 0);
         vm.shutdown().unwrap();
     });
+}
+
+/// The text after `steps=` on the provider's last log line holding `marker` (its values hold spaces).
+fn logged_line(stderr: &str, marker: &str) -> Option<String> {
+    let line = stderr.lines().filter(|l| l.contains(marker)).next_back()?;
+    let at = line.find("steps=")?;
+    Some(line[at + 6..].to_string())
 }

@@ -417,6 +417,11 @@ impl TestVm {
     }
 
     /// `user@host` for ssh.
+    /// Where a path of the VM's filesystem lies on this host (the VM's root is a directory here).
+    pub fn path_in_vm(&self, path: &str) -> PathBuf {
+        self.root.join(path.trim_start_matches('/'))
+    }
+
     pub fn ssh_destination(&self) -> String {
         format!("{}@{}", self.user, self.ssh_host)
     }

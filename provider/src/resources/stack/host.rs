@@ -1,10 +1,11 @@
 //! What `cloudcode_stack` does on the host, over one [`Remote`] session: inspect it (one command), deploy a
-//! bundle (Docker, changed files only, atomic uploads, previous generation kept, Compose, the devbox by
-//! blue/green, health, rollback) and tear it down. No Terraform types here: the resource maps state to [`DeployParams`] and back.
+//! bundle (Docker, image archives, then what changes decided here and done on the host by [`super::apply`] in one
+//! command) and tear it down. No Terraform types here: the resource maps state to [`DeployParams`] and back.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use cloudcode_bundle::runtime::{self, DEVBOX_CADDY};
 use cloudcode_bundle::{paths, Bundle, FileKind};
@@ -12,10 +13,12 @@ use cloudcode_ssh::{Encoding, Remote, SshError};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
-use super::devbox::{self, DevboxPlan, SwitchParams};
+use super::apply::{self, Work};
+use super::archive;
+use super::devbox::DevboxPlan;
 pub use cloudcode_bundle::runtime::sh_quote;
 
-const INSPECT: &str = include_str!("scripts/inspect.sh");
+pub(super) const INSPECT: &str = include_str!("scripts/inspect.sh");
 const DOCKER: &str = include_str!("scripts/docker.sh");
 /// How many log lines of each unhealthy container a failure reports.
 pub(super) const LOG_LINES: u32 = 30;
@@ -159,7 +162,7 @@ async fn inspect_with(
     Ok(parse_facts(&out.stdout_lossy()))
 }
 
-fn parse_facts(text: &str) -> Facts {
+pub(super) fn parse_facts(text: &str) -> Facts {
     let mut f = Facts::default();
     for line in text.lines() {
         let cols: Vec<&str> = line.split('\t').collect();
@@ -252,10 +255,12 @@ fn compose(dir: &str, args: &str) -> String {
     runtime::compose_command(dir, args)
 }
 
-/// Deploys `p.bundle` to the host: see the module comment for the order of steps.
+/// Deploys `p.bundle` to the host: see the module comment for the order of steps. A one-setting change costs two
+/// remote commands on one connection: the look ([`inspect`]) and the host's work ([`apply::run`]).
 pub async fn deploy(r: &dyn Remote, p: &DeployParams<'_>) -> Result<DeployOutcome, HostError> {
     let host = r.host().to_string();
-    let mut facts = inspect(r, p.dir, &[]).await?;
+    let image = p.bundle.manifest.inputs.devbox_image();
+    let mut facts = inspect(r, p.dir, &[&image]).await?;
 
     // 1. Docker and Compose v2, installed with the distribution's packages if allowed, daemon running.
     crate::progress::report("install", "start", &host);
@@ -268,7 +273,7 @@ pub async fn deploy(r: &dyn Remote, p: &DeployParams<'_>) -> Result<DeployOutcom
         r.run(&format!("sh -s -- {mode}"), Some(DOCKER.as_bytes()))
             .await
             .map_err(|e| step(&host, "installing Docker", e))?;
-        facts = inspect(r, p.dir, &[]).await?;
+        facts = inspect(r, p.dir, &[&image]).await?;
     }
     crate::progress::report("install", "done", &host);
     check_cancel(p.cancel)?;
@@ -276,275 +281,141 @@ pub async fn deploy(r: &dyn Remote, p: &DeployParams<'_>) -> Result<DeployOutcom
     // 2. Image archives the host cannot pull, before any file changes (a failure here changes nothing). All at
     //    once, each on its own channel of the one connection: sshd grants every channel its own window (2 MiB
     //    with OpenSSH), so one stream moves at most a window per round trip and three move three times that.
-    check_cancel(p.cancel)?;
-    futures::future::try_join_all(
-        p.image_archives
-            .iter()
-            .map(|archive| load_archive(r, p.dir, archive, &facts)),
-    )
-    .await?;
-    check_cancel(p.cancel)?;
-
-    // 3. Changed files only (manifest last, after health): managed files by hash, secret files when supplied.
-    let changed: Vec<(&String, &cloudcode_bundle::File)> = p
-        .bundle
-        .files
-        .iter()
-        .filter(|(path, _)| path.as_str() != paths::MANIFEST)
-        .filter(|(path, f)| match f.kind {
-            FileKind::Managed => facts.files.get(*path) != Some(&f.sha256()),
-            FileKind::Secret { .. } => true,
-        })
-        .collect();
-    let caddyfile_changed = changed.iter().any(|(p, _)| p.as_str() == paths::CADDYFILE);
-    let existing: Vec<&String> = changed
-        .iter()
-        .map(|(p, _)| *p)
-        .filter(|p| facts.has_file(p))
-        .collect();
-    let created: Vec<&String> = changed
-        .iter()
-        .map(|(p, _)| *p)
-        .filter(|p| !facts.has_file(p))
-        .collect();
-
-    // 4. Keep the previous generation of what is about to change.
-    let dirs: BTreeSet<String> = changed
-        .iter()
-        .filter_map(|(p, _)| p.rsplit_once('/').map(|(d, _)| d.to_string()))
-        .collect();
-    let mut prep = format!("mkdir -p {}", sh_quote(p.dir));
-    for d in &dirs {
-        prep.push_str(&format!(" {}", sh_quote(&format!("{}/{d}", p.dir))));
-    }
-    prep.push_str(&format!(
-        " && cd {} && rm -rf .previous && mkdir -p .previous && printf '%s\\n' {} > .previous/.created",
-        sh_quote(p.dir),
-        created.iter().map(|c| sh_quote(c)).collect::<Vec<_>>().join(" ")
-    ));
-    if !existing.is_empty() {
-        prep.push_str(&format!(
-            " && cp -a --parents {} .previous/",
-            existing
+    //    Each without the layers the host already has (archive.rs).
+    let pending = archives_to_load(p.image_archives, &facts).await?;
+    if !pending.is_empty() {
+        let layers = r
+            .run(archive::HOST_LAYERS, None)
+            .await
+            .map_err(|e| step(&host, "listing the host's image layers", e))?;
+        let chains = Arc::new(archive::host_chains(&layers.stdout_lossy()));
+        futures::future::try_join_all(
+            pending
                 .iter()
-                .map(|c| sh_quote(c))
-                .collect::<Vec<_>>()
-                .join(" ")
-        ));
+                .map(|(archive, sha)| load_archive(r, p.dir, archive, sha, &chains, &facts)),
+        )
+        .await?;
+        check_cancel(p.cancel)?;
+        facts = inspect(r, p.dir, &[&image]).await?;
     }
-    r.run(&prep, None).await?;
 
+    // 3.–10. The host's work in one command (scripts/apply.sh); it looks again first if another deploy held the
+    //    host, as the files and containers it decided from may have changed.
     let mut outcome = DeployOutcome::default();
-    crate::progress::report("upload", "start", &format!("{} files", changed.len()));
-    // All at once: each atomic upload is several SFTP round trips (open, write, close, rename), one file after
-    // the other cost ~0.5 s per file at 50 ms RTT.
-    check_cancel(p.cancel)?;
-    let targets: Vec<String> = changed
-        .iter()
-        .map(|(path, _)| format!("{}/{path}", p.dir))
-        .collect();
-    futures::future::try_join_all(
-        changed
-            .iter()
-            .zip(&targets)
-            .map(|((_, f), target)| r.upload_atomic(target, &f.bytes, f.mode)),
-    )
-    .await?;
-    check_cancel(p.cancel)?;
-    for (path, f) in &changed {
-        outcome.uploaded.push(path.to_string());
-        outcome.uploaded_bytes += f.bytes.len();
+    for attempt in 0..2 {
+        let work = Work::decide(p, &facts, &image, &mut outcome);
+        crate::progress::report("upload", "start", &format!("{} files", work.files.len()));
+        crate::progress::report("up", "start", &host);
+        match apply::run(r, &work, p.cancel).await? {
+            Some(answer) => return Ok(finish(p, facts, answer, outcome)),
+            None if attempt == 0 => facts = inspect(r, p.dir, &[&image]).await?,
+            None => break,
+        }
     }
+    Err(step(
+        &host,
+        "deploying",
+        "another deploy to this host is still running; apply again once it has ended",
+    ))
+}
+
+impl<'a> Work<'a> {
+    /// What the host must do for `p` from what it has (`facts`): the changed files only (managed files by hash,
+    /// secret files when supplied), the devbox kept, started or switched, the files no longer used.
+    fn decide(
+        p: &'a DeployParams<'a>,
+        facts: &Facts,
+        image: &str,
+        outcome: &mut DeployOutcome,
+    ) -> Work<'a> {
+        let files: Vec<(&str, &cloudcode_bundle::File)> = p
+            .bundle
+            .files
+            .iter()
+            .filter(|(path, _)| path.as_str() != paths::MANIFEST)
+            .filter(|(path, f)| match f.kind {
+                FileKind::Managed => facts.files.get(*path) != Some(&f.sha256()),
+                FileKind::Secret { .. } => true,
+            })
+            .map(|(path, f)| (path.as_str(), f))
+            .collect();
+        let manifest = p
+            .bundle
+            .files
+            .get_key_value(paths::MANIFEST)
+            .filter(|(_, m)| facts.files.get(paths::MANIFEST) != Some(&m.sha256()))
+            .map(|(path, m)| (path.as_str(), m));
+        outcome.uploaded = files
+            .iter()
+            .chain(&manifest)
+            .map(|(path, _)| path.to_string())
+            .collect();
+        outcome.uploaded_bytes = files
+            .iter()
+            .chain(&manifest)
+            .map(|(_, f)| f.bytes.len())
+            .sum();
+        let devbox = DevboxPlan::decide(
+            facts,
+            &p.bundle.devbox_hash,
+            facts.image_ids.get(image).map(String::as_str),
+        );
+        tracing::info!(dir = %p.dir, plan = ?devbox, files = ?outcome.uploaded, "deploy plan");
+        Work {
+            dir: p.dir,
+            caddyfile_changed: files.iter().any(|(path, _)| *path == paths::CADDYFILE),
+            files,
+            manifest,
+            devbox,
+            services: p.services,
+            build_devbox: p.build_devbox,
+            terminal: p.bundle.manifest.inputs.terminal_enabled,
+            ensure_secrets: paths::ENSURE_SECRETS,
+            domain: p.domain,
+            retired: p
+                .bundle
+                .retired
+                .iter()
+                .filter(|f| facts.has_file(f))
+                .map(String::as_str)
+                .collect(),
+            health_timeout: p.health_timeout,
+        }
+    }
+}
+
+/// The outcome of a deploy the host answered `ok` to.
+fn finish(
+    p: &DeployParams<'_>,
+    facts: Facts,
+    answer: apply::Answer,
+    mut outcome: DeployOutcome,
+) -> DeployOutcome {
+    let host = p.domain;
     crate::progress::report(
         "upload",
         "done",
         &format!("{} bytes", outcome.uploaded_bytes),
     );
-    if !changed.is_empty() {
-        tracing::info!(host = %host, files = ?outcome.uploaded, bytes = outcome.uploaded_bytes, "uploaded changed files");
-    }
-
-    // 5. Authelia's secrets, created once on the host.
-    r.run(
-        &format!(
-            "sh {}/{} {}",
-            sh_quote(p.dir),
-            paths::ENSURE_SECRETS,
-            sh_quote(p.dir)
-        ),
-        None,
-    )
-    .await
-    .map_err(|e| step(&host, "creating Authelia's secrets", e))?;
-
-    // 6. Compose for every service but a serving devbox, the devbox by blue/green, Caddy reloaded in place;
-    //    7. health; 8. leftovers of an interrupted switch removed.
-    let result = up_and_switch(r, p, &facts, caddyfile_changed, &mut outcome).await;
-    if let Err(e) = result {
-        if matches!(e, HostError::Cancelled) {
-            return Err(e);
-        }
-        let logs = unhealthy_logs(r, p.dir, p.services).await;
-        let restore = match restore_previous(r, p.dir, p.services).await {
-            Ok(()) => String::new(),
-            Err(re) => format!(" (restoring failed too: {re})"),
-        };
-        return Err(HostError::Unhealthy {
-            host,
-            reason: e.to_string(),
-            restore,
-            logs,
-        });
-    }
-
-    // 9. Files these settings no longer use (the chat bridge's once its block is gone): its container is gone now.
-    let retired: Vec<String> = p
-        .bundle
-        .retired
-        .iter()
-        .filter(|f| facts.has_file(f))
-        .map(|f| sh_quote(f))
-        .collect();
-    if !retired.is_empty() {
-        let files = retired;
-        r.run(
-            &format!(
-                "cd {} && rm -f {} && {{ rmdir im 2>/dev/null || true; }}",
-                sh_quote(p.dir),
-                files.join(" ")
-            ),
-            None,
-        )
-        .await
-        .map_err(|e| step(&host, "removing unused files", e))?;
-    }
-
-    // 10. The manifest marks a complete generation (import reads it).
-    if let Some(m) = p.bundle.files.get(paths::MANIFEST) {
-        if facts.files.get(paths::MANIFEST) != Some(&m.sha256()) {
-            r.upload_atomic(&format!("{}/{}", p.dir, paths::MANIFEST), &m.bytes, m.mode)
-                .await?;
-            outcome.uploaded.push(paths::MANIFEST.to_string());
-            outcome.uploaded_bytes += m.bytes.len();
-        }
-    }
-    tracing::info!(host = %host, recreated = ?outcome.recreated, caddy_reloaded = outcome.caddy_reloaded, "deployed");
-    outcome.facts_before = facts;
-    Ok(outcome)
-}
-
-/// Steps 6–8 of [`deploy`]: the services up, the devbox kept, started or switched, health, leftovers removed.
-async fn up_and_switch(
-    r: &dyn Remote,
-    p: &DeployParams<'_>,
-    facts: &Facts,
-    caddyfile_changed: bool,
-    outcome: &mut DeployOutcome,
-) -> Result<(), HostError> {
-    let host = r.host();
-    let image = p.bundle.manifest.inputs.devbox_image();
-    let before = inspect(r, p.dir, &[&image]).await?;
-    let plan = DevboxPlan::decide(
-        &before,
-        &p.bundle.devbox_hash,
-        before.image_ids.get(&image).map(String::as_str),
-    );
-    tracing::info!(host = %host, plan = ?plan, "devbox");
-
-    // The run-time Caddy file names the serving devbox before Caddy may (re)start with a Caddyfile importing it.
-    let text =
-        runtime::devbox_caddy(plan.serving()).map_err(|e| step(host, "naming the devbox", e))?;
-    let devbox_caddy_changed =
-        before.files.get(DEVBOX_CADDY) != Some(&hex::encode(Sha256::digest(text.as_bytes())));
-    if devbox_caddy_changed {
-        r.upload_atomic(&format!("{}/{DEVBOX_CADDY}", p.dir), text.as_bytes(), 0o644)
-            .await?;
-    }
-
-    let others: Vec<&str> = p
-        .services
-        .iter()
-        .copied()
-        .filter(|s| !runtime::is_devbox(s))
-        .collect();
-    let mut up: Vec<String> = others.iter().map(|s| s.to_string()).collect();
-    let mut build = "";
-    if let DevboxPlan::Start { service } = &plan {
-        up.push(service.clone());
-        if p.build_devbox {
-            build = " --build";
-        }
-    }
-    crate::progress::report("up", "start", host);
-    r.run(
-        &compose(p.dir, &format!("up -d{build} {}", up.join(" "))),
-        None,
-    )
-    .await
-    .map_err(|e| step(host, "docker compose up", e))?;
-    let after = inspect(r, p.dir, &[]).await?;
-    let caddy_recreated = before.containers.get("caddy").map(|x| &x.id)
-        != after.containers.get("caddy").map(|x| &x.id);
-    if (caddyfile_changed || devbox_caddy_changed) && !caddy_recreated {
-        reload_caddy(r, p.dir).await?;
-        outcome.caddy_reloaded = true;
-    }
-    if let DevboxPlan::Switch { old_id, new, .. } = &plan {
-        check_cancel(p.cancel)?;
-        let sp = SwitchParams {
-            dir: p.dir,
-            build: p.build_devbox,
-            terminal: p.bundle.manifest.inputs.terminal_enabled,
-            timeout: p.health_timeout,
-        };
-        devbox::switch(r, old_id, new, &sp).await?;
-        outcome.caddy_reloaded = true;
+    if !outcome.uploaded.is_empty() {
+        tracing::info!(domain = %host, files = ?outcome.uploaded, bytes = outcome.uploaded_bytes, "uploaded changed files");
     }
     crate::progress::report("up", "done", host);
-
-    crate::progress::report("health", "start", p.domain);
-    let healthy = wait_healthy(r, p, host).await?;
-    crate::progress::report("health", "done", p.domain);
+    crate::progress::report("health", "start", host);
+    crate::progress::report("health", "done", &answer.steps);
     outcome.recreated = p
         .services
         .iter()
         .filter(|s| {
-            facts.services.get(**s).map(|x| &x.id) != healthy.services.get(**s).map(|x| &x.id)
+            facts.services.get(**s).map(|x| &x.id) != answer.facts.services.get(**s).map(|x| &x.id)
         })
         .map(|s| s.to_string())
         .collect();
-
-    // Leftovers: a second devbox means a switch was cut short, maybe after `devbox.caddy` named the new colour
-    // but before Caddy loaded it, so Caddy reloads before the old one goes.
-    let gone = devbox::leftovers(&healthy, p.services, plan.target());
-    if !gone.is_empty() {
-        tracing::info!(host = %host, containers = ?gone, "removing leftover containers");
-        if gone.iter().any(|(name, _)| runtime::is_devbox(name)) && !outcome.caddy_reloaded {
-            reload_caddy(r, p.dir).await?;
-            outcome.caddy_reloaded = true;
-        }
-        let ids: Vec<String> = gone.iter().map(|(_, id)| sh_quote(id)).collect();
-        r.run(&format!("docker rm -f {} >/dev/null", ids.join(" ")), None)
-            .await
-            .map_err(|e| step(host, "removing leftover containers", e))?;
-    }
-    outcome.services = healthy.services;
-    Ok(())
-}
-
-/// Caddy's in-place reload of the Caddyfile and the `devbox.caddy` it imports (no connection is dropped but
-/// proxied streams, which reconnect).
-async fn reload_caddy(r: &dyn Remote, dir: &str) -> Result<(), HostError> {
-    r.run(
-        &compose(
-            dir,
-            "exec -T caddy caddy reload --config /etc/caddy/Caddyfile --adapter caddyfile",
-        ),
-        None,
-    )
-    .await
-    .map_err(|e| step(r.host(), "reloading Caddy", e))?;
-    Ok(())
+    outcome.caddy_reloaded = answer.caddy_reloaded;
+    outcome.services = answer.facts.services;
+    tracing::info!(domain = %host, recreated = ?outcome.recreated, caddy_reloaded = outcome.caddy_reloaded, "deployed");
+    outcome.facts_before = facts;
+    outcome
 }
 
 fn check_cancel(c: &CancellationToken) -> Result<(), HostError> {
@@ -555,34 +426,70 @@ fn check_cancel(c: &CancellationToken) -> Result<(), HostError> {
     }
 }
 
+/// The archives the host has not loaded yet (by sha256, hashed at once, streaming), with their sha256.
+async fn archives_to_load(
+    archives: &[PathBuf],
+    facts: &Facts,
+) -> Result<Vec<(PathBuf, String)>, HostError> {
+    let hashed = futures::future::try_join_all(archives.iter().map(|a| async move {
+        let sha = hash_file(a).await.map_err(|e| HostError::Archive {
+            path: a.display().to_string(),
+            error: e.to_string(),
+        })?;
+        Ok::<_, HostError>((a.clone(), sha))
+    }))
+    .await?;
+    Ok(hashed
+        .into_iter()
+        .filter(|(_, sha)| !facts.images.contains(sha))
+        .collect())
+}
+
 /// Streams an archive straight into `docker load` over the SSH channel (no copy on the host; the load runs while
-/// the archive is still being sent) unless the host already loaded one with the same sha256. The archive
-/// (hundreds of MB) is hashed streaming and sent in chunks, never read whole into memory.
+/// the archive is still being sent), without the layer files whose chain the host has (`chains`). A trimmed archive
+/// the host's Docker refuses (an image store that wants every blob) is sent again whole.
 async fn load_archive(
     r: &dyn Remote,
     dir: &str,
     archive: &PathBuf,
+    sha: &str,
+    chains: &Arc<BTreeSet<String>>,
     facts: &Facts,
 ) -> Result<(), HostError> {
-    let archive_error = |e: std::io::Error| HostError::Archive {
-        path: archive.display().to_string(),
-        error: e.to_string(),
+    let trimmed = if chains.is_empty() {
+        None
+    } else {
+        let (a, c) = (archive.clone(), Arc::clone(chains));
+        tokio::task::spawn_blocking(move || archive::trim(&a, &c, &std::env::temp_dir()))
+            .await
+            .map_err(|e| HostError::Archive {
+                path: archive.display().to_string(),
+                error: e.to_string(),
+            })?
+            .unwrap_or_else(|e| {
+                tracing::warn!("{e}; sending it whole");
+                None
+            })
     };
-    let sha = hash_file(archive).await.map_err(archive_error)?;
-    if facts.images.contains(&sha) {
-        return Ok(());
-    }
     let images = format!("{dir}/.images");
     let encoding = archive_encoding(r.round_trip(), facts.docker.as_deref());
-    tracing::info!(archive = %archive.display(), ?encoding, "streaming image archive into docker load");
     let command = format!(
         "mkdir -p {0} && docker load -q && touch {1}",
         sh_quote(&images),
         sh_quote(&format!("{images}/{sha}.loaded"))
     );
-    r.exec_file(&command, archive, encoding)
-        .await?
-        .check(r.host(), &command)
+    let whole = tokio::fs::metadata(archive).await.map_or(0, |m| m.len());
+    let (send, bytes, skipped) = match &trimmed {
+        Some(t) => (t.path.as_path(), t.bytes, t.skipped),
+        None => (archive.as_path(), whole, 0),
+    };
+    tracing::info!(archive = %archive.display(), ?encoding, bytes = %bytes, whole = %whole, skipped_layers = skipped, "streaming image archive into docker load");
+    let mut out = r.exec_file(&command, send, encoding).await?;
+    if !out.success() && trimmed.is_some() {
+        tracing::warn!(archive = %archive.display(), status = %out.status_text(), stderr = %String::from_utf8_lossy(&out.stderr).trim(), "the host refused the archive without its present layers; sending it whole");
+        out = r.exec_file(&command, archive, encoding).await?;
+    }
+    out.check(r.host(), &command)
         .map_err(|e| step(r.host(), "loading an image archive", e))?;
     Ok(())
 }
@@ -625,164 +532,6 @@ async fn hash_file(path: &PathBuf) -> std::io::Result<String> {
     }
 }
 
-/// How often the deploy looks at the containers while waiting for health (one command per look).
-const HEALTH_POLL: Duration = Duration::from_millis(500);
-
-/// How long a service may stay unhealthy before the deploy gives up on it (before the overall health timeout).
-const UNHEALTHY_GRACE: Duration = Duration::from_secs(60);
-
-/// Waits until every service runs (and is healthy where it has a health check) and the site answers through
-/// Caddy on the host.
-async fn wait_healthy(
-    r: &dyn Remote,
-    p: &DeployParams<'_>,
-    host: &str,
-) -> Result<Facts, HostError> {
-    let deadline = Instant::now() + p.health_timeout;
-    let mut last;
-    // Since when each service has been reported unhealthy without a break.
-    let mut unhealthy_since: BTreeMap<&str, Instant> = BTreeMap::new();
-    loop {
-        check_cancel(p.cancel)?;
-        let facts = inspect_checked(r, p.dir).await?;
-        let bad: Vec<String> = p
-            .services
-            .iter()
-            .filter_map(|s| match facts.services.get(*s) {
-                Some(x) if x.status() == "running" => None,
-                Some(x) => Some(format!("{s}: {}", x.status())),
-                None => Some(format!("{s}: missing")),
-            })
-            .collect();
-        for s in p.services.iter().copied() {
-            if bad
-                .iter()
-                .any(|b| b.starts_with(&format!("{s}:")) && b.contains("unhealthy"))
-            {
-                unhealthy_since.entry(s).or_insert_with(Instant::now);
-            } else {
-                unhealthy_since.remove(s);
-            }
-        }
-        // A stopped container is final; an unhealthy one may recover (a health check that timed out on a
-        // busy first boot), so it fails the deploy only after UNHEALTHY_GRACE without a healthy report.
-        let failed = bad
-            .iter()
-            .any(|b| b.contains("exited") || b.contains("dead"))
-            || unhealthy_since
-                .values()
-                .any(|since| since.elapsed() >= UNHEALTHY_GRACE);
-        if bad.is_empty() {
-            let site = site_answers(r, p.domain).await;
-            match site {
-                Ok(()) => return Ok(facts),
-                Err(e) => {
-                    tracing::debug!(
-                        host,
-                        "containers healthy, the site does not answer yet: {e}"
-                    );
-                    last = e
-                }
-            }
-        } else {
-            last = bad.join(", ");
-            tracing::debug!(host, waiting_for = %last, "not healthy yet");
-            if failed {
-                return Err(step(host, "waiting for healthy containers", &last));
-            }
-        }
-        if Instant::now() >= deadline {
-            return Err(step(
-                host,
-                "waiting for healthy containers",
-                format!("not ready after {:?}: {last}", p.health_timeout),
-            ));
-        }
-        tokio::select! {
-            _ = p.cancel.cancelled() => return Err(HostError::Cancelled),
-            _ = tokio::time::sleep(HEALTH_POLL) => {}
-        }
-    }
-}
-
-/// The site answers through Caddy on the host (any HTTP status below 500: the login redirect is fine).
-async fn site_answers(r: &dyn Remote, domain: &str) -> Result<(), String> {
-    let cmd = format!(
-        "curl -sk -o /dev/null -w '%{{http_code}}' --max-time 10 --resolve {d}:443:127.0.0.1 https://{d}/",
-        d = sh_quote(domain).trim_matches('\'')
-    );
-    match r.exec(&cmd, None).await {
-        Ok(out) => {
-            let code = out.stdout_lossy().trim().to_string();
-            match code.parse::<u16>() {
-                Ok(c) if (200..500).contains(&c) => Ok(()),
-                _ => Err(format!(
-                    "the site does not answer through Caddy yet (HTTP {code})"
-                )),
-            }
-        }
-        Err(e) => Err(e.to_string()),
-    }
-}
-
-/// The last log lines of every service that is not running healthy.
-async fn unhealthy_logs(r: &dyn Remote, dir: &str, services: &[&str]) -> String {
-    let Ok(facts) = inspect(r, dir, &[]).await else {
-        return String::new();
-    };
-    let mut out = String::new();
-    for s in services.iter().copied() {
-        let ok = facts
-            .services
-            .get(s)
-            .is_some_and(|x| x.status() == "running");
-        if ok {
-            continue;
-        }
-        let logs = r
-            .exec(
-                &compose(
-                    dir,
-                    &format!(
-                        "logs --no-color --tail {LOG_LINES} {}",
-                        runtime::service_arg(s)
-                    ),
-                ),
-                None,
-            )
-            .await
-            .map(|o| format!("{}{}", o.stdout_lossy(), String::from_utf8_lossy(&o.stderr)))
-            .unwrap_or_else(|e| e.to_string());
-        out.push_str(&format!(
-            "--- last {LOG_LINES} log lines of {s}:\n{}\n",
-            logs.trim_end()
-        ));
-    }
-    out
-}
-
-/// Puts the previous generation back (changed files restored, new ones removed) and restarts Compose on it for
-/// every service but the devbox (the serving colour is never recreated in place; a switch that failed already
-/// left the old one serving).
-async fn restore_previous(r: &dyn Remote, dir: &str, services: &[&str]) -> Result<(), HostError> {
-    let others: Vec<&str> = services
-        .iter()
-        .copied()
-        .filter(|s| !runtime::is_devbox(s))
-        .collect();
-    let script = format!(
-        "cd {} && if [ -d .previous ]; then \
-           (cd .previous && find . -type f ! -name .created -print | while IFS= read -r f; do \
-              mkdir -p \"../$(dirname \"$f\")\" && cp -a \"$f\" \"../$f\"; done) && \
-           while IFS= read -r f; do [ -n \"$f\" ] && rm -f \"$f\"; done < .previous/.created; \
-         fi && if [ -f docker-compose.yml ]; then {}; fi",
-        sh_quote(dir),
-        compose(dir, &format!("up -d {}", others.join(" ")))
-    );
-    r.run(&script, None).await?;
-    Ok(())
-}
-
 /// `docker compose down` and removal of the rendered files; never `secrets/` or volumes unless asked.
 pub async fn teardown(
     r: &dyn Remote,
@@ -794,7 +543,7 @@ pub async fn teardown(
     let files: Vec<String> = rendered.iter().map(|f| sh_quote(f)).collect();
     let script = format!(
         "if [ -f {d}/docker-compose.yml ]; then {down}; fi; \
-         if [ -d {d} ]; then cd {d} && rm -rf .previous .images {devbox_caddy} {files} && \
+         if [ -d {d} ]; then cd {d} && rm -rf .previous .images .incoming .lock {devbox_caddy} {files} && \
          find . -mindepth 1 -type d -empty ! -path ./secrets -delete 2>/dev/null; fi; true",
         d = sh_quote(dir),
         down = compose(dir, &format!("down --remove-orphans{volumes}")),

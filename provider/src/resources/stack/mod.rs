@@ -4,6 +4,8 @@
 //! `schema.rs`, the state struct in `state.rs`, and everything done on the host (inspect, deploy, teardown) in
 //! `host.rs`, which knows nothing of Terraform.
 
+mod apply;
+mod archive;
 mod connect;
 mod devbox;
 mod host;

@@ -168,7 +168,6 @@ impl Diagnostics {
                 summary: d.summary,
                 detail: d.detail,
                 attribute: d.path.map(|p| p.to_proto()),
-                ..Default::default()
             })
             .collect()
     }

@@ -1,8 +1,8 @@
 #!/bin/sh
-# devbox.sh DIR OLD NEW BUILD OPENCODE_PORT TTYD_PORT HEALTH_S IDLE_S DRAIN_S TEXT — a blue/green devbox switch, in one
-# round trip. Caddy keeps sending requests to OLD (a container id, or "-" when none serves) until NEW (a Compose
+# devbox.sh DIR OLD NEW BUILD OPENCODE_PORT TTYD_PORT HEALTH_S IDLE_S DRAIN_S FILE — a blue/green devbox switch (run by
+# apply.sh). Caddy keeps sending requests to OLD (a container id, or "-" when none serves) until NEW (a Compose
 # service, `devbox_blue` or `devbox_green`) is healthy; then, once OpenCode in OLD has no busy session,
-# caddy/devbox.caddy names NEW (TEXT), Caddy reloads in place, OLD drains and is removed.
+# caddy/devbox.caddy names NEW (FILE's content), Caddy reloads in place, OLD drains and is removed.
 #   BUILD 1: build NEW's image first (`devbox_build`). TTYD_PORT 0: no terminal to check.
 # Output: `switched <container id>` on success, else `failed <why>` (and on stderr the new container's last log
 # lines); before it, `steps <step>=<seconds>...`: where the time went (created, healthy, idle, reloaded, drained,
@@ -12,7 +12,7 @@
 set -u
 dir=$1 old=$2 new=$3 build=$4 port=$5 ttyd=$6 health_s=$7 idle_s=$8 drain_s=$9
 cd "$dir" || exit 10
-text=${10}
+file=${10}
 compose() { COMPOSE_PROFILES=blue,green docker compose -f docker-compose.yml "$@"; }
 now() { date +%s; }
 t0=$(now) steps=""
@@ -60,7 +60,7 @@ step idle
 
 # The switch: one in-place reload. Streams to OLD (SSE, terminal WebSockets) are closed by it and reconnect to NEW.
 cp -p caddy/devbox.caddy caddy/.devbox.caddy.before 2>/dev/null || : >caddy/.devbox.caddy.before
-printf '%s\n' "$text" >caddy/.devbox.caddy.new && mv caddy/.devbox.caddy.new caddy/devbox.caddy
+cp "$file" caddy/.devbox.caddy.new && mv caddy/.devbox.caddy.new caddy/devbox.caddy
 if ! out=$(compose exec -T caddy caddy reload --config /etc/caddy/Caddyfile --adapter caddyfile 2>&1); then
   if [ -s caddy/.devbox.caddy.before ]; then mv caddy/.devbox.caddy.before caddy/devbox.caddy; fi
   give_up 40 "Caddy refused the configuration naming $new: $(printf '%s' "$out" | tail -n 3 | tr '\n' ' ')"
@@ -75,13 +75,16 @@ if [ "$old" != - ] && running "$old"; then
   hex_t=$(printf '%04X' "$ttyd")
   deadline=$(($(now) + drain_s))
   while [ "$(now)" -lt "$deadline" ]; do
-    n=$(docker exec "$old" cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk -v a=":$hex" -v b=":$hex_t" '
+    held=$(docker exec "$old" cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk -v a=":$hex" -v b=":$hex_t" '
       $4 == "01" && (substr($2, length($2) - 4) == a || substr($2, length($2) - 4) == b) &&
-        $3 !~ /^0100007F:/ && $3 !~ /^0000000000000000FFFF00000100007F:/ && $3 !~ /^00000000000000000000000001000000:/ { n++ }
-      END { print n + 0 }')
-    [ "${n:-0}" = 0 ] && break
+        $3 !~ /^0100007F:/ && $3 !~ /^0000000000000000FFFF00000100007F:/ && $3 !~ /^00000000000000000000000001000000:/ {
+        n++; peers = peers "," $3 ">" substr($2, length($2) - 3) }
+      END { print n + 0 peers }')
+    [ "${held%%,*}" = 0 ] && break
     sleep 0.25
   done
+  # Still held at the cap: which peers (hex address:port > local port), for the steps line.
+  [ "${held%%,*}" = 0 ] || steps="$steps held=$held"
 fi
 step drained
 if [ "$old" != - ]; then

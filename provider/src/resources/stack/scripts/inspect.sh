@@ -5,7 +5,7 @@
 #   os       <ID> <VERSION_ID>
 #   docker   <server version> | stopped (client present, daemon not answering) | missing
 #   compose  <version> | missing
-#   file     <sha256> <path relative to DIR>      (secrets/, .previous/ and .images/ are never read)
+#   file     <sha256> <path relative to DIR>      (secrets/, .previous/, .images/, .incoming/ and .lock are never read)
 #   secret   <name>                               (non-empty files in DIR/secrets; their content is never read)
 #   image    <archive sha256>                     (image archives already loaded)
 #   service  <service> <state> <health> <container id> <image id> <config-hash label>
@@ -48,7 +48,7 @@ else
 fi
 [ -d "$dir" ] || exit 0
 cd "$dir" || exit 0
-find . \( -path ./secrets -o -path ./.previous -o -path ./.images \) -prune -o -type f -print0 2>/dev/null \
+find . \( -path ./secrets -o -path ./.previous -o -path ./.images -o -path ./.incoming -o -path ./.lock \) -prune -o -type f -print0 2>/dev/null \
   | xargs -0 -r sha256sum | sed 's|^\([0-9a-f]*\)  \./|file\t\1\t|'
 for s in secrets/*; do
   [ -s "$s" ] && printf 'secret\t%s\n' "${s#secrets/}"
