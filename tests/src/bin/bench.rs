@@ -144,6 +144,9 @@ struct Row {
     change_s: f64,
     change_bytes: String,
     change_wire_kb: f64,
+    /// SSH connections of the whole apply (its plan's read included) and the apply's remote commands.
+    change_conns: u64,
+    change_cmds: String,
     change_recreated: String,
     devbox_req: (u64, u64),
     caddy_s: f64,
@@ -237,7 +240,7 @@ fn measure(
     // through Authelia (neither change recreates it, so the session holds).
     let (signed_in, _totp) = sign_in(&vm);
     let session = signed_in.cookie.clone().expect("a session cookie");
-    let change = |extra: String| -> Result<(f64, Run, f64)> {
+    let change = |extra: String| -> Result<(f64, Run, f64, u64)> {
         wd.write(
             "main.tf",
             &format!("{}\n{}", required_providers(), hcl(&extra)),
@@ -245,10 +248,12 @@ fn measure(
         proxy.reset_counters();
         let t = Instant::now();
         let run = wd.apply()?.ok()?;
+        let stats = proxy.stats();
         Ok((
             t.elapsed().as_secs_f64(),
             run,
-            proxy.stats().bytes_up as f64 / 1024.0,
+            stats.bytes_up as f64 / 1024.0,
+            stats.connections,
         ))
     };
     let (mut wall, mut wire, mut req) = (vec![], vec![], (0, 0));
@@ -256,9 +261,13 @@ fn measure(
         let (r, total, failed, _) = with_request_loop(&vm, &session, || {
             change(format!("  llm_model = \"bench-model-{i}\"\n"))
         });
-        let (s, run, kb) = r?;
+        let (s, run, kb, conns) = r?;
         wall.push(s);
         wire.push(kb);
+        row.change_conns = conns;
+        row.change_cmds = run
+            .logged("cloudcode_stack applied", "commands")
+            .unwrap_or("?".into());
         req = (req.0 + total, req.1 + failed);
         row.change_bytes = run
             .logged("cloudcode_stack applied", "bytes")
@@ -279,7 +288,7 @@ fn measure(
     };
     for i in 0..runs {
         let (r, total, failed, _) = with_request_loop(&vm, &session, || change(last_extra(i)));
-        let (s, run, _) = r?;
+        let (s, run, _, _) = r?;
         wall.push(s);
         req = (req.0 + total, req.1 + failed);
         row.caddy_recreated = run
@@ -297,7 +306,7 @@ fn measure(
         password_version.set(password_version.get() + 1);
         let (r, total, failed, server_errors) =
             with_request_loop(&vm, &session, || change(last_extra(runs - 1)));
-        let (s, run, _) = r?;
+        let (s, run, _, _) = r?;
         wall.push(s);
         req = (
             req.0 + total,
@@ -506,8 +515,8 @@ fn main() -> Result<()> {
         ));
     }
     md.push_str(
-        "\n| profile | RTT | first deploy | ratio to baseline | SSH conns | wire MB | no-op plan | no-op SSH conns | no-op remote cmds | devbox change | change bytes | change wire KiB | recreated | failed req (devbox change) | Caddyfile change | recreated | failed req (Caddyfile change) | Authelia change | recreated | 5xx (Authelia change) | signed out (Authelia change) |\n\
-         | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
+        "\n| profile | RTT | first deploy | ratio to baseline | SSH conns | wire MB | no-op plan | no-op SSH conns | no-op remote cmds | devbox change | change bytes | change wire KiB | change SSH conns (with its read) / apply cmds | recreated | failed req (devbox change) | Caddyfile change | recreated | failed req (Caddyfile change) | Authelia change | recreated | 5xx (Authelia change) | signed out (Authelia change) |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
     );
     for r in &rows {
         let base = baselines
@@ -515,7 +524,7 @@ fn main() -> Result<()> {
             .find(|b| b.rtt_ms == r.rtt_ms)
             .map_or(f64::NAN, |b| b.healthy_s);
         md.push_str(&format!(
-            "| {} | {} ms | {:.1} | {:.2}× | {} | {:.1} | {:.2} | {} | {} | {:.1} | {} | {:.1} | {} | {}/{} | {:.1} | {} | {}/{} | {:.1} | {} | {}/{} | {}/{} |\n",
+            "| {} | {} ms | {:.1} | {:.2}× | {} | {:.1} | {:.2} | {} | {} | {:.1} | {} | {:.1} | {} / {} | {} | {}/{} | {:.1} | {} | {}/{} | {:.1} | {} | {}/{} | {}/{} |\n",
             r.profile,
             r.rtt_ms,
             r.first_deploy_s,
@@ -528,6 +537,8 @@ fn main() -> Result<()> {
             r.change_s,
             r.change_bytes,
             r.change_wire_kb,
+            r.change_conns,
+            r.change_cmds,
             r.change_recreated,
             r.devbox_req.1,
             r.devbox_req.0,
