@@ -35,6 +35,23 @@ fn fresh_vm_deploy_change_drift_import_and_destroy() {
         let first = apply_ok(&wd);
         let first_deploy = started.elapsed();
         eprintln!("first deploy: {first_deploy:?}");
+        // The three image archives crossed the wire while Docker was being installed, and no copy stays behind.
+        let staged = first
+            .stderr
+            .lines()
+            .filter(|l| l.contains("sending image archive while Docker is installed"))
+            .count();
+        assert_eq!(staged, 3, "archives sent during the Docker install");
+        let images = in_vm(&vm, "ls -a /opt/cloudcode/.images");
+        assert!(
+            !images.lines().any(|l| l.contains(".tar")),
+            "an archive copy stays on the host: {images}"
+        );
+        assert_eq!(
+            images.lines().filter(|l| l.ends_with(".loaded")).count(),
+            3,
+            "{images}"
+        );
         assert_no_secret(
             "TF_LOG=trace output of the first apply",
             &format!("{}{}", first.stdout, first.stderr),

@@ -795,7 +795,7 @@ impl Resource for Stack {
                                 s.to_string(),
                                 f.services
                                     .get(*s)
-                                    .map(|x| x.status())
+                                    .map(|x| x.read_status())
                                     .unwrap_or("missing".into()),
                             )
                         })
