@@ -68,6 +68,8 @@ fn offline_init_installs_the_provider_and_serves_its_schema() {
 /// Each case: (attribute, HCL line). One resource per case, so one `validate` checks them all.
 const BAD_INPUTS: &[(&str, &str)] = &[
     ("host", r#"host = "not a host!""#),
+    // A mistyped IPv4 address used to pass as a name and fail later as a lookup.
+    ("host", r#"host = "300.1.1.1""#),
     ("port", "port = 0"),
     ("port", "port = 70000"),
     ("domain", r#"domain = "Bad_Domain.example""#),
@@ -82,6 +84,8 @@ const BAD_INPUTS: &[(&str, &str)] = &[
     ),
     ("tls_mode", r#"tls_mode = "selfsigned""#),
     ("timezone", r#"timezone = "Mars/Olympus Mons""#),
+    // Well-formed but not in the IANA database: the containers used to run in UTC without a word.
+    ("timezone", r#"timezone = "Mars/Olympus""#),
     ("remote_dir", r#"remote_dir = "relative/dir""#),
     ("images", r#"images = { nginx = "nginx:1" }"#),
     ("docker_install", r#"docker_install = "maybe""#),
@@ -131,6 +135,30 @@ fn bad_input_gets_an_error_naming_the_attribute_at_plan_time() {
             !text.contains("\"short\""),
             "the rejected password was echoed"
         );
+    });
+}
+
+#[test]
+fn an_upper_case_or_internationalised_domain_plans_with_its_ascii_form_in_the_urls() {
+    engine::each(&engine::matrix(), |e| {
+        for (given, ascii) in [
+            ("Code.Example.COM", "code.example.com"),
+            ("例子.中国", "xn--fsqu00a.xn--fiqs8s"),
+        ] {
+            let config = password_config().replace(
+                "  admin_password_wo = var.admin_password",
+                &format!("  admin_password_wo = var.admin_password\n  domain = \"{given}\""),
+            );
+            let mut wd = Workdir::new_on(e, provider_bin!(), &config).unwrap();
+            wd.set_env("TF_VAR_admin_password", PASSWORD);
+            wd.init().unwrap();
+            let (_, plan) = wd.plan_saved("tfplan").unwrap();
+            let after = &plan["resource_changes"][0]["change"]["after"];
+            // The configured value is kept as written; what is deployed and linked is its ASCII form.
+            assert_eq!(after["domain"], given, "{e}");
+            assert_eq!(after["url"], format!("https://{ascii}/"), "{e}");
+            assert_eq!(after["auth_url"], format!("https://auth.{ascii}/"), "{e}");
+        }
     });
 }
 

@@ -71,10 +71,30 @@ fn hostname_rule(v: &str, max_len: usize) -> Rule {
     Ok(())
 }
 
-/// SSH target: an IPv4/IPv6 address or an RFC 1123 host name.
+/// SSH target: an IPv4/IPv6 address or an RFC 1123 host name. A name whose last label is all digits is taken for a
+/// mistyped IPv4 address (no top-level domain is numeric, RFC 1123 §2.1): `300.1.1.1` is refused here, not later
+/// as a failed name lookup.
 pub fn host(v: &str) -> Rule {
     if v.parse::<IpAddr>().is_ok() {
         return Ok(());
+    }
+    if v.rsplit('.')
+        .next()
+        .is_some_and(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()))
+    {
+        let labels: Vec<&str> = v.split('.').collect();
+        let over = labels
+            .iter()
+            .find(|l| l.parse::<u32>().is_ok_and(|n| n > 255));
+        let why = match over {
+            Some(o) if labels.len() == 4 => format!("{o} is over 255"),
+            _ if labels.len() != 4 => format!("it has {} parts, not 4", labels.len()),
+            _ => "each part must be a number from 0 to 255".to_string(),
+        };
+        return Err(Invalid::new(format!(
+            "must be an IP address or a host name: {} is not an IPv4 address ({why})",
+            shown(v)
+        )));
     }
     hostname_rule(&v.to_ascii_lowercase(), 253).map_err(|e| {
         Invalid::new(format!(
@@ -82,6 +102,30 @@ pub fn host(v: &str) -> Rule {
             e.message()
         ))
     })
+}
+
+/// The site's domain as Caddy, Authelia and DNS need it: lower case, internationalised labels in their ASCII
+/// (`xn--`) form as browsers map them (UTS 46): `Code.Example.COM` → `code.example.com`, `例子.中国` →
+/// `xn--fsqu00a.xn--fiqs8s`. What is not a name at all comes back unchanged, for [`domain`] to refuse.
+pub fn ascii_domain(v: &str) -> String {
+    idna::domain_to_ascii(v).unwrap_or_else(|_| v.to_string())
+}
+
+/// An `xn--` label is well-formed punycode of a label that is itself valid (no leading, trailing or 3-4 position
+/// hyphens) and encodes back to the same text — what Caddy checks strictly.
+fn valid_ace_label(l: &str) -> bool {
+    let Some(u) = l
+        .strip_prefix("xn--")
+        .and_then(idna::punycode::decode_to_string)
+    else {
+        return false;
+    };
+    let chars: Vec<char> = u.chars().collect();
+    !u.is_ascii()
+        && !u.starts_with('-')
+        && !u.ends_with('-')
+        && !(chars.len() >= 4 && chars[2] == '-' && chars[3] == '-')
+        && idna::domain_to_ascii(&u).is_ok_and(|a| a == l)
 }
 
 /// A TCP port, 1..=65535.
@@ -107,7 +151,8 @@ pub fn https_alt_port(v: i64) -> Rule {
 }
 
 /// The site's domain: an RFC 1123 host name with at least two labels, not an IP address; `auth.` is prepended for
-/// Authelia, so at most 248 characters.
+/// Authelia, so at most 248 characters. Checked in its [`ascii_domain`] form: upper case and internationalised
+/// names (`例子.中国`) are accepted and deployed as that form.
 pub fn domain(v: &str) -> Rule {
     if v.parse::<IpAddr>().is_ok() {
         return Err(Invalid::new(format!(
@@ -115,12 +160,17 @@ pub fn domain(v: &str) -> Rule {
             shown(v)
         )));
     }
+    let ascii = ascii_domain(v);
+    let v = ascii.as_str();
     hostname_rule(v, 248)?;
-    // Labels with "--" in positions 3-4 are reserved (RFC 5891); `xn--` ones must be valid punycode, which Caddy
-    // checks strictly. Internationalised domains are not supported yet.
-    if let Some(l) = v.split('.').find(|l| l.get(2..4) == Some("--")) {
+    // Labels with "--" in positions 3-4 are reserved (RFC 5891) for `xn--` ones, which must be valid punycode:
+    // Caddy checks them strictly.
+    if let Some(l) = v
+        .split('.')
+        .find(|l| l.get(2..4) == Some("--") && !(l.starts_with("xn--") && valid_ace_label(l)))
+    {
         return Err(Invalid::new(format!(
-            "label {} has \"--\" in positions 3-4, which is reserved for internationalised (xn--) names; those are not supported",
+            "label {} has \"--\" in positions 3-4, which is reserved for internationalised (xn--) names, and is not one",
             shown(l)
         )));
     }
@@ -344,26 +394,20 @@ pub fn remote_dir(v: &str) -> Rule {
     }
 }
 
-/// An IANA time zone name such as `UTC`, `Asia/Shanghai` or `America/Argentina/Buenos_Aires`.
+/// A name of the IANA time zone database (compiled in, `chrono-tz`), such as `UTC`, `Asia/Shanghai` or
+/// `America/Argentina/Buenos_Aires`: a well-formed name that is not one (`Mars/Olympus`) would make the containers
+/// run in UTC without a word.
 pub fn timezone(v: &str) -> Rule {
-    let seg_ok = |s: &str| {
-        !s.is_empty()
-            && s.len() <= 30
-            && s.as_bytes()[0].is_ascii_uppercase()
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'+'))
-    };
-    let segs: Vec<&str> = v.split('/').collect();
-    let ok = matches!(v, "UTC" | "GMT")
-        || ((2..=3).contains(&segs.len()) && segs.iter().all(|s| seg_ok(s)));
-    if ok {
-        Ok(())
-    } else {
-        Err(Invalid::new(format!(
-            "{} is not an IANA time zone name such as UTC, Asia/Shanghai or Europe/Berlin",
-            shown(v)
-        )))
+    if v.parse::<chrono_tz::Tz>().is_ok() {
+        return Ok(());
     }
+    let hint = chrono_tz::Tz::from_str_insensitive(v)
+        .map(|z| format!(" (did you mean {}?)", z.name()))
+        .unwrap_or_default();
+    Err(Invalid::new(format!(
+        "{} is not a time zone of the IANA database such as UTC, Asia/Shanghai or Europe/Berlin{hint}",
+        shown(v)
+    )))
 }
 
 fn path_component_ok(c: &str) -> bool {
@@ -703,7 +747,23 @@ pub fn validate(s: &Settings) -> Vec<(String, Invalid)> {
             out.push((field.to_string(), e));
         }
     };
-    check("domain", domain(&s.domain));
+    // Rendering writes the domain as it is: the settings carry its ASCII form (the provider and the CLI convert
+    // what the user wrote with `ascii_domain`), or Caddy would serve a name Authelia's cookie does not match.
+    check(
+        "domain",
+        domain(&s.domain).and_then(|()| {
+            let ascii = ascii_domain(&s.domain);
+            if ascii == s.domain {
+                Ok(())
+            } else {
+                Err(Invalid::new(format!(
+                    "{} must be given in its ASCII form {} here",
+                    shown(&s.domain),
+                    shown(&ascii)
+                )))
+            }
+        }),
+    );
     check("admin_username", username(&s.admin_username));
     check("admin_email", email(&s.admin_email));
     if let Some(n) = &s.admin_display_name {

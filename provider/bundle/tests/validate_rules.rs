@@ -79,7 +79,6 @@ fn domain_must_be_rfc1123_with_two_labels_and_not_an_ip() {
     assert!(msg(domain("ab--c.example.com")).contains("positions 3-4"));
     domain("a--b.example.com").unwrap();
     for bad in [
-        "Code.example.com",
         "a_b.example.com",
         "x.example.com.",
         "-a.example.com",
@@ -94,6 +93,58 @@ fn domain_must_be_rfc1123_with_two_labels_and_not_an_ip() {
     let long = ["a".repeat(61).as_str(); 4].join(".") + ".com"; // 248 chars max because auth. is prepended
     assert!(long.len() > 248);
     assert!(msg(domain(&long)).contains("at most 248"));
+}
+
+#[test]
+fn upper_case_and_internationalised_domains_are_accepted_in_their_ascii_form() {
+    for (given, deployed) in [
+        ("Code.Example.COM", "code.example.com"),
+        ("例子.中国", "xn--fsqu00a.xn--fiqs8s"),
+        ("Bücher.example.de", "xn--bcher-kva.example.de"),
+        ("xn--fsqu00a.xn--fiqs8s", "xn--fsqu00a.xn--fiqs8s"),
+        ("code.example.com", "code.example.com"),
+    ] {
+        domain(given).unwrap_or_else(|e| panic!("{given}: {}", e.message()));
+        assert_eq!(ascii_domain(given), deployed, "{given}");
+    }
+    // A public suffix stays refused in either form; an `xn--` label that is not punycode of a valid label too.
+    assert!(msg(domain("中国")).contains("two labels"));
+    assert!(msg(domain("xn--fiqs8s")).contains("two labels"));
+    assert!(msg(domain("xn--zz.example.com")).contains("positions 3-4"));
+}
+
+#[test]
+fn a_dotted_quad_with_an_octet_over_255_is_refused_naming_the_octet() {
+    let m = msg(host("300.1.1.1"));
+    assert!(
+        m.contains("\"300.1.1.1\" is not an IPv4 address (300 is over 255)"),
+        "{m}"
+    );
+    assert!(msg(host("10.0.0")).contains("3 parts, not 4"));
+    assert!(msg(host("1.2.3.4.5")).contains("5 parts, not 4"));
+    // Names that merely contain digits are names.
+    host("10-0-0-1.sslip.io").unwrap();
+    host("host1.example.com").unwrap();
+    host("255.255.255.255").unwrap();
+}
+
+#[test]
+fn a_time_zone_must_exist_in_the_iana_database() {
+    for ok in [
+        "UTC",
+        "Asia/Shanghai",
+        "America/Argentina/Buenos_Aires",
+        "Etc/GMT+8",
+    ] {
+        timezone(ok).unwrap_or_else(|e| panic!("{ok}: {}", e.message()));
+    }
+    let m = msg(timezone("Mars/Olympus"));
+    assert!(
+        m.contains("\"Mars/Olympus\" is not a time zone of the IANA database"),
+        "{m}"
+    );
+    assert!(msg(timezone("asia/shanghai")).contains("did you mean Asia/Shanghai?"));
+    assert!(msg(timezone("")).contains("IANA"));
 }
 
 #[test]

@@ -142,7 +142,9 @@ fn validate_config(config: &Typed<StackState>, diags: &mut Diagnostics) {
     // Values that are not (yet) known get valid stand-ins, and errors about them are dropped.
     let mut stand_in = c.clone();
     let domain = match c.domain.as_deref() {
-        Some(d) if !d.is_empty() && !unknown("domain") => d.to_string(),
+        Some(d) if !d.is_empty() && !unknown("domain") => {
+            cloudcode_bundle::validate::ascii_domain(d)
+        }
         _ => "example.com".to_string(),
     };
     if unknown("admin_username") {
@@ -222,10 +224,11 @@ fn validate_config(config: &Typed<StackState>, diags: &mut Diagnostics) {
 // Plan
 // ---------------------------------------------------------------------------------------------------------
 
-/// The domain the site is served on: the configured one, else the sslip.io name of the host's IPv4 address.
+/// The domain the site is served on: the configured one in its ASCII form (lower case, `xn--` labels for an
+/// internationalised name), else the sslip.io name of the host's IPv4 address.
 fn effective_domain(config_domain: Option<&str>, host: &str) -> Result<String, String> {
     match config_domain {
-        Some(d) if !d.is_empty() => Ok(d.to_string()),
+        Some(d) if !d.is_empty() => Ok(cloudcode_bundle::validate::ascii_domain(d)),
         _ => cloudcode_bundle::fallback_domain(host).map_err(|e| {
             format!(
                 "domain is empty, so the site would use the sslip.io name of host, but host {e}. Set domain to a \
@@ -1014,6 +1017,15 @@ mod tests {
             "code.example.com"
         );
         assert!(effective_domain(None, "vm.example.com").is_err());
+        // Caddy, Authelia and the URLs get the ASCII form of what the user wrote.
+        assert_eq!(
+            effective_domain(Some("Code.Example.COM"), "47.1.2.3").unwrap(),
+            "code.example.com"
+        );
+        assert_eq!(
+            effective_domain(Some("例子.中国"), "47.1.2.3").unwrap(),
+            "xn--fsqu00a.xn--fiqs8s"
+        );
     }
 
     #[test]

@@ -85,8 +85,9 @@ pub fn schema() -> Schema {
         // --- the site ------------------------------------------------------------------------------------
         .attribute(s("domain").optional().computed().description(
             "Domain of the site; `auth.<domain>` serves the login page, so both names must resolve to `host`. \
-             Null or empty: `<a-b-c-d>.sslip.io` from the host's IPv4 address (passkeys are bound to the \
-             domain, so a new address means registering them again).",
+             Upper case and internationalised names (`例子.中国`) are accepted and deployed in their ASCII form \
+             (`xn--fsqu00a.xn--fiqs8s`), which `url` shows. Null or empty: `<a-b-c-d>.sslip.io` from the host's \
+             IPv4 address (passkeys are bound to the domain, so a new address means registering them again).",
         ))
         .attribute(s("admin_username").required().description("The login name of the single Authelia user."))
         .attribute(s("admin_display_name").optional().description("Display name of that user. Default: `admin_username`."))
@@ -158,7 +159,7 @@ pub fn schema() -> Schema {
              networks and tests. Default `acme`.",
         ))
         .attribute(s("acme_email").optional().description("ACME account e-mail. Default: `admin_email`."))
-        .attribute(s("timezone").default(Value::string("UTC")).description("IANA time zone of the containers. Default `UTC`."))
+        .attribute(s("timezone").default(Value::string("UTC")).description("IANA time zone of the containers, checked against the IANA database at plan (`Mars/Olympus` is refused). Default `UTC`."))
         .attribute(s("remote_dir").default(Value::string(cloudcode_bundle::settings::DEFAULT_REMOTE_DIR)).requires_replace().description(
             "Directory on the host for the rendered files and `secrets/`. Changing it deploys anew. Default \
              `/opt/cloudcode`.",

@@ -65,6 +65,9 @@ pub fn configure(name: &str, a: &DeployArgs) -> Result<Configured> {
     )?;
     if !cfg.domain.is_empty() {
         validate::domain(&cfg.domain).map_err(|e| invalid("--domain", "域名", e))?;
+        // Upper case and internationalised names go on as their ASCII form: DNS records, Caddy and Authelia
+        // all need it.
+        cfg.domain = validate::ascii_domain(&cfg.domain);
     } else if !cfg.host.is_empty() {
         validate::fallback_domain(&cfg.host).map_err(|e| invalid("--domain", "域名", e))?;
     }
