@@ -121,11 +121,11 @@ fn valid_ace_label(l: &str) -> bool {
         return false;
     };
     let chars: Vec<char> = u.chars().collect();
-    !u.is_ascii()
-        && !u.starts_with('-')
-        && !u.ends_with('-')
-        && !(chars.len() >= 4 && chars[2] == '-' && chars[3] == '-')
-        && idna::domain_to_ascii(&u).is_ok_and(|a| a == l)
+    let hyphens_misplaced = u.starts_with('-')
+        || u.ends_with('-')
+        || (chars.len() >= 4 && chars[2] == '-' && chars[3] == '-');
+    let encodes_back = idna::domain_to_ascii(&u).is_ok_and(|a| a == l);
+    !u.is_ascii() && !hyphens_misplaced && encodes_back
 }
 
 /// A TCP port, 1..=65535.

@@ -422,17 +422,17 @@ fn finish(
     answer: apply::Answer,
     mut outcome: DeployOutcome,
 ) -> DeployOutcome {
-    let host = p.domain;
+    let domain = p.domain;
     crate::progress::report(
         "upload",
         "done",
         &format!("{} bytes", outcome.uploaded_bytes),
     );
     if !outcome.uploaded.is_empty() {
-        tracing::info!(domain = %host, files = ?outcome.uploaded, bytes = outcome.uploaded_bytes, "uploaded changed files");
+        tracing::info!(domain, files = ?outcome.uploaded, bytes = outcome.uploaded_bytes, "uploaded changed files");
     }
-    crate::progress::report("up", "done", host);
-    crate::progress::report("health", "start", host);
+    crate::progress::report("up", "done", domain);
+    crate::progress::report("health", "start", domain);
     crate::progress::report("health", "done", &answer.steps);
     outcome.recreated = p
         .services
@@ -444,7 +444,7 @@ fn finish(
         .collect();
     outcome.caddy_reloaded = answer.caddy_reloaded;
     outcome.services = answer.facts.services;
-    tracing::info!(domain = %host, recreated = ?outcome.recreated, caddy_reloaded = outcome.caddy_reloaded, "deployed");
+    tracing::info!(domain, recreated = ?outcome.recreated, caddy_reloaded = outcome.caddy_reloaded, "deployed");
     outcome.facts_before = facts;
     outcome
 }
@@ -481,7 +481,7 @@ async fn archives_to_load(
 async fn stage_archive(
     r: &dyn Remote,
     dir: &str,
-    archive: &PathBuf,
+    archive: &std::path::Path,
     sha: &str,
 ) -> Result<(), HostError> {
     let file = format!("{dir}/.images/{sha}.tar");
