@@ -312,8 +312,6 @@ pub async fn deploy(r: &dyn Remote, p: &DeployParams<'_>) -> Result<DeployOutcom
     //    from their files.
     if staged {
         load_staged(r, p.dir, &pending).await?;
-        check_cancel(p.cancel)?;
-        facts = inspect(r, p.dir, &[&image]).await?;
     } else if !pending.is_empty() {
         let layers = r
             .run(archive::HOST_LAYERS, None)
@@ -326,19 +324,20 @@ pub async fn deploy(r: &dyn Remote, p: &DeployParams<'_>) -> Result<DeployOutcom
                 .map(|(archive, sha)| load_archive(r, p.dir, archive, sha, &chains, &facts)),
         )
         .await?;
+    }
+    if !pending.is_empty() {
         check_cancel(p.cancel)?;
         facts = inspect(r, p.dir, &[&image]).await?;
     }
 
     // 3.–10. The host's work in one command (scripts/apply.sh); it looks again first if another deploy held the
     //    host, as the files and containers it decided from may have changed.
-    let mut outcome = DeployOutcome::default();
     for attempt in 0..2 {
-        let work = Work::decide(p, &facts, &image, &mut outcome);
+        let work = Work::decide(p, &facts, &image);
         crate::progress::report("upload", "start", &format!("{} files", work.files.len()));
         crate::progress::report("up", "start", &host);
         match apply::run(r, &work, p.cancel).await? {
-            Some(answer) => return Ok(finish(p, facts, answer, outcome)),
+            Some(answer) => return Ok(finish(p, &work, facts, answer)),
             None if attempt == 0 => facts = inspect(r, p.dir, &[&image]).await?,
             None => break,
         }
@@ -353,12 +352,7 @@ pub async fn deploy(r: &dyn Remote, p: &DeployParams<'_>) -> Result<DeployOutcom
 impl<'a> Work<'a> {
     /// What the host must do for `p` from what it has (`facts`): the changed files only (managed files by hash,
     /// secret files when supplied), the devbox kept, started or switched, the files no longer used.
-    fn decide(
-        p: &'a DeployParams<'a>,
-        facts: &Facts,
-        image: &str,
-        outcome: &mut DeployOutcome,
-    ) -> Work<'a> {
+    fn decide(p: &'a DeployParams<'a>, facts: &Facts, image: &str) -> Work<'a> {
         let files: Vec<(&str, &cloudcode_bundle::File)> = p
             .bundle
             .files
@@ -376,22 +370,12 @@ impl<'a> Work<'a> {
             .get_key_value(paths::MANIFEST)
             .filter(|(_, m)| facts.files.get(paths::MANIFEST) != Some(&m.sha256()))
             .map(|(path, m)| (path.as_str(), m));
-        outcome.uploaded = files
-            .iter()
-            .chain(&manifest)
-            .map(|(path, _)| path.to_string())
-            .collect();
-        outcome.uploaded_bytes = files
-            .iter()
-            .chain(&manifest)
-            .map(|(_, f)| f.bytes.len())
-            .sum();
         let devbox = DevboxPlan::decide(
             facts,
             &p.bundle.devbox_hash,
             facts.image_ids.get(image).map(String::as_str),
         );
-        tracing::info!(dir = %p.dir, plan = ?devbox, files = ?outcome.uploaded, "deploy plan");
+        tracing::info!(dir = %p.dir, plan = ?devbox, files = files.len(), "deploy plan");
         Work {
             dir: p.dir,
             caddyfile_changed: files.iter().any(|(path, _)| *path == paths::CADDYFILE),
@@ -418,11 +402,17 @@ impl<'a> Work<'a> {
 /// The outcome of a deploy the host answered `ok` to.
 fn finish(
     p: &DeployParams<'_>,
+    work: &Work<'_>,
     facts: Facts,
     answer: apply::Answer,
-    mut outcome: DeployOutcome,
 ) -> DeployOutcome {
     let domain = p.domain;
+    let sent = || work.files.iter().chain(&work.manifest);
+    let mut outcome = DeployOutcome {
+        uploaded: sent().map(|(path, _)| path.to_string()).collect(),
+        uploaded_bytes: sent().map(|(_, f)| f.bytes.len()).sum(),
+        ..Default::default()
+    };
     crate::progress::report(
         "upload",
         "done",
@@ -476,6 +466,11 @@ async fn archives_to_load(
         .collect())
 }
 
+/// Where the host keeps image archive markers (`<sha>.loaded`) and archives staged during a Docker install.
+fn images_dir(dir: &str) -> String {
+    format!("{dir}/.images")
+}
+
 /// Copies an archive to `DIR/.images/<sha>.tar` on a host whose Docker is being installed (written as `.part`, renamed
 /// when whole, so a cut transfer is never taken for an archive).
 async fn stage_archive(
@@ -484,10 +479,10 @@ async fn stage_archive(
     archive: &std::path::Path,
     sha: &str,
 ) -> Result<(), HostError> {
-    let file = format!("{dir}/.images/{sha}.tar");
+    let file = format!("{}/{sha}.tar", images_dir(dir));
     let command = format!(
         "mkdir -p {} && cat > {part} && mv -f {part} {}",
-        sh_quote(&format!("{dir}/.images")),
+        sh_quote(&images_dir(dir)),
         sh_quote(&file),
         part = sh_quote(&format!("{file}.part"))
     );
@@ -505,7 +500,7 @@ async fn load_staged(
     dir: &str,
     staged: &[(PathBuf, String)],
 ) -> Result<(), HostError> {
-    let images = format!("{dir}/.images");
+    let images = images_dir(dir);
     let loads: String = staged
         .iter()
         .map(|(_, sha)| {
@@ -551,7 +546,7 @@ async fn load_archive(
                 None
             })
     };
-    let images = format!("{dir}/.images");
+    let images = images_dir(dir);
     let encoding = archive_encoding(r.round_trip(), facts.docker.as_deref());
     let command = format!(
         "mkdir -p {0} && docker load -q && touch {1} && rm -f {2} {2}.part",
