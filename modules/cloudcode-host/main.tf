@@ -8,7 +8,8 @@ resource "cloudcode_stack" "this" {
   host_key         = var.host_key
   private_key_path = var.private_key_path
 
-  domain = var.domain == "" ? null : var.domain
+  domain                  = var.domain == "" ? null : var.domain
+  fallback_domain_service = var.fallback_domain_service
 
   admin_username            = var.admin_username
   admin_email               = var.admin_email
@@ -22,6 +23,11 @@ resource "cloudcode_stack" "this" {
   llm_api_key_wo_version = var.llm_api_key_version
 
   opencode_permission = var.opencode_permission
+
+  # The outbound proxy, only with a version (the proxy itself is write-only and never stored).
+  proxy_wo         = var.proxy_version == null ? null : var.proxy
+  proxy_wo_version = var.proxy_version
+  no_proxy         = length(var.no_proxy) > 0 ? var.no_proxy : null
 
   # The chat bridge, only when Telegram or DingTalk is configured (off by default).
   dynamic "im" {

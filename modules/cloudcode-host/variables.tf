@@ -42,8 +42,9 @@ variable "domain" {
   default     = ""
 
   validation {
-    condition     = var.domain == "" || can(regex("^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$", var.domain))
-    error_message = "domain must be empty or a lower-case DNS name such as \"oc.example.com\"."
+    # The provider's own rule (UTS 46): upper case and internationalised names pass and are served in ASCII.
+    condition     = var.domain == "" || can(provider::cloudcode::ascii_domain(var.domain))
+    error_message = "domain must be empty or a DNS name such as \"oc.example.com\" or \"代码.example.com\" (not an IP address, no trailing dot)."
   }
 }
 
@@ -188,4 +189,35 @@ variable "im_proxy_version" {
   description = "Set to use `im_proxy`; bump together with a new one."
   type        = number
   default     = null
+}
+
+variable "fallback_domain_service" {
+  description = "The wildcard-DNS service naming the site when `domain` is empty: `sslip.io` or `nip.io` (`<a-b-c-d>.nip.io`); switch when one is unreachable where your users are."
+  type        = string
+  default     = "sslip.io"
+
+  validation {
+    condition     = contains(["sslip.io", "nip.io"], var.fallback_domain_service)
+    error_message = "fallback_domain_service must be \"sslip.io\" or \"nip.io\"."
+  }
+}
+
+variable "proxy" {
+  description = "Outbound proxy for the devbox (OpenCode's LLM traffic, git, npm, pip) and the chat bridge without its own `im_proxy`: an http://, https:// or socks5:// URL, which may carry credentials. Ephemeral: never stored."
+  type        = string
+  default     = null
+  sensitive   = true
+  ephemeral   = true
+}
+
+variable "proxy_version" {
+  description = "Set to use `proxy`; bump together with a new one. Null: no proxy."
+  type        = number
+  default     = null
+}
+
+variable "no_proxy" {
+  description = "Host names (`.corp.example.com` for subdomains too), IP addresses or CIDR blocks the devbox reaches directly despite `proxy`; the stack's own names always are."
+  type        = list(string)
+  default     = []
 }

@@ -17,6 +17,8 @@ locals {
   eip_id     = local.reuse_eip ? var.eip_allocation_id : alicloud_eip_address.this[0].id
   public_ip  = local.reuse_eip ? var.eip_address : alicloud_eip_address.this[0].ip_address
   has_domain = var.domain != ""
+  # What Caddy serves and DNS must hold: the ASCII form (lower case, xn-- labels for an internationalised name).
+  domain = local.has_domain ? provider::cloudcode::ascii_domain(var.domain) : ""
 }
 
 # ---------------------------------------------------------------------------------------------------------
@@ -290,18 +292,18 @@ data "alicloud_alidns_domains" "this" {
 locals {
   zone_candidates = [
     for d in try(data.alicloud_alidns_domains.this[0].names, []) : d
-    if var.domain == d || endswith(var.domain, ".${d}")
+    if local.domain == d || endswith(local.domain, ".${d}")
   ]
   # The longest matching DNS domain wins (oc.dev.example.com sits in dev.example.com before example.com).
-  dns_zone = var.dns_zone != "" ? var.dns_zone : (
+  dns_zone = var.dns_zone != "" ? provider::cloudcode::ascii_domain(var.dns_zone) : (
     length(local.zone_candidates) == 0 ? null :
     substr(reverse(sort([for d in local.zone_candidates : format("%04d%s", length(d), d)]))[0], 4, -1)
   )
-  site_rr = local.dns_zone == null ? null : (var.domain == local.dns_zone ? "@" : trimsuffix(var.domain, ".${local.dns_zone}"))
+  site_rr = local.dns_zone == null ? null : (local.domain == local.dns_zone ? "@" : trimsuffix(local.domain, ".${local.dns_zone}"))
 
   dns_names = local.has_domain ? {
-    site = { name = var.domain, rr = local.site_rr }
-    auth = { name = "auth.${var.domain}", rr = local.site_rr == null ? null : (local.site_rr == "@" ? "auth" : "auth.${local.site_rr}") }
+    site = { name = local.domain, rr = local.site_rr }
+    auth = { name = "auth.${local.domain}", rr = local.site_rr == null ? null : (local.site_rr == "@" ? "auth" : "auth.${local.site_rr}") }
   } : {}
 }
 
@@ -332,7 +334,8 @@ resource "cloudcode_stack" "this" {
   user             = "root"
   private_key_path = var.private_key_path
 
-  domain = local.has_domain ? var.domain : null
+  domain                  = local.has_domain ? local.domain : null
+  fallback_domain_service = var.fallback_domain_service
 
   admin_username            = var.admin_username
   admin_email               = var.admin_email
@@ -347,6 +350,11 @@ resource "cloudcode_stack" "this" {
   opencode_version       = var.opencode_version
 
   opencode_permission = var.opencode_permission
+
+  # The outbound proxy, only with a version (the proxy itself is write-only and never stored).
+  proxy_wo         = var.proxy_version == null ? null : var.proxy
+  proxy_wo_version = var.proxy_version
+  no_proxy         = length(var.no_proxy) > 0 ? var.no_proxy : null
 
   # The chat bridge, only when Telegram or DingTalk is configured (off by default).
   dynamic "im" {

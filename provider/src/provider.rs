@@ -14,6 +14,7 @@ use cloudcode_tfplugin::framework::{
 use serde::Deserialize;
 
 use crate::data_sources::snapshot::SnapshotData;
+use crate::functions::ascii_domain::AsciiDomain;
 use crate::functions::fallback_domain::FallbackDomain;
 use crate::resources::snapshot_backup::SnapshotBackup;
 use crate::resources::stack::Stack;
@@ -424,7 +425,7 @@ impl Provider for Cloudcode {
     }
 
     fn functions(&self) -> Vec<Arc<dyn Function>> {
-        vec![Arc::new(FallbackDomain)]
+        vec![Arc::new(AsciiDomain), Arc::new(FallbackDomain)]
     }
 }
 

@@ -10,6 +10,7 @@ pub mod dingtalk_double;
 pub mod double_server;
 pub mod ecs_double;
 pub mod engine;
+pub mod forward_proxy;
 pub mod im_fixture;
 pub mod im_image;
 pub mod llm_double;

@@ -302,6 +302,11 @@ impl Workdir {
         self.env.push((key.to_string(), value.to_string()));
     }
 
+    /// Removes an environment variable [`Self::set_env`] added.
+    pub fn unset_env(&mut self, key: &str) {
+        self.env.retain(|(k, _)| k != key);
+    }
+
     /// Writes or replaces a file in the working directory.
     pub fn write(&self, name: &str, content: &str) -> Result<()> {
         Ok(std::fs::write(self.dir.path().join(name), content)?)

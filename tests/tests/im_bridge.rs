@@ -80,7 +80,7 @@ fn backlog(bridge: &ImBridge, user: i64) -> (i64, i64) {
         .as_array()
         .expect("a user list")
         .iter()
-        .find(|u| u["user"] == user.to_string())
+        .find(|u| u["user"].as_str().and_then(|s| s.parse::<i64>().ok()) == Some(user))
         .unwrap_or_else(|| panic!("user {user} is not listed: {users}"));
     (
         u["waiting"].as_i64().expect("waiting"),

@@ -297,6 +297,7 @@ fn domain_plans_two_dns_records_and_none_without_one() {
         &[
             "no_domain_plans_no_records",
             "domain_plans_two_records_in_the_longest_matching_zone",
+            "internationalised_domain_plans_its_records_in_ascii",
             "apex_domain_uses_the_at_record",
             "records_point_at_the_eip",
             "domain_outside_alibaba_dns_is_listed_for_manual_creation",
@@ -327,7 +328,10 @@ fn host_module_tests_plan_a_host_stack_and_refuse_bad_input_under_every_engine()
         "custom_domain_port_and_no_terminal",
         "host_that_is_not_an_address_or_name_is_refused",
         "ssh_port_out_of_range_is_refused",
-        "upper_case_domain_is_refused",
+        "upper_case_domain_is_served_in_lower_case",
+        "domain_with_a_space_is_refused",
+        "nip_io_names_the_host_without_a_domain",
+        "unknown_fallback_domain_service_is_refused",
         "no_chat_bridge_by_default",
         "chat_bridge_with_telegram_and_a_permission_policy",
     ];

@@ -159,6 +159,7 @@ fn registry_pages_document_exactly_the_served_schema() {
             .as_array()
             .into_iter()
             .flatten()
+            .chain(f.get("variadic_parameter"))
             .filter_map(|p| p["name"].as_str().map(str::to_string))
             .collect();
         let documented: BTreeSet<String> = page

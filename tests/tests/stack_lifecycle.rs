@@ -572,7 +572,7 @@ fn a_connection_dropped_mid_upload_leaves_no_partial_file_and_the_next_apply_con
 
 /// The text after `steps=` on the provider's last log line holding `marker` (its values hold spaces).
 fn logged_line(stderr: &str, marker: &str) -> Option<String> {
-    let line = stderr.lines().filter(|l| l.contains(marker)).next_back()?;
+    let line = stderr.lines().rfind(|l| l.contains(marker))?;
     let at = line.find("steps=")?;
     Some(line[at + 6..].to_string())
 }

@@ -172,9 +172,12 @@ pub struct DeployArgs {
     /// The host's SSH key or SHA256 fingerprint to pin (default: trust on first use).
     #[arg(long, env = "CLOUDCODE_HOST_KEY")]
     pub host_key: Option<String>,
-    /// Site domain; empty means <ip>.sslip.io.
+    /// Site domain; empty means <ip>.sslip.io (or <ip>.nip.io with --fallback-domain-service nip.io).
     #[arg(long, env = "CLOUDCODE_DOMAIN")]
     pub domain: Option<String>,
+    /// The wildcard-DNS service naming the site without a domain: sslip.io (default) or nip.io.
+    #[arg(long, env = "CLOUDCODE_FALLBACK_DOMAIN_SERVICE")]
+    pub fallback_domain_service: Option<String>,
     /// Login name.
     #[arg(long, env = "CLOUDCODE_ADMIN_USER")]
     pub admin_user: Option<String>,
@@ -224,6 +227,16 @@ pub struct DeployArgs {
     /// The NAME of the environment variable holding the bridge's proxy URL (http://, https:// or socks5://).
     #[arg(long, value_name = "VAR")]
     pub im_proxy_env: Option<String>,
+    /// The NAME of the environment variable holding the outbound proxy URL (http://, https:// or socks5://, may
+    /// carry credentials) for the devbox's LLM traffic, git, npm and pip, and the bridge without its own.
+    #[arg(long, value_name = "VAR")]
+    pub proxy_env: Option<String>,
+    /// Reach this host, .domain suffix, IP or CIDR directly despite the proxy (repeatable; replaces the last list).
+    #[arg(long = "no-proxy", value_name = "HOST")]
+    pub no_proxy: Vec<String>,
+    /// Remove the outbound proxy.
+    #[arg(long)]
+    pub proxy_off: bool,
     /// OpenCode permission, tool=ask|allow|deny (repeatable), e.g. --opencode-permission bash=ask.
     #[arg(long = "opencode-permission", value_name = "TOOL=ask|allow|deny")]
     pub opencode_permission: Vec<String>,

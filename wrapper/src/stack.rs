@@ -62,8 +62,11 @@ pub struct StackConfig {
     pub ssh_user: String,
     pub private_key_path: String,
     pub host_key: Option<String>,
-    /// Empty: `<ip>.sslip.io`.
+    /// Empty: `<ip>.sslip.io` (or `.nip.io`, see `fallback_domain_service`).
     pub domain: String,
+    /// `sslip.io` or `nip.io`: the service naming the site when `domain` is empty.
+    #[serde(default = "default_fallback_domain_service")]
+    pub fallback_domain_service: String,
     pub admin_username: String,
     pub admin_email: String,
     pub admin_password_version: i64,
@@ -125,6 +128,11 @@ pub struct StackConfig {
     pub im_dingtalk_robot_code: Option<String>,
     #[serde(default)]
     pub im_proxy_version: Option<i64>,
+    /// Outbound proxy: on when set; bumped when a different URL is supplied.
+    #[serde(default)]
+    pub proxy_version: Option<i64>,
+    #[serde(default)]
+    pub no_proxy: Vec<String>,
     /// Read only from stacks an older CLI wrote: salted fingerprints of the chat bridge secrets (honoured once);
     /// fingerprints now live keyed in `secret-fingerprints.json` (mode 0600), outside the vars file.
     #[serde(default)]
@@ -135,6 +143,10 @@ pub struct StackConfig {
 
 fn yes() -> bool {
     true
+}
+
+fn default_fallback_domain_service() -> String {
+    cloudcode_bundle::validate::FALLBACK_DOMAIN_SERVICES[0].to_string()
 }
 
 impl StackConfig {
@@ -148,6 +160,7 @@ impl StackConfig {
             private_key_path: String::new(),
             host_key: None,
             domain: String::new(),
+            fallback_domain_service: default_fallback_domain_service(),
             admin_username: String::new(),
             admin_email: String::new(),
             admin_password_version: 1,
@@ -176,6 +189,8 @@ impl StackConfig {
             im_dingtalk_client_secret_version: None,
             im_dingtalk_robot_code: None,
             im_proxy_version: None,
+            proxy_version: None,
+            no_proxy: Vec::new(),
             im_fingerprints: BTreeMap::new(),
             im_salt: None,
         }

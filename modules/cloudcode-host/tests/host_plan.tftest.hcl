@@ -75,12 +75,44 @@ run "ssh_port_out_of_range_is_refused" {
   expect_failures = [var.ssh_port]
 }
 
-run "upper_case_domain_is_refused" {
+run "upper_case_domain_is_served_in_lower_case" {
   command = plan
   variables {
     domain = "Code.Example.com"
   }
+
+  assert {
+    condition     = output.url == "https://code.example.com/" && output.auth_url == "https://auth.code.example.com/"
+    error_message = "the site and the login portal on the lower-case name"
+  }
+}
+
+run "domain_with_a_space_is_refused" {
+  command = plan
+  variables {
+    domain = "code example.com"
+  }
   expect_failures = [var.domain]
+}
+
+run "nip_io_names_the_host_without_a_domain" {
+  command = plan
+  variables {
+    fallback_domain_service = "nip.io"
+  }
+
+  assert {
+    condition     = output.domain == "203-0-113-7.nip.io" && output.url == "https://203-0-113-7.nip.io/"
+    error_message = "no domain on nip.io: the host's nip.io name"
+  }
+}
+
+run "unknown_fallback_domain_service_is_refused" {
+  command = plan
+  variables {
+    fallback_domain_service = "xip.io"
+  }
+  expect_failures = [var.fallback_domain_service]
 }
 
 run "no_chat_bridge_by_default" {

@@ -131,6 +131,27 @@ run "domain_plans_two_records_in_the_longest_matching_zone" {
   }
 }
 
+run "internationalised_domain_plans_its_records_in_ascii" {
+  command = plan
+
+  variables {
+    domain = "代码.Example.com"
+  }
+
+  assert {
+    condition     = alicloud_alidns_record.this["site"].domain_name == "example.com" && alicloud_alidns_record.this["site"].rr == "xn--mnq551h"
+    error_message = "the site record is the punycode label in example.com"
+  }
+  assert {
+    condition     = alicloud_alidns_record.this["auth"].rr == "auth.xn--mnq551h"
+    error_message = "the login portal's record is auth.<punycode label>"
+  }
+  assert {
+    condition     = cloudcode_stack.this.domain == "xn--mnq551h.example.com"
+    error_message = "the stack serves the ASCII form"
+  }
+}
+
 run "apex_domain_uses_the_at_record" {
   command = plan
 

@@ -7,7 +7,8 @@ admin_password    = "correct-horse-battery-staple"
 llm_api_key       = "sk-test-0123456789"
 # terraform test (1.11) fails an apply run when an ephemeral variable is unset (or null) at plan time and the
 # apply phase sees it ("must remain unset"): every ephemeral secret gets a value. The chat bridge's are never
-# used (it stays off without their versions).
+# used (it stays off without their versions), nor is the outbound proxy (off without proxy_version).
 im_telegram_token         = "unused"
 im_dingtalk_client_secret = "unused"
 im_proxy                  = "unused"
+proxy                     = "unused"

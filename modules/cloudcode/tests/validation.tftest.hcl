@@ -136,10 +136,10 @@ run "no_ssh_cidr_is_refused" {
   expect_failures = [var.ssh_allowed_cidrs]
 }
 
-run "upper_case_domain_is_refused" {
+run "domain_with_a_space_is_refused" {
   command = plan
   variables {
-    domain = "OC.Example.com"
+    domain = "oc example.com"
   }
   expect_failures = [var.domain]
 }
@@ -232,4 +232,12 @@ run "bad_zone_id_is_refused" {
     zone_id = "Singapore B"
   }
   expect_failures = [var.zone_id]
+}
+
+run "unknown_fallback_domain_service_is_refused" {
+  command = plan
+  variables {
+    fallback_domain_service = "xip.io"
+  }
+  expect_failures = [var.fallback_domain_service]
 }

@@ -4,6 +4,7 @@
 
 pub mod escape;
 pub mod password;
+pub mod proxy;
 pub mod render;
 pub mod runtime;
 pub mod settings;
@@ -17,4 +18,4 @@ pub use render::{
     TTYD_PORT,
 };
 pub use settings::{ImSettings, Images, Secrets, Settings, DEFAULT_OPENCODE_VERSION};
-pub use validate::{fallback_domain, validate, Invalid};
+pub use validate::{fallback_domain, fallback_domain_on, validate, Invalid};

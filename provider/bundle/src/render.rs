@@ -40,6 +40,10 @@ pub mod paths {
     pub const ENSURE_SECRETS: &str = "bin/ensure-secrets.sh";
     /// The chat bridge's configuration (`./im` is mounted read-only at `/etc/cloudcode-im`).
     pub const IM_CONFIG: &str = "im/config.json";
+    /// The devbox's proxy environment (`proxy_wo`), a Compose env-file.
+    pub const PROXY_ENV: &str = "secrets/proxy.env";
+    /// The proxy URL alone (`proxy_wo`), for a chat bridge without its own proxy.
+    pub const PROXY_URL: &str = "secrets/proxy";
     pub const MANIFEST: &str = "manifest.json";
     pub const SECRETS_DIR: &str = "secrets";
 }
@@ -228,6 +232,8 @@ pub struct WriteOnlyVersions {
     pub im_dingtalk_client_secret_wo_version: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub im_proxy_wo_version: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_wo_version: Option<i64>,
 }
 
 /// A file that holds a write-only secret and is kept on the host when the secret is not supplied.
@@ -270,7 +276,7 @@ struct Template {
     source: &'static str,
 }
 
-const TEMPLATES: [Template; 10] = [
+const TEMPLATES: [Template; 11] = [
     Template {
         name: paths::COMPOSE,
         source: include_str!("../templates/docker-compose.yml.j2"),
@@ -290,6 +296,10 @@ const TEMPLATES: [Template; 10] = [
     Template {
         name: paths::ENV,
         source: include_str!("../templates/env.j2"),
+    },
+    Template {
+        name: paths::PROXY_ENV,
+        source: include_str!("../templates/proxy.env.j2"),
     },
     Template {
         name: paths::OPENCODE_JSON,
@@ -455,6 +465,7 @@ pub fn render(settings: &Settings, secrets: &Secrets) -> Result<Bundle, RenderEr
     let base = base_context(settings);
     let mut files = config_files(env, settings, &base)?;
     files.extend(secret_files(env, secrets, &base)?);
+    files.extend(crate::proxy::secret_files(env, secrets, &base)?);
     if let Some(im) = &settings.im {
         files.insert(
             paths::IM_CONFIG.to_string(),
@@ -517,7 +528,8 @@ fn check_inputs(settings: &Settings, secrets: &Secrets) -> Result<(), RenderErro
             &secrets.im_dingtalk_client_secret,
             validate::im_secret,
         ),
-        ("im.proxy_wo", &secrets.im_proxy, validate::im_proxy),
+        ("im.proxy_wo", &secrets.im_proxy, validate::proxy_url),
+        ("proxy_wo", &secrets.proxy, validate::proxy_url),
     ] {
         if let Some(Err(e)) = value.as_deref().map(rule) {
             errors.push((source.into(), e));
@@ -578,9 +590,24 @@ fn base_context(s: &Settings) -> Value {
             service => IM_SERVICE,
             image => s.im_image(),
             uid => IM_UID,
-            secrets => Value::from_serialize(im_secrets_used(im)),
+            secrets => Value::from_serialize(im_mounts(s, im)),
+        }),
+        proxy => s.proxy_wo_version.map(|_| context! {
+            env_file => paths::PROXY_ENV,
+            no_proxy => crate::proxy::no_proxy(s),
+            source => crate::proxy::SOURCE,
         }),
     }
+}
+
+/// The secrets Compose mounts into the bridge: its platforms' and its proxy (its own, or the stack's).
+fn im_mounts(s: &Settings, im: &crate::settings::ImSettings) -> Vec<ImSecret> {
+    let [telegram, dingtalk, _] = IM_SECRETS;
+    [(im.telegram(), telegram), (im.dingtalk(), dingtalk)]
+        .into_iter()
+        .filter_map(|(on, x)| on.then_some(x))
+        .chain(crate::proxy::bridge_secret(s, im))
+        .collect()
 }
 
 /// The paths of the chat bridge's files these settings do not use (all of them without `im`).
@@ -598,6 +625,7 @@ fn retired(s: &Settings) -> Vec<String> {
     if s.im.is_none() {
         out.push(paths::IM_CONFIG.to_string());
     }
+    out.extend(crate::proxy::retired(s));
     out
 }
 
@@ -606,7 +634,7 @@ fn retired(s: &Settings) -> Vec<String> {
 fn im_config(s: &Settings, im: &crate::settings::ImSettings) -> Result<Vec<u8>, RenderError> {
     use serde_json::{json, Map};
     let secret_file = |name: &str| format!("/run/secrets/{name}");
-    let [telegram, dingtalk, proxy] = IM_SECRETS;
+    let [telegram, dingtalk, _] = IM_SECRETS;
     let name = s.domain.split('.').next().unwrap_or(&s.domain);
     let mut root = Map::new();
     root.insert("data_dir".into(), json!("/data"));
@@ -638,7 +666,7 @@ fn im_config(s: &Settings, im: &crate::settings::ImSettings) -> Result<Vec<u8>, 
         }
         root.insert("dingtalk".into(), serde_json::Value::Object(d));
     }
-    if im.proxy() {
+    if let Some(proxy) = crate::proxy::bridge_secret(s, im) {
         root.insert("proxy_file".into(), json!(secret_file(proxy.name)));
     }
     let mut text = serde_json::to_string_pretty(&root).map_err(|e| RenderError::Template {
@@ -732,7 +760,7 @@ fn compose_file(
         caddy => service_hash(files, &[], &[]),
         authelia => service_hash(files, &[paths::AUTHELIA_CONFIG], &[pw_version]),
         devbox => devbox_hash,
-        im => s.im.as_ref().map(|im| service_hash(files, &[paths::IM_CONFIG], &im_versions(im))),
+        im => s.im.as_ref().map(|im| service_hash(files, &[paths::IM_CONFIG], &im_versions(s, im))),
     };
     let ctx = context! { ..base.clone(), ..context! { hashes } };
     Ok(managed(render_one(env, paths::COMPOSE, &ctx)?, 0o644))
@@ -740,35 +768,50 @@ fn compose_file(
 
 /// The devbox's label: everything its Compose definition uses, so the provider can tell from the serving colour's
 /// label alone whether a new colour must be started (it never lets Compose recreate the serving one in place).
+/// The proxy counts only when set, so stacks without one keep the label they had before it existed.
 fn devbox_hash(s: &Settings, files: &BTreeMap<String, File>) -> String {
-    let key_version = s
-        .llm_api_key_wo_version
-        .map_or("none".into(), |v| v.to_string());
+    let mut extra = vec![
+        ("llm_api_key_wo_version", version(s.llm_api_key_wo_version)),
+        ("image", s.devbox_image()),
+        ("build", s.devbox_build.to_string()),
+        ("opencode_version", s.opencode_version.clone()),
+        ("timezone", s.timezone.clone()),
+        ("terminal", s.terminal_enabled.to_string()),
+    ];
+    if s.proxy_wo_version.is_some() || !s.no_proxy.is_empty() {
+        extra.push(("proxy_wo_version", version(s.proxy_wo_version)));
+        extra.push(("no_proxy", s.no_proxy.join(",")));
+    }
     service_hash(
         files,
         &[paths::OPENCODE_JSON, paths::DOCKERFILE, paths::ENTRYPOINT],
-        &[
-            ("llm_api_key_wo_version", key_version),
-            ("image", s.devbox_image()),
-            ("build", s.devbox_build.to_string()),
-            ("opencode_version", s.opencode_version.clone()),
-            ("timezone", s.timezone.clone()),
-            ("terminal", s.terminal_enabled.to_string()),
-        ],
+        &extra,
     )
 }
 
-/// The write-only versions the bridge's secrets stand for in its hash label (their bytes are never hashed).
-fn im_versions(im: &crate::settings::ImSettings) -> [(&'static str, String); 3] {
-    let v = |x: Option<i64>| x.map_or("none".into(), |v| v.to_string());
-    [
-        ("telegram_token_wo_version", v(im.telegram_token_wo_version)),
+/// A write-only version as it goes into a hash label.
+fn version(v: Option<i64>) -> String {
+    v.map_or("none".into(), |v| v.to_string())
+}
+
+/// The write-only versions the bridge's secrets stand for in its hash label (their bytes are never hashed); the
+/// stack's proxy counts only when the bridge uses it.
+fn im_versions(s: &Settings, im: &crate::settings::ImSettings) -> Vec<(&'static str, String)> {
+    let mut out = vec![
+        (
+            "telegram_token_wo_version",
+            version(im.telegram_token_wo_version),
+        ),
         (
             "dingtalk_client_secret_wo_version",
-            v(im.dingtalk_client_secret_wo_version),
+            version(im.dingtalk_client_secret_wo_version),
         ),
-        ("proxy_wo_version", v(im.proxy_wo_version)),
-    ]
+        ("proxy_wo_version", version(im.proxy_wo_version)),
+    ];
+    if !im.proxy() && s.proxy_wo_version.is_some() {
+        out.push(("stack_proxy_wo_version", version(s.proxy_wo_version)));
+    }
+    out
 }
 
 fn manifest_file(manifest: &Manifest) -> Result<File, RenderError> {
@@ -811,6 +854,15 @@ fn manifest(s: &Settings, files: &BTreeMap<String, File>) -> Manifest {
                 source: x.source.into(),
             })
         }))
+        .chain(
+            s.proxy_wo_version
+                .iter()
+                .flat_map(|_| crate::proxy::FILES)
+                .map(|path| SecretFile {
+                    path: path.into(),
+                    source: crate::proxy::SOURCE.into(),
+                }),
+        )
         .collect(),
         host_secret_files: HOST_SECRETS.iter().map(|h| h.path.to_string()).collect(),
         inputs: s.clone(),
@@ -823,6 +875,7 @@ fn manifest(s: &Settings, files: &BTreeMap<String, File>) -> Manifest {
                 .as_ref()
                 .and_then(|i| i.dingtalk_client_secret_wo_version),
             im_proxy_wo_version: s.im.as_ref().and_then(|i| i.proxy_wo_version),
+            proxy_wo_version: s.proxy_wo_version,
         },
     }
 }

@@ -33,6 +33,44 @@ pub struct Images {
     pub im: Option<String>,
 }
 
+/// Where the host and the devbox get images and packages (`mirrors` of `cloudcode_stack`), for networks where
+/// Docker Hub, ghcr.io, npm or PyPI are slow or blocked. Every field is optional; a preset fills the unset ones.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mirrors {
+    /// Registry (and namespace) the default images are pulled from instead of Docker Hub and ghcr.io:
+    /// `docker.io/library/caddy:2.10.2` → `<image_registry>/caddy:2.10.2`. Explicit `images` are kept as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_registry: Option<String>,
+    /// Docker Hub pull-through mirrors for the host's Docker daemon (`registry-mirrors` in daemon.json).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub registry_mirrors: Vec<String>,
+    /// Registries the host's Docker daemon may reach over plain HTTP (`insecure-registries`), e.g. a mirror
+    /// inside a private network.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub insecure_registries: Vec<String>,
+    /// npm registry inside the devbox (`NPM_CONFIG_REGISTRY`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub npm: Option<String>,
+    /// PyPI index inside the devbox (`PIP_INDEX_URL`, `UV_DEFAULT_INDEX`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pypi: Option<String>,
+}
+
+/// The `cn` preset: the release images in Alibaba Cloud Container Registry (Hangzhou, reachable from every
+/// mainland region), npmmirror and Alibaba Cloud's PyPI mirror.
+pub fn mirrors_preset(name: &str) -> Option<Mirrors> {
+    (name == "cn").then(|| Mirrors {
+        image_registry: Some(CN_IMAGE_REGISTRY.to_string()),
+        registry_mirrors: Vec::new(),
+        insecure_registries: Vec::new(),
+        npm: Some("https://registry.npmmirror.com".to_string()),
+        pypi: Some("https://mirrors.aliyun.com/pypi/simple/".to_string()),
+    })
+}
+
+/// Where the release workflow pushes every image the stack runs, besides ghcr.io (see `mirrors_preset`).
+pub const CN_IMAGE_REGISTRY: &str = "registry.cn-hangzhou.aliyuncs.com/cloudcode-dev";
+
 /// The chat bridge (`im` block of `cloudcode_stack`): present means the `im` service runs. Telegram is on when
 /// `telegram_token_wo_version` is set, DingTalk when `dingtalk_client_id` is, the proxy when `proxy_wo_version` is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,6 +148,16 @@ pub struct Settings {
     /// The chat bridge; `None`: no `im` service and no im files on the host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub im: Option<ImSettings>,
+    /// Version of the write-only `proxy_wo` (the outbound proxy of the devbox and, without its own, the bridge);
+    /// `None`: no proxy. Left out of the manifest when unset, like `im`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_wo_version: Option<i64>,
+    /// Extra names, addresses or CIDRs reached directly despite the proxy (the stack's own names always are).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub no_proxy: Vec<String>,
+    /// Registry and package mirrors; `None`: the upstream registries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mirrors: Option<Mirrors>,
 }
 
 impl Settings {
@@ -136,37 +184,65 @@ impl Settings {
             remote_dir: DEFAULT_REMOTE_DIR.to_string(),
             opencode_permission: BTreeMap::new(),
             im: None,
+            proxy_wo_version: None,
+            no_proxy: Vec::new(),
+            mirrors: None,
         }
     }
 
-    /// The image each service runs (override or pinned default).
-    pub fn caddy_image(&self) -> &str {
-        self.images.caddy.as_deref().unwrap_or(DEFAULT_CADDY_IMAGE)
+    /// A default image as the host pulls it: from `mirrors.image_registry` when set (the last path component
+    /// and tag kept), else as published.
+    fn mirrored(&self, published: &str) -> String {
+        match self
+            .mirrors
+            .as_ref()
+            .and_then(|m| m.image_registry.as_deref())
+        {
+            Some(registry) => {
+                let name = published.rsplit('/').next().unwrap_or(published);
+                format!("{}/{name}", registry.trim_end_matches('/'))
+            }
+            None => published.to_string(),
+        }
     }
 
-    /// The Authelia image (override or pinned default).
-    pub fn authelia_image(&self) -> &str {
+    /// The image each service runs (override, or the pinned default, mirrored).
+    pub fn caddy_image(&self) -> String {
+        self.images
+            .caddy
+            .clone()
+            .unwrap_or_else(|| self.mirrored(DEFAULT_CADDY_IMAGE))
+    }
+
+    /// The Authelia image (override, or the pinned default, mirrored).
+    pub fn authelia_image(&self) -> String {
         self.images
             .authelia
-            .as_deref()
-            .unwrap_or(DEFAULT_AUTHELIA_IMAGE)
+            .clone()
+            .unwrap_or_else(|| self.mirrored(DEFAULT_AUTHELIA_IMAGE))
     }
 
-    /// The devbox image (override, or the prebuilt image tagged with the OpenCode version; with `devbox_build` the
-    /// name the locally built image gets).
+    /// The devbox image (override, or the prebuilt image tagged with the OpenCode version, mirrored; with
+    /// `devbox_build` the name the locally built image gets).
     pub fn devbox_image(&self) -> String {
         match &self.images.devbox {
             Some(i) => i.clone(),
             None if self.devbox_build => format!("cloudcode-devbox:{}", self.opencode_version),
-            None => format!("{DEFAULT_DEVBOX_REPOSITORY}:{}", self.opencode_version),
+            None => self.mirrored(&format!(
+                "{DEFAULT_DEVBOX_REPOSITORY}:{}",
+                self.opencode_version
+            )),
         }
     }
 
-    /// The chat bridge image (override, or the released image of this cloudcode version).
+    /// The chat bridge image (override, or the released image of this cloudcode version, mirrored).
     pub fn im_image(&self) -> String {
         match &self.images.im {
             Some(i) => i.clone(),
-            None => format!("{DEFAULT_IM_REPOSITORY}:{}", crate::CLOUDCODE_VERSION),
+            None => self.mirrored(&format!(
+                "{DEFAULT_IM_REPOSITORY}:{}",
+                crate::CLOUDCODE_VERSION
+            )),
         }
     }
 
@@ -191,6 +267,8 @@ pub struct Secrets {
     pub im_dingtalk_client_secret: Option<String>,
     /// `im.proxy_wo` (a URL that may carry credentials).
     pub im_proxy: Option<String>,
+    /// `proxy_wo`, the stack's outbound proxy (a URL that may carry credentials).
+    pub proxy: Option<String>,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -211,6 +289,7 @@ impl std::fmt::Debug for Secrets {
                 &r(&self.im_dingtalk_client_secret),
             )
             .field("im_proxy", &r(&self.im_proxy))
+            .field("proxy", &r(&self.proxy))
             .finish()
     }
 }

@@ -599,12 +599,35 @@ pub fn ssh_host_key(v: &str) -> Rule {
     Ok(())
 }
 
+/// The wildcard-DNS services a host without its own domain can be named by (`a-b-c-d.<service>` resolves to
+/// `a.b.c.d` on each); the first is the default.
+pub const FALLBACK_DOMAIN_SERVICES: [&str; 2] = ["sslip.io", "nip.io"];
+
+/// `fallback_domain_service`: one of [`FALLBACK_DOMAIN_SERVICES`].
+pub fn fallback_domain_service(v: &str) -> Rule {
+    if FALLBACK_DOMAIN_SERVICES.contains(&v) {
+        Ok(())
+    } else {
+        Err(Invalid::new(format!(
+            "{} is not a fallback domain service: use sslip.io or nip.io",
+            shown(v)
+        )))
+    }
+}
+
 /// The `<a-b-c-d>.sslip.io` domain for a host without its own domain: `"47.1.2.3"` → `"47-1-2-3.sslip.io"`.
 /// IPv4 only.
 pub fn fallback_domain(ip: &str) -> Result<String, Invalid> {
+    fallback_domain_on(ip, FALLBACK_DOMAIN_SERVICES[0])
+}
+
+/// The `<a-b-c-d>.<service>` domain of an IPv4 address on one of [`FALLBACK_DOMAIN_SERVICES`]:
+/// `("47.1.2.3", "nip.io")` → `"47-1-2-3.nip.io"`.
+pub fn fallback_domain_on(ip: &str, service: &str) -> Result<String, Invalid> {
+    fallback_domain_service(service)?;
     if ip.parse::<std::net::Ipv6Addr>().is_ok() {
         return Err(Invalid::new(format!(
-            "{} is an IPv6 address; the sslip.io fallback domain needs an IPv4 address (set domain instead)",
+            "{} is an IPv6 address; the {service} fallback domain needs an IPv4 address (set domain instead)",
             shown(ip)
         )));
     }
@@ -615,7 +638,7 @@ pub fn fallback_domain(ip: &str) -> Result<String, Invalid> {
         ))
     })?;
     let [a, b, c, d] = addr.octets();
-    Ok(format!("{a}-{b}-{c}-{d}.sslip.io"))
+    Ok(format!("{a}-{b}-{c}-{d}.{service}"))
 }
 
 /// OpenCode's permission values.
@@ -665,9 +688,9 @@ pub fn http_url(v: &str) -> Rule {
     }
 }
 
-/// The bridge's proxy: an `http://`, `https://` or `socks5://` URL with a host; it may carry credentials, so the
-/// error never shows it.
-pub fn im_proxy(v: &str) -> Rule {
+/// An outbound proxy (`proxy_wo`, `im.proxy_wo`): an `http://`, `https://` or `socks5://` URL with a host; it may
+/// carry credentials, so the error never shows it.
+pub fn proxy_url(v: &str) -> Rule {
     if v.chars().any(|c| c.is_control() || c.is_whitespace()) {
         return Err(Invalid::new(
             "must not contain whitespace or control characters (the value is not shown: it may hold credentials)",
@@ -688,6 +711,39 @@ pub fn im_proxy(v: &str) -> Rule {
         ));
     }
     Ok(())
+}
+
+/// One `no_proxy` entry: a host name (`.example.com` for its subdomains too), an IP address or a CIDR block, as
+/// curl, git, npm, pip and Bun read `NO_PROXY`.
+pub fn no_proxy_entry(v: &str) -> Rule {
+    let name = v.strip_prefix('.').unwrap_or(v);
+    let cidr = v.split_once('/').and_then(|(ip, len)| {
+        let ip: IpAddr = ip.parse().ok()?;
+        let len: u8 = len.parse().ok()?;
+        (len <= if ip.is_ipv4() { 32 } else { 128 }).then_some(())
+    });
+    if v.parse::<IpAddr>().is_ok()
+        || cidr.is_some()
+        || (!name.is_empty() && domain_name_shape(name))
+    {
+        Ok(())
+    } else {
+        Err(Invalid::new(format!(
+            "{} is not a host name, IP address or CIDR block (e.g. .corp.example.com, 10.0.0.0/8)",
+            shown(v)
+        )))
+    }
+}
+
+/// Letters, digits and hyphens in dot-separated labels of 1..=63 (a name that need not be fully qualified).
+fn domain_name_shape(v: &str) -> bool {
+    v.len() <= 253
+        && v.split('.').all(|l| {
+            (1..=63).contains(&l.len())
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
 }
 
 /// A chat platform secret (bot token, app secret): 1..=4096 visible characters, no whitespace. Never echoed.
@@ -802,6 +858,9 @@ pub fn validate(s: &Settings) -> Vec<(String, Invalid)> {
         if let Some(i) = img {
             check(field, image_ref(i));
         }
+    }
+    for entry in &s.no_proxy {
+        check("no_proxy", no_proxy_entry(entry));
     }
     if let Some(p) = s.https_alt_port {
         check("https_alt_port", https_alt_port(i64::from(p)));

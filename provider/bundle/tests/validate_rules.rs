@@ -392,6 +392,26 @@ fn fallback_domain_maps_ipv4_and_rejects_others() {
 }
 
 #[test]
+fn fallback_domain_service_is_sslip_or_nip() {
+    assert_eq!(
+        fallback_domain_on("47.1.2.3", "nip.io").unwrap(),
+        "47-1-2-3.nip.io"
+    );
+    assert_eq!(
+        fallback_domain_on("47.1.2.3", "sslip.io").unwrap(),
+        fallback_domain("47.1.2.3").unwrap()
+    );
+    let e = msg(fallback_domain_on("47.1.2.3", "xip.io"));
+    assert!(
+        e.contains("xip.io") && e.contains("sslip.io or nip.io"),
+        "{e}"
+    );
+    assert!(
+        msg(fallback_domain_on("::1", "nip.io")).contains("nip.io fallback domain needs an IPv4")
+    );
+}
+
+#[test]
 fn llm_base_url_takes_http_only_to_a_private_address() {
     for ok in [
         "https://api.example.com/v1",

@@ -12,7 +12,7 @@ use tonic::{Request, Response, Status};
 
 use crate::framework::diag::{AttrPath, Diagnostics};
 use crate::framework::erased::{AnyDataSource, AnyResource};
-use crate::framework::traits::{Ctx, Function, Private, Provider};
+use crate::framework::traits::{Ctx, Function, Parameter, Private, Provider};
 use crate::handshake::{handshake_line, HandshakeEnv, HandshakeError};
 use crate::proto::plugin;
 use crate::proto::tfplugin6 as pb;
@@ -202,20 +202,17 @@ fn write_only_allowed(c: Option<&pb::ClientCapabilities>) -> bool {
 }
 
 fn function_proto(f: &dyn Function) -> pb::Function {
+    let parameter = |p: Parameter| pb::function::Parameter {
+        name: p.name.to_string(),
+        r#type: p.ty.to_json(),
+        allow_null_value: false,
+        allow_unknown_values: false,
+        description: p.description.to_string(),
+        description_kind: pb::StringKind::Markdown as i32,
+    };
     pb::Function {
-        parameters: f
-            .parameters()
-            .into_iter()
-            .map(|p| pb::function::Parameter {
-                name: p.name.to_string(),
-                r#type: p.ty.to_json(),
-                allow_null_value: false,
-                allow_unknown_values: false,
-                description: p.description.to_string(),
-                description_kind: pb::StringKind::Markdown as i32,
-            })
-            .collect(),
-        variadic_parameter: None,
+        parameters: f.parameters().into_iter().map(parameter).collect(),
+        variadic_parameter: f.variadic().map(parameter),
         r#return: Some(pb::function::Return {
             r#type: f.return_type().to_json(),
         }),
@@ -606,19 +603,28 @@ impl<P: Provider> pb::provider_server::Provider for PluginServer<P> {
             return fail(format!("unknown function {}", req.name), None);
         };
         let params = f.parameters();
-        if req.arguments.len() != params.len() {
+        let variadic = f.variadic();
+        let count_ok = match variadic {
+            None => req.arguments.len() == params.len(),
+            Some(_) => req.arguments.len() >= params.len(),
+        };
+        if !count_ok {
             return fail(
                 format!(
-                    "{} takes {} argument(s), got {}",
+                    "{} takes {}{} argument(s), got {}",
                     f.name(),
+                    if variadic.is_some() { "at least " } else { "" },
                     params.len(),
                     req.arguments.len()
                 ),
                 None,
             );
         }
-        let mut args = Vec::with_capacity(params.len());
-        for (i, (dv, p)) in req.arguments.iter().zip(&params).enumerate() {
+        let mut args = Vec::with_capacity(req.arguments.len());
+        let each_param = params
+            .iter()
+            .chain(std::iter::repeat(variadic.as_ref()).map_while(|v| v));
+        for (i, (dv, p)) in req.arguments.iter().zip(each_param).enumerate() {
             let mut diags = Diagnostics::new();
             let v = decode(Some(dv), &p.ty, &mut diags);
             if diags.has_errors() || v.is_null() || !v.is_wholly_known() {

@@ -130,9 +130,9 @@ fn main() {
             .iter()
             .filter(|c| c.at > t_prompt && c.status == 200)
             .map(|c| c.at)
-            .last()
+            .next_back()
             .expect("the answer's send");
-        let t_idle = *proxy.tapped(IDLE).iter().filter(|t| **t > t_prompt && **t < t_sent).last().unwrap_or_else(|| {
+        let t_idle = *proxy.tapped(IDLE).iter().rfind(|t| **t > t_prompt && **t < t_sent).unwrap_or_else(|| {
             let rel: Vec<i128> = proxy.tapped(IDLE).iter().map(|t| t.duration_since(t0).as_millis() as i128 - t0.duration_since(*t).as_millis() as i128).collect();
             panic!("turn {i}: no idle event between the prompt (+{:?}) and the answer (+{:?}); idles at {rel:?} ms", t_prompt - t0, t_sent - t0)
         });

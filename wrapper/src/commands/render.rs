@@ -16,7 +16,7 @@ pub const MASK: &str = "MASKED-SECRET-NOT-DEPLOYED";
 /// The bundle settings a stack's configuration produces (the same mapping the module makes).
 pub fn settings_for(cfg: &StackConfig) -> Result<Settings> {
     let domain = if cfg.domain.is_empty() {
-        cloudcode_bundle::fallback_domain(&cfg.host)
+        cloudcode_bundle::fallback_domain_on(&cfg.host, &cfg.fallback_domain_service)
             .map_err(|e| Error::Input(e.message().to_string()))?
     } else {
         cfg.domain.clone()
@@ -38,6 +38,8 @@ pub fn settings_for(cfg: &StackConfig) -> Result<Settings> {
         im: cfg.images.get("im").cloned(),
     };
     s.opencode_permission = cfg.opencode_permission.clone();
+    s.proxy_wo_version = cfg.proxy_version;
+    s.no_proxy = cfg.no_proxy.clone();
     if cfg.im_enabled() {
         // The provider derives the box id from the resource id, `user@host:port/remote_dir`.
         let id = format!(
@@ -81,6 +83,7 @@ pub fn run(name: &str, out: &Path) -> Result<()> {
         im_telegram_token: Some(MASK.to_string()),
         im_dingtalk_client_secret: Some(MASK.to_string()),
         im_proxy: Some(format!("http://{MASK}.invalid")),
+        proxy: Some(format!("http://{MASK}.invalid")),
     };
     let bundle =
         cloudcode_bundle::render(&settings, &secrets).map_err(|e| Error::Input(e.to_string()))?;

@@ -67,6 +67,7 @@ pub struct Secrets {
     pub im_telegram_token: Option<String>,
     pub im_dingtalk_client_secret: Option<String>,
     pub im_proxy: Option<String>,
+    pub proxy: Option<String>,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -158,6 +159,7 @@ impl Engine {
             .env_remove("TF_VAR_im_telegram_token")
             .env_remove("TF_VAR_im_dingtalk_client_secret")
             .env_remove("TF_VAR_im_proxy")
+            .env_remove("TF_VAR_proxy")
             .stdin(Stdio::null())
             // Own process group: the terminal's Ctrl-C reaches only us; we forward exactly one SIGINT.
             .process_group(0);
@@ -180,6 +182,7 @@ impl Engine {
                 &secrets.im_dingtalk_client_secret,
             ),
             ("TF_VAR_im_proxy", &secrets.im_proxy),
+            ("TF_VAR_proxy", &secrets.proxy),
         ] {
             if let Some(v) = value {
                 c.env(var, v);

@@ -79,6 +79,8 @@ fn settings(c: &StackState, domain: &str) -> cloudcode_bundle::Settings {
         s.remote_dir = d.clone();
     }
     s.opencode_permission = c.opencode_permission.clone().unwrap_or_default();
+    s.proxy_wo_version = c.proxy_wo_version;
+    s.no_proxy = c.no_proxy.clone().unwrap_or_default();
     s.im = c.im().map(|b| {
         let mut im = cloudcode_bundle::ImSettings::new(&stack_id(c));
         im.telegram_token_wo_version = b.telegram_token_wo_version;
@@ -194,6 +196,14 @@ fn validate_config(config: &Typed<StackState>, diags: &mut Diagnostics) {
              whenever the key changes.",
         );
     }
+    if c.proxy_wo.is_some() && c.proxy_wo_version.is_none() && !unknown("proxy_wo_version") {
+        diags.error_at(
+            AttrPath::attr("proxy_wo_version"),
+            "proxy_wo_version is required with proxy_wo",
+            "Write-only values are applied when their version changes: set proxy_wo_version = 1, and bump it \
+             whenever the proxy changes.",
+        );
+    }
     if let Some(b) = c.im().filter(|_| !unknown("im")) {
         for (secret, version_attr, value, version) in im_write_only(b) {
             if value.is_some() && version.is_none() {
@@ -225,14 +235,20 @@ fn validate_config(config: &Typed<StackState>, diags: &mut Diagnostics) {
 // ---------------------------------------------------------------------------------------------------------
 
 /// The domain the site is served on: the configured one in its ASCII form (lower case, `xn--` labels for an
-/// internationalised name), else the sslip.io name of the host's IPv4 address.
-fn effective_domain(config_domain: Option<&str>, host: &str) -> Result<String, String> {
+/// internationalised name), else the name of the host's IPv4 address on the fallback service (sslip.io when
+/// `service` is None).
+fn effective_domain(
+    config_domain: Option<&str>,
+    host: &str,
+    service: Option<&str>,
+) -> Result<String, String> {
+    let service = service.unwrap_or(cloudcode_bundle::validate::FALLBACK_DOMAIN_SERVICES[0]);
     match config_domain {
         Some(d) if !d.is_empty() => Ok(cloudcode_bundle::validate::ascii_domain(d)),
-        _ => cloudcode_bundle::fallback_domain(host).map_err(|e| {
+        _ => cloudcode_bundle::fallback_domain_on(host, service).map_err(|e| {
             format!(
-                "domain is empty, so the site would use the sslip.io name of host, but host {e}. Set domain to a \
-                 name that resolves to the host."
+                "domain is empty, so the site would use the {service} name of host, but host {e}. Set domain to \
+                 a name that resolves to the host."
             )
         }),
     }
@@ -264,6 +280,24 @@ fn plan(
             AttrPath::attr("admin_password_wo"),
             "admin_password_wo is required",
             format!("The admin password is needed when {why}. Pass it from an ephemeral variable."),
+        );
+    }
+    // A new or bumped proxy version needs the proxy in this apply.
+    let proxy_version_new = p.value.proxy_wo_version.is_some()
+        && req.prior.as_ref().map(|x| x.proxy_wo_version) != Some(p.value.proxy_wo_version);
+    if proxy_version_new && cfg.value.proxy_wo.is_none() && !cfg.is_unknown("proxy_wo") {
+        let why = if req.prior.is_none() {
+            "creating a stack"
+        } else {
+            "its version changed"
+        };
+        diags.error_at(
+            AttrPath::attr("proxy_wo"),
+            "proxy_wo is required",
+            format!(
+                "proxy_wo_version is set and proxy_wo is null: the proxy is needed when {why}. Pass it from an \
+                 ephemeral variable."
+            ),
         );
     }
     // A new or bumped im secret version needs its value in this apply.
@@ -307,9 +341,15 @@ fn plan(
     }
 
     // Domain and URLs follow from host and domain.
-    let domain_known = !cfg.is_unknown("domain") && !cfg.is_unknown("host");
+    let domain_known = !cfg.is_unknown("domain")
+        && !cfg.is_unknown("host")
+        && !cfg.is_unknown("fallback_domain_service");
     let domain = if domain_known {
-        match effective_domain(cfg.value.domain.as_deref(), &p.value.host) {
+        match effective_domain(
+            cfg.value.domain.as_deref(),
+            &p.value.host,
+            p.value.fallback_domain_service.as_deref(),
+        ) {
             Ok(d) => Some(d),
             Err(e) => {
                 diags.error_at(AttrPath::attr("domain"), "No domain for the site", e);
@@ -382,7 +422,7 @@ fn plan(
             p.value.files = Some(bundle.managed_hashes());
             p.value.services = Some(desired_services(p.value.im().is_some()));
             p.value.deployed_version = Some(cloudcode_bundle::CLOUDCODE_VERSION.to_string());
-            p.value.authelia_image = Some(bundle.manifest.inputs.authelia_image().to_string());
+            p.value.authelia_image = Some(bundle.manifest.inputs.authelia_image());
             for a in outcome {
                 p.unknown.remove(a);
             }
@@ -500,7 +540,11 @@ fn desired_services(im: bool) -> BTreeMap<String, String> {
 
 /// The bundle's settings for a fully known state.
 fn bundle_settings(s: &StackState) -> Result<cloudcode_bundle::Settings, String> {
-    let domain = effective_domain(s.domain.as_deref(), &s.host)?;
+    let domain = effective_domain(
+        s.domain.as_deref(),
+        &s.host,
+        s.fallback_domain_service.as_deref(),
+    )?;
     Ok(settings(s, &domain))
 }
 
@@ -584,6 +628,11 @@ async fn secrets_for(
     }
     if let Some(k) = req.config.llm_api_key_wo.as_deref().filter(|_| key_bump) {
         secrets.llm_api_key = Some(k.to_string());
+    }
+    let proxy_bump = planned.proxy_wo_version.is_some()
+        && prior.is_none_or(|p| p.proxy_wo_version != planned.proxy_wo_version);
+    if let Some(url) = req.config.proxy_wo.as_deref().filter(|_| proxy_bump) {
+        secrets.proxy = Some(url.to_string());
     }
     // The im block's secrets, each when its version is new (the planned versions equal the configuration's).
     if let Some(b) = req.config.im() {
@@ -683,7 +732,7 @@ impl Stack {
                         .collect(),
                 );
                 state.deployed_version = Some(cloudcode_bundle::CLOUDCODE_VERSION.to_string());
-                state.authelia_image = Some(bundle.manifest.inputs.authelia_image().to_string());
+                state.authelia_image = Some(bundle.manifest.inputs.authelia_image());
                 Some(state)
             }
             Err(e) => {
@@ -1005,26 +1054,35 @@ mod tests {
     #[test]
     fn effective_domain_falls_back_to_sslip_for_ipv4() {
         assert_eq!(
-            effective_domain(None, "47.1.2.3").unwrap(),
+            effective_domain(None, "47.1.2.3", None).unwrap(),
             "47-1-2-3.sslip.io"
         );
         assert_eq!(
-            effective_domain(Some(""), "47.1.2.3").unwrap(),
+            effective_domain(Some(""), "47.1.2.3", None).unwrap(),
             "47-1-2-3.sslip.io"
         );
         assert_eq!(
-            effective_domain(Some("code.example.com"), "47.1.2.3").unwrap(),
+            effective_domain(Some("code.example.com"), "47.1.2.3", None).unwrap(),
             "code.example.com"
         );
-        assert!(effective_domain(None, "vm.example.com").is_err());
+        assert!(effective_domain(None, "vm.example.com", None).is_err());
         // Caddy, Authelia and the URLs get the ASCII form of what the user wrote.
         assert_eq!(
-            effective_domain(Some("Code.Example.COM"), "47.1.2.3").unwrap(),
+            effective_domain(Some("Code.Example.COM"), "47.1.2.3", None).unwrap(),
             "code.example.com"
         );
         assert_eq!(
-            effective_domain(Some("例子.中国"), "47.1.2.3").unwrap(),
+            effective_domain(Some("例子.中国"), "47.1.2.3", None).unwrap(),
             "xn--fsqu00a.xn--fiqs8s"
+        );
+        // The chosen fallback service names the host; a domain of the user's own ignores it.
+        assert_eq!(
+            effective_domain(None, "47.1.2.3", Some("nip.io")).unwrap(),
+            "47-1-2-3.nip.io"
+        );
+        assert_eq!(
+            effective_domain(Some("code.example.com"), "47.1.2.3", Some("nip.io")).unwrap(),
+            "code.example.com"
         );
     }
 
@@ -1123,6 +1181,45 @@ mod tests {
             ..block
         };
         assert!(!plan_errors(None, im_stack(with_token)).contains("is required"));
+    }
+
+    #[test]
+    fn a_proxy_version_without_the_proxy_is_refused_on_create_and_on_a_bump_only() {
+        let stack = |url: Option<&str>, version: Option<i64>| StackState {
+            proxy_wo: url.map(str::to_string),
+            proxy_wo_version: version,
+            ..im_stack(ImBlock::default())
+        };
+        let text = plan_errors(None, stack(None, Some(1)));
+        assert!(
+            text.contains("proxy_wo is required") && text.contains("creating a stack"),
+            "{text}"
+        );
+        // Same version as deployed, proxy left null: the host keeps its proxy files.
+        let prior = stack(None, Some(1));
+        assert!(!plan_errors(Some(prior.clone()), stack(None, Some(1))).contains("proxy_wo is"));
+        let text = plan_errors(Some(prior.clone()), stack(None, Some(2)));
+        assert!(
+            text.contains("proxy_wo is required") && text.contains("its version changed"),
+            "{text}"
+        );
+        // Removing the proxy needs nothing; a new version with its value neither.
+        assert!(!plan_errors(Some(prior), stack(None, None)).contains("proxy_wo is"));
+        assert!(!plan_errors(None, stack(Some("http://p:3128"), Some(1))).contains("proxy_wo is"));
+        // A proxy without a version is refused at validate, naming the version.
+        let mut d = Diagnostics::new();
+        validate_config(
+            &Typed {
+                value: stack(Some("http://p:3128"), None),
+                unknown: Default::default(),
+            },
+            &mut d,
+        );
+        let text = format!("{d:?}");
+        assert!(
+            text.contains("proxy_wo_version is required with proxy_wo"),
+            "{text}"
+        );
     }
 
     #[test]

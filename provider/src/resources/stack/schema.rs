@@ -86,8 +86,12 @@ pub fn schema() -> Schema {
         .attribute(s("domain").optional().computed().description(
             "Domain of the site; `auth.<domain>` serves the login page, so both names must resolve to `host`. \
              Upper case and internationalised names (`例子.中国`) are accepted and deployed in their ASCII form \
-             (`xn--fsqu00a.xn--fiqs8s`), which `url` shows. Null or empty: `<a-b-c-d>.sslip.io` from the host's \
+             (`xn--fsqu00a.xn--fiqs8s`), which `url` shows. Null or empty: `<a-b-c-d>.sslip.io` (or `fallback_domain_service`) from the host's \
              IPv4 address (passkeys are bound to the domain, so a new address means registering them again).",
+        ))
+        .attribute(s("fallback_domain_service").default(Value::string("sslip.io")).validate_str(rule::fallback_domain_service).description(
+            "The wildcard-DNS service that names the site when `domain` is empty: `sslip.io` (default) or `nip.io` \
+             (`<a-b-c-d>.nip.io`). Switch when one of them is unreachable or blocked where your users are.",
         ))
         .attribute(s("admin_username").required().description("The login name of the single Authelia user."))
         .attribute(s("admin_display_name").optional().description("Display name of that user. Default: `admin_username`."))
@@ -127,6 +131,22 @@ pub fn schema() -> Schema {
             "OpenCode's permission policy: tool name → `ask`, `allow` or `deny`, e.g. `{ bash = \"ask\", edit = \"allow\" }` \
              (rendered into the devbox's `opencode.json` as `permission`). Tool names are lowercase letters, `_` \
              and `*`. Default: OpenCode's own.",
+        ))
+        // --- outbound proxy ------------------------------------------------------------------------------
+        .attribute(s("proxy_wo").optional().sensitive().write_only().validate_str(rule::proxy_url).description(
+            "Outbound proxy for the devbox — OpenCode's LLM traffic, git, curl, npm and pip — and for the chat \
+             bridge when its `im.proxy_wo` is unset: an `http://`, `https://` or `socks5://` URL, which may carry \
+             credentials (e.g. `http://user:pass@proxy.example.com:3128`). OpenCode and npm use only an HTTP(S) \
+             proxy; a `socks5://` one reaches curl and git. **Write-only**: never in plan or state; supply it with \
+             a new `proxy_wo_version`.",
+        ))
+        .attribute(n("proxy_wo_version").optional().description(
+            "Set to use `proxy_wo`; bump it to apply a new one. Unset: no proxy (the devbox is replaced without it).",
+        ))
+        .attribute(Attribute::list_of("no_proxy", Type::String).optional().validate(rule_no_proxy).description(
+            "Host names (`.corp.example.com` for subdomains too), IP addresses or CIDR blocks the devbox reaches \
+             directly despite `proxy_wo`. The stack's own names (`localhost`, its services, `domain`, \
+             `auth.<domain>`) always are.",
         ))
         // --- images --------------------------------------------------------------------------------------
         .attribute(Attribute::map_of("images", Type::String).optional().validate(rule_image_keys).description(
@@ -232,7 +252,7 @@ fn im_block() -> Block {
     .attribute(s("dingtalk_robot_code").optional().validate_str(rule::dingtalk_id).description(
         "The DingTalk robot code. Default: the Client ID.",
     ))
-    .attribute(s("proxy_wo").optional().sensitive().write_only().validate_str(rule::im_proxy).description(
+    .attribute(s("proxy_wo").optional().sensitive().write_only().validate_str(rule::proxy_url).description(
         "Proxy for the bridge's platform traffic: an `http://`, `https://` or `socks5://` URL, which may carry \
          credentials. **Write-only**: supply it with a new `proxy_wo_version`.",
     ))
@@ -270,6 +290,15 @@ fn rule_image_keys(v: &Value) -> Result<(), String> {
         )),
         None => Ok(()),
     }
+}
+
+fn rule_no_proxy(v: &Value) -> Result<(), String> {
+    for (i, item) in v.as_elements().unwrap_or_default().iter().enumerate() {
+        if let Some(e) = item.as_str() {
+            rule::no_proxy_entry(e).map_err(|e| format!("element {i}: {e}"))?;
+        }
+    }
+    Ok(())
 }
 
 fn rule_archives(v: &Value) -> Result<(), String> {

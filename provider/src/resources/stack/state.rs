@@ -22,6 +22,7 @@ pub struct StackState {
     pub jump_host: Option<JumpHost>,
     pub timeouts: Option<Timeouts>,
     pub domain: Option<String>,
+    pub fallback_domain_service: Option<String>,
     pub admin_username: String,
     pub admin_display_name: Option<String>,
     pub admin_email: String,
@@ -56,6 +57,9 @@ pub struct StackState {
     pub deployed_version: Option<String>,
     pub authelia_image: Option<String>,
     pub opencode_permission: Option<BTreeMap<String, String>>,
+    pub proxy_wo: Option<String>,
+    pub proxy_wo_version: Option<i64>,
+    pub no_proxy: Option<Vec<String>>,
     /// The `im` block (at most one element; empty: no chat bridge).
     pub im: Vec<ImBlock>,
 }
@@ -92,10 +96,18 @@ impl StackState {
     /// managed files' hashes (the manifest's own hash given separately).
     pub fn adopt_inputs(&mut self, m: &cloudcode_bundle::Manifest, manifest_sha256: &str) {
         let i = &m.inputs;
-        let fallback = cloudcode_bundle::fallback_domain(&self.host).ok();
-        self.domain = Some(i.domain.clone())
-            .filter(|d| Some(d) != fallback.as_ref())
-            .or(fallback);
+        // A domain that is the host's name on a fallback service says which service was chosen.
+        let service = cloudcode_bundle::validate::FALLBACK_DOMAIN_SERVICES
+            .into_iter()
+            .find(|svc| {
+                cloudcode_bundle::fallback_domain_on(&self.host, svc)
+                    .ok()
+                    .as_ref()
+                    == Some(&i.domain)
+            })
+            .unwrap_or(cloudcode_bundle::validate::FALLBACK_DOMAIN_SERVICES[0]);
+        self.fallback_domain_service = Some(service.to_string());
+        self.domain = Some(i.domain.clone());
         self.admin_username = i.admin_username.clone();
         self.admin_email = i.admin_email.clone();
         self.admin_display_name = i.admin_display_name.clone();
@@ -115,7 +127,7 @@ impl StackState {
         .filter_map(|(k, v)| v.clone().map(|v| (k.to_string(), v)))
         .collect();
         self.images = (!images.is_empty()).then_some(images);
-        self.authelia_image = Some(i.authelia_image().to_string());
+        self.authelia_image = Some(i.authelia_image());
         self.devbox_build = Some(i.devbox_build);
         self.terminal_enabled = Some(i.terminal_enabled);
         self.https_alt_port = i.https_alt_port.map(i64::from);
@@ -125,6 +137,8 @@ impl StackState {
         self.remote_dir = Some(i.remote_dir.clone());
         self.opencode_permission =
             (!i.opencode_permission.is_empty()).then(|| i.opencode_permission.clone());
+        self.proxy_wo_version = m.write_only_versions.proxy_wo_version;
+        self.no_proxy = (!i.no_proxy.is_empty()).then(|| i.no_proxy.clone());
         let v = &m.write_only_versions;
         self.im =
             i.im.iter()

@@ -196,6 +196,10 @@ pub trait Function: Send + Sync + 'static {
     fn summary(&self) -> &'static str;
     fn description(&self) -> &'static str;
     fn parameters(&self) -> Vec<Parameter>;
+    /// A trailing parameter that takes zero or more further arguments (after those of `parameters`).
+    fn variadic(&self) -> Option<Parameter> {
+        None
+    }
     fn return_type(&self) -> Type;
     /// Arguments are known and non-null (the framework refuses others before calling).
     fn call(&self, args: &[Value]) -> Result<Value, FunctionError>;

@@ -21,7 +21,7 @@ pub struct ImSecrets {
 }
 
 /// A secret from the environment variable a `--*-env` flag names; refused with one sentence naming the flag.
-fn from_env(
+pub(super) fn from_env(
     flag: &str,
     var: &str,
     rule: fn(&str) -> std::result::Result<(), validate::Invalid>,
@@ -122,7 +122,7 @@ pub fn configure(
     let proxy = a
         .im_proxy_env
         .as_deref()
-        .map(|var| from_env("--im-proxy-env", var, validate::im_proxy))
+        .map(|var| from_env("--im-proxy-env", var, validate::proxy_url))
         .transpose()?;
     cfg.im_telegram_token_version = fingerprints.next_version(
         "telegram_token",

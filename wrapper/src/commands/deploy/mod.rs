@@ -6,6 +6,7 @@ mod cloud;
 mod fingerprint;
 mod host;
 mod im;
+mod proxy;
 
 use std::collections::BTreeMap;
 
@@ -63,13 +64,23 @@ pub fn configure(name: &str, a: &DeployArgs) -> Result<Configured> {
         Some(previous.as_ref().map_or("", |p| p.domain.as_str())),
         "--domain",
     )?;
+    if let Some(svc) = a
+        .fallback_domain_service
+        .clone()
+        .or_else(|| previous.as_ref().map(|p| p.fallback_domain_service.clone()))
+    {
+        validate::fallback_domain_service(&svc)
+            .map_err(|e| invalid("--fallback-domain-service", "备用域名服务", e))?;
+        cfg.fallback_domain_service = svc;
+    }
     if !cfg.domain.is_empty() {
         validate::domain(&cfg.domain).map_err(|e| invalid("--domain", "域名", e))?;
         // Upper case and internationalised names go on as their ASCII form: DNS records, Caddy and Authelia
         // all need it.
         cfg.domain = validate::ascii_domain(&cfg.domain);
     } else if !cfg.host.is_empty() {
-        validate::fallback_domain(&cfg.host).map_err(|e| invalid("--domain", "域名", e))?;
+        validate::fallback_domain_on(&cfg.host, &cfg.fallback_domain_service)
+            .map_err(|e| invalid("--domain", "域名", e))?;
     }
     cfg.admin_username = value(
         a.admin_user.clone(),
@@ -178,6 +189,7 @@ pub fn configure(name: &str, a: &DeployArgs) -> Result<Configured> {
         )
         .unwrap_or(1);
     let im_secrets = im::configure(a, previous.as_ref(), &mut cfg, &mut fingerprints)?;
+    let proxy = proxy::configure(a, previous.as_ref(), &mut cfg, &mut fingerprints)?;
 
     // Bundle-level rules (provider/base URL combination etc.) before anything is written. A cloud stack
     // without a domain has no address yet: check with a placeholder address.
@@ -209,6 +221,7 @@ pub fn configure(name: &str, a: &DeployArgs) -> Result<Configured> {
             im_telegram_token: im_secrets.telegram_token,
             im_dingtalk_client_secret: im_secrets.dingtalk_client_secret,
             im_proxy: im_secrets.proxy,
+            proxy,
         },
         lock,
     })
