@@ -221,3 +221,16 @@ variable "no_proxy" {
   type        = list(string)
   default     = []
 }
+
+variable "mirrors" {
+  description = "Registry and package mirrors where Docker Hub, ghcr.io, npm or PyPI are slow or blocked: `{ preset = \"cn\" }` (mainland China), or any of `image_registry`, `registry_mirrors`, `insecure_registries`, `npm`, `pypi` (each overrides the preset's). Null: the upstream registries."
+  type = object({
+    preset              = optional(string)
+    image_registry      = optional(string)
+    registry_mirrors    = optional(list(string))
+    insecure_registries = optional(list(string))
+    npm                 = optional(string)
+    pypi                = optional(string)
+  })
+  default = null
+}

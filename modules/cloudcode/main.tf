@@ -355,6 +355,7 @@ resource "cloudcode_stack" "this" {
   proxy_wo         = var.proxy_version == null ? null : var.proxy
   proxy_wo_version = var.proxy_version
   no_proxy         = length(var.no_proxy) > 0 ? var.no_proxy : null
+  mirrors          = var.mirrors
 
   # The chat bridge, only when Telegram or DingTalk is configured (off by default).
   dynamic "im" {

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/../.."
 need=()
 for tool in debootstrap:debootstrap apt-ftparchive:apt-utils ip:iproute2 ssh:openssh-client ssh-keygen:openssh-client \
             nsenter:util-linux unshare:util-linux flock:util-linux busybox:busybox-static curl:curl unzip:unzip \
-            npm:npm pip:python3-pip tinyproxy:tinyproxy-bin; do
+            npm:npm pip:python3-pip tinyproxy:tinyproxy-bin skopeo:skopeo docker-registry:docker-registry; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then

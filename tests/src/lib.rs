@@ -16,6 +16,7 @@ pub mod im_image;
 pub mod llm_double;
 pub mod opencode_fixture;
 pub mod pty;
+pub mod registry;
 pub mod release;
 pub mod sshd;
 pub mod stack_fixture;

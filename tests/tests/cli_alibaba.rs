@@ -118,6 +118,9 @@ fn cloud_commands_generate_roots_that_plan_create_suspend_resume_and_destroy_as_
         "anthropic",
         "--llm-api-key",
         API_KEY,
+        // A mainland region with the cn mirrors: the root must still validate with the real alicloud provider.
+        "--mirrors",
+        "cn",
     ]);
     let configured = deploy::configure("work", &args).unwrap();
     let stack = configured.stack.path.clone();
@@ -167,6 +170,13 @@ fn cloud_commands_generate_roots_that_plan_create_suspend_resume_and_destroy_as_
     assert_eq!(deploy_vars["cloud_name"], "work");
     assert_eq!(deploy_vars["ssh_allowed_cidrs"][0], "203.0.113.7/32");
     assert_eq!(deploy_vars["running"], true);
+    assert_eq!(deploy_vars["mirrors"]["preset"], "cn");
+    assert!(
+        std::fs::read_to_string(stack.join("main.tf"))
+            .unwrap()
+            .contains("mirrors       = var.stack.mirrors"),
+        "the root passes the mirrors to the module"
+    );
     let dirs: Vec<(String, PathBuf)> = [
         "deploy",
         "suspend",

@@ -237,6 +237,24 @@ pub struct DeployArgs {
     /// Remove the outbound proxy.
     #[arg(long)]
     pub proxy_off: bool,
+    /// Registry and package mirrors preset: cn (mainland China), or none to remove every mirror setting.
+    #[arg(long, value_name = "PRESET")]
+    pub mirrors: Option<String>,
+    /// Pull the default images from this registry/namespace instead of Docker Hub and ghcr.io.
+    #[arg(long, value_name = "HOST/NAMESPACE")]
+    pub image_registry: Option<String>,
+    /// A Docker Hub pull-through mirror for the host's Docker daemon (repeatable).
+    #[arg(long = "registry-mirror", value_name = "URL")]
+    pub registry_mirrors: Vec<String>,
+    /// A registry the host's Docker daemon may reach over plain HTTP (repeatable).
+    #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
+    pub insecure_registries: Vec<String>,
+    /// npm registry inside the devbox.
+    #[arg(long, value_name = "URL")]
+    pub npm_registry: Option<String>,
+    /// PyPI index inside the devbox.
+    #[arg(long, value_name = "URL")]
+    pub pypi_index: Option<String>,
     /// OpenCode permission, tool=ask|allow|deny (repeatable), e.g. --opencode-permission bash=ask.
     #[arg(long = "opencode-permission", value_name = "TOOL=ask|allow|deny")]
     pub opencode_permission: Vec<String>,

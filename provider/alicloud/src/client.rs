@@ -21,6 +21,42 @@ use crate::signer::{self, SigningInput};
 
 /// ECS API version for every action here.
 pub const API_VERSION: &str = "2014-05-26";
+
+/// The Alibaba Cloud products a client can call: each its API version and default endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Product {
+    /// ECS (2014-05-26), `ecs.<region>.aliyuncs.com`.
+    Ecs,
+    /// STS (2015-04-01), `sts.aliyuncs.com`: who the credentials belong to.
+    Sts,
+    /// BSS OpenAPI (2017-12-14), `business.aliyuncs.com` (China site) or `business.ap-southeast-1.aliyuncs.com`
+    /// (international site): the account's balance.
+    Bss { international: bool },
+}
+
+impl Product {
+    pub fn version(self) -> &'static str {
+        match self {
+            Product::Ecs => API_VERSION,
+            Product::Sts => "2015-04-01",
+            Product::Bss { .. } => "2017-12-14",
+        }
+    }
+
+    /// The default host for `region`.
+    fn host(self, region: &str) -> String {
+        match self {
+            Product::Ecs => format!("ecs.{region}.aliyuncs.com"),
+            Product::Sts => "sts.aliyuncs.com".to_string(),
+            Product::Bss {
+                international: false,
+            } => "business.aliyuncs.com".to_string(),
+            Product::Bss {
+                international: true,
+            } => "business.ap-southeast-1.aliyuncs.com".to_string(),
+        }
+    }
+}
 /// Page size used for Describe* calls (documented maximum is 100).
 const PAGE_SIZE: usize = 100;
 
@@ -51,6 +87,15 @@ impl ClientConfig {
 /// Resolves the base URL: the override (host name → `https://host/`, or a full http(s) URL), else
 /// `https://ecs.<region>.aliyuncs.com/`.
 pub fn resolve_endpoint(region: &str, endpoint: Option<&str>) -> Result<Url, Error> {
+    resolve_product_endpoint(Product::Ecs, region, endpoint)
+}
+
+/// [`resolve_endpoint`] for any product (its own default host).
+pub fn resolve_product_endpoint(
+    product: Product,
+    region: &str,
+    endpoint: Option<&str>,
+) -> Result<Url, Error> {
     let raw = match endpoint.map(str::trim).filter(|e| !e.is_empty()) {
         Some(e) if e.contains("://") => e.to_string(),
         Some(host) => format!("https://{}/", host.trim_end_matches('/')),
@@ -65,7 +110,7 @@ pub fn resolve_endpoint(region: &str, endpoint: Option<&str>) -> Result<Url, Err
                     "region {region:?} is not a valid Alibaba Cloud region id"
                 )));
             }
-            format!("https://ecs.{region}.aliyuncs.com/")
+            format!("https://{}/", product.host(region))
         }
     };
     let url = Url::parse(&raw)
@@ -95,11 +140,17 @@ pub struct EcsClient {
     region: String,
     credentials: Credentials,
     retry: RetryPolicy,
+    version: &'static str,
 }
 
 impl EcsClient {
     pub fn new(config: ClientConfig) -> Result<Self, Error> {
-        let base = resolve_endpoint(&config.region, config.endpoint.as_deref())?;
+        Self::for_product(config, Product::Ecs)
+    }
+
+    /// A client of another product (`config.endpoint`, when set, overrides its default host too).
+    pub fn for_product(config: ClientConfig, product: Product) -> Result<Self, Error> {
+        let base = resolve_product_endpoint(product, &config.region, config.endpoint.as_deref())?;
         let host = match (base.host_str(), base.port()) {
             (Some(h), Some(p)) => format!("{h}:{p}"),
             (Some(h), None) => h.to_string(),
@@ -117,6 +168,7 @@ impl EcsClient {
             region: config.region,
             credentials: config.credentials,
             retry: config.retry,
+            version: product.version(),
         })
     }
 
@@ -176,7 +228,7 @@ impl EcsClient {
         let mut headers: Vec<(&str, &str)> = vec![
             ("host", &self.host),
             ("x-acs-action", action),
-            ("x-acs-version", API_VERSION),
+            ("x-acs-version", self.version),
             ("x-acs-date", &date),
             ("x-acs-signature-nonce", &nonce),
             ("x-acs-content-sha256", &payload_hash),

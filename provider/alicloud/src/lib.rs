@@ -12,7 +12,9 @@ pub mod model;
 pub mod retry;
 pub mod signer;
 
-pub use client::{resolve_endpoint, ClientConfig, EcsClient, API_VERSION};
+pub use client::{
+    resolve_endpoint, resolve_product_endpoint, ClientConfig, EcsClient, Product, API_VERSION,
+};
 pub use credentials::{Credentials, Secret};
 pub use error::Error;
 pub use lifecycle::{

@@ -3,6 +3,7 @@
 //! host-secret bootstrap script and `manifest.json`), used by the provider and the CLI without gRPC.
 
 pub mod escape;
+pub mod mirrors;
 pub mod password;
 pub mod proxy;
 pub mod render;
@@ -17,5 +18,7 @@ pub use render::{
     HOST_SECRETS, IM_BOX_ID_MAX, IM_SECRETS, IM_SERVICE, IM_UID, NOTIFICATION_FILE, OPENCODE_PORT,
     TTYD_PORT,
 };
-pub use settings::{ImSettings, Images, Secrets, Settings, DEFAULT_OPENCODE_VERSION};
+pub use settings::{
+    mirrors_preset, ImSettings, Images, Mirrors, Secrets, Settings, DEFAULT_OPENCODE_VERSION,
+};
 pub use validate::{fallback_domain, fallback_domain_on, validate, Invalid};

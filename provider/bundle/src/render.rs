@@ -44,6 +44,8 @@ pub mod paths {
     pub const PROXY_ENV: &str = "secrets/proxy.env";
     /// The proxy URL alone (`proxy_wo`), for a chat bridge without its own proxy.
     pub const PROXY_URL: &str = "secrets/proxy";
+    /// The host Docker daemon's settings (`mirrors`), installed as /etc/docker/daemon.json by the deploy.
+    pub const DAEMON_JSON: &str = "docker/daemon.json";
     pub const MANIFEST: &str = "manifest.json";
     pub const SECRETS_DIR: &str = "secrets";
 }
@@ -466,6 +468,9 @@ pub fn render(settings: &Settings, secrets: &Secrets) -> Result<Bundle, RenderEr
     let mut files = config_files(env, settings, &base)?;
     files.extend(secret_files(env, secrets, &base)?);
     files.extend(crate::proxy::secret_files(env, secrets, &base)?);
+    if let Some(daemon) = crate::mirrors::daemon_json(settings)? {
+        files.insert(paths::DAEMON_JSON.to_string(), managed(daemon, 0o644));
+    }
     if let Some(im) = &settings.im {
         files.insert(
             paths::IM_CONFIG.to_string(),
@@ -592,6 +597,7 @@ fn base_context(s: &Settings) -> Value {
             uid => IM_UID,
             secrets => Value::from_serialize(im_mounts(s, im)),
         }),
+        devbox_mirror_env => Value::from_serialize(crate::mirrors::devbox_env(s)),
         proxy => s.proxy_wo_version.map(|_| context! {
             env_file => paths::PROXY_ENV,
             no_proxy => crate::proxy::no_proxy(s),
@@ -626,6 +632,12 @@ fn retired(s: &Settings) -> Vec<String> {
         out.push(paths::IM_CONFIG.to_string());
     }
     out.extend(crate::proxy::retired(s));
+    if s.mirrors
+        .as_ref()
+        .is_none_or(|m| m.registry_mirrors.is_empty() && m.insecure_registries.is_empty())
+    {
+        out.push(paths::DAEMON_JSON.to_string());
+    }
     out
 }
 
@@ -781,6 +793,9 @@ fn devbox_hash(s: &Settings, files: &BTreeMap<String, File>) -> String {
     if s.proxy_wo_version.is_some() || !s.no_proxy.is_empty() {
         extra.push(("proxy_wo_version", version(s.proxy_wo_version)));
         extra.push(("no_proxy", s.no_proxy.join(",")));
+    }
+    for (k, v) in crate::mirrors::devbox_env(s) {
+        extra.push((k, v));
     }
     service_hash(
         files,

@@ -26,10 +26,10 @@ impl Invalid {
     }
 }
 
-type Rule = Result<(), Invalid>;
+pub type Rule = Result<(), Invalid>;
 
 /// Shows a non-secret value in an error, shortened and with control characters escaped.
-fn shown(v: &str) -> String {
+pub(crate) fn shown(v: &str) -> String {
     let mut s: String = v
         .chars()
         .take(80)
@@ -861,6 +861,11 @@ pub fn validate(s: &Settings) -> Vec<(String, Invalid)> {
     }
     for entry in &s.no_proxy {
         check("no_proxy", no_proxy_entry(entry));
+    }
+    if let Some(m) = &s.mirrors {
+        for (field, e) in crate::mirrors::validate(m) {
+            check(&field, Err(e));
+        }
     }
     if let Some(p) = s.https_alt_port {
         check("https_alt_port", https_alt_port(i64::from(p)));

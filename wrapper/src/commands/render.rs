@@ -40,6 +40,10 @@ pub fn settings_for(cfg: &StackConfig) -> Result<Settings> {
     s.opencode_permission = cfg.opencode_permission.clone();
     s.proxy_wo_version = cfg.proxy_version;
     s.no_proxy = cfg.no_proxy.clone();
+    s.mirrors = cfg
+        .mirrors
+        .as_ref()
+        .map(crate::stack::MirrorsConfig::resolve);
     if cfg.im_enabled() {
         // The provider derives the box id from the resource id, `user@host:port/remote_dir`.
         let id = format!(

@@ -132,9 +132,10 @@ pub async fn run(
 
 /// The step names `apply.sh` reports, as the provider's own errors name them.
 fn known_step(step: &str) -> &'static str {
-    const STEPS: [&str; 7] = [
+    const STEPS: [&str; 8] = [
         "uploading files",
         "creating Authelia's secrets",
+        "configuring the Docker daemon",
         "docker compose up",
         "reloading Caddy",
         "switching the devbox",

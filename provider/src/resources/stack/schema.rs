@@ -148,6 +148,41 @@ pub fn schema() -> Schema {
              directly despite `proxy_wo`. The stack's own names (`localhost`, its services, `domain`, \
              `auth.<domain>`) always are.",
         ))
+        .attribute(Attribute::object(
+            "mirrors",
+            vec![
+                s("preset").optional().validate_str(rule_mirrors_preset).description(
+                    "`cn`: the release images from Alibaba Cloud Container Registry (Hangzhou), npm from npmmirror and \
+                     PyPI from Alibaba Cloud's mirror. Every other field overrides the preset's.",
+                ),
+                s("image_registry").optional().validate_str(cloudcode_bundle::mirrors::image_registry).description(
+                    "Registry and namespace the default images are pulled from instead of Docker Hub and ghcr.io, \
+                     e.g. `registry.cn-hangzhou.aliyuncs.com/team`: `docker.io/library/caddy:2.10.2` becomes \
+                     `<image_registry>/caddy:2.10.2`. Images set in `images` are pulled as given.",
+                ),
+                Attribute::list_of("registry_mirrors", Type::String).optional().description(
+                    "Docker Hub pull-through mirrors for the host's Docker daemon (`registry-mirrors`), e.g. your \
+                     account's `https://<id>.mirror.aliyuncs.com`.",
+                ),
+                Attribute::list_of("insecure_registries", Type::String).optional().description(
+                    "Registries (`host:port` or CIDR) the host's Docker daemon may reach over plain HTTP \
+                     (`insecure-registries`), e.g. a mirror inside your VPC.",
+                ),
+                s("npm").optional().validate_str(rule::https_url).description(
+                    "npm registry inside the devbox (`NPM_CONFIG_REGISTRY`).",
+                ),
+                s("pypi").optional().validate_str(rule::https_url).description(
+                    "PyPI index inside the devbox (`PIP_INDEX_URL`, `UV_DEFAULT_INDEX`).",
+                ),
+            ],
+        )
+        .optional()
+        .description(
+            "Registry and package mirrors for networks where Docker Hub, ghcr.io, npm or PyPI are slow or blocked \
+             (mainland China: `mirrors = { preset = \"cn\" }`). The Docker daemon settings go into \
+             `/etc/docker/daemon.json` when it is absent or was written by cloudcode (a hand-written one is refused \
+             with advice) and are reloaded without restarting containers.",
+        ))
         // --- images --------------------------------------------------------------------------------------
         .attribute(Attribute::map_of("images", Type::String).optional().validate(rule_image_keys).description(
             "Image per service, overriding the pinned defaults (private registries, mirrors): keys `caddy`, \
@@ -290,6 +325,12 @@ fn rule_image_keys(v: &Value) -> Result<(), String> {
         )),
         None => Ok(()),
     }
+}
+
+fn rule_mirrors_preset(v: &str) -> Result<(), String> {
+    cloudcode_bundle::mirrors_preset(v)
+        .map(|_| ())
+        .ok_or_else(|| format!("{v:?} is not a mirrors preset: the one preset is \"cn\""))
 }
 
 fn rule_no_proxy(v: &Value) -> Result<(), String> {

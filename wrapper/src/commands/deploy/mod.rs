@@ -190,6 +190,7 @@ pub fn configure(name: &str, a: &DeployArgs) -> Result<Configured> {
         .unwrap_or(1);
     let im_secrets = im::configure(a, previous.as_ref(), &mut cfg, &mut fingerprints)?;
     let proxy = proxy::configure(a, previous.as_ref(), &mut cfg, &mut fingerprints)?;
+    proxy::configure_mirrors(a, previous.as_ref(), &mut cfg)?;
 
     // Bundle-level rules (provider/base URL combination etc.) before anything is written. A cloud stack
     // without a domain has no address yet: check with a placeholder address.

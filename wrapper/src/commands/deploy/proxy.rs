@@ -1,11 +1,12 @@
-//! `deploy`'s outbound proxy: the URL read from the environment variable `--proxy-env` names (never from argv,
-//! it may carry a password), `--no-proxy` entries, `--proxy-off`; the version bumped only when the URL differs.
+//! `deploy`'s network inputs: the outbound proxy (the URL read from the environment variable `--proxy-env` names,
+//! never from argv: it may carry a password; `--no-proxy`, `--proxy-off`; the version bumped only when the URL
+//! differs) and the registry and package mirrors (`--mirrors cn|none` and the per-field flags).
 
 use cloudcode_bundle::validate;
 
 use crate::cli::DeployArgs;
 use crate::error::{Error, Result};
-use crate::stack::StackConfig;
+use crate::stack::{MirrorsConfig, StackConfig};
 
 use super::super::input::invalid;
 use super::fingerprint::Fingerprints;
@@ -46,6 +47,62 @@ pub fn configure(
     Ok(proxy)
 }
 
+/// Sets `cfg.mirrors` from the flags (kept from the last deploy when none is given); every field checked.
+pub fn configure_mirrors(
+    a: &DeployArgs,
+    previous: Option<&StackConfig>,
+    cfg: &mut StackConfig,
+) -> Result<()> {
+    let mut m = previous.and_then(|p| p.mirrors.clone()).unwrap_or_default();
+    match a.mirrors.as_deref() {
+        Some("none") => m = MirrorsConfig::default(),
+        Some(p) if cloudcode_bundle::mirrors_preset(p).is_some() => m.preset = Some(p.to_string()),
+        Some(p) => {
+            return Err(Error::input(
+                format!(
+                    "--mirrors \"{}\" is not a preset: use cn, or none to remove the mirrors",
+                    p.escape_debug()
+                ),
+                format!(
+                    "--mirrors \"{}\" 不是预设：请用 cn，或用 none 移除镜像设置",
+                    p.escape_debug()
+                ),
+            ))
+        }
+        None => {}
+    }
+    if let Some(r) = &a.image_registry {
+        m.image_registry = Some(r.clone());
+    }
+    if !a.registry_mirrors.is_empty() {
+        m.registry_mirrors = Some(a.registry_mirrors.clone());
+    }
+    if !a.insecure_registries.is_empty() {
+        m.insecure_registries = Some(a.insecure_registries.clone());
+    }
+    if let Some(u) = &a.npm_registry {
+        m.npm = Some(u.clone());
+    }
+    if let Some(u) = &a.pypi_index {
+        m.pypi = Some(u.clone());
+    }
+    if let Some((field, e)) = cloudcode_bundle::mirrors::validate(&m.resolve())
+        .into_iter()
+        .next()
+    {
+        let flag = match field.as_str() {
+            "mirrors.image_registry" => "--image-registry",
+            "mirrors.registry_mirrors" => "--registry-mirror",
+            "mirrors.insecure_registries" => "--insecure-registry",
+            "mirrors.npm" => "--npm-registry",
+            _ => "--pypi-index",
+        };
+        return Err(invalid(flag, &format!("{flag} "), e));
+    }
+    cfg.mirrors = (m != MirrorsConfig::default()).then_some(m);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,7 +120,54 @@ mod tests {
         };
         let mut cfg = StackConfig::blank();
         let url = configure(&a, previous, &mut cfg, fingerprints)?;
+        configure_mirrors(&a, previous, &mut cfg)?;
         Ok((cfg, url))
+    }
+
+    #[test]
+    fn mirrors_take_a_preset_field_overrides_and_none_and_refuse_a_bad_registry() {
+        let mut f = Fingerprints::in_memory();
+        let (cn, _) = configure_with(
+            &[
+                "--mirrors",
+                "cn",
+                "--npm-registry",
+                "https://npm.example.com",
+            ],
+            None,
+            &mut f,
+        )
+        .unwrap();
+        let m = cn.mirrors.clone().unwrap();
+        assert_eq!(m.preset.as_deref(), Some("cn"));
+        let resolved = m.resolve();
+        assert_eq!(
+            resolved.image_registry.as_deref(),
+            Some(cloudcode_bundle::settings::CN_IMAGE_REGISTRY)
+        );
+        assert_eq!(resolved.npm.as_deref(), Some("https://npm.example.com"));
+        // Kept without flags, removed with none.
+        let (kept, _) = configure_with(&[], Some(&cn), &mut f).unwrap();
+        assert_eq!(kept.mirrors, cn.mirrors);
+        let (none, _) = configure_with(&["--mirrors", "none"], Some(&cn), &mut f).unwrap();
+        assert_eq!(none.mirrors, None);
+        for (extra, flag) in [
+            (&["--mirrors", "eu"][..], "--mirrors \"eu\""),
+            (
+                &["--image-registry", "https://r.example.com/ns"][..],
+                "--image-registry",
+            ),
+            (
+                &["--insecure-registry", "bad host"][..],
+                "--insecure-registry",
+            ),
+        ] {
+            let e = configure_with(extra, None, &mut f)
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(e.contains(flag), "{extra:?}: {e}");
+        }
     }
 
     #[test]

@@ -97,6 +97,42 @@ step files
 # 3. Authelia's secrets, created once.
 out=$(sh "$ensure_secrets" "$dir" 2>&1) || fail "creating Authelia's secrets" "$(printf '%s' "$out" | oneline)"
 
+# 3b. The Docker daemon's settings (`mirrors`: registry mirrors, insecure registries) before Compose pulls
+#     anything: /etc/docker/daemon.json is written only when absent or the one a deploy wrote before (a copy is
+#     kept in .daemon.json.applied), and removed again with the setting; the daemon reloads them on SIGHUP.
+sync_daemon_json() {
+  want=docker/daemon.json cur=/etc/docker/daemon.json ours=.daemon.json.applied
+  case " $retired " in *" $want "*) want="" ;; esac
+  if [ -n "$want" ] && [ -f "$want" ]; then
+    cmp -s "$want" "$cur" && return 0
+    if [ -e "$cur" ] && ! cmp -s "$cur" "$ours"; then
+      fail "configuring the Docker daemon" "$cur exists and was not written by cloudcode: add the mirrors' registry-mirrors and insecure-registries to it by hand (or remove it), then apply again"
+    fi
+    mkdir -p /etc/docker && cp "$want" "$cur.cloudcode-new" && mv -f "$cur.cloudcode-new" "$cur" && cp "$want" "$ours" ||
+      fail "configuring the Docker daemon" "could not write $cur"
+  elif [ -f "$ours" ] && cmp -s "$ours" "$cur"; then
+    rm -f "$cur" "$ours"
+  else
+    return 0
+  fi
+  pid=$(cat /run/docker.pid 2>/dev/null || pidof dockerd 2>/dev/null || true)
+  [ -n "$pid" ] && kill -HUP $pid 2>/dev/null ||
+    fail "configuring the Docker daemon" "could not signal dockerd to reload $cur"
+  # The reload is asynchronous: wait until the daemon reports the insecure registries it was given.
+  i=0
+  while [ $i -lt 50 ]; do
+    reg=$(docker info --format '{{json .RegistryConfig.IndexConfigs}}' 2>/dev/null) || reg=""
+    ok=1
+    for r in $(sed -n 's/^ *"\([^"]*\)",\{0,1\}$/\1/p' "$cur" 2>/dev/null); do
+      case $r in http*) ;; *) case $reg in *"\"$r\""*) ;; *) ok=0 ;; esac ;; esac
+    done
+    [ "$ok" = 1 ] && break
+    i=$((i + 1)); sleep 0.2
+  done
+  step daemon
+}
+sync_daemon_json
+
 # 4. The run-time Caddy file names the serving devbox before Caddy may (re)start with a Caddyfile importing it.
 caddy_changed=$caddyfile_changed
 if ! cmp -s "$in/devbox.caddy" caddy/devbox.caddy; then
