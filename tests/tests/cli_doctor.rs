@@ -81,3 +81,39 @@ fn doctor_checks_engine_credentials_and_region_with_a_signed_call() {
         "no call without credentials"
     );
 }
+
+#[test]
+fn doctor_runs_the_preflight_and_names_stock_quota_and_balance_problems() {
+    let double = EcsDouble::start().unwrap();
+    double.add_access_key(KEY_ID, SECRET);
+
+    let good = doctor(&double, Some((KEY_ID, SECRET)));
+    let text = String::from_utf8_lossy(&good.stdout);
+    assert!(good.status.success(), "{text}");
+    for want in [
+        "ok   account 1968132000123456 (RAMUser",
+        "ok   stock: ecs.e-c1m2.large in ap-southeast-1a",
+        "ok   vCPU quota: 0 of 500 in use",
+        "ok   balance: 1234.56 CNY",
+        "ok   price: about 124.96 CNY a month running (instance 84.96, disk 40.00), 40.00 CNY suspended",
+    ] {
+        assert!(text.contains(want), "{want:?} missing:\n{text}");
+    }
+
+    // Refused: the quota used up, the balance low, the cheap type sold out everywhere.
+    double.set_vcpu_quota(4, 4);
+    double.set_balance("3.10");
+    for zone in ["ap-southeast-1a", "ap-southeast-1b"] {
+        double.set_zone_stock(zone, "ecs.e-c1m2.large", false);
+    }
+    let bad = doctor(&double, Some((KEY_ID, SECRET)));
+    let text = String::from_utf8_lossy(&bad.stdout);
+    assert!(!bad.status.success(), "{text}");
+    for want in [
+        "warn ecs.e-c1m2.large is out of stock in any zone of ap-southeast-1; ecs.c7.large is used instead",
+        "warn the available balance is 3.10 CNY, below 50.00",
+        "FAIL quota: the account's pay-as-you-go vCPU quota in ap-southeast-1 is 4 with 4 in use",
+    ] {
+        assert!(text.contains(want), "{want:?} missing:\n{text}");
+    }
+}

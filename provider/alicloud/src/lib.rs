@@ -9,6 +9,7 @@ pub mod credentials;
 pub mod error;
 pub mod lifecycle;
 pub mod model;
+pub mod preflight;
 pub mod retry;
 pub mod signer;
 

@@ -6,6 +6,8 @@
 //! It runs on its own thread and Tokio runtime, so tests may block (e.g. on a terraform child
 //! process) without starving it. Dropping the handle stops the server.
 
+mod account;
+pub use account::ACCOUNT_ID;
 mod alidns;
 mod eip;
 mod images;
@@ -166,6 +168,18 @@ impl EcsDouble {
     /// Publishes a newer public Ubuntu 24.04 x86_64 image (what happens every few months), at most four.
     pub fn publish_system_image(&self, image_id: &'static str) {
         lock(&self.shared).published_images.push(image_id);
+    }
+
+    /// The balance BSS QueryAccountBalance reports, as it sends it (e.g. `"12.30"`, `"1,234.56"`, `"-11.19"`).
+    pub fn set_balance(&self, available: &str) {
+        lock(&self.shared).account.balance = available.to_string();
+    }
+
+    /// The account's pay-as-you-go vCPU quota in every region, and how much of it is in use.
+    pub fn set_vcpu_quota(&self, max: u32, used: u32) {
+        let mut w = lock(&self.shared);
+        w.account.max_postpaid_vcpu = max;
+        w.account.used_postpaid_vcpu = used;
     }
 
     /// Fails the next `times` calls of `action` (after authentication) with `fault`.

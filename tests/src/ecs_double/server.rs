@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use super::account::{BSS_API_VERSION, STS_API_VERSION};
 use super::alidns::ALIDNS_API_VERSION;
 use super::signature;
 use super::state::{ApiError, RecordedCall, World};
@@ -56,7 +57,11 @@ fn handle(
     if form {
         params.extend(signature::decode_pairs(&String::from_utf8_lossy(body)));
     }
-    let version = params.get("Version").cloned().unwrap_or_default();
+    let version = params
+        .get("Version")
+        .cloned()
+        .or_else(|| header(headers, "x-acs-version").map(str::to_string))
+        .unwrap_or_default();
     let (product, endpoint) = product_of(&version);
     let host_id = match params.get("RegionId") {
         Some(r) if product != "Alidns" => format!("{endpoint}.{r}.aliyuncs.com"),
@@ -83,6 +88,11 @@ fn handle(
         Some(fault) => Err(fault),
         None if version == VPC_API_VERSION => world.handle_vpc(&action, &params),
         None if version == ALIDNS_API_VERSION => world.dns.handle(&action, &params),
+        None if version == STS_API_VERSION => {
+            let (key, sts) = world.caller.clone().unwrap_or_default();
+            world.account.handle_sts(&action, &key, sts)
+        }
+        None if version == BSS_API_VERSION => world.account.handle_bss(&action),
         None => world.handle(&action, &params),
     });
     let outcome = match &result {
@@ -124,6 +134,8 @@ fn product_of(version: &str) -> (&'static str, &'static str) {
     match version {
         VPC_API_VERSION => ("Vpc", "vpc"),
         ALIDNS_API_VERSION => ("Alidns", "alidns"),
+        STS_API_VERSION => ("Sts", "sts"),
+        BSS_API_VERSION => ("BssOpenApi", "business"),
         _ => ("Ecs", "ecs"),
     }
 }
@@ -177,7 +189,7 @@ fn authenticate(
         return Err(incomplete("Header x-acs-security-token must be signed."));
     }
     let version = header(headers, "x-acs-version").unwrap_or("");
-    if version != API_VERSION {
+    if ![API_VERSION, STS_API_VERSION, BSS_API_VERSION].contains(&version) {
         return Err(ApiError::new(
             400,
             "InvalidVersion",
@@ -185,6 +197,7 @@ fn authenticate(
         ));
     }
     let key = access_key(world, &auth.access_key_id)?;
+    let caller = (auth.access_key_id.clone(), key.security_token.is_some());
     let payload_hash = header(headers, "x-acs-content-sha256").unwrap_or("");
     if !payload_hash.eq_ignore_ascii_case(&hex::encode(Sha256::digest(body))) {
         return Err(ApiError::new(
@@ -224,7 +237,9 @@ fn authenticate(
     let nonce = header(headers, "x-acs-signature-nonce")
         .unwrap_or("")
         .to_string();
-    check_token_time_nonce(world, key_token.as_deref(), token, &date, nonce)
+    check_token_time_nonce(world, key_token.as_deref(), token, &date, nonce)?;
+    world.caller = Some(caller);
+    Ok(())
 }
 
 fn access_key<'w>(world: &'w World, id: &str) -> Result<&'w super::state::AccessKey, ApiError> {

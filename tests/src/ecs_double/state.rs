@@ -182,6 +182,10 @@ pub(crate) struct World {
     pub(crate) eips: super::eip::Eips,
     /// The account's DNS domains and records (Alidns API).
     pub(crate) dns: super::alidns::Dns,
+    /// Balance and quotas (BSS, DescribeAccountAttributes), prices, the caller's identity (STS).
+    pub(crate) account: super::account::Account,
+    /// The access key that signed the request being handled, and whether it is a temporary (STS) one.
+    pub(crate) caller: Option<(String, bool)>,
     /// DescribeSnapshots calls a new snapshot needs before it is accomplished.
     pub(crate) snapshot_polls: u32,
     /// Called with (instance id, public key) when an instance with a key pair boots: what Alibaba Cloud's
@@ -215,6 +219,8 @@ impl World {
             zones: super::zones::Zones::default(),
             eips: super::eip::Eips::default(),
             dns: super::alidns::Dns::default(),
+            account: super::account::Account::default(),
+            caller: None,
             snapshot_polls: 3,
             key_pair_boot: None,
             published_images: Vec::new(),
@@ -362,6 +368,9 @@ impl World {
                     return done;
                 }
                 if let Some(done) = self.handle_images(action, params) {
+                    return done;
+                }
+                if let Some(done) = self.account.handle_ecs(action, params) {
                     return done;
                 }
                 let seq = self.next_seq();

@@ -265,8 +265,53 @@ impl Zones {
         Some(match action {
             "DescribeZones" => self.describe_zones(p),
             "DescribeAvailableResource" => self.describe_available_resource(p),
+            "DescribeRegions" => self.describe_regions(p),
             _ => return None,
         })
+    }
+
+    /// DescribeRegions: every region of the catalog, its name in `AcceptLanguage` (default zh-CN).
+    fn describe_regions(&self, p: &BTreeMap<String, String>) -> Result<Value, ApiError> {
+        let lang = one_of(p, "AcceptLanguage", LANGUAGES, "zh-CN", || {
+            ApiError::new(
+                404,
+                "InvalidAcceptLanguage.NotFound",
+                "Only Chinese (zh-CN), English (en-US), and Japanese (ja) are allowed.",
+            )
+        })?;
+        one_of(p, "InstanceChargeType", CHARGE_TYPES, "PostPaid", || {
+            ApiError::new(
+                404,
+                "InvalidInstanceChargeType.NotFound",
+                "The InstanceChargeType does not exist in our records",
+            )
+        })?;
+        let regions: Vec<Value> = self
+            .regions
+            .iter()
+            .map(|(id, zones)| {
+                let first = zones.values().next();
+                let name = first.map_or(id.clone(), |z| {
+                    let n = if lang == "zh-CN" {
+                        &z.name_zh
+                    } else {
+                        &z.name_en
+                    };
+                    n.rsplit_once(' ').map_or(n.clone(), |(r, _)| {
+                        r.trim_end_matches(" Zone")
+                            .trim_end_matches(" 可用区")
+                            .to_string()
+                    })
+                });
+                json!({
+                    "RegionId": id,
+                    "LocalName": name,
+                    "RegionEndpoint": format!("ecs.{id}.aliyuncs.com"),
+                    "Status": "available",
+                })
+            })
+            .collect();
+        Ok(json!({ "Regions": { "Region": regions } }))
     }
 
     /// Whether `zone_id` is a zone of `region`.

@@ -1,7 +1,8 @@
 //! `cloudcode doctor`: checks what a deploy needs, one line each — the stack's engine (tofu/terraform) found and
 //! supported, our provider found, Alibaba Cloud credentials present and accepted, the region's ECS endpoint
 //! reachable (a real signed `DescribeSnapshots` for this stack, which also shows the snapshot a deploy would
-//! restore). Exits non-zero when a check fails.
+//! restore), then the stock-aware preflight (whose key, stock, quota, balance, price). Exits non-zero when a check
+//! fails.
 
 use cloudcode_alicloud::{ClientConfig, Credentials, EcsClient, Lifecycle, PollConfig};
 
@@ -71,7 +72,7 @@ pub fn run(name: &str, region: Option<&str>) -> Result<()> {
             format!("栈 \"{name}\" 运行在自有主机上：不需要云凭证"),
         );
     } else {
-        all_ok &= check_cloud(name, &region);
+        all_ok &= check_cloud(name, &region, cfg.as_ref());
     }
     if all_ok {
         Ok(())
@@ -81,7 +82,7 @@ pub fn run(name: &str, region: Option<&str>) -> Result<()> {
 }
 
 /// Credentials present, accepted, and the region reachable: one signed call.
-fn check_cloud(name: &str, region: &str) -> bool {
+fn check_cloud(name: &str, region: &str, cfg: Option<&crate::stack::StackConfig>) -> bool {
     let Some((id, secret)) = cloud_credentials() else {
         return line(
             false,
@@ -115,14 +116,14 @@ fn check_cloud(name: &str, region: &str) -> bool {
         .map_err(|e| e.to_string())
         .and_then(|rt| {
             rt.block_on(async {
-                let client = EcsClient::new(config).map_err(|e| e.to_string())?;
+                let client = EcsClient::new(config.clone()).map_err(|e| e.to_string())?;
                 Lifecycle::new(&client, PollConfig::default())
                     .newest_snapshot(&cloud_name)
                     .await
                     .map_err(|e| e.to_string())
             })
         });
-    match result {
+    let reachable = match result {
         Ok(snapshot) => {
             line(
                 true,
@@ -154,5 +155,16 @@ fn check_cloud(name: &str, region: &str) -> bool {
             format!("region {region}: {e}"),
             format!("地域 {region}：{e}"),
         ),
-    }
+    };
+    let req = super::preflight::request(
+        region,
+        cfg.and_then(|c| c.instance_type.as_deref()),
+        cfg.and_then(|c| c.zone_id.as_deref()),
+    );
+    let preflight_ok = reachable
+        && match super::preflight::run(&config, &req) {
+            Ok(report) => super::preflight::print(&report),
+            Err(e) => line(false, format!("preflight: {e}"), format!("预检：{e}")),
+        };
+    preflight_ok
 }

@@ -12,6 +12,7 @@ mod migrate_engine;
 pub mod otc;
 mod passwd;
 pub mod power;
+mod preflight;
 mod remote;
 mod render;
 mod shell;
