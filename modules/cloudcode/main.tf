@@ -197,6 +197,18 @@ locals {
 # Instance and public address
 # ---------------------------------------------------------------------------------------------------------
 
+# Before the box exists: credentials, a zone with the type in stock, the vCPU quota, the balance and the price
+# (cloudcode_preflight). Only for a new box: an existing one keeps its instance whatever the stock is now.
+data "cloudcode_preflight" "this" {
+  count = var.preflight && length(data.alicloud_instances.current.instances) == 0 ? 1 : 0
+
+  instance_types       = [var.instance_type]
+  zone_id              = var.zone_id != "" ? var.zone_id : null
+  system_disk_category = local.disk
+  system_disk_size     = var.system_disk_size
+  spot                 = var.spot
+}
+
 resource "alicloud_instance" "this" {
   instance_name   = var.name
   host_name       = var.name
@@ -210,6 +222,9 @@ resource "alicloud_instance" "this" {
   system_disk_size     = local.system_disk_size
 
   instance_charge_type = "PostPaid"
+  # Spot (opt-in): billed at the market price, and Alibaba Cloud may reclaim the instance with five minutes'
+  # notice; the disk and its data stay, a new deploy starts it again.
+  spot_strategy = var.spot ? "SpotAsPriceGo" : "NoSpot"
   # The EIP is the public address; no bandwidth of the instance's own.
   internet_max_bandwidth_out = 0
 
@@ -230,6 +245,10 @@ resource "alicloud_instance" "this" {
     # which StopInstance refuses (an adopted box keeps its own).
     ignore_changes = [image_id, key_name, host_name]
 
+    precondition {
+      condition     = try(data.cloudcode_preflight.this[0].ok, true)
+      error_message = "The preflight refused this deploy: ${join("; ", try(data.cloudcode_preflight.this[0].problems, []))}."
+    }
     precondition {
       condition     = local.image_id != null
       error_message = "No Ubuntu 24.04 x86_64 system image offers ${var.instance_type} in this region; choose another instance_type."

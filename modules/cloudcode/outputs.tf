@@ -109,3 +109,12 @@ output "host_key" {
   description = "The host's SSH key as recorded on first contact (pin it to detect a replaced host)."
   value       = cloudcode_stack.this.host_key
 }
+
+output "monthly_price" {
+  description = "The preflight's monthly price of instance and system disk (running, and suspended), before the box was created; null once it exists or without preflight."
+  value = length(data.cloudcode_preflight.this) == 0 ? null : {
+    running   = data.cloudcode_preflight.this[0].monthly_price
+    suspended = data.cloudcode_preflight.this[0].monthly_price_suspended
+    currency  = data.cloudcode_preflight.this[0].currency
+  }
+}

@@ -466,3 +466,15 @@ variable "mirrors" {
   })
   default = null
 }
+
+variable "preflight" {
+  description = "Before the box exists, check with cloudcode_preflight that the credentials work, instance_type is in stock (in zone_id, or any zone), the vCPU quota has room, and show the balance and monthly price; a failed check stops the plan with one sentence naming what to change. The key needs read access to STS, ECS and BSS."
+  type        = bool
+  default     = true
+}
+
+variable "spot" {
+  description = "Run the box as a spot instance (SpotAsPriceGo): typically a fifth of the pay-as-you-go price, but Alibaba Cloud may reclaim it with five minutes' notice when it needs the capacity (the disk and its data stay). Changing it replaces the instance. Default false."
+  type        = bool
+  default     = false
+}

@@ -96,6 +96,8 @@ pub type SharedEcs = Arc<RwLock<Result<EcsAccess, String>>>;
 pub struct EcsAccess {
     pub client: EcsClient,
     pub poll: PollConfig,
+    /// What the client was built from (the preflight builds STS and BSS clients from it).
+    pub config: ClientConfig,
 }
 
 /// Why an ECS operation did not complete.
@@ -238,13 +240,17 @@ fn build_ecs(
                 ENV_REGION.join(" or ")
             )
         })?;
-    let client = EcsClient::new(ClientConfig {
+    let config = ClientConfig {
         endpoint: c.ecs_endpoint(),
         retry,
         ..ClientConfig::new(region, credentials)
+    };
+    let client = EcsClient::new(config.clone()).map_err(|e| e.to_string())?;
+    Ok(EcsAccess {
+        client,
+        poll,
+        config,
     })
-    .map_err(|e| e.to_string())?;
-    Ok(EcsAccess { client, poll })
 }
 
 fn parse_duration(name: &str, raw: &str) -> Result<Duration, String> {
@@ -421,7 +427,12 @@ impl Provider for Cloudcode {
     }
 
     fn data_sources(&self) -> Vec<Arc<dyn AnyDataSource>> {
-        vec![data_source(SnapshotData::new(self.ecs.clone()))]
+        vec![
+            data_source(SnapshotData::new(self.ecs.clone())),
+            data_source(crate::data_sources::preflight::PreflightData::new(
+                self.ecs.clone(),
+            )),
+        ]
     }
 
     fn functions(&self) -> Vec<Arc<dyn Function>> {

@@ -164,7 +164,7 @@ fn every_test_file_mocks_the_providers_alike() {
             );
         }
     }
-    assert_eq!(files, 5);
+    assert_eq!(files, 6);
 }
 
 #[test]
@@ -302,6 +302,17 @@ fn domain_plans_two_dns_records_and_none_without_one() {
             "records_point_at_the_eip",
             "domain_outside_alibaba_dns_is_listed_for_manual_creation",
             "managed_domain_missing_from_the_account_fails_with_advice",
+        ],
+    );
+}
+
+#[test]
+fn preflight_refuses_a_new_box_with_its_sentence_and_shows_the_price_of_a_passing_one() {
+    assert_file_passes(
+        "preflight.tftest.hcl",
+        &[
+            "a_refused_preflight_stops_the_plan_before_anything_is_created",
+            "a_passing_preflight_shows_the_monthly_price",
         ],
     );
 }

@@ -232,3 +232,70 @@ fn spot_is_priced_by_the_hour_at_its_share() {
         Some("Hour")
     );
 }
+
+/// `data "cloudcode_preflight"` under each engine: the chosen zone, type and price as attributes; a precondition
+/// on `ok` refuses the plan with the problem's sentence once the quota is used up.
+#[test]
+fn the_data_source_chooses_a_zone_and_a_precondition_refuses_a_used_up_quota() {
+    use cloudcode_tests::engine;
+    use cloudcode_tests::provider_bin;
+    use cloudcode_tests::terraform::Workdir;
+    engine::each(&engine::matrix(), |e| {
+        let d = double();
+        let hcl = format!(
+            r#"provider "cloudcode" {{
+  region     = "ap-southeast-1"
+  access_key = "{AK}"
+  secret_key = "{SK}"
+  endpoints {{
+    ecs = "{url}"
+  }}
+}}
+
+data "cloudcode_preflight" "p" {{}}
+
+resource "terraform_data" "box" {{
+  input = data.cloudcode_preflight.p.zone
+  lifecycle {{
+    precondition {{
+      condition     = data.cloudcode_preflight.p.ok
+      error_message = join("; ", data.cloudcode_preflight.p.problems)
+    }}
+  }}
+}}
+
+output "p" {{
+  value = data.cloudcode_preflight.p
+}}
+"#,
+            url = d.base_url()
+        );
+        let mut wd = Workdir::new_on(e, provider_bin!(), &hcl).unwrap();
+        wd.set_env("CLOUDCODE_ECS_RETRY_DELAY", "5ms");
+        wd.init().unwrap();
+        wd.apply().unwrap().ok().unwrap();
+        let out = &wd.outputs().unwrap()["p"]["value"];
+        assert_eq!(out["ok"], true, "{out}");
+        assert_eq!(out["account_id"], ACCOUNT_ID);
+        assert_eq!(out["zone"], "ap-southeast-1a");
+        assert_eq!(out["instance_type"], "ecs.e-c1m2.large");
+        assert_eq!(out["currency"], "CNY");
+        assert!(
+            (out["monthly_price"].as_f64().unwrap() - 124.96).abs() < 0.01,
+            "{out}"
+        );
+        assert!(
+            (out["monthly_price_suspended"].as_f64().unwrap() - 40.0).abs() < 0.01,
+            "{out}"
+        );
+
+        d.set_vcpu_quota(2, 2);
+        let run = wd.tf(&["plan", "-no-color", "-input=false"]).unwrap();
+        assert!(!run.success, "a plan over a used-up quota passed");
+        let text = format!("{}{}", run.stdout, run.stderr);
+        assert!(
+            text.contains("quota in ap-southeast-1 is 2 with 2 in use"),
+            "{text}"
+        );
+    });
+}

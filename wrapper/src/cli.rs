@@ -237,6 +237,15 @@ pub struct DeployArgs {
     /// Remove the outbound proxy.
     #[arg(long)]
     pub proxy_off: bool,
+    /// Cloud: skip the check of credentials, stock, quota, balance and price before the box is created.
+    #[arg(long)]
+    pub no_preflight: bool,
+    /// Cloud: run the box as a spot instance (about a fifth of the price; Alibaba Cloud may reclaim it with five
+    /// minutes' notice). --no-spot goes back to pay-as-you-go. Either replaces the instance.
+    #[arg(long, conflicts_with = "no_spot")]
+    pub spot: bool,
+    #[arg(long)]
+    pub no_spot: bool,
     /// Registry and package mirrors preset: cn (mainland China), or none to remove every mirror setting.
     #[arg(long, value_name = "PRESET")]
     pub mirrors: Option<String>,

@@ -110,6 +110,13 @@ pub struct StackConfig {
     /// Cloud: keep a snapshot of the system disk when the stack is destroyed.
     #[serde(default = "yes")]
     pub snapshot_on_destroy: bool,
+    /// Cloud: check credentials, stock, quota, balance and price before the box is created (the module's
+    /// `preflight`).
+    #[serde(default = "yes")]
+    pub preflight: bool,
+    /// Cloud: a spot instance (SpotAsPriceGo).
+    #[serde(default)]
+    pub spot: bool,
 
     /// OpenCode's permission policy (tool → ask/allow/deny).
     #[serde(default)]
@@ -226,6 +233,8 @@ impl StackConfig {
             proxy_version: None,
             no_proxy: Vec::new(),
             mirrors: None,
+            preflight: true,
+            spot: false,
             im_fingerprints: BTreeMap::new(),
             im_salt: None,
         }

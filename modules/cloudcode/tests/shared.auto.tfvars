@@ -12,3 +12,6 @@ im_telegram_token         = "unused"
 im_dingtalk_client_secret = "unused"
 im_proxy                  = "unused"
 proxy                     = "unused"
+# The preflight calls the Alibaba Cloud APIs with the real cloudcode provider; these plan-only tests have no API
+# (preflight.tftest.hcl overrides its answer instead).
+preflight = false

@@ -174,7 +174,7 @@ async fn regions(
         .into_iter()
         .map(|r| r.region_id)
         .collect();
-    if !report.regions.iter().any(|r| *r == req.region) {
+    if !report.regions.contains(&req.region) {
         let sentence = format!(
             "region {} is not one this account can use: set region to one of {}",
             req.region,

@@ -33,6 +33,8 @@ pub(crate) struct InstanceRec {
     /// What StopInstance was asked for; reported only while stopped.
     pub(crate) stopped_mode: String,
     pub(crate) charge_type: String,
+    /// `NoSpot` or `SpotAsPriceGo` / `SpotWithPriceLimit` (RunInstances' SpotStrategy).
+    pub(crate) spot_strategy: String,
     pub(crate) bandwidth_out: u64,
     pub(crate) user_data: String,
     pub(crate) created: String,
@@ -147,6 +149,7 @@ impl World {
                 key_pair: String::new(),
                 stopped_mode: "KeepCharging".into(),
                 charge_type: "PostPaid".into(),
+                spot_strategy: "NoSpot".into(),
                 bandwidth_out: 0,
                 user_data: String::new(),
                 created: "2026-12-01T08:00Z".into(),
@@ -194,6 +197,28 @@ impl World {
             return Ok(json!({ "InstanceIdSets": { "InstanceIdSet": [id] } }));
         }
         let instance_type = required(p, "InstanceType")?;
+        let spot_strategy = match p.get("SpotStrategy").map(String::as_str) {
+            None | Some("NoSpot") => "NoSpot",
+            Some(s @ ("SpotAsPriceGo" | "SpotWithPriceLimit"))
+                if p.get("InstanceChargeType").is_none_or(|c| c == "PostPaid") =>
+            {
+                s
+            }
+            Some("SpotAsPriceGo" | "SpotWithPriceLimit") => {
+                return Err(ApiError::new(
+                    400,
+                    "InvalidSpotPrepaid",
+                    "The specified SpotStrategy does not support PrePay Instance.",
+                ))
+            }
+            Some(_) => {
+                return Err(ApiError::new(
+                    400,
+                    "InvalidSpotStrategy",
+                    "The specified parameter SpotStrategy is not valid.",
+                ))
+            }
+        };
         if !TYPE_SPECS.iter().any(|(t, _, _)| *t == instance_type) {
             return Err(ApiError::new(
                 404,
@@ -328,6 +353,7 @@ impl World {
                     .get("InstanceChargeType")
                     .cloned()
                     .unwrap_or_else(|| "PostPaid".into()),
+                spot_strategy: spot_strategy.to_string(),
                 bandwidth_out: p
                     .get("InternetMaxBandwidthOut")
                     .and_then(|v| v.parse().ok())
@@ -389,7 +415,7 @@ impl World {
             "OSName": "Ubuntu  24.04 64位", "OSType": "linux", "InstanceNetworkType": "vpc",
             "InstanceChargeType": i.charge_type, "InternetChargeType": "PayByTraffic",
             "InternetMaxBandwidthOut": i.bandwidth_out, "InternetMaxBandwidthIn": 100,
-            "KeyPairName": i.key_pair, "StoppedMode": stopped_mode, "SpotStrategy": "NoSpot",
+            "KeyPairName": i.key_pair, "StoppedMode": stopped_mode, "SpotStrategy": i.spot_strategy,
             "SpotPriceLimit": 0.0, "SpotDuration": 0, "DeletionProtection": false,
             "CreditSpecification": "", "ResourceGroupId": "", "AutoReleaseTime": "",
             "CreationTime": i.created, "StartTime": i.created, "ExpiredTime": "2099-12-31T15:59Z",

@@ -75,6 +75,15 @@ pub fn unknown_attributes(v: &Value) -> BTreeSet<String> {
 pub fn strip_unknown(v: &Value) -> Value {
     match v {
         Value::Unknown => Value::Null,
+        // A collection with an unknown element is null as a whole (a null element would not fit a typed
+        // `Vec<String>`, and half a list is no value to check); its attribute is listed as unknown. Elements
+        // that are objects (blocks) keep their known fields instead.
+        Value::List(items) | Value::Set(items) | Value::Tuple(items)
+            if items.iter().any(|i| *i == Value::Unknown) =>
+        {
+            Value::Null
+        }
+        Value::Map(m) if m.values().any(|i| *i == Value::Unknown) => Value::Null,
         Value::List(items) => Value::List(items.iter().map(strip_unknown).collect()),
         Value::Set(items) => Value::Set(items.iter().map(strip_unknown).collect()),
         Value::Tuple(items) => Value::Tuple(items.iter().map(strip_unknown).collect()),
@@ -197,6 +206,28 @@ mod tests {
         assert_eq!(
             unknown,
             ["computed_only".to_string(), "host".to_string()].into()
+        );
+    }
+
+    #[test]
+    fn a_collection_with_an_unknown_element_reads_as_absent_and_is_reported() {
+        // A module's `instance_types = [var.instance_type]` while its variable is unknown (validate).
+        let v = Value::object([
+            ("host", Value::string("h")),
+            ("port", Value::Null),
+            (
+                "images",
+                Value::Map([("a".to_string(), Value::Unknown)].into()),
+            ),
+            ("tags", Value::Set(vec![Value::string("x"), Value::Unknown])),
+            ("nested", Value::Null),
+            ("computed_only", Value::Null),
+        ]);
+        let s: S = from_value(&v, &ty()).unwrap();
+        assert!(s.tags.is_empty() && s.images.is_empty(), "{s:?}");
+        assert_eq!(
+            unknown_attributes(&v),
+            ["images".to_string(), "tags".to_string()].into()
         );
     }
 }

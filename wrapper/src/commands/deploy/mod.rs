@@ -191,6 +191,8 @@ pub fn configure(name: &str, a: &DeployArgs) -> Result<Configured> {
     let im_secrets = im::configure(a, previous.as_ref(), &mut cfg, &mut fingerprints)?;
     let proxy = proxy::configure(a, previous.as_ref(), &mut cfg, &mut fingerprints)?;
     proxy::configure_mirrors(a, previous.as_ref(), &mut cfg)?;
+    cfg.preflight = !a.no_preflight;
+    cfg.spot = (a.spot || previous.as_ref().is_some_and(|p| p.spot)) && !a.no_spot;
 
     // Bundle-level rules (provider/base URL combination etc.) before anything is written. A cloud stack
     // without a domain has no address yet: check with a placeholder address.
@@ -254,6 +256,17 @@ pub fn run(name: &str, a: DeployArgs) -> Result<()> {
         tr(format!("Preparing {found}…"), format!("正在准备 {found}…"))
     );
     eng.init()?;
+    if c.cfg.is_cloud() && c.cfg.spot {
+        eprintln!(
+            "{}",
+            tr(
+                "Spot instance: about a fifth of the price, but Alibaba Cloud may reclaim it with five minutes' \
+                 notice when it needs the capacity (the disk and its data stay; deploy again to start a new one).",
+                "抢占式实例：价格约为按量付费的五分之一，但阿里云在需要资源时可能提前五分钟通知后回收它\
+                 （磁盘和数据保留；再次部署即可启动新实例）。",
+            )
+        );
+    }
     let question = tr("Apply these changes?", "执行这些更改？");
     let applied = eng.plan_and_apply(&c.secrets, (!a.yes).then_some(question.as_str()), &[])?;
     let url = applied
