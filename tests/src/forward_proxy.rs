@@ -2,10 +2,10 @@
 //! one address (the test VM's host side), its log kept to assert on which requests went through it.
 //! Killed, with its temp directory removed, on drop.
 
-use std::net::{IpAddr, TcpListener, TcpStream};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A running tinyproxy.
 pub struct ForwardProxy {
@@ -31,10 +31,7 @@ impl ForwardProxy {
     /// as `user` / `password`.
     pub fn start(listen: IpAddr, allow: &str, user: &str, password: &str) -> Result<Self, String> {
         let bin = tinyproxy_binary()?;
-        let port = TcpListener::bind((listen, 0))
-            .and_then(|l| l.local_addr())
-            .map_err(|e| format!("no free port on {listen}: {e}"))?
-            .port();
+        let port = crate::net::free_port(listen)?;
         let dir = tempfile::Builder::new()
             .prefix("cloudcode-tinyproxy")
             .tempdir()
@@ -64,15 +61,11 @@ impl ForwardProxy {
             url: format!("http://{user}:{password}@{listen}:{port}"),
             password: password.to_string(),
         };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect((listen, port)).is_err() {
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "tinyproxy did not listen on {listen}:{port}:\n{}",
-                    proxy.log()
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        if !crate::net::wait_listening(listen, port, Duration::from_secs(10)) {
+            return Err(format!(
+                "tinyproxy did not listen on {listen}:{port}:\n{}",
+                proxy.log()
+            ));
         }
         Ok(proxy)
     }

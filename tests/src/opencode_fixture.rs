@@ -111,7 +111,7 @@ impl OpencodeServer {
         )
         .map_err(|e| format!("write {}: {e}", config_path.display()))?;
         let log_path = dir.path().join("serve.log");
-        let port = free_port()?;
+        let port = crate::net::free_port(std::net::Ipv4Addr::LOCALHOST.into())?;
         let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
         let log2 = log.try_clone().map_err(|e| e.to_string())?;
         let mut cmd = Command::new(&bin);
@@ -258,11 +258,6 @@ fn init_workspace(ws: &Path) -> Result<(), String> {
     // Without git the session's project is "global": still usable, only diffs and project ids differ.
     let _ = git(&["init", "-q"]) && git(&["add", "-A"]) && git(&["commit", "-qm", "fixture"]);
     Ok(())
-}
-
-fn free_port() -> Result<u16, String> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
 }
 
 /// A blocking `GET /global/health` answering 200.

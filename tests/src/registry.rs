@@ -2,10 +2,10 @@
 //! plain HTTP) on one address (the test VM's host side), images pushed into it from `docker save` archives with
 //! Debian's `skopeo`, and its access log kept to assert on which images it served. Killed on drop.
 
-use std::net::{IpAddr, TcpListener, TcpStream};
+use std::net::IpAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A running registry.
 pub struct Registry {
@@ -29,10 +29,7 @@ impl Registry {
         if let Some(why) = tools_missing() {
             return Err(why);
         }
-        let port = TcpListener::bind((listen, 0))
-            .and_then(|l| l.local_addr())
-            .map_err(|e| format!("no free port on {listen}: {e}"))?
-            .port();
+        let port = crate::net::free_port(listen)?;
         let dir = tempfile::Builder::new()
             .prefix("cloudcode-registry")
             .tempdir()
@@ -62,16 +59,12 @@ impl Registry {
             dir,
             address: format!("{listen}:{port}"),
         };
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while TcpStream::connect((listen, port)).is_err() {
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "the registry did not listen on {}:\n{}",
-                    registry.address,
-                    registry.log()
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        if !crate::net::wait_listening(listen, port, Duration::from_secs(15)) {
+            return Err(format!(
+                "the registry did not listen on {}:\n{}",
+                registry.address,
+                registry.log()
+            ));
         }
         Ok(registry)
     }

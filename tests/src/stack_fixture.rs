@@ -81,6 +81,18 @@ resource "cloudcode_stack" "box" {{
     )
 }
 
+/// The stack's HCL with OpenCode pointed at an LLM double (`openai_compatible`, its base URL and model).
+pub fn with_llm_double(hcl: &str, llm: &crate::llm_double::LlmDouble) -> String {
+    hcl.replace(
+        r#"llm_provider              = "anthropic""#,
+        &format!(
+            "llm_provider = \"openai_compatible\"\n  llm_base_url = \"{}\"\n  llm_model = \"{}\"",
+            llm.base_url(),
+            llm.model_id()
+        ),
+    )
+}
+
 /// `cloudcode deploy --host … --yes` onto the VM as `domain`, with the VM's local images (nothing can be
 /// pulled there) and Caddy's internal CA (no public DNS).
 pub fn cli_deploy_args(vm: &TestVm, domain: &str) -> Vec<String> {

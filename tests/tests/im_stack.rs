@@ -10,7 +10,7 @@ use cloudcode_tests::im_fixture::bridge_binary;
 use cloudcode_tests::llm_double::{LlmDouble, Step, TRIGGER_SLOW};
 use cloudcode_tests::provider_bin;
 use cloudcode_tests::stack_fixture::{
-    apply_ok, assert_no_secret, in_vm, plan_exit, stack_hcl, PASSWORD,
+    apply_ok, assert_no_secret, in_vm, plan_exit, stack_hcl, with_llm_double, PASSWORD,
 };
 use cloudcode_tests::telegram_double::{SentMessage, TelegramDouble};
 use cloudcode_tests::terraform::Workdir;
@@ -82,17 +82,17 @@ fn the_stack_deploys_the_bridge_and_a_user_binds_prompts_approves_and_survives_i
 "#,
             api = tg.base_url()
         );
-        let hcl = stack_hcl(&vm, &extra)
-            .replace(
-                r#"llm_provider              = "anthropic""#,
-                &format!(
-                    "llm_provider = \"openai_compatible\"\n  llm_base_url = \"{}\"\n  llm_model = \"{}\"",
-                    llm.base_url(),
-                    llm.model_id()
-                ),
+        let hcl = with_llm_double(&stack_hcl(&vm, &extra), &llm)
+            .replacen(
+                "  images = {\n",
+                &format!("  images = {{\n    im = \"{}\"\n", im.image),
+                1,
             )
-            .replacen("  images = {\n", &format!("  images = {{\n    im = \"{}\"\n", im.image), 1)
-            .replacen("image_archives = [", &format!("image_archives = [\"{}\", ", im.archive.display()), 1)
+            .replacen(
+                "image_archives = [",
+                &format!("image_archives = [\"{}\", ", im.archive.display()),
+                1,
+            )
             + "\nvariable \"telegram_token\" {\n  type      = string\n  ephemeral = true\n}\n";
         let mut wd = Workdir::new_on(e, provider_bin!(), &hcl).unwrap();
         wd.set_env("TF_VAR_admin_password", PASSWORD);

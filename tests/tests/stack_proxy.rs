@@ -11,7 +11,7 @@ use cloudcode_tests::forward_proxy::ForwardProxy;
 use cloudcode_tests::llm_double::{LlmDouble, Step};
 use cloudcode_tests::provider_bin;
 use cloudcode_tests::stack_fixture::{
-    apply_ok, assert_no_secret, in_vm, plan_exit, stack_hcl, DOMAIN, PASSWORD,
+    apply_ok, assert_no_secret, in_vm, plan_exit, stack_hcl, with_llm_double, DOMAIN, PASSWORD,
 };
 use cloudcode_tests::terraform::Workdir;
 use cloudcode_tests::vm::{TestVm, VmOptions};
@@ -102,16 +102,9 @@ fn opencode_reaches_the_llm_only_through_the_proxy_on_an_internationalised_domai
   proxy_wo_version = var.proxy_version
   no_proxy         = [".corp.cloudcode.test", "10.0.0.0/8"]
 "#;
-        let hcl = stack_hcl(&vm, extra)
+        let hcl = with_llm_double(&stack_hcl(&vm, extra), &llm)
             .replace(&format!("domain           = \"{DOMAIN}\""), &format!("domain           = \"{IDN}\""))
-            .replace(
-                r#"llm_provider              = "anthropic""#,
-                &format!(
-                    "llm_provider = \"openai_compatible\"\n  llm_base_url = \"{}\"\n  llm_model = \"{}\"",
-                    llm.base_url(),
-                    llm.model_id()
-                ),
-            )
+
             + "\nvariable \"proxy\" {\n  type      = string\n  ephemeral = true\n  default   = null\n}\n\
                variable \"proxy_version\" {\n  type    = number\n  default = null\n}\n\
                output \"url\" {\n  value = cloudcode_stack.box.url\n}\n";

@@ -142,44 +142,13 @@ pub struct StackConfig {
     pub no_proxy: Vec<String>,
     /// Registry and package mirrors (the module's `mirrors`); `None`: upstream registries.
     #[serde(default)]
-    pub mirrors: Option<MirrorsConfig>,
+    pub mirrors: Option<cloudcode_bundle::MirrorsInput>,
     /// Read only from stacks an older CLI wrote: salted fingerprints of the chat bridge secrets (honoured once);
     /// fingerprints now live keyed in `secret-fingerprints.json` (mode 0600), outside the vars file.
     #[serde(default)]
     pub im_fingerprints: BTreeMap<String, String>,
     #[serde(default)]
     pub im_salt: Option<String>,
-}
-
-/// The module's `mirrors` object as the vars file holds it (null fields: the preset's, or none).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct MirrorsConfig {
-    pub preset: Option<String>,
-    pub image_registry: Option<String>,
-    pub registry_mirrors: Option<Vec<String>>,
-    pub insecure_registries: Option<Vec<String>>,
-    pub npm: Option<String>,
-    pub pypi: Option<String>,
-}
-
-impl MirrorsConfig {
-    /// The bundle's mirrors these settings resolve to (the same rule as the provider's).
-    pub fn resolve(&self) -> cloudcode_bundle::Mirrors {
-        let mut m = self
-            .preset
-            .as_deref()
-            .and_then(cloudcode_bundle::mirrors_preset)
-            .unwrap_or_default();
-        m.image_registry = self.image_registry.clone().or(m.image_registry);
-        m.registry_mirrors = self.registry_mirrors.clone().unwrap_or(m.registry_mirrors);
-        m.insecure_registries = self
-            .insecure_registries
-            .clone()
-            .unwrap_or(m.insecure_registries);
-        m.npm = self.npm.clone().or(m.npm);
-        m.pypi = self.pypi.clone().or(m.pypi);
-        m
-    }
 }
 
 fn yes() -> bool {

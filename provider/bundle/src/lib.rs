@@ -19,6 +19,7 @@ pub use render::{
     TTYD_PORT,
 };
 pub use settings::{
-    mirrors_preset, ImSettings, Images, Mirrors, Secrets, Settings, DEFAULT_OPENCODE_VERSION,
+    mirrors_preset, ImSettings, Images, Mirrors, MirrorsInput, Secrets, Settings,
+    DEFAULT_OPENCODE_VERSION,
 };
 pub use validate::{fallback_domain, fallback_domain_on, validate, Invalid};

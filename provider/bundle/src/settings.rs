@@ -56,6 +56,52 @@ pub struct Mirrors {
     pub pypi: Option<String>,
 }
 
+/// `mirrors` as the user writes it (the provider's block, the CLI's vars file): a preset, and fields that take
+/// the place of the preset's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MirrorsInput {
+    pub preset: Option<String>,
+    pub image_registry: Option<String>,
+    pub registry_mirrors: Option<Vec<String>>,
+    pub insecure_registries: Option<Vec<String>>,
+    pub npm: Option<String>,
+    pub pypi: Option<String>,
+}
+
+impl MirrorsInput {
+    /// The mirrors these settings stand for: the preset's, each field set here in its place.
+    pub fn resolve(&self) -> Mirrors {
+        let mut m = self
+            .preset
+            .as_deref()
+            .and_then(mirrors_preset)
+            .unwrap_or_default();
+        m.image_registry = self.image_registry.clone().or(m.image_registry);
+        m.registry_mirrors = self.registry_mirrors.clone().unwrap_or(m.registry_mirrors);
+        m.insecure_registries = self
+            .insecure_registries
+            .clone()
+            .unwrap_or(m.insecure_registries);
+        m.npm = self.npm.clone().or(m.npm);
+        m.pypi = self.pypi.clone().or(m.pypi);
+        m
+    }
+
+    /// The input that resolves to `m` with every field spelled out (import reads a host's manifest).
+    pub fn spelled_out(m: &Mirrors) -> Self {
+        let list = |l: &Vec<String>| (!l.is_empty()).then(|| l.clone());
+        Self {
+            preset: None,
+            image_registry: m.image_registry.clone(),
+            registry_mirrors: list(&m.registry_mirrors),
+            insecure_registries: list(&m.insecure_registries),
+            npm: m.npm.clone(),
+            pypi: m.pypi.clone(),
+        }
+    }
+}
+
 /// The `cn` preset: the release images in Alibaba Cloud Container Registry (Hangzhou, reachable from every
 /// mainland region), npmmirror and Alibaba Cloud's PyPI mirror.
 pub fn mirrors_preset(name: &str) -> Option<Mirrors> {

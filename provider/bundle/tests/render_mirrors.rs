@@ -133,3 +133,22 @@ fn each_bad_mirror_field_is_named() {
         assert!(e.contains(field), "{field}: {e}");
     }
 }
+
+#[test]
+fn an_input_resolves_the_preset_with_each_set_field_in_its_place_and_import_spells_it_out() {
+    use cloudcode_bundle::MirrorsInput;
+    let input = MirrorsInput {
+        preset: Some("cn".into()),
+        npm: Some("https://npm.example.com".into()),
+        insecure_registries: Some(vec!["10.0.0.5:5000".into()]),
+        ..MirrorsInput::default()
+    };
+    let m = input.resolve();
+    assert_eq!(m.image_registry.as_deref(), Some(CN_IMAGE_REGISTRY));
+    assert_eq!(m.npm.as_deref(), Some("https://npm.example.com"));
+    assert_eq!(m.pypi, mirrors_preset("cn").unwrap().pypi);
+    assert_eq!(m.insecure_registries, ["10.0.0.5:5000"]);
+    let spelled = MirrorsInput::spelled_out(&m);
+    assert_eq!(spelled.preset, None);
+    assert_eq!(spelled.resolve(), m);
+}

@@ -248,6 +248,28 @@ fn one_of(
     }
 }
 
+/// `AcceptLanguage` of DescribeZones and DescribeRegions (default zh-CN).
+fn language(p: &BTreeMap<String, String>) -> Result<&'static str, ApiError> {
+    one_of(p, "AcceptLanguage", LANGUAGES, "zh-CN", || {
+        ApiError::new(
+            404,
+            "InvalidAcceptLanguage.NotFound",
+            "Only Chinese (zh-CN), English (en-US), and Japanese (ja) are allowed.",
+        )
+    })
+}
+
+/// `InstanceChargeType` of DescribeZones and DescribeRegions (default PostPaid).
+fn charge_type(p: &BTreeMap<String, String>) -> Result<&'static str, ApiError> {
+    one_of(p, "InstanceChargeType", CHARGE_TYPES, "PostPaid", || {
+        ApiError::new(
+            404,
+            "InvalidInstanceChargeType.NotFound",
+            "The InstanceChargeType does not exist in our records",
+        )
+    })
+}
+
 fn not_valid(status: u16, code: &str, param: &str) -> ApiError {
     ApiError::new(status, code, format!("The specified {param} is not valid."))
 }
@@ -272,20 +294,8 @@ impl Zones {
 
     /// DescribeRegions: every region of the catalog, its name in `AcceptLanguage` (default zh-CN).
     fn describe_regions(&self, p: &BTreeMap<String, String>) -> Result<Value, ApiError> {
-        let lang = one_of(p, "AcceptLanguage", LANGUAGES, "zh-CN", || {
-            ApiError::new(
-                404,
-                "InvalidAcceptLanguage.NotFound",
-                "Only Chinese (zh-CN), English (en-US), and Japanese (ja) are allowed.",
-            )
-        })?;
-        one_of(p, "InstanceChargeType", CHARGE_TYPES, "PostPaid", || {
-            ApiError::new(
-                404,
-                "InvalidInstanceChargeType.NotFound",
-                "The InstanceChargeType does not exist in our records",
-            )
-        })?;
+        let lang = language(p)?;
+        charge_type(p)?;
         let regions: Vec<Value> = self
             .regions
             .iter()
@@ -355,23 +365,11 @@ impl Zones {
     /// types it has stock of; `Verbose=false` gives only id, name and type.
     fn describe_zones(&self, p: &BTreeMap<String, String>) -> Result<Value, ApiError> {
         let region = required(p, "RegionId")?;
-        let charge = one_of(p, "InstanceChargeType", CHARGE_TYPES, "PostPaid", || {
-            ApiError::new(
-                404,
-                "InvalidInstanceChargeType.NotFound",
-                "The InstanceChargeType does not exist in our records",
-            )
-        })?;
+        let charge = charge_type(p)?;
         one_of(p, "SpotStrategy", SPOT_STRATEGIES, "NoSpot", || {
             not_valid(400, "InvalidSpotStrategy", "SpotStrategy")
         })?;
-        let lang = one_of(p, "AcceptLanguage", LANGUAGES, "zh-CN", || {
-            ApiError::new(
-                404,
-                "InvalidAcceptLanguage.NotFound",
-                "Only Chinese (zh-CN), English (en-US), and Japanese (ja) are allowed.",
-            )
-        })?;
+        let lang = language(p)?;
         let verbose = opt(p, "Verbose") != Some("false");
         let zones = self.regions.get(&region).ok_or_else(|| {
             ApiError::new(

@@ -43,7 +43,7 @@ pub fn settings_for(cfg: &StackConfig) -> Result<Settings> {
     s.mirrors = cfg
         .mirrors
         .as_ref()
-        .map(crate::stack::MirrorsConfig::resolve);
+        .map(cloudcode_bundle::MirrorsInput::resolve);
     if cfg.im_enabled() {
         // The provider derives the box id from the resource id, `user@host:port/remote_dir`.
         let id = format!(

@@ -81,7 +81,10 @@ fn settings(c: &StackState, domain: &str) -> cloudcode_bundle::Settings {
     s.opencode_permission = c.opencode_permission.clone().unwrap_or_default();
     s.proxy_wo_version = c.proxy_wo_version;
     s.no_proxy = c.no_proxy.clone().unwrap_or_default();
-    s.mirrors = c.mirrors.as_ref().map(state::MirrorsBlock::resolve);
+    s.mirrors = c
+        .mirrors
+        .as_ref()
+        .map(cloudcode_bundle::MirrorsInput::resolve);
     s.im = c.im().map(|b| {
         let mut im = cloudcode_bundle::ImSettings::new(&stack_id(c));
         im.telegram_token_wo_version = b.telegram_token_wo_version;
@@ -1182,27 +1185,6 @@ mod tests {
             ..block
         };
         assert!(!plan_errors(None, im_stack(with_token)).contains("is required"));
-    }
-
-    #[test]
-    fn mirrors_resolve_the_preset_with_each_set_field_in_its_place_and_import_spells_them_out() {
-        let block = state::MirrorsBlock {
-            preset: Some("cn".into()),
-            npm: Some("https://npm.example.com".into()),
-            insecure_registries: Some(vec!["10.0.0.5:5000".into()]),
-            ..Default::default()
-        };
-        let m = block.resolve();
-        assert_eq!(
-            m.image_registry.as_deref(),
-            Some(cloudcode_bundle::settings::CN_IMAGE_REGISTRY)
-        );
-        assert_eq!(m.npm.as_deref(), Some("https://npm.example.com"));
-        assert_eq!(m.pypi, cloudcode_bundle::mirrors_preset("cn").unwrap().pypi);
-        assert_eq!(m.insecure_registries, ["10.0.0.5:5000"]);
-        let spelled = state::MirrorsBlock::from_resolved(&m);
-        assert_eq!(spelled.preset, None);
-        assert_eq!(spelled.resolve(), m);
     }
 
     #[test]

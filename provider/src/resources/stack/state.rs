@@ -60,7 +60,7 @@ pub struct StackState {
     pub proxy_wo: Option<String>,
     pub proxy_wo_version: Option<i64>,
     pub no_proxy: Option<Vec<String>>,
-    pub mirrors: Option<MirrorsBlock>,
+    pub mirrors: Option<cloudcode_bundle::MirrorsInput>,
     /// The `im` block (at most one element; empty: no chat bridge).
     pub im: Vec<ImBlock>,
 }
@@ -140,7 +140,10 @@ impl StackState {
             (!i.opencode_permission.is_empty()).then(|| i.opencode_permission.clone());
         self.proxy_wo_version = m.write_only_versions.proxy_wo_version;
         self.no_proxy = (!i.no_proxy.is_empty()).then(|| i.no_proxy.clone());
-        self.mirrors = i.mirrors.as_ref().map(MirrorsBlock::from_resolved);
+        self.mirrors = i
+            .mirrors
+            .as_ref()
+            .map(cloudcode_bundle::MirrorsInput::spelled_out);
         let v = &m.write_only_versions;
         self.im =
             i.im.iter()
@@ -163,57 +166,6 @@ impl StackState {
         );
         self.files = Some(files);
         self.deployed_version = Some(m.cloudcode_version.clone());
-    }
-}
-
-#[derive(Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct MirrorsBlock {
-    pub preset: Option<String>,
-    pub image_registry: Option<String>,
-    pub registry_mirrors: Option<Vec<String>>,
-    pub insecure_registries: Option<Vec<String>>,
-    pub npm: Option<String>,
-    pub pypi: Option<String>,
-}
-
-impl MirrorsBlock {
-    /// The bundle's mirrors: the preset's, with every field set here taking its place.
-    pub fn resolve(&self) -> cloudcode_bundle::Mirrors {
-        let mut m = self
-            .preset
-            .as_deref()
-            .and_then(cloudcode_bundle::mirrors_preset)
-            .unwrap_or_default();
-        if let Some(r) = &self.image_registry {
-            m.image_registry = Some(r.clone());
-        }
-        if let Some(l) = &self.registry_mirrors {
-            m.registry_mirrors = l.clone();
-        }
-        if let Some(l) = &self.insecure_registries {
-            m.insecure_registries = l.clone();
-        }
-        if let Some(u) = &self.npm {
-            m.npm = Some(u.clone());
-        }
-        if let Some(u) = &self.pypi {
-            m.pypi = Some(u.clone());
-        }
-        m
-    }
-
-    /// The block that resolves to `m` with every field spelled out (import reads the host's manifest).
-    pub fn from_resolved(m: &cloudcode_bundle::Mirrors) -> Self {
-        let list = |l: &Vec<String>| (!l.is_empty()).then(|| l.clone());
-        Self {
-            preset: None,
-            image_registry: m.image_registry.clone(),
-            registry_mirrors: list(&m.registry_mirrors),
-            insecure_registries: list(&m.insecure_registries),
-            npm: m.npm.clone(),
-            pypi: m.pypi.clone(),
-        }
     }
 }
 

@@ -79,7 +79,7 @@ pub fn strip_unknown(v: &Value) -> Value {
         // `Vec<String>`, and half a list is no value to check); its attribute is listed as unknown. Elements
         // that are objects (blocks) keep their known fields instead.
         Value::List(items) | Value::Set(items) | Value::Tuple(items)
-            if items.iter().any(|i| *i == Value::Unknown) =>
+            if items.contains(&Value::Unknown) =>
         {
             Value::Null
         }

@@ -6,7 +6,8 @@ use cloudcode_bundle::validate;
 
 use crate::cli::DeployArgs;
 use crate::error::{Error, Result};
-use crate::stack::{MirrorsConfig, StackConfig};
+use crate::stack::StackConfig;
+use cloudcode_bundle::MirrorsInput;
 
 use super::super::input::invalid;
 use super::fingerprint::Fingerprints;
@@ -55,7 +56,7 @@ pub fn configure_mirrors(
 ) -> Result<()> {
     let mut m = previous.and_then(|p| p.mirrors.clone()).unwrap_or_default();
     match a.mirrors.as_deref() {
-        Some("none") => m = MirrorsConfig::default(),
+        Some("none") => m = MirrorsInput::default(),
         Some(p) if cloudcode_bundle::mirrors_preset(p).is_some() => m.preset = Some(p.to_string()),
         Some(p) => {
             return Err(Error::input(
@@ -99,7 +100,7 @@ pub fn configure_mirrors(
         };
         return Err(invalid(flag, &format!("{flag} "), e));
     }
-    cfg.mirrors = (m != MirrorsConfig::default()).then_some(m);
+    cfg.mirrors = (m != MirrorsInput::default()).then_some(m);
     Ok(())
 }
 
