@@ -203,7 +203,7 @@ data "cloudcode_preflight" "this" {
   count = var.preflight && length(data.alicloud_instances.current.instances) == 0 ? 1 : 0
 
   instance_types       = [var.instance_type]
-  zone_id              = var.zone_id != "" ? var.zone_id : null
+  zone_id              = local.zone_id
   system_disk_category = local.disk
   system_disk_size     = var.system_disk_size
   spot                 = var.spot

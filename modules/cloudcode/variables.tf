@@ -177,7 +177,12 @@ variable "dns_zone" {
   default     = ""
 
   validation {
-    condition     = var.dns_zone == "" || lower(var.domain) == lower(var.dns_zone) || endswith(lower(var.domain), ".${lower(var.dns_zone)}")
+    # Compared in their ASCII form, so a Unicode domain and a punycode zone (or the reverse) match.
+    condition = var.dns_zone == "" || try(
+      provider::cloudcode::ascii_domain(var.domain) == provider::cloudcode::ascii_domain(var.dns_zone)
+      || endswith(provider::cloudcode::ascii_domain(var.domain), ".${provider::cloudcode::ascii_domain(var.dns_zone)}"),
+      false
+    )
     error_message = "dns_zone must be empty or a parent domain of (or equal to) domain."
   }
 }

@@ -54,14 +54,20 @@ pub struct ProviderConfig {
 #[serde(default)]
 pub struct Endpoints {
     pub ecs: Option<String>,
+    pub sts: Option<String>,
+    pub bss: Option<String>,
 }
 
 impl ProviderConfig {
     fn ecs_endpoint(&self) -> Option<String> {
+        self.endpoint(|e| &e.ecs)
+    }
+
+    fn endpoint(&self, which: impl Fn(&Endpoints) -> &Option<String>) -> Option<String> {
         self.endpoints
             .as_ref()
             .and_then(|e| e.first())
-            .and_then(|e| e.ecs.clone())
+            .and_then(|e| which(e).clone())
             .filter(|e| !e.trim().is_empty())
     }
 }
@@ -242,6 +248,8 @@ fn build_ecs(
         })?;
     let config = ClientConfig {
         endpoint: c.ecs_endpoint(),
+        sts_endpoint: c.endpoint(|e| &e.sts),
+        bss_endpoint: c.endpoint(|e| &e.bss),
         retry,
         ..ClientConfig::new(region, credentials)
     };
@@ -378,12 +386,18 @@ impl Provider for Cloudcode {
             ))
             .single_block(
                 "endpoints",
-                Block::new("Endpoint overrides (private endpoints, proxies, tests).").attribute(
-                    s("ecs").optional().validate_str(rule_endpoint).description(
+                Block::new("Endpoint overrides (private endpoints, proxies, tests).")
+                    .attribute(s("ecs").optional().validate_str(rule_endpoint).description(
                         "ECS API endpoint instead of `ecs.<region>.aliyuncs.com`: a host name (HTTPS is used, \
                          e.g. `ecs-vpc.cn-hangzhou.aliyuncs.com`) or a full `http(s)://host:port` URL.",
-                    ),
-                ),
+                    ))
+                    .attribute(s("sts").optional().validate_str(rule_endpoint).description(
+                        "STS endpoint (the preflight's identity check) instead of `sts.aliyuncs.com`, the same way.",
+                    ))
+                    .attribute(s("bss").optional().validate_str(rule_endpoint).description(
+                        "BSS OpenAPI endpoint (the preflight's balance) instead of `business.aliyuncs.com` (then \
+                         `business.ap-southeast-1.aliyuncs.com` for international accounts), the same way.",
+                    )),
             ),
         )
     }
@@ -544,6 +558,7 @@ mod tests {
             access_key: Some("AKblock".into()),
             endpoints: Some(vec![Endpoints {
                 ecs: Some("http://127.0.0.1:9".into()),
+                ..Default::default()
             }]),
             ..Default::default()
         };

@@ -16,6 +16,8 @@ fn doctor(double: &EcsDouble, creds: Option<(&str, &str)>) -> Output {
     c.args(["doctor", "--region", "ap-southeast-1"])
         .env("CLOUDCODE_HOME", home.path())
         .env("CLOUDCODE_ECS_ENDPOINT", double.base_url())
+        .env("CLOUDCODE_STS_ENDPOINT", double.base_url())
+        .env("CLOUDCODE_BSS_ENDPOINT", double.base_url())
         .env("LANG", "C.UTF-8")
         .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
         .env_remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
@@ -110,7 +112,7 @@ fn doctor_runs_the_preflight_and_names_stock_quota_and_balance_problems() {
     let text = String::from_utf8_lossy(&bad.stdout);
     assert!(!bad.status.success(), "{text}");
     for want in [
-        "warn ecs.e-c1m2.large is out of stock in any zone of ap-southeast-1; ecs.c7.large is used instead",
+        "warn ecs.e-c1m2.large is out of stock in any zone of ap-southeast-1; ecs.c7.large is in stock there (set instance_type = \"ecs.c7.large\" to use it)",
         "warn the available balance is 3.10 CNY, below 50.00",
         "FAIL quota: the account's pay-as-you-go vCPU quota in ap-southeast-1 is 4 with 4 in use",
     ] {

@@ -4,7 +4,7 @@
 //! separators) and the monthly price (DescribePrice) — and each refusal as one sentence naming what to change.
 use cloudcode_alicloud::preflight::{self, PreflightRequest, FALLBACK_TYPES};
 use cloudcode_alicloud::{ClientConfig, Credentials, RetryPolicy};
-use cloudcode_tests::ecs_double::{EcsDouble, ACCOUNT_ID};
+use cloudcode_tests::ecs_double::{EcsDouble, Fault, ACCOUNT_ID};
 
 const AK: &str = "LTAIpreflighttest01";
 const SK: &str = "preflight-test-secret";
@@ -16,8 +16,11 @@ fn double() -> EcsDouble {
 }
 
 fn config(d: &EcsDouble, region: &str, secret: &str) -> ClientConfig {
+    // Each product at its own override (the double answers all three, told apart by the signed API version).
     ClientConfig {
         endpoint: Some(d.base_url()),
+        sts_endpoint: Some(d.base_url()),
+        bss_endpoint: Some(d.base_url()),
         retry: RetryPolicy::fast(2),
         ..ClientConfig::new(region, Credentials::new(AK, secret))
     }
@@ -198,6 +201,48 @@ fn a_used_up_vcpu_quota_and_a_low_balance_are_reported() {
 }
 
 #[test]
+fn a_sold_out_zone_names_the_zones_that_have_the_type_and_a_missing_permission_is_a_warning() {
+    let d = double();
+    d.set_zone_stock("ap-southeast-1a", "ecs.e-c1m2.large", false);
+    let mut req = request("ap-southeast-1");
+    req.instance_types = vec!["ecs.e-c1m2.large".into()];
+    req.zone_id = Some("ap-southeast-1a".into());
+    let r = run(&d, "ap-southeast-1", SK, &req);
+    let stock: Vec<_> = r.problems.iter().filter(|p| p.check == "stock").collect();
+    assert_eq!(stock.len(), 1, "{:?}", r.problems);
+    assert!(
+        stock[0].sentence.contains("zone ap-southeast-1a")
+            && stock[0].sentence.contains(
+                "set zone_id to a zone that has it (ecs.e-c1m2.large in ap-southeast-1b)"
+            ),
+        "{}",
+        stock[0].sentence
+    );
+    // A least-privilege key: the quota check is skipped with a warning, the deploy is not refused for it.
+    let d = double();
+    d.inject(
+        "DescribeAccountAttributes",
+        Fault::custom(
+            403,
+            "Forbidden.RAM",
+            "User not authorized to operate on the specified resource.",
+        ),
+        1,
+    );
+    let r = run(&d, "ap-southeast-1", SK, &request("ap-southeast-1"));
+    assert!(r.ok(), "{:?}", r.problems);
+    assert!(r.vcpu_quota.is_none());
+    assert!(
+        r.warnings.iter().any(
+            |w| w.contains("ecs:DescribeAccountAttributes is not allowed")
+                && w.contains("Forbidden.RAM")
+        ),
+        "{:?}",
+        r.warnings
+    );
+}
+
+#[test]
 fn an_unknown_region_is_named_with_the_ones_to_choose_from() {
     let d = double();
     let r = run(&d, "ap-southeast-1", SK, &request("eu-moon-1"));
@@ -249,6 +294,8 @@ fn the_data_source_chooses_a_zone_and_a_precondition_refuses_a_used_up_quota() {
   secret_key = "{SK}"
   endpoints {{
     ecs = "{url}"
+    sts = "{url}"
+    bss = "{url}"
   }}
 }}
 

@@ -130,5 +130,22 @@ fn a_stack_pulls_every_image_from_the_mirror_registry_and_nothing_else() {
         // Converged.
         let (code, plan) = plan_exit(&wd);
         assert_eq!(code, 0, "{}\n{}", plan.stdout, plan.stderr);
+
+        // The daemon settings removed (the images stay where they are): the file goes, as it is still ours.
+        let without = extra.replace(
+            &format!("    insecure_registries = [\"{}\"]\n", registry.address),
+            "",
+        );
+        assert_ne!(without, extra);
+        cloudcode_tests::stack_fixture::write_main(&wd, &mirrors_only_hcl(&vm, &without));
+        apply_ok(&wd);
+        let gone = in_vm(
+            &vm,
+            "test -e /etc/docker/daemon.json && echo present || echo absent; ls -a /opt/cloudcode",
+        );
+        assert!(gone.starts_with("absent"), "{gone}");
+        assert!(!gone.contains(".daemon.json.applied"), "{gone}");
+        let (code, plan) = plan_exit(&wd);
+        assert_eq!(code, 0, "{}\n{}", plan.stdout, plan.stderr);
     });
 }

@@ -65,8 +65,12 @@ const PAGE_SIZE: usize = 100;
 pub struct ClientConfig {
     pub region: String,
     pub credentials: Credentials,
-    /// Host name (`ecs-vpc.cn-hangzhou.aliyuncs.com`) or full URL (`http://127.0.0.1:8080`).
+    /// ECS: host name (`ecs-vpc.cn-hangzhou.aliyuncs.com`) or full URL (`http://127.0.0.1:8080`).
     pub endpoint: Option<String>,
+    /// STS, the same way (default `sts.aliyuncs.com`); the ECS override never applies to it.
+    pub sts_endpoint: Option<String>,
+    /// BSS OpenAPI, the same way (default `business.aliyuncs.com` / `business.ap-southeast-1.aliyuncs.com`).
+    pub bss_endpoint: Option<String>,
     pub retry: RetryPolicy,
     /// Per-request timeout.
     pub timeout: Duration,
@@ -78,6 +82,8 @@ impl ClientConfig {
             region: region.into(),
             credentials,
             endpoint: None,
+            sts_endpoint: None,
+            bss_endpoint: None,
             retry: RetryPolicy::default(),
             timeout: Duration::from_secs(30),
         }
@@ -148,9 +154,14 @@ impl EcsClient {
         Self::for_product(config, Product::Ecs)
     }
 
-    /// A client of another product (`config.endpoint`, when set, overrides its default host too).
+    /// A client of another product, at its own override (`sts_endpoint`, `bss_endpoint`) or default host.
     pub fn for_product(config: ClientConfig, product: Product) -> Result<Self, Error> {
-        let base = resolve_product_endpoint(product, &config.region, config.endpoint.as_deref())?;
+        let endpoint = match product {
+            Product::Ecs => config.endpoint.as_deref(),
+            Product::Sts => config.sts_endpoint.as_deref(),
+            Product::Bss { .. } => config.bss_endpoint.as_deref(),
+        };
+        let base = resolve_product_endpoint(product, &config.region, endpoint)?;
         let host = match (base.host_str(), base.port()) {
             (Some(h), Some(p)) => format!("{h}:{p}"),
             (Some(h), None) => h.to_string(),

@@ -111,17 +111,39 @@ pub async fn run(config: &ClientConfig, req: &PreflightRequest) -> Result<Report
         }
     }
     let ecs = EcsClient::new(config.clone())?;
-    regions(&ecs, req, &mut report).await?;
+    // A key without permission for a check skips that check with a warning (least-privilege keys still deploy).
+    let r = regions(&ecs, req, &mut report).await;
+    permitted(r, "ecs:DescribeRegions", &mut report)?;
     if !report.ok() {
         return Ok(report);
     }
-    stock(&ecs, req, &mut report).await?;
-    quota(&ecs, req, &mut report).await?;
+    let r = stock(&ecs, req, &mut report).await;
+    permitted(r, "ecs:DescribeAvailableResource", &mut report)?;
+    let r = quota(&ecs, req, &mut report).await;
+    permitted(r, "ecs:DescribeAccountAttributes", &mut report)?;
     balance(config, req, &mut report).await;
     if let Some(choice) = report.choice.clone() {
         price(&ecs, req, &choice, &mut report).await;
     }
     Ok(report)
+}
+
+/// A check refused for lack of permission becomes a warning; any other failure stays one.
+fn permitted(r: Result<(), Error>, action: &str, report: &mut Report) -> Result<(), Error> {
+    match r {
+        Err(e)
+            if e.code().is_some_and(|c| {
+                c.starts_with("Forbidden") || c.contains("NoPermission") || c == "Unauthorized"
+            }) =>
+        {
+            report.warnings.push(format!(
+                "{action} is not allowed for this key ({}): that check was skipped",
+                e.code().unwrap_or_default()
+            ));
+            Ok(())
+        }
+        other => other,
+    }
 }
 
 fn credentials_sentence(e: &Error) -> String {
@@ -226,8 +248,12 @@ struct SupportedResource {
     status_category: String,
 }
 
-/// The first ranked type some zone has in stock (plenty preferred over low stock within one type).
-async fn stock(ecs: &EcsClient, req: &PreflightRequest, report: &mut Report) -> Result<(), Error> {
+/// (zone, type, stock category) of every instance type offered in the region, or in `zone` only.
+async fn offers(
+    ecs: &EcsClient,
+    req: &PreflightRequest,
+    zone: Option<&str>,
+) -> Result<Vec<(String, String, String)>, Error> {
     let mut params = vec![
         p("RegionId", &req.region),
         p("DestinationResource", "InstanceType"),
@@ -237,12 +263,11 @@ async fn stock(ecs: &EcsClient, req: &PreflightRequest, report: &mut Report) -> 
     if req.spot {
         params.push(p("SpotStrategy", "SpotAsPriceGo"));
     }
-    if let Some(z) = &req.zone_id {
+    if let Some(z) = zone {
         params.push(p("ZoneId", z));
     }
     let answer: AvailableAnswer = ecs.call("DescribeAvailableResource", &params).await?;
-    // (zone, type, stock category) of every offer.
-    let offers: Vec<(String, String, String)> = answer
+    Ok(answer
         .available_zones
         .map(|z| z.available_zone)
         .unwrap_or_default()
@@ -260,10 +285,15 @@ async fn stock(ecs: &EcsClient, req: &PreflightRequest, report: &mut Report) -> 
                 })
                 .map(move |s| (zone.clone(), s.value, s.status_category))
         })
-        .collect();
+        .collect())
+}
+
+/// The first ranked type some zone has in stock (plenty preferred over low stock within one type).
+async fn stock(ecs: &EcsClient, req: &PreflightRequest, report: &mut Report) -> Result<(), Error> {
+    let offered = offers(ecs, req, req.zone_id.as_deref()).await?;
     for ty in &req.instance_types {
         let in_stock = |category: &str| {
-            offers
+            offered
                 .iter()
                 .find(|(_, t, c)| t == ty && c == category)
                 .map(|(z, _, _)| z.clone())
@@ -279,25 +309,38 @@ async fn stock(ecs: &EcsClient, req: &PreflightRequest, report: &mut Report) -> 
             });
             if ty != &req.instance_types[0] {
                 report.warnings.push(format!(
-                    "{} is out of stock in {}; {} is used instead",
+                    "{} is out of stock in {}; {ty} is in stock there (set instance_type = \"{ty}\" to use it)",
                     req.instance_types[0],
                     where_(req),
-                    ty
                 ));
             }
             return Ok(());
         }
     }
-    let sentence = format!(
-        "none of {} is in stock in {}: choose another region{} or instance_type",
-        req.instance_types.join(", "),
-        where_(req),
-        if req.zone_id.is_some() {
-            ", leave zone_id empty"
-        } else {
-            ""
-        }
-    );
+    // In one zone: say where the types are in stock instead.
+    let elsewhere: Vec<String> = match &req.zone_id {
+        Some(_) => offers(ecs, req, None)
+            .await?
+            .into_iter()
+            .filter(|(_, t, c)| req.instance_types.contains(t) && c != "WithoutStock")
+            .map(|(z, t, _)| format!("{t} in {z}"))
+            .collect(),
+        None => Vec::new(),
+    };
+    let sentence = if elsewhere.is_empty() {
+        format!(
+            "none of {} is in stock in {}: choose another region or instance_type",
+            req.instance_types.join(", "),
+            where_(req),
+        )
+    } else {
+        format!(
+            "none of {} is in stock in {}: set zone_id to a zone that has it ({})",
+            req.instance_types.join(", "),
+            where_(req),
+            elsewhere.join(", ")
+        )
+    };
     report.problem("stock", sentence);
     Ok(())
 }

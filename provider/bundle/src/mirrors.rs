@@ -102,9 +102,7 @@ pub fn image_registry(v: &str) -> Rule {
 
 /// A registry as the Docker daemon names it: `host[:port]` or a CIDR block.
 pub fn registry_host(v: &str) -> Rule {
-    let cidr = v.split_once('/').is_some_and(|(ip, len)| {
-        ip.parse::<IpAddr>().is_ok() && len.parse::<u8>().is_ok_and(|l| l <= 128)
-    });
+    let cidr = crate::validate::is_cidr(v);
     let (host, port) = match v.rsplit_once(':') {
         Some((h, p)) if !h.contains(':') => (h, Some(p)),
         _ => (v, None),

@@ -54,13 +54,19 @@ pub fn bridge_secret(s: &Settings, im: &ImSettings) -> Option<ImSecret> {
     }
 }
 
-/// The proxy's files when `proxy_wo` is supplied in this apply (mode 0600): the devbox's env file and the URL.
+/// The proxy's files when these settings have a proxy and `proxy_wo` is supplied in this apply (mode 0600): the
+/// devbox's env file and the URL.
 pub fn secret_files(
     env: &Environment<'static>,
+    s: &Settings,
     secrets: &Secrets,
     base: &Value,
 ) -> Result<Vec<(String, File)>, RenderError> {
-    let Some(url) = &secrets.proxy else {
+    let Some(url) = secrets
+        .proxy
+        .as_ref()
+        .filter(|_| s.proxy_wo_version.is_some())
+    else {
         return Ok(Vec::new());
     };
     // Bun (OpenCode) and npm speak only to HTTP proxies: a SOCKS proxy goes into ALL_PROXY alone (curl, git).

@@ -467,7 +467,7 @@ pub fn render(settings: &Settings, secrets: &Secrets) -> Result<Bundle, RenderEr
     let base = base_context(settings);
     let mut files = config_files(env, settings, &base)?;
     files.extend(secret_files(env, secrets, &base)?);
-    files.extend(crate::proxy::secret_files(env, secrets, &base)?);
+    files.extend(crate::proxy::secret_files(env, settings, secrets, &base)?);
     if let Some(daemon) = crate::mirrors::daemon_json(settings)? {
         files.insert(paths::DAEMON_JSON.to_string(), managed(daemon, 0o644));
     }
@@ -790,7 +790,8 @@ fn devbox_hash(s: &Settings, files: &BTreeMap<String, File>) -> String {
         ("timezone", s.timezone.clone()),
         ("terminal", s.terminal_enabled.to_string()),
     ];
-    if s.proxy_wo_version.is_some() || !s.no_proxy.is_empty() {
+    // NO_PROXY is rendered only with a proxy, so the list counts only then.
+    if s.proxy_wo_version.is_some() {
         extra.push(("proxy_wo_version", version(s.proxy_wo_version)));
         extra.push(("no_proxy", s.no_proxy.join(",")));
     }

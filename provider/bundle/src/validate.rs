@@ -696,6 +696,12 @@ pub fn proxy_url(v: &str) -> Rule {
             "must not contain whitespace or control characters (the value is not shown: it may hold credentials)",
         ));
     }
+    if v.contains(['\'', '\\']) {
+        return Err(Invalid::new(
+            "must not contain ' or \\ (percent-encode them in the password: %27, %5C; the value is not shown: it may \
+             hold credentials)",
+        ));
+    }
     let u = url::Url::parse(v).map_err(|_| {
         Invalid::new("is not a URL such as socks5://host:1080 (the value is not shown: it may hold credentials)")
     })?;
@@ -733,6 +739,16 @@ pub fn no_proxy_entry(v: &str) -> Rule {
             shown(v)
         )))
     }
+}
+
+/// An IPv4 block up to /32 or an IPv6 block up to /128, e.g. `10.0.0.0/8`.
+pub fn is_cidr(v: &str) -> bool {
+    v.split_once('/').is_some_and(
+        |(ip, len)| match (ip.parse::<IpAddr>(), len.parse::<u8>()) {
+            (Ok(ip), Ok(len)) => len <= if ip.is_ipv4() { 32 } else { 128 },
+            _ => false,
+        },
+    )
 }
 
 /// Letters, digits and hyphens in dot-separated labels of 1..=63 (a name that need not be fully qualified).

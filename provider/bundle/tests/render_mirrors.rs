@@ -123,6 +123,13 @@ fn each_bad_mirror_field_is_named() {
         ),
         (
             Mirrors {
+                insecure_registries: vec!["10.0.0.0/64".into()],
+                ..Mirrors::default()
+            },
+            "mirrors.insecure_registries",
+        ),
+        (
+            Mirrors {
                 npm: Some("http://npm.example.com".into()),
                 ..Mirrors::default()
             },

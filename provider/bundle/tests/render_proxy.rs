@@ -198,3 +198,28 @@ fn a_bad_proxy_or_no_proxy_entry_is_refused_naming_the_attribute_without_the_val
     let e = render(&s, &proxy_secrets()).unwrap_err().to_string();
     assert!(e.contains("no_proxy") && e.contains("bad host!"), "{e}");
 }
+
+#[test]
+fn a_quote_in_the_proxy_is_refused_naming_proxy_wo_and_a_supplied_proxy_without_a_version_writes_nothing(
+) {
+    let quoted = Secrets {
+        proxy: Some("http://u:it's-secret@10.0.0.9:3128".into()),
+        ..secrets_fixed()
+    };
+    let e = render(&with_proxy(), &quoted).unwrap_err().to_string();
+    assert!(e.contains("proxy_wo") && e.contains("%27"), "{e}");
+    assert!(!e.contains("it's-secret"), "{e}");
+    // `cloudcode render` masks every secret, a proxy included: without a version no proxy file is written.
+    let b = render_ok(&custom_domain(), &proxy_secrets());
+    assert!(!b.files.contains_key(paths::PROXY_ENV) && !b.files.contains_key(paths::PROXY_URL));
+}
+
+#[test]
+fn a_no_proxy_list_without_a_proxy_does_not_replace_the_devbox() {
+    let mut s = custom_domain();
+    s.no_proxy = vec![".corp.example.com".into()];
+    assert_eq!(
+        render_ok(&s, &secrets_fixed()).devbox_hash,
+        render_ok(&custom_domain(), &secrets_fixed()).devbox_hash
+    );
+}

@@ -108,6 +108,9 @@ fn check_cloud(name: &str, region: &str, cfg: Option<&crate::stack::StackConfig>
     config.endpoint = std::env::var("CLOUDCODE_ECS_ENDPOINT")
         .ok()
         .filter(|e| !e.is_empty());
+    let env = |k: &str| std::env::var(k).ok().filter(|e| !e.is_empty());
+    config.sts_endpoint = env("CLOUDCODE_STS_ENDPOINT");
+    config.bss_endpoint = env("CLOUDCODE_BSS_ENDPOINT");
     config.timeout = std::time::Duration::from_secs(10);
     let cloud_name = crate::commands::deploy::cloud_name(name).unwrap_or_else(|_| name.to_string());
     let result = tokio::runtime::Builder::new_current_thread()
@@ -160,6 +163,7 @@ fn check_cloud(name: &str, region: &str, cfg: Option<&crate::stack::StackConfig>
         region,
         cfg.and_then(|c| c.instance_type.as_deref()),
         cfg.and_then(|c| c.zone_id.as_deref()),
+        cfg.is_some_and(|c| c.spot),
     );
     let preflight_ok = reachable
         && match super::preflight::run(&config, &req) {

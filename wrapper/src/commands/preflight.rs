@@ -14,6 +14,7 @@ pub fn request(
     region: &str,
     instance_type: Option<&str>,
     zone_id: Option<&str>,
+    spot: bool,
 ) -> PreflightRequest {
     let mut types: Vec<String> = instance_type.map(str::to_string).into_iter().collect();
     for t in FALLBACK_TYPES {
@@ -28,7 +29,7 @@ pub fn request(
         system_disk_category: "cloud_essd".into(),
         system_disk_size: 40,
         vcpus: 2,
-        spot: false,
+        spot,
         min_balance: MIN_BALANCE,
     }
 }

@@ -617,10 +617,15 @@ pub async fn teardown(
 ) -> Result<(), HostError> {
     let volumes = if destroy_volumes { " -v" } else { "" };
     let files: Vec<String> = rendered.iter().map(|f| sh_quote(f)).collect();
+    // The Docker daemon settings a deploy installed (`mirrors`) go too while they are still ours; the daemon
+    // reloads without them.
     let script = format!(
         "if [ -f {d}/docker-compose.yml ]; then {down}; fi; \
-         if [ -d {d} ]; then cd {d} && rm -rf .previous .images .incoming .lock {devbox_caddy} {files} && \
-         find . -mindepth 1 -type d -empty ! -path ./secrets -delete 2>/dev/null; fi; true",
+         if [ -f {d}/.daemon.json.applied ] && cmp -s {d}/.daemon.json.applied /etc/docker/daemon.json; then \
+         rm -f /etc/docker/daemon.json; p=$(cat /run/docker.pid 2>/dev/null || pidof dockerd 2>/dev/null); \
+         [ -z \"$p\" ] || kill -HUP $p 2>/dev/null; fi; \
+         if [ -d {d} ]; then cd {d} && rm -rf .previous .images .incoming .lock .daemon.json.applied {devbox_caddy} \
+         {files} && find . -mindepth 1 -type d -empty ! -path ./secrets -delete 2>/dev/null; fi; true",
         d = sh_quote(dir),
         down = compose(dir, &format!("down --remove-orphans{volumes}")),
         devbox_caddy = sh_quote(DEVBOX_CADDY),

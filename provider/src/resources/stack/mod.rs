@@ -490,9 +490,13 @@ fn refuse_authelia_downgrade(
 }
 
 /// The attributes the rendered files depend on (an unknown one leaves `files` unknown in the plan).
-const RENDER_INPUTS: [&str; 21] = [
+const RENDER_INPUTS: [&str; 25] = [
     "host",
     "domain",
+    "fallback_domain_service",
+    "proxy_wo_version",
+    "no_proxy",
+    "mirrors",
     "admin_username",
     "admin_display_name",
     "admin_email",
@@ -789,6 +793,10 @@ impl Resource for Stack {
         diags: &mut Diagnostics,
     ) -> Option<StackState> {
         let mut state = req.state.clone();
+        // State written before the attribute existed holds null for what was always its default.
+        state.fallback_domain_service.get_or_insert_with(|| {
+            cloudcode_bundle::validate::FALLBACK_DOMAIN_SERVICES[0].to_string()
+        });
         if !state.host_running.unwrap_or(true) {
             return Some(state);
         }

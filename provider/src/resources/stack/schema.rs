@@ -160,11 +160,11 @@ pub fn schema() -> Schema {
                      e.g. `registry.cn-hangzhou.aliyuncs.com/team`: `docker.io/library/caddy:2.10.2` becomes \
                      `<image_registry>/caddy:2.10.2`. Images set in `images` are pulled as given.",
                 ),
-                Attribute::list_of("registry_mirrors", Type::String).optional().description(
+                Attribute::list_of("registry_mirrors", Type::String).optional().validate(rule_each(rule::https_url)).description(
                     "Docker Hub pull-through mirrors for the host's Docker daemon (`registry-mirrors`), e.g. your \
                      account's `https://<id>.mirror.aliyuncs.com`.",
                 ),
-                Attribute::list_of("insecure_registries", Type::String).optional().description(
+                Attribute::list_of("insecure_registries", Type::String).optional().validate(rule_each(cloudcode_bundle::mirrors::registry_host)).description(
                     "Registries (`host:port` or CIDR) the host's Docker daemon may reach over plain HTTP \
                      (`insecure-registries`), e.g. a mirror inside your VPC.",
                 ),
@@ -334,12 +334,19 @@ fn rule_mirrors_preset(v: &str) -> Result<(), String> {
 }
 
 fn rule_no_proxy(v: &Value) -> Result<(), String> {
-    for (i, item) in v.as_elements().unwrap_or_default().iter().enumerate() {
-        if let Some(e) = item.as_str() {
-            rule::no_proxy_entry(e).map_err(|e| format!("element {i}: {e}"))?;
+    rule_each(rule::no_proxy_entry)(v)
+}
+
+/// A list whose every string element passes `rule` (the error names the element).
+fn rule_each(rule: fn(&str) -> rule::Rule) -> impl Fn(&Value) -> Result<(), String> {
+    move |v: &Value| {
+        for (i, item) in v.as_elements().unwrap_or_default().iter().enumerate() {
+            if let Some(e) = item.as_str() {
+                rule(e).map_err(|e| format!("element {i}: {e}"))?;
+            }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 fn rule_archives(v: &Value) -> Result<(), String> {

@@ -98,37 +98,48 @@ step files
 out=$(sh "$ensure_secrets" "$dir" 2>&1) || fail "creating Authelia's secrets" "$(printf '%s' "$out" | oneline)"
 
 # 3b. The Docker daemon's settings (`mirrors`: registry mirrors, insecure registries) before Compose pulls
-#     anything: /etc/docker/daemon.json is written only when absent or the one a deploy wrote before (a copy is
-#     kept in .daemon.json.applied), and removed again with the setting; the daemon reloads them on SIGHUP.
-sync_daemon_json() {
-  want=docker/daemon.json cur=/etc/docker/daemon.json ours=.daemon.json.applied
-  case " $retired " in *" $want "*) want="" ;; esac
-  if [ -n "$want" ] && [ -f "$want" ]; then
-    cmp -s "$want" "$cur" && return 0
-    if [ -e "$cur" ] && ! cmp -s "$cur" "$ours"; then
-      fail "configuring the Docker daemon" "$cur exists and was not written by cloudcode: add the mirrors' registry-mirrors and insecure-registries to it by hand (or remove it), then apply again"
-    fi
-    mkdir -p /etc/docker && cp "$want" "$cur.cloudcode-new" && mv -f "$cur.cloudcode-new" "$cur" && cp "$want" "$ours" ||
-      fail "configuring the Docker daemon" "could not write $cur"
-  elif [ -f "$ours" ] && cmp -s "$ours" "$cur"; then
-    rm -f "$cur" "$ours"
-  else
-    return 0
-  fi
+#     anything: /etc/docker/daemon.json is written only when absent or the one a deploy wrote before, and removed
+#     again with the setting. The daemon reloads them on SIGHUP (no container restarts); .daemon.json.applied, the
+#     copy that marks the file as ours, is written only once the daemon took it, so a failed reload is retried.
+insecure_hosts() { # the insecure registries of daemon.json FILE that are hosts (CIDRs are listed elsewhere)
+  awk '/"insecure-registries"/ { f = 1; next } f && /\]/ { f = 0 } f { gsub(/[ ",]/, ""); print }' "$1" |
+    grep -v / || true
+}
+reload_dockerd() { # FILE (empty: the settings were removed)
   pid=$(cat /run/docker.pid 2>/dev/null || pidof dockerd 2>/dev/null || true)
-  [ -n "$pid" ] && kill -HUP $pid 2>/dev/null ||
-    fail "configuring the Docker daemon" "could not signal dockerd to reload $cur"
-  # The reload is asynchronous: wait until the daemon reports the insecure registries it was given.
+  [ -n "$pid" ] && kill -HUP $pid 2>/dev/null || return 1
+  hosts=""
+  [ -z "$1" ] || hosts=$(insecure_hosts "$1")
   i=0
   while [ $i -lt 50 ]; do
     reg=$(docker info --format '{{json .RegistryConfig.IndexConfigs}}' 2>/dev/null) || reg=""
     ok=1
-    for r in $(sed -n 's/^ *"\([^"]*\)",\{0,1\}$/\1/p' "$cur" 2>/dev/null); do
-      case $r in http*) ;; *) case $reg in *"\"$r\""*) ;; *) ok=0 ;; esac ;; esac
-    done
-    [ "$ok" = 1 ] && break
+    for r in $hosts; do case $reg in *"\"$r\""*) ;; *) ok=0 ;; esac; done
+    [ "$ok" = 1 ] && return 0
     i=$((i + 1)); sleep 0.2
   done
+  return 1
+}
+sync_daemon_json() {
+  want=docker/daemon.json cur=/etc/docker/daemon.json ours=.daemon.json.applied
+  case " $retired " in *" $want "*) want="" ;; esac
+  [ -f "$want" ] || want=""
+  if [ -n "$want" ]; then
+    cmp -s "$want" "$cur" && cmp -s "$want" "$ours" && return 0
+    if [ -e "$cur" ] && ! cmp -s "$cur" "$ours" && ! cmp -s "$cur" "$want"; then
+      fail "configuring the Docker daemon" "$cur exists and was not written by cloudcode: add the mirrors' registry-mirrors and insecure-registries to it by hand (or remove it), then apply again"
+    fi
+    mkdir -p /etc/docker && cp "$want" "$cur.cloudcode-new" && mv -f "$cur.cloudcode-new" "$cur" ||
+      fail "configuring the Docker daemon" "could not write $cur"
+  elif [ -f "$ours" ] && cmp -s "$ours" "$cur"; then
+    rm -f "$cur"
+  else
+    rm -f "$ours"
+    return 0
+  fi
+  reload_dockerd "$want" ||
+    fail "configuring the Docker daemon" "dockerd did not take the new $cur within 10 s (see its log; a key it does not know is refused)"
+  if [ -n "$want" ]; then cp "$want" "$ours"; else rm -f "$ours"; fi
   step daemon
 }
 sync_daemon_json
