@@ -41,6 +41,8 @@ pub fn overrides(double: &EcsDouble, vm: &TestVm) -> (String, String) {
 provider "cloudcode" {{
   endpoints {{
     ecs = "https://{addr}"
+    sts = "https://{addr}"
+    bss = "https://{addr}"
   }}
 }}
 "#,
