@@ -1,6 +1,6 @@
 //! The official alicloud provider (the real 1.240.0 binary) pointed at the API double, shared by the scenarios that
-//! drive it (`alicloud_provider`, `alicloud_eip_dns`, `alicloud_zones`, and the cloud path's override file): the
-//! provider block (ECS, VPC and Alidns endpoints on the double, no configure-time call), a working directory
+//! drive it (`alicloud_provider`, `alicloud_eip_dns`, `alicloud_zones`, `alicloud_ram`, and the cloud path's override
+//! file): the provider block (ECS, VPC, Alidns and RAM endpoints on the double, no configure-time call), a working directory
 //! holding the keys in the environment and trusting the double's CA, and the apply/destroy checks.
 
 use std::path::{Path, PathBuf};
@@ -14,7 +14,7 @@ pub const AK: &str = "LTAI5tProviderDoubleKey";
 pub const SK: &str = "provider-double-test-secret";
 pub const REGION: &str = "cn-hangzhou";
 
-/// A `provider "alicloud"` block pointed at `double` for ECS, VPC and Alidns (no configure-time call): the
+/// A `provider "alicloud"` block pointed at `double` for ECS, VPC, Alidns and RAM (no configure-time call): the
 /// default provider, or the one named `alias` (`provider = alicloud.<alias>`), in `region` (`None` leaves it to
 /// the configuration, as an override file does).
 pub fn provider(double: &EcsDouble, alias: Option<&str>, region: Option<&str>) -> String {
@@ -32,6 +32,7 @@ provider "alicloud" {{
     ecs    = "{addr}"
     vpc    = "{addr}"
     alidns = "{addr}"
+    ram    = "{addr}"
   }}
 }}
 "#,

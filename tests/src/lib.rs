@@ -14,6 +14,7 @@ pub mod forward_proxy;
 pub mod im_fixture;
 pub mod im_image;
 pub mod llm_double;
+pub mod metadata_double;
 pub mod net;
 pub mod opencode_fixture;
 pub mod pty;

@@ -7,7 +7,9 @@
 pub mod client;
 pub mod credentials;
 pub mod error;
+pub mod idle;
 pub mod lifecycle;
+pub mod metadata;
 pub mod model;
 pub mod preflight;
 pub mod retry;
@@ -18,10 +20,12 @@ pub use client::{
 };
 pub use credentials::{Credentials, Secret};
 pub use error::Error;
+pub use idle::TAG_IDLE_SUSPENDED;
 pub use lifecycle::{
     DestroySnapshotOutcome, DestroySnapshotRequest, Lifecycle, PollConfig, Progress, PruneOutcome,
     StackSnapshot, Warning, TAG_STACK, TAG_VERSION,
 };
+pub use metadata::{InstanceMetadata, RoleCredentials, METADATA_URL};
 pub use model::{
     CreateSnapshotRequest, Disk, DiskDeviceMapping, DiskType, Ecs, Image, ImageFilter, Instance,
     Snapshot, SnapshotFilter, StoppedMode, Tag,

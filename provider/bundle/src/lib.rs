@@ -15,11 +15,11 @@ pub use password::{existing_password_hash, hash_password, HashError};
 pub use render::{
     im_box_id, paths, render, Bundle, File, FileKind, HostSecret, ImSecret, Manifest, RenderError,
     SecretFile, WriteOnlyVersions, AUTH_PORT, AUTH_SERVICE, CLOUDCODE_VERSION, HASH_LABEL,
-    HOST_SECRETS, IM_BOX_ID_MAX, IM_SECRETS, IM_SERVICE, IM_UID, NOTIFICATION_FILE, OPENCODE_PORT,
-    TTYD_PORT,
+    HOST_SECRETS, IDLE_SERVICE, IM_BOX_ID_MAX, IM_SECRETS, IM_SERVICE, IM_UID, NOTIFICATION_FILE,
+    OPENCODE_PORT, TTYD_PORT,
 };
 pub use settings::{
-    mirrors_preset, ImSettings, Images, Mirrors, MirrorsInput, Secrets, Settings,
+    mirrors_preset, IdleSuspend, ImSettings, Images, Mirrors, MirrorsInput, Secrets, Settings,
     DEFAULT_OPENCODE_VERSION,
 };
 pub use validate::{fallback_domain, fallback_domain_on, validate, Invalid};

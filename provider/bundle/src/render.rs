@@ -85,6 +85,10 @@ pub const HOST_SECRETS: [HostSecret; 3] = [
     },
 ];
 
+/// Caddy's JSON access log with `idle_suspend_after` (volume `caddy_logs`), which the idle agent reads.
+pub const IDLE_ACCESS_LOG: &str = "/var/log/caddy/access.log";
+/// The idle agent's Compose service name (`idle_suspend_after`).
+pub const IDLE_SERVICE: &str = "idle";
 /// The chat bridge's Compose service name.
 pub const IM_SERVICE: &str = "im";
 /// The user id the bridge runs as in its image; its secret files are owned by it on the host.
@@ -597,6 +601,13 @@ fn base_context(s: &Settings) -> Value {
             uid => IM_UID,
             secrets => Value::from_serialize(im_mounts(s, im)),
         }),
+        idle => s.idle_suspend.as_ref().map(|idle| context! {
+            service => IDLE_SERVICE,
+            image => s.agent_image(),
+            after => idle.after,
+            ecs_endpoint => idle.ecs_endpoint,
+            access_log => IDLE_ACCESS_LOG,
+        }),
         devbox_mirror_env => Value::from_serialize(crate::mirrors::devbox_env(s)),
         proxy => s.proxy_wo_version.map(|_| context! {
             env_file => paths::PROXY_ENV,
@@ -773,6 +784,7 @@ fn compose_file(
         authelia => service_hash(files, &[paths::AUTHELIA_CONFIG], &[pw_version]),
         devbox => devbox_hash,
         im => s.im.as_ref().map(|im| service_hash(files, &[paths::IM_CONFIG], &im_versions(s, im))),
+        idle => s.idle_suspend.as_ref().map(|_| service_hash(files, &[], &[])),
     };
     let ctx = context! { ..base.clone(), ..context! { hashes } };
     Ok(managed(render_one(env, paths::COMPOSE, &ctx)?, 0o644))

@@ -15,6 +15,8 @@ pub const DEFAULT_AUTHELIA_IMAGE: &str = "docker.io/authelia/authelia:4.39.20";
 pub const DEFAULT_DEVBOX_REPOSITORY: &str = "ghcr.io/cloudcode-dev/devbox";
 /// Chat bridge image repository; the tag is the cloudcode version (built by the release workflow).
 pub const DEFAULT_IM_REPOSITORY: &str = "ghcr.io/cloudcode-dev/cloudcode-im";
+/// The agent image repository (idle auto-suspend); the tag is the cloudcode version (built by the release workflow).
+pub const DEFAULT_AGENT_REPOSITORY: &str = "ghcr.io/cloudcode-dev/cloudcode-agent";
 /// Telegram Bot API base URL unless `im.telegram_api_base` says otherwise.
 pub const DEFAULT_TELEGRAM_API_BASE: &str = "https://api.telegram.org";
 /// Default directory on the host.
@@ -31,6 +33,22 @@ pub struct Images {
     /// The chat bridge (`im` key); used only with the `im` block.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub im: Option<String>,
+    /// The agent (`agent` key); used only with `idle_suspend_after`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+}
+
+impl Images {
+    /// The `images` attribute's map (`caddy`, `authelia`, `devbox`, `im`, `agent` keys).
+    pub fn from_map(m: &BTreeMap<String, String>) -> Self {
+        Self {
+            caddy: m.get("caddy").cloned(),
+            authelia: m.get("authelia").cloned(),
+            devbox: m.get("devbox").cloned(),
+            im: m.get("im").cloned(),
+            agent: m.get("agent").cloned(),
+        }
+    }
 }
 
 /// Where the host and the devbox get images and packages (`mirrors` of `cloudcode_stack`), for networks where
@@ -204,6 +222,20 @@ pub struct Settings {
     /// Registry and package mirrors; `None`: the upstream registries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mirrors: Option<Mirrors>,
+    /// Idle auto-suspend; `None`: off (no `idle` service). Left out of the manifest when off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_suspend: Option<IdleSuspend>,
+}
+
+/// Idle auto-suspend (`idle_suspend_after` of `cloudcode_stack`): the agent stops the instance after this long
+/// without use, through the ECS API with the instance's RAM role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdleSuspend {
+    /// A duration such as `2h` (`validate::idle_suspend_after`).
+    pub after: String,
+    /// ECS endpoint the agent calls instead of `ecs.<region>.aliyuncs.com` (`idle_suspend_endpoint`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ecs_endpoint: Option<String>,
 }
 
 impl Settings {
@@ -233,6 +265,7 @@ impl Settings {
             proxy_wo_version: None,
             no_proxy: Vec::new(),
             mirrors: None,
+            idle_suspend: None,
         }
     }
 
@@ -287,6 +320,17 @@ impl Settings {
             Some(i) => i.clone(),
             None => self.mirrored(&format!(
                 "{DEFAULT_IM_REPOSITORY}:{}",
+                crate::CLOUDCODE_VERSION
+            )),
+        }
+    }
+
+    /// The agent image (override, or the released image of this cloudcode version, mirrored).
+    pub fn agent_image(&self) -> String {
+        match &self.images.agent {
+            Some(i) => i.clone(),
+            None => self.mirrored(&format!(
+                "{DEFAULT_AGENT_REPOSITORY}:{}",
                 crate::CLOUDCODE_VERSION
             )),
         }

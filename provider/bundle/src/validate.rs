@@ -71,6 +71,48 @@ fn hostname_rule(v: &str, max_len: usize) -> Rule {
     Ok(())
 }
 
+/// The shortest `idle_suspend_after` accepted (shorter would stop a box between two looks at a user's browser).
+pub const IDLE_SUSPEND_MIN: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// `idle_suspend_after`: a duration such as `2h`, `90m` or `1h30m`, at least a minute; the parsed duration.
+pub fn idle_suspend_after(v: &str) -> Result<std::time::Duration, Invalid> {
+    let d = humantime::parse_duration(v.trim()).map_err(|_| {
+        Invalid::new(format!(
+            "{} is not a duration such as \"2h\", \"90m\" or \"1h30m\"",
+            shown(v)
+        ))
+    })?;
+    if d < IDLE_SUSPEND_MIN {
+        return Err(Invalid::new(format!(
+            "{} is shorter than one minute",
+            shown(v)
+        )));
+    }
+    Ok(d)
+}
+
+/// An API endpoint override: a host name, or an `http(s)://` URL without path, query or credentials.
+pub fn endpoint(v: &str) -> Rule {
+    if v.contains("://") {
+        let u = url::Url::parse(v)
+            .map_err(|e| Invalid::new(format!("{} is not a URL: {e}", shown(v))))?;
+        if !matches!(u.scheme(), "http" | "https")
+            || u.host_str().is_none()
+            || !u.username().is_empty()
+            || u.password().is_some()
+            || u.query().is_some()
+            || u.path() != "/"
+        {
+            return Err(Invalid::new(format!(
+                "{} must be a host name or an http(s):// URL with nothing after the host and port",
+                shown(v)
+            )));
+        }
+        return Ok(());
+    }
+    hostname_rule(v, 253)
+}
+
 /// SSH target: an IPv4/IPv6 address or an RFC 1123 host name. A name whose last label is all digits is taken for a
 /// mistyped IPv4 address (no top-level domain is numeric, RFC 1123 §2.1): `300.1.1.1` is refused here, not later
 /// as a failed name lookup.
@@ -870,9 +912,19 @@ pub fn validate(s: &Settings) -> Vec<(String, Invalid)> {
         ("images.authelia", &s.images.authelia),
         ("images.devbox", &s.images.devbox),
         ("images.im", &s.images.im),
+        ("images.agent", &s.images.agent),
     ] {
         if let Some(i) = img {
             check(field, image_ref(i));
+        }
+    }
+    if let Some(idle) = &s.idle_suspend {
+        check(
+            "idle_suspend_after",
+            idle_suspend_after(&idle.after).map(|_| ()),
+        );
+        if let Some(e) = &idle.ecs_endpoint {
+            check("idle_suspend_endpoint", endpoint(e));
         }
     }
     for entry in &s.no_proxy {

@@ -23,11 +23,16 @@ fn caddy_variants() -> Vec<(&'static str, Settings)> {
     terminal_off.terminal_enabled = false;
     let mut alt = custom_domain();
     alt.https_alt_port = Some(8443);
+    // With idle suspend on, both site blocks also log every request as JSON for the agent.
+    alt.idle_suspend = Some(cloudcode_bundle::IdleSuspend {
+        after: "2h".into(),
+        ecs_endpoint: None,
+    });
     vec![
         ("custom domain", custom),
         ("fallback domain", fallback),
         ("terminal off", terminal_off),
-        ("8443 on", alt),
+        ("8443 on, idle suspend", alt),
     ]
 }
 
@@ -107,6 +112,14 @@ fn real_caddy_accepts_custom_fallback_terminal_off_and_8443_variants() {
         );
         let text = cfg.to_string();
         assert!(text.contains("Strict-Transport-Security"), "{name}");
+        assert_eq!(
+            cfg["logging"]["logs"]
+                .to_string()
+                .contains("/var/log/caddy/access.log"),
+            s.idle_suspend.is_some(),
+            "{name}: {}",
+            cfg["logging"]
+        );
         if s.tls_mode == "acme" {
             assert!(
                 text.contains(s.acme_email_or_admin()),
@@ -331,4 +344,45 @@ fn dockerfile_parses_with_dockers_parser_and_scripts_pass_sh_n() {
     for script in [paths::ENTRYPOINT, paths::ENSURE_SECRETS] {
         run_ok(Command::new("sh").arg("-n").arg(dir.path().join(script)));
     }
+}
+
+#[test]
+fn real_compose_reads_the_idle_service_with_its_read_only_mounts_and_no_capabilities() {
+    let mut s = custom_domain();
+    s.idle_suspend = Some(cloudcode_bundle::IdleSuspend {
+        after: "2h".into(),
+        ecs_endpoint: Some("ecs-vpc.cn-hangzhou.aliyuncs.com".into()),
+    });
+    let b = render_ok(&s, &secrets_fixed());
+    let dir = tempfile::tempdir().unwrap();
+    write_bundle(&b, dir.path());
+    let cfg = compose_config(dir.path());
+    let idle = &cfg["services"]["idle"];
+    assert_eq!(idle["command"], serde_json::json!(["idle"]));
+    assert_eq!(idle["read_only"], true);
+    assert_eq!(idle["cap_drop"], serde_json::json!(["ALL"]));
+    assert_eq!(
+        idle["environment"]["CLOUDCODE_IDLE_ECS_ENDPOINT"],
+        "ecs-vpc.cn-hangzhou.aliyuncs.com"
+    );
+    let mounts: Vec<(String, String, bool)> = idle["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["source"].as_str().unwrap().to_string(),
+                v["target"].as_str().unwrap().to_string(),
+                v["read_only"].as_bool().unwrap_or(false),
+            )
+        })
+        .collect();
+    assert_eq!(
+        mounts,
+        [
+            ("caddy_logs".into(), "/var/log/caddy".into(), true),
+            ("/run/utmp".into(), "/host/run/utmp".into(), true),
+        ]
+    );
+    assert!(idle.get("ports").is_none());
 }

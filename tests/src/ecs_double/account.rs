@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use super::state::{required, ApiError};
+use super::state::{required, ApiError, Caller};
 
 /// STS's API version.
 pub const STS_API_VERSION: &str = "2015-04-01";
@@ -63,20 +63,25 @@ impl Default for Account {
 }
 
 impl Account {
-    /// STS: GetCallerIdentity of the key that signed (`sts`: a temporary key, an assumed role).
+    /// STS: GetCallerIdentity of the key that signed: a temporary key is an assumed role (the role it was issued
+    /// for, with its `role_id`, else `cloudcode`).
     pub(crate) fn handle_sts(
         &self,
         action: &str,
-        caller: &str,
-        sts: bool,
+        caller: &Caller,
+        role_id: Option<&str>,
     ) -> Result<Value, ApiError> {
+        let key = &caller.access_key_id;
         match action {
-            "GetCallerIdentity" if sts => Ok(json!({
+            "GetCallerIdentity" if caller.sts => Ok(json!({
                 "IdentityType": "AssumedRoleUser",
                 "AccountId": ACCOUNT_ID,
-                "PrincipalId": format!("3000{}:cloudcode", &caller[caller.len().saturating_sub(6)..]),
-                "RoleId": "300081234567891234",
-                "Arn": format!("acs:ram::{ACCOUNT_ID}:assumed-role/cloudcode/cloudcode"),
+                "PrincipalId": format!("3000{}:cloudcode", &key[key.len().saturating_sub(6)..]),
+                "RoleId": role_id.unwrap_or("300081234567891234"),
+                "Arn": format!(
+                    "acs:ram::{ACCOUNT_ID}:assumed-role/{}/cloudcode",
+                    caller.role.as_deref().unwrap_or("cloudcode").to_ascii_lowercase()
+                ),
             })),
             "GetCallerIdentity" => Ok(json!({
                 "IdentityType": "RAMUser",

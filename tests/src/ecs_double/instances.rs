@@ -1,13 +1,16 @@
 //! Instances and their system disks: RunInstances (Pending → Running), DescribeInstances,
-//! DescribeInstanceAttribute, DescribeUserData, DescribeInstanceMaintenanceAttributes, DescribeInstanceRamRole,
-//! ModifyInstanceAttribute, Stop/Start/RebootInstance (StoppedMode kept, `Not-applicable` while running),
-//! ResizeDisk (grow only), DeleteInstance, DescribeDisks, Attach/DetachKeyPair and instance/disk tags, with
-//! the documented codes (`IncorrectInstanceStatus`, `InvalidInstanceId.NotFound` with HTTP 404, …).
+//! DescribeInstanceAttribute, DescribeUserData, DescribeInstanceMaintenanceAttributes, ModifyInstanceAttribute,
+//! Stop/Start/RebootInstance (StoppedMode kept, `Not-applicable` while running), ResizeDisk (grow only),
+//! DeleteInstance, DescribeDisks, Attach/DetachKeyPair, the instance RAM role (RunInstances' `RamRoleName`,
+//! Attach/Detach/DescribeInstanceRamRole: a role of the account's RAM that trusts ECS) and instance/disk tags
+//! (TagResources, UntagResources, ListTagResources), with the documented codes (`IncorrectInstanceStatus`,
+//! `InvalidInstanceId.NotFound` with HTTP 404, `InvalidRamRole.NotFound`, …).
 
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
+use super::ram::ram_role_not_found;
 use super::state::{json_ids, paged, required, ApiError, InstanceSeed, World};
 use super::tags::{apply_tags, resource_ids, tag_list, tags_of};
 use super::zones::TYPE_SPECS;
@@ -39,6 +42,8 @@ pub(crate) struct InstanceRec {
     pub(crate) user_data: String,
     pub(crate) created: String,
     pub(crate) tags: BTreeMap<String, String>,
+    /// The instance RAM role attached (empty: none).
+    pub(crate) ram_role: String,
 }
 
 #[derive(Debug, Clone)]
@@ -66,6 +71,9 @@ pub struct InstanceView {
     pub system_disk_id: String,
     pub system_disk_size_gib: u64,
     pub stopped_mode: String,
+    /// The instance RAM role attached (empty: none).
+    pub ram_role_name: String,
+    pub tags: BTreeMap<String, String>,
 }
 
 fn not_found() -> ApiError {
@@ -74,6 +82,16 @@ fn not_found() -> ApiError {
         "InvalidInstanceId.NotFound",
         "The specified InstanceId does not exist.",
     )
+}
+
+/// The answer of Attach/DetachInstanceRamRole: one `item` per instance, `Success` false for a failed one.
+fn ram_role_results(item: &str, role: &str, results: Vec<Value>) -> Value {
+    let failed = results.iter().filter(|r| r["Success"] == false).count();
+    let outer = format!("{item}s");
+    json!({
+        "RamRoleName": role, "TotalCount": results.len(), "FailCount": failed,
+        outer: { item: results },
+    })
 }
 
 fn incorrect_status() -> ApiError {
@@ -154,6 +172,7 @@ impl World {
                 user_data: String::new(),
                 created: "2026-12-01T08:00Z".into(),
                 tags: BTreeMap::new(),
+                ram_role: String::new(),
             },
         );
     }
@@ -171,6 +190,8 @@ impl World {
             "DescribeUserData" => self.describe_user_data(p),
             "DescribeInstanceMaintenanceAttributes" => self.describe_maintenance(p),
             "DescribeInstanceRamRole" => self.describe_instance_ram_role(p),
+            "AttachInstanceRamRole" => self.attach_instance_ram_role(p),
+            "DetachInstanceRamRole" => self.detach_instance_ram_role(p),
             "ModifyInstanceAttribute" => self.modify_instance_attribute(p),
             "StopInstance" => self.stop_instance(p),
             "StartInstance" => self.boot(p, "Stopped"),
@@ -185,6 +206,10 @@ impl World {
             "TagResources" | "UntagResources" => match p.get("ResourceType").map(String::as_str) {
                 Some("instance") => self.tag_instances(action, p),
                 Some("disk") => self.tag_disks(action, p),
+                _ => return None,
+            },
+            "ListTagResources" => match p.get("ResourceType").map(String::as_str) {
+                Some(kind @ ("instance" | "disk")) => self.list_tag_resources(kind, p),
                 _ => return None,
             },
             _ => return None,
@@ -309,6 +334,10 @@ impl World {
             ));
         }
         let tags = tags_of(p)?;
+        let ram_role = match p.get("RamRoleName").filter(|r| !r.is_empty()) {
+            Some(role) => self.ram.instance_role(role)?,
+            None => String::new(),
+        };
         let seq = self.next_seq();
         let id = format!("i-dbl{seq:017x}");
         let disk_id = format!("d-dbl{seq:017x}");
@@ -361,6 +390,7 @@ impl World {
                 user_data,
                 created,
                 tags,
+                ram_role,
             },
         );
         if let Some(token) = p.get("ClientToken") {
@@ -510,24 +540,130 @@ impl World {
         ))
     }
 
-    /// One entry per instance asked for that exists, with an empty role (the module attaches none); the
-    /// provider's `alicloud_instances` drops an instance the answer does not list.
+    /// `InstanceIds`: one entry per instance asked for that exists, with its role or an empty one (the provider's
+    /// `alicloud_instances` drops an instance the answer does not list); `RamRoleName`: the instances with that role
+    /// (of those asked for, if any).
     fn describe_instance_ram_role(
         &mut self,
         p: &BTreeMap<String, String>,
     ) -> Result<Value, ApiError> {
         let region = required(p, "RegionId")?;
-        let ids = json_ids(p, "InstanceIds")?.unwrap_or_default();
-        let sets: Vec<Value> = ids
-            .iter()
-            .filter(|id| self.instances.get(*id).is_some_and(|i| i.region == region))
-            .map(|id| json!({ "InstanceId": id, "RamRoleName": "" }))
+        let ids = json_ids(p, "InstanceIds")?;
+        let role = match p.get("RamRoleName").filter(|r| !r.is_empty()) {
+            Some(r) => Some(self.ram.role_name(r).ok_or_else(ram_role_not_found)?),
+            None => None,
+        };
+        // Neither filter asks for nothing.
+        let asked = ids.is_some() || role.is_some();
+        let sets: Vec<Value> = self
+            .instances
+            .values()
+            .filter(|i| asked && i.region == region)
+            .filter(|i| ids.as_ref().is_none_or(|ids| ids.contains(&i.id)))
+            .filter(|i| role.as_ref().is_none_or(|r| *r == i.ram_role))
+            .map(|i| json!({ "InstanceId": i.id, "RamRoleName": i.ram_role }))
             .collect();
         Ok(json!({
             "RegionId": region,
             "TotalCount": sets.len(),
             "InstanceRamRoleSets": { "InstanceRamRoleSet": sets },
         }))
+    }
+
+    /// `InstanceIds` (1..=100, a JSON array) of Attach/DetachInstanceRamRole, each an instance of `region`.
+    fn ram_role_instances(
+        &self,
+        p: &BTreeMap<String, String>,
+        region: &str,
+    ) -> Result<Vec<String>, ApiError> {
+        let malformed = || {
+            ApiError::new(
+                400,
+                "InvalidInstanceIds.Malformed",
+                "The specified instanceIds are not valid.",
+            )
+        };
+        let raw = required(p, "InstanceIds")?;
+        let ids: Vec<String> = serde_json::from_str(&raw).map_err(|_| malformed())?;
+        if !(1..=100).contains(&ids.len()) {
+            return Err(malformed());
+        }
+        if ids
+            .iter()
+            .any(|id| self.instances.get(id).is_none_or(|i| i.region != region))
+        {
+            return Err(not_found());
+        }
+        Ok(ids)
+    }
+
+    /// Gives the instances a role of the account that trusts ECS. An instance holding another role is a failed item
+    /// of the answer (the API refuses a second role; the item's code is the double's own), one holding this role
+    /// succeeds again.
+    fn attach_instance_ram_role(
+        &mut self,
+        p: &BTreeMap<String, String>,
+    ) -> Result<Value, ApiError> {
+        let region = required(p, "RegionId")?;
+        let role = self.ram.instance_role(&required(p, "RamRoleName")?)?;
+        let ids = self.ram_role_instances(p, &region)?;
+        let mut results = Vec::new();
+        for id in ids {
+            let Some(i) = self.instances.get_mut(&id) else {
+                continue;
+            };
+            if i.ram_role.is_empty() || i.ram_role == role {
+                i.ram_role = role.clone();
+                results.push(json!({ "InstanceId": id, "Success": true, "Code": "200", "Message": "success" }));
+            } else {
+                results.push(json!({
+                    "InstanceId": id, "Success": false, "Code": "InvalidInstance.RamRoleAttached",
+                    "Message": "The instance already has an instance RAM role; detach it first.",
+                }));
+            }
+        }
+        Ok(ram_role_results(
+            "AttachInstanceRamRoleResult",
+            &role,
+            results,
+        ))
+    }
+
+    /// Takes the role (`RamRoleName`, or whichever they have) from the instances; an instance holding another role
+    /// is a failed item (its code is the double's own), one holding none succeeds.
+    fn detach_instance_ram_role(
+        &mut self,
+        p: &BTreeMap<String, String>,
+    ) -> Result<Value, ApiError> {
+        let region = required(p, "RegionId")?;
+        let role = match p.get("RamRoleName").filter(|r| !r.is_empty()) {
+            Some(r) => Some(self.ram.role_name(r).ok_or_else(ram_role_not_found)?),
+            None => None,
+        };
+        let ids = self.ram_role_instances(p, &region)?;
+        let mut results = Vec::new();
+        for id in ids {
+            let Some(i) = self.instances.get_mut(&id) else {
+                continue;
+            };
+            if role.as_ref().is_none_or(|r| *r == i.ram_role) || i.ram_role.is_empty() {
+                let had = std::mem::take(&mut i.ram_role);
+                results.push(json!({
+                    "InstanceId": id, "Success": true, "Code": "200", "Message": "success",
+                    "InstanceRamRoleSets": { "InstanceRamRoleSet": [{ "InstanceId": id, "RamRoleName": had }] },
+                }));
+            } else {
+                results.push(json!({
+                    "InstanceId": id, "Success": false, "Code": "InvalidRamRole.NotEqual",
+                    "Message": "The specified RamRoleName is not the instance's RAM role.",
+                }));
+            }
+        }
+        Ok(ram_role_results(
+            "DetachInstanceRamRoleResult",
+            role.as_deref().unwrap_or(""),
+            results,
+        ))
     }
 
     fn modify_instance_attribute(
@@ -742,6 +878,54 @@ impl World {
         Ok(json!({}))
     }
 
+    /// ListTagResources for instances or disks: those of `ResourceId.N` (else all of the region), each tag one item,
+    /// filtered by `Tag.N` (a key with any value when the value is not given).
+    fn list_tag_resources(
+        &mut self,
+        kind: &str,
+        p: &BTreeMap<String, String>,
+    ) -> Result<Value, ApiError> {
+        let region = required(p, "RegionId")?;
+        let ids: Vec<String> = (1..=50)
+            .map_while(|n| p.get(&format!("ResourceId.{n}")).cloned())
+            .collect();
+        let wanted: Vec<(String, Option<String>)> = (1..=20)
+            .map_while(|n| {
+                let key = p.get(&format!("Tag.{n}.Key"))?;
+                Some((key.clone(), p.get(&format!("Tag.{n}.Value")).cloned()))
+            })
+            .collect();
+        let tagged: Vec<(&String, &BTreeMap<String, String>)> = if kind == "instance" {
+            self.instances
+                .values()
+                .filter(|i| i.region == region)
+                .map(|i| (&i.id, &i.tags))
+                .collect()
+        } else {
+            self.disks
+                .values()
+                .filter(|d| d.region == region)
+                .map(|d| (&d.id, &d.tags))
+                .collect()
+        };
+        let items: Vec<Value> = tagged
+            .into_iter()
+            .filter(|(id, _)| ids.is_empty() || ids.contains(id))
+            .filter(|(_, tags)| {
+                wanted.iter().all(|(k, v)| {
+                    tags.get(k)
+                        .is_some_and(|have| v.as_ref().is_none_or(|v| v == have))
+                })
+            })
+            .flat_map(|(id, tags)| {
+                tags.iter().map(move |(k, v)| {
+                    json!({ "ResourceType": kind, "ResourceId": id, "TagKey": k, "TagValue": v })
+                })
+            })
+            .collect();
+        Ok(json!({ "NextToken": "", "TagResources": { "TagResource": items } }))
+    }
+
     fn tag_disks(&mut self, action: &str, p: &BTreeMap<String, String>) -> Result<Value, ApiError> {
         for id in resource_ids(p)? {
             let d = self.disks.get_mut(&id).ok_or_else(|| {
@@ -829,6 +1013,8 @@ impl World {
                     system_disk_id: disk.map(|d| d.id.clone()).unwrap_or_default(),
                     system_disk_size_gib: disk.map(|d| d.size).unwrap_or_default(),
                     stopped_mode: i.stopped_mode.clone(),
+                    ram_role_name: i.ram_role.clone(),
+                    tags: i.tags.clone(),
                 }
             })
             .collect()

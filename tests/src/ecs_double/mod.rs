@@ -1,7 +1,8 @@
 //! Alibaba Cloud ECS API contract double: a local HTTP(S) server that verifies ACS3-HMAC-SHA256 and
 //! classic RPC (1.0, HMAC-SHA1) signatures and implements the ECS actions cloudcode and the official
-//! provider's scenarios use (and the VPC, EIP and Alidns ones beside them), with injectable faults. One of the
-//! two doubles the test standards allow (see docs/engineering/alicloud.md for what it follows).
+//! provider's scenarios use (and the VPC, EIP, Alidns and RAM ones beside them), with injectable faults, and the
+//! STS credentials of an instance's RAM role, allowed only what the role's policies say. One of the two doubles
+//! the test standards allow (see docs/engineering/alicloud.md for what it follows).
 //!
 //! It runs on its own thread and Tokio runtime, so tests may block (e.g. on a terraform child
 //! process) without starving it. Dropping the handle stops the server.
@@ -13,6 +14,9 @@ mod eip;
 mod images;
 mod instances;
 mod keypairs;
+mod policy;
+mod ram;
+mod role_credentials;
 mod security;
 mod server;
 pub mod signature;
@@ -22,13 +26,16 @@ mod tls;
 mod vpc;
 mod zones;
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 pub use alidns::{DnsRecordView, ALIDNS_API_VERSION};
 pub use eip::EipView;
 pub use instances::InstanceView;
+pub use ram::{RamPolicyView, RamRoleView, RAM_API_VERSION};
+pub use role_credentials::RoleCredentials;
 pub use server::API_VERSION;
 pub use state::{ApiError, Fault, InstanceSeed, RecordedCall, SnapshotView};
 
@@ -48,19 +55,25 @@ pub struct EcsDouble {
 impl EcsDouble {
     /// Starts the server on 127.0.0.1 with an ephemeral port (plain HTTP).
     pub fn start() -> std::io::Result<Self> {
-        Self::start_with(None)
+        Self::start_with(None, (Ipv4Addr::LOCALHOST, 0).into())
+    }
+
+    /// Starts it serving plain HTTP on `addr` (port 0: an ephemeral one), e.g. the host side of a test VM's
+    /// network (`10.231.N.1:0`) so that programs inside the VM can call it.
+    pub fn start_on(addr: SocketAddr) -> std::io::Result<Self> {
+        Self::start_with(None, addr)
     }
 
     /// Starts it serving HTTPS with a throwaway CA ([`EcsDouble::ca_pem`]), as the official provider needs.
     pub fn start_https() -> std::io::Result<Self> {
         let tls = tls::test_tls().map_err(std::io::Error::other)?;
-        Self::start_with(Some(tls))
+        Self::start_with(Some(tls), (Ipv4Addr::LOCALHOST, 0).into())
     }
 
-    fn start_with(tls: Option<tls::TestTls>) -> std::io::Result<Self> {
+    fn start_with(tls: Option<tls::TestTls>, bind: SocketAddr) -> std::io::Result<Self> {
         let ca_pem = tls.as_ref().map(|t| t.ca_pem.clone());
         let shared: Shared = Arc::new(Mutex::new(World::new()));
-        let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let std_listener = std::net::TcpListener::bind(bind)?;
         std_listener.set_nonblocking(true)?;
         let addr = std_listener.local_addr()?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -107,7 +120,7 @@ impl EcsDouble {
         })
     }
 
-    /// `http(s)://127.0.0.1:<port>` — use as the endpoint override.
+    /// `http(s)://<address>:<port>` — use as the endpoint override.
     pub fn base_url(&self) -> String {
         let scheme = if self.ca_pem.is_some() {
             "https"
@@ -128,24 +141,107 @@ impl EcsDouble {
 
     /// Accepts requests signed with this AccessKey pair.
     pub fn add_access_key(&self, access_key_id: &str, secret: &str) {
-        lock(&self.shared).keys.insert(
-            access_key_id.to_string(),
-            AccessKey {
-                secret: secret.to_string(),
-                security_token: None,
-            },
-        );
+        lock(&self.shared)
+            .keys
+            .insert(access_key_id.to_string(), AccessKey::new(secret, None));
     }
 
     /// Accepts requests signed with this STS pair that carry `security_token`.
     pub fn add_sts_access_key(&self, access_key_id: &str, secret: &str, security_token: &str) {
         lock(&self.shared).keys.insert(
             access_key_id.to_string(),
-            AccessKey {
-                secret: secret.to_string(),
-                security_token: Some(security_token.to_string()),
-            },
+            AccessKey::new(secret, Some(security_token)),
         );
+    }
+
+    /// New STS credentials of the RAM role `role_name` (as the metadata service hands an instance with that role),
+    /// valid for six hours. Calls signed with them are allowed only what the role's attached policies allow.
+    ///
+    /// # Panics
+    /// When the account has no such role (a mistake in the test).
+    pub fn issue_role_credentials(&self, role_name: &str) -> RoleCredentials {
+        self.issue_role_credentials_for(role_name, role_credentials::ROLE_CREDENTIALS_LIFETIME)
+    }
+
+    /// [`Self::issue_role_credentials`], valid for `valid_for` (refused with `InvalidSecurityToken.Expired` after).
+    ///
+    /// # Panics
+    /// When the account has no such role.
+    pub fn issue_role_credentials_for(
+        &self,
+        role_name: &str,
+        valid_for: Duration,
+    ) -> RoleCredentials {
+        lock(&self.shared)
+            .issue_role_credentials(role_name, valid_for)
+            .unwrap_or_else(|e| panic!("role credentials for {role_name}: {}", e.message))
+    }
+
+    /// Runs a RAM action as the account (e.g. `CreateRole`, `CreatePolicy`, `AttachPolicyToRole`), unrecorded, to seed
+    /// roles and policies without the provider.
+    pub fn ram_call(
+        &self,
+        action: &str,
+        params: &[(&str, &str)],
+    ) -> Result<serde_json::Value, ApiError> {
+        let p = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        lock(&self.shared).handle_ram(action, &p)
+    }
+
+    /// Attaches the RAM role `role_name` to an instance, as AttachInstanceRamRole does (the role must exist and trust
+    /// ECS).
+    pub fn attach_instance_ram_role(
+        &self,
+        instance_id: &str,
+        role_name: &str,
+    ) -> Result<(), ApiError> {
+        let mut w = lock(&self.shared);
+        let region = w
+            .instances
+            .get(instance_id)
+            .map(|i| i.region.clone())
+            .unwrap_or_default();
+        let ids = serde_json::json!([instance_id]).to_string();
+        let p = [
+            ("RegionId", region.as_str()),
+            ("RamRoleName", role_name),
+            ("InstanceIds", ids.as_str()),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let answer = w.handle("AttachInstanceRamRole", &p)?;
+        match answer["AttachInstanceRamRoleResults"]["AttachInstanceRamRoleResult"][0]["Success"]
+            .as_bool()
+        {
+            Some(true) => Ok(()),
+            _ => Err(ApiError::new(
+                403,
+                "InvalidInstance.RamRoleAttached",
+                answer.to_string(),
+            )),
+        }
+    }
+
+    /// The account's RAM roles.
+    pub fn ram_roles(&self) -> Vec<RamRoleView> {
+        lock(&self.shared).ram.role_views()
+    }
+
+    /// The account's custom RAM policies.
+    pub fn ram_policies(&self) -> Vec<RamPolicyView> {
+        lock(&self.shared).ram.policy_views()
+    }
+
+    /// What the instance metadata double of `instance_id` reads from the API double.
+    pub(crate) fn instance_identity(&self, instance_id: &str) -> InstanceIdentity {
+        InstanceIdentity {
+            shared: self.shared.clone(),
+            instance_id: instance_id.to_string(),
+        }
     }
 
     /// Adds an instance and its system disk.
@@ -312,6 +408,48 @@ impl EcsDouble {
             .into_iter()
             .filter(|c| c.action == action)
             .collect()
+    }
+}
+
+/// One instance as the metadata service sees it: its region, its RAM role and that role's credentials, read from
+/// the API double's state at each request (a role attached or detached later shows at once).
+#[derive(Clone)]
+pub(crate) struct InstanceIdentity {
+    shared: Shared,
+    instance_id: String,
+}
+
+impl InstanceIdentity {
+    pub(crate) fn instance_id(&self) -> &str {
+        &self.instance_id
+    }
+
+    /// The instance's region; None when the double has no such instance.
+    pub(crate) fn region(&self) -> Option<String> {
+        lock(&self.shared)
+            .instances
+            .get(&self.instance_id)
+            .map(|i| i.region.clone())
+    }
+
+    /// The RAM role attached to the instance, if any.
+    pub(crate) fn role(&self) -> Option<String> {
+        lock(&self.shared)
+            .instances
+            .get(&self.instance_id)
+            .map(|i| i.ram_role.clone())
+            .filter(|r| !r.is_empty())
+    }
+
+    /// New credentials of the instance's role when it is `role` (any case); None otherwise.
+    pub(crate) fn credentials(&self, role: &str, valid_for: Duration) -> Option<RoleCredentials> {
+        let attached = self.role()?;
+        if !attached.eq_ignore_ascii_case(role) {
+            return None;
+        }
+        lock(&self.shared)
+            .issue_role_credentials(&attached, valid_for)
+            .ok()
     }
 }
 

@@ -1,6 +1,7 @@
 //! The HTTP side of the double: authenticates every request as the ECS gateway does (an ACS3 signature, or
-//! the classic RPC signature 1.0 with HMAC-SHA1 over query and form parameters; access key, STS token, nonce
-//! replay, clock skew, body hash), then dispatches to the world by API version (ECS, VPC, Alidns).
+//! the classic RPC signature 1.0 with HMAC-SHA1 over query and form parameters; access key, STS token and its
+//! expiry, nonce replay, clock skew, body hash), authorizes a RAM role's temporary key against the role's
+//! policies, then dispatches to the world by API version (ECS, VPC, Alidns, RAM, STS, BSS).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -15,8 +16,9 @@ use time::OffsetDateTime;
 
 use super::account::{BSS_API_VERSION, STS_API_VERSION};
 use super::alidns::ALIDNS_API_VERSION;
+use super::ram::RAM_API_VERSION;
 use super::signature;
-use super::state::{ApiError, RecordedCall, World};
+use super::state::{ApiError, Caller, RecordedCall, World};
 use super::vpc::VPC_API_VERSION;
 
 /// The API version the double serves.
@@ -64,16 +66,28 @@ fn handle(
         .unwrap_or_default();
     let (product, endpoint) = product_of(&version);
     let host_id = match params.get("RegionId") {
-        Some(r) if product != "Alidns" => format!("{endpoint}.{r}.aliyuncs.com"),
+        Some(r) if !matches!(product, "Alidns" | "Ram") => format!("{endpoint}.{r}.aliyuncs.com"),
         _ => format!("{endpoint}.aliyuncs.com"),
     };
     let mut world = lock(shared);
+    world.caller = None;
     let request_id = world.request_id();
     let rpc = params.contains_key("SignatureMethod");
-    let action = if rpc {
-        params.get("Action").cloned().unwrap_or_default()
+    let (action, access_key_id, security_token) = if rpc {
+        (
+            params.get("Action").cloned().unwrap_or_default(),
+            params.get("AccessKeyId").cloned().unwrap_or_default(),
+            params.contains_key("SecurityToken"),
+        )
     } else {
-        header(headers, "x-acs-action").unwrap_or("").to_string()
+        (
+            header(headers, "x-acs-action").unwrap_or("").to_string(),
+            header(headers, "authorization")
+                .and_then(signature::parse_authorization)
+                .map(|a| a.access_key_id)
+                .unwrap_or_default(),
+            headers.contains_key("x-acs-security-token"),
+        )
     };
     let authenticated = if rpc {
         let mut pairs = query_pairs.clone();
@@ -84,17 +98,23 @@ fn handle(
     } else {
         authenticate(&mut world, method, uri, headers, body, &query_pairs)
     };
-    let result = authenticated.and_then(|()| match world.take_fault(&action) {
-        Some(fault) => Err(fault),
-        None if version == VPC_API_VERSION => world.handle_vpc(&action, &params),
-        None if version == ALIDNS_API_VERSION => world.dns.handle(&action, &params),
-        None if version == STS_API_VERSION => {
-            let (key, sts) = world.caller.clone().unwrap_or_default();
-            world.account.handle_sts(&action, &key, sts)
-        }
-        None if version == BSS_API_VERSION => world.account.handle_bss(&action),
-        None => world.handle(&action, &params),
-    });
+    let result = authenticated
+        .and_then(|()| world.authorize(permission_product(&version), &action, &params))
+        .and_then(|()| match world.take_fault(&action) {
+            Some(fault) => Err(fault),
+            None if version == VPC_API_VERSION => world.handle_vpc(&action, &params),
+            None if version == ALIDNS_API_VERSION => world.dns.handle(&action, &params),
+            None if version == RAM_API_VERSION => world.handle_ram(&action, &params),
+            None if version == STS_API_VERSION => {
+                let caller = world.caller.clone().unwrap_or_default();
+                let role_id = caller.role.as_deref().and_then(|r| world.ram.role_id(r));
+                world
+                    .account
+                    .handle_sts(&action, &caller, role_id.as_deref())
+            }
+            None if version == BSS_API_VERSION => world.account.handle_bss(&action),
+            None => world.handle(&action, &params),
+        });
     let outcome = match &result {
         Ok(_) => "OK".to_string(),
         Err(e) => e.code.clone(),
@@ -103,6 +123,8 @@ fn handle(
         action,
         params,
         outcome,
+        access_key_id,
+        security_token,
     });
     drop(world);
     match result {
@@ -136,7 +158,21 @@ fn product_of(version: &str) -> (&'static str, &'static str) {
         ALIDNS_API_VERSION => ("Alidns", "alidns"),
         STS_API_VERSION => ("Sts", "sts"),
         BSS_API_VERSION => ("BssOpenApi", "business"),
+        RAM_API_VERSION => ("Ram", "ram"),
         _ => ("Ecs", "ecs"),
+    }
+}
+
+/// The product code a RAM policy names an API version's actions with (`ecs:StopInstance`); None for STS, whose
+/// GetCallerIdentity needs no permission.
+fn permission_product(version: &str) -> Option<&'static str> {
+    match version {
+        VPC_API_VERSION => Some("vpc"),
+        ALIDNS_API_VERSION => Some("alidns"),
+        STS_API_VERSION => None,
+        BSS_API_VERSION => Some("bss"),
+        RAM_API_VERSION => Some("ram"),
+        _ => Some("ecs"),
     }
 }
 
@@ -189,7 +225,14 @@ fn authenticate(
         return Err(incomplete("Header x-acs-security-token must be signed."));
     }
     let version = header(headers, "x-acs-version").unwrap_or("");
-    if ![API_VERSION, STS_API_VERSION, BSS_API_VERSION].contains(&version) {
+    if ![
+        API_VERSION,
+        STS_API_VERSION,
+        BSS_API_VERSION,
+        RAM_API_VERSION,
+    ]
+    .contains(&version)
+    {
         return Err(ApiError::new(
             400,
             "InvalidVersion",
@@ -197,7 +240,11 @@ fn authenticate(
         ));
     }
     let key = access_key(world, &auth.access_key_id)?;
-    let caller = (auth.access_key_id.clone(), key.security_token.is_some());
+    let caller = Caller {
+        access_key_id: auth.access_key_id.clone(),
+        sts: key.security_token.is_some(),
+        role: key.role.clone(),
+    };
     let payload_hash = header(headers, "x-acs-content-sha256").unwrap_or("");
     if !payload_hash.eq_ignore_ascii_case(&hex::encode(Sha256::digest(body))) {
         return Err(ApiError::new(
@@ -232,12 +279,12 @@ fn authenticate(
             ),
         ));
     }
-    let key_token = key.security_token.clone();
+    let (key_token, expires) = (key.security_token.clone(), key.expires);
     let date = header(headers, "x-acs-date").unwrap_or("").to_string();
     let nonce = header(headers, "x-acs-signature-nonce")
         .unwrap_or("")
         .to_string();
-    check_token_time_nonce(world, key_token.as_deref(), token, &date, nonce)?;
+    check_token_time_nonce(world, (key_token.as_deref(), expires), token, &date, nonce)?;
     world.caller = Some(caller);
     Ok(())
 }
@@ -252,11 +299,11 @@ fn access_key<'w>(world: &'w World, id: &str) -> Result<&'w super::state::Access
     })
 }
 
-/// The checks both signature kinds share once the signature matched: the STS token belongs to the key, the
-/// time stamp is within 15 minutes, the nonce is new.
+/// The checks both signature kinds share once the signature matched: the STS token belongs to the key and has
+/// not expired, the time stamp is within 15 minutes, the nonce is new.
 fn check_token_time_nonce(
     world: &mut World,
-    expected_token: Option<&str>,
+    (expected_token, expires): (Option<&str>, Option<OffsetDateTime>),
     token: Option<&str>,
     date: &str,
     nonce: String,
@@ -278,6 +325,13 @@ fn check_token_time_nonce(
                 "Specified SecurityToken mismatch with the AccessKey.",
             ))
         }
+    }
+    if expires.is_some_and(|e| e <= OffsetDateTime::now_utc()) {
+        return Err(ApiError::new(
+            400,
+            "InvalidSecurityToken.Expired",
+            "Specified SecurityToken is expired.",
+        ));
     }
     let skew_ok = OffsetDateTime::parse(date, &Rfc3339)
         .map(|t| (OffsetDateTime::now_utc() - t).whole_minutes().abs() <= 15)
@@ -332,7 +386,14 @@ fn authenticate_rpc(
         ));
     }
     let version = get("Version").unwrap_or("");
-    if ![API_VERSION, VPC_API_VERSION, ALIDNS_API_VERSION].contains(&version) {
+    if ![
+        API_VERSION,
+        VPC_API_VERSION,
+        ALIDNS_API_VERSION,
+        RAM_API_VERSION,
+    ]
+    .contains(&version)
+    {
         return Err(ApiError::new(
             400,
             "InvalidVersion",
@@ -340,6 +401,11 @@ fn authenticate_rpc(
         ));
     }
     let key = access_key(world, get("AccessKeyId").unwrap_or(""))?;
+    let caller = Caller {
+        access_key_id: get("AccessKeyId").unwrap_or("").to_string(),
+        sts: key.security_token.is_some(),
+        role: key.role.clone(),
+    };
     let string_to_sign = signature::rpc_v1_string_to_sign(method.as_str(), pairs);
     if !signature::verify_rpc_v1(&key.secret, &string_to_sign, get("Signature").unwrap_or("")) {
         return Err(ApiError::new(
@@ -348,12 +414,14 @@ fn authenticate_rpc(
             format!("Specified signature does not match our calculation. The server string to sign is: {string_to_sign}"),
         ));
     }
-    let expected = key.security_token.clone();
+    let (expected, expires) = (key.security_token.clone(), key.expires);
     check_token_time_nonce(
         world,
-        expected.as_deref(),
+        (expected.as_deref(), expires),
         get("SecurityToken"),
         get("Timestamp").unwrap_or(""),
         get("SignatureNonce").unwrap_or("").to_string(),
-    )
+    )?;
+    world.caller = Some(caller);
+    Ok(())
 }

@@ -128,13 +128,18 @@ impl SnapshotView {
     }
 }
 
-/// One verified call, for assertions (retries, parameters).
+/// One verified call, for assertions (retries, parameters, who signed it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedCall {
     pub action: String,
     pub params: BTreeMap<String, String>,
     /// `OK` or the error code returned.
     pub outcome: String,
+    /// The AccessKey id the request named (`Credential=` of an ACS3 signature, `AccessKeyId` of an RPC one), known
+    /// to the double or not; empty when it named none.
+    pub access_key_id: String,
+    /// Whether it carried an STS security token (`x-acs-security-token`, `SecurityToken`).
+    pub security_token: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -157,6 +162,32 @@ pub(crate) type KeyPairBoot = Box<dyn Fn(&str, &str) + Send>;
 pub(crate) struct AccessKey {
     pub secret: String,
     pub security_token: Option<String>,
+    /// The RAM role a temporary key belongs to (its calls are evaluated against the role's policies).
+    pub role: Option<String>,
+    /// When a temporary key stops working.
+    pub expires: Option<OffsetDateTime>,
+}
+
+impl AccessKey {
+    /// A key of the account itself, or an STS one with `security_token` that belongs to no role here.
+    pub(crate) fn new(secret: &str, security_token: Option<&str>) -> Self {
+        Self {
+            secret: secret.to_string(),
+            security_token: security_token.map(str::to_string),
+            role: None,
+            expires: None,
+        }
+    }
+}
+
+/// Who signed the request being handled.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Caller {
+    pub(crate) access_key_id: String,
+    /// A temporary (STS) key.
+    pub(crate) sts: bool,
+    /// The RAM role of a temporary key issued here.
+    pub(crate) role: Option<String>,
 }
 
 /// Mutable state behind the server.
@@ -184,8 +215,10 @@ pub(crate) struct World {
     pub(crate) dns: super::alidns::Dns,
     /// Balance and quotas (BSS, DescribeAccountAttributes), prices, the caller's identity (STS).
     pub(crate) account: super::account::Account,
-    /// The access key that signed the request being handled, and whether it is a temporary (STS) one.
-    pub(crate) caller: Option<(String, bool)>,
+    /// The account's RAM roles and policies.
+    pub(crate) ram: super::ram::Ram,
+    /// Who signed the request being handled (set once it is authenticated).
+    pub(crate) caller: Option<Caller>,
     /// DescribeSnapshots calls a new snapshot needs before it is accomplished.
     pub(crate) snapshot_polls: u32,
     /// Called with (instance id, public key) when an instance with a key pair boots: what Alibaba Cloud's
@@ -220,6 +253,7 @@ impl World {
             eips: super::eip::Eips::default(),
             dns: super::alidns::Dns::default(),
             account: super::account::Account::default(),
+            ram: super::ram::Ram::default(),
             caller: None,
             snapshot_polls: 3,
             key_pair_boot: None,
@@ -275,6 +309,17 @@ impl World {
         });
         self.eips = eips;
         handled.unwrap_or_else(|| self.vpcs.handle(action, params, seq, now))
+    }
+
+    /// Runs one RAM API action.
+    pub(crate) fn handle_ram(
+        &mut self,
+        action: &str,
+        params: &BTreeMap<String, String>,
+    ) -> Result<Value, ApiError> {
+        let seq = self.next_seq();
+        let now = self.clock();
+        self.ram.handle(action, params, seq, &now)
     }
 
     /// Adds a DNS domain to the account.

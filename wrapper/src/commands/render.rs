@@ -31,12 +31,7 @@ pub fn settings_for(cfg: &StackConfig) -> Result<Settings> {
     if let Some(t) = &cfg.tls_mode {
         s.tls_mode = t.clone();
     }
-    s.images = Images {
-        caddy: cfg.images.get("caddy").cloned(),
-        authelia: cfg.images.get("authelia").cloned(),
-        devbox: cfg.images.get("devbox").cloned(),
-        im: cfg.images.get("im").cloned(),
-    };
+    s.images = Images::from_map(&cfg.images);
     s.opencode_permission = cfg.opencode_permission.clone();
     s.proxy_wo_version = cfg.proxy_version;
     s.no_proxy = cfg.no_proxy.clone();

@@ -25,13 +25,18 @@ pub(super) const LOG_LINES: u32 = 30;
 /// The services every bundle runs.
 pub const SERVICES: [&str; 3] = ["caddy", "authelia", "devbox"];
 
-/// The services a bundle runs: [`SERVICES`], and the chat bridge with the `im` block.
-pub fn services(im: bool) -> &'static [&'static str] {
-    const WITH_IM: [&str; 4] = ["caddy", "authelia", "devbox", cloudcode_bundle::IM_SERVICE];
-    if im {
-        &WITH_IM
-    } else {
-        &SERVICES
+/// The services a bundle runs: [`SERVICES`], the chat bridge with the `im` block, the idle agent with
+/// `idle_suspend_after`.
+pub fn services(im: bool, idle: bool) -> &'static [&'static str] {
+    use cloudcode_bundle::{IDLE_SERVICE, IM_SERVICE};
+    const WITH_IM: [&str; 4] = ["caddy", "authelia", "devbox", IM_SERVICE];
+    const WITH_IDLE: [&str; 4] = ["caddy", "authelia", "devbox", IDLE_SERVICE];
+    const WITH_BOTH: [&str; 5] = ["caddy", "authelia", "devbox", IM_SERVICE, IDLE_SERVICE];
+    match (im, idle) {
+        (false, false) => &SERVICES,
+        (true, false) => &WITH_IM,
+        (false, true) => &WITH_IDLE,
+        (true, true) => &WITH_BOTH,
     }
 }
 

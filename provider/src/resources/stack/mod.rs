@@ -58,13 +58,7 @@ fn settings(c: &StackState, domain: &str) -> cloudcode_bundle::Settings {
     if let Some(v) = &c.opencode_version {
         s.opencode_version = v.clone();
     }
-    let images = c.images.clone().unwrap_or_default();
-    s.images = cloudcode_bundle::Images {
-        caddy: images.get("caddy").cloned(),
-        authelia: images.get("authelia").cloned(),
-        devbox: images.get("devbox").cloned(),
-        im: images.get("im").cloned(),
-    };
+    s.images = cloudcode_bundle::Images::from_map(&c.images.clone().unwrap_or_default());
     s.devbox_build = c.devbox_build.unwrap_or(false);
     s.terminal_enabled = c.terminal_enabled.unwrap_or(true);
     s.https_alt_port = c.https_alt_port.and_then(|p| u16::try_from(p).ok());
@@ -85,6 +79,13 @@ fn settings(c: &StackState, domain: &str) -> cloudcode_bundle::Settings {
         .mirrors
         .as_ref()
         .map(cloudcode_bundle::MirrorsInput::resolve);
+    s.idle_suspend = c
+        .idle_suspend_after
+        .clone()
+        .map(|after| cloudcode_bundle::IdleSuspend {
+            after,
+            ecs_endpoint: c.idle_suspend_endpoint.clone(),
+        });
     s.im = c.im().map(|b| {
         let mut im = cloudcode_bundle::ImSettings::new(&stack_id(c));
         im.telegram_token_wo_version = b.telegram_token_wo_version;
@@ -424,7 +425,7 @@ fn plan(
     {
         if let Some(bundle) = render(&p.value, &Secrets::default(), diags) {
             p.value.files = Some(bundle.managed_hashes());
-            p.value.services = Some(desired_services(p.value.im().is_some()));
+            p.value.services = Some(desired_services(&p.value));
             p.value.deployed_version = Some(cloudcode_bundle::CLOUDCODE_VERSION.to_string());
             p.value.authelia_image = Some(bundle.manifest.inputs.authelia_image());
             for a in outcome {
@@ -490,7 +491,7 @@ fn refuse_authelia_downgrade(
 }
 
 /// The attributes the rendered files depend on (an unknown one leaves `files` unknown in the plan).
-const RENDER_INPUTS: [&str; 25] = [
+const RENDER_INPUTS: [&str; 27] = [
     "host",
     "domain",
     "fallback_domain_service",
@@ -515,6 +516,8 @@ const RENDER_INPUTS: [&str; 25] = [
     "timezone",
     "remote_dir",
     "opencode_permission",
+    "idle_suspend_after",
+    "idle_suspend_endpoint",
     "im",
 ];
 
@@ -539,8 +542,8 @@ fn stack_id(s: &StackState) -> String {
 // ---------------------------------------------------------------------------------------------------------
 
 /// The services every healthy stack runs, as `services` shows them.
-fn desired_services(im: bool) -> BTreeMap<String, String> {
-    host::services(im)
+fn desired_services(s: &StackState) -> BTreeMap<String, String> {
+    s.services_run()
         .iter()
         .map(|s| (s.to_string(), "running".to_string()))
         .collect()
@@ -715,7 +718,7 @@ impl Stack {
             install_docker: state.docker_install.as_deref() != Some("skip"),
             image_archives: &archives,
             build_devbox: state.devbox_build.unwrap_or(false),
-            services: host::services(state.im().is_some()),
+            services: state.services_run(),
             health_timeout: connect::phase_timeout(&state, phase),
             cancel: &req.ctx.cancel,
         };
@@ -852,7 +855,8 @@ impl Resource for Stack {
                     }
                 }
                 state.services = Some(
-                    host::services(state.im().is_some())
+                    state
+                        .services_run()
                         .iter()
                         .map(|s| {
                             (
@@ -1272,9 +1276,15 @@ mod tests {
             settings.im.unwrap().box_id,
             cloudcode_bundle::im_box_id(&stack_id(&s))
         );
-        assert!(
-            desired_services(true).contains_key("im")
-                && !desired_services(false).contains_key("im")
+        assert!(desired_services(&s).contains_key("im"));
+        assert!(!desired_services(&StackState::default()).contains_key("im"));
+        let idle = StackState {
+            idle_suspend_after: Some("2h".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            desired_services(&idle).keys().collect::<Vec<_>>(),
+            ["authelia", "caddy", "devbox", "idle"]
         );
         assert_eq!(
             field_path("im.telegram_api_base").1,

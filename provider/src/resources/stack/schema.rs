@@ -5,7 +5,7 @@ use cloudcode_tfplugin::framework::{Attribute, Block, Schema};
 use cloudcode_tfplugin::value::{Type, Value};
 
 /// Service names `images` may override (`im` is used only with the `im` block).
-pub const IMAGE_KEYS: [&str; 4] = ["caddy", "authelia", "devbox", "im"];
+pub const IMAGE_KEYS: [&str; 5] = ["caddy", "authelia", "devbox", "im", "agent"];
 
 // ---------------------------------------------------------------------------------------------------------
 // Schema
@@ -223,6 +223,20 @@ pub fn schema() -> Schema {
             "`auto`: install Docker and Compose v2 with the distribution's packages when missing. `skip`: never \
              install; fail if absent. Default `auto`.",
         ))
+        // --- idle auto-suspend ------------------------------------------------------------------------------
+        .attribute(s("idle_suspend_after").optional().validate_str(rule_idle_suspend_after).description(
+            "Idle auto-suspend (off when null): once nobody has used the box for this long — `2h`, `90m`, `1h30m`, \
+             at least `1m` — an agent on the host stops the instance in StopCharging mode through the ECS API. Use \
+             is a request through Caddy (other than cloudcode's own checks), an OpenCode session at work, an SSH \
+             login and a chat bridge message. The instance needs a RAM role allowing `ecs:StopInstance`, \
+             `ecs:TagResources` and `ecs:UntagResources` on itself (the `cloudcode` module creates it); the agent \
+             takes its credentials from the metadata service and tags the instance `cloudcode:idle-suspended` \
+             with the time before it stops it.",
+        ))
+        .attribute(s("idle_suspend_endpoint").optional().validate_str(rule::endpoint).description(
+            "ECS API endpoint the idle agent calls (host name or `http(s)://` URL), e.g. the VPC endpoint \
+             `ecs-vpc.cn-hangzhou.aliyuncs.com`. Default: `ecs.<region>.aliyuncs.com` of the instance's region.",
+        ))
         .attribute(b("host_running").default(Value::bool(true)).description(
             "`false` while the machine is stopped (suspend): neither plan nor apply connects; changes wait for \
              the next apply with the host running. Default `true`.",
@@ -331,6 +345,12 @@ fn rule_mirrors_preset(v: &str) -> Result<(), String> {
     cloudcode_bundle::mirrors_preset(v)
         .map(|_| ())
         .ok_or_else(|| format!("{v:?} is not a mirrors preset: the one preset is \"cn\""))
+}
+
+fn rule_idle_suspend_after(v: &str) -> Result<(), String> {
+    rule::idle_suspend_after(v)
+        .map(|_| ())
+        .map_err(|e| e.message().to_string())
 }
 
 fn rule_no_proxy(v: &Value) -> Result<(), String> {

@@ -61,6 +61,8 @@ pub struct StackState {
     pub proxy_wo_version: Option<i64>,
     pub no_proxy: Option<Vec<String>>,
     pub mirrors: Option<cloudcode_bundle::MirrorsInput>,
+    pub idle_suspend_after: Option<String>,
+    pub idle_suspend_endpoint: Option<String>,
     /// The `im` block (at most one element; empty: no chat bridge).
     pub im: Vec<ImBlock>,
 }
@@ -84,6 +86,11 @@ impl StackState {
     /// The `im` block, when present.
     pub fn im(&self) -> Option<&ImBlock> {
         self.im.first()
+    }
+
+    /// The services this stack runs (`services` shows them).
+    pub fn services_run(&self) -> &'static [&'static str] {
+        super::host::services(self.im().is_some(), self.idle_suspend_after.is_some())
     }
 
     /// The directory on the host.
@@ -123,6 +130,7 @@ impl StackState {
             ("authelia", &i.images.authelia),
             ("devbox", &i.images.devbox),
             ("im", &i.images.im),
+            ("agent", &i.images.agent),
         ]
         .into_iter()
         .filter_map(|(k, v)| v.clone().map(|v| (k.to_string(), v)))
@@ -144,6 +152,8 @@ impl StackState {
             .mirrors
             .as_ref()
             .map(cloudcode_bundle::MirrorsInput::spelled_out);
+        self.idle_suspend_after = i.idle_suspend.as_ref().map(|x| x.after.clone());
+        self.idle_suspend_endpoint = i.idle_suspend.as_ref().and_then(|x| x.ecs_endpoint.clone());
         let v = &m.write_only_versions;
         self.im =
             i.im.iter()

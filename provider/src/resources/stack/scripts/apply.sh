@@ -153,6 +153,9 @@ fi
 
 # 5. Compose for every service but a serving devbox; Caddy reloaded in place when Compose did not recreate it.
 caddy_before=$(compose ps -q caddy 2>/dev/null)
+# The idle agent mounts the host's utmp (current logins): an empty one is a valid utmp where the host has none
+# (a missing bind source would otherwise become a directory).
+[ -e /run/utmp ] || : >/run/utmp
 flags=""
 [ "$build" = 1 ] && case " $up " in *" devbox_"*) flags="--build" ;; esac
 # shellcheck disable=SC2086
@@ -195,7 +198,8 @@ while :; do
   done
   bad=${bad#, }
   if [ -z "$bad" ]; then
-    code=$(curl -sk -o /dev/null -w '%{http_code}' --max-time 10 --resolve "$domain:443:127.0.0.1" "https://$domain/")
+    # The idle agent does not count this user agent as use of the box.
+    code=$(curl -sk -o /dev/null -A cloudcode-check/deploy -w '%{http_code}' --max-time 10 --resolve "$domain:443:127.0.0.1" "https://$domain/")
     case $code in [234][0-9][0-9]) break ;; esac
     last="the site does not answer through Caddy yet (HTTP $code)"
   else
