@@ -180,6 +180,15 @@ data "alicloud_instances" "current" {
 }
 
 locals {
+  # Idle auto-suspend: the agent on the box tags the instance cloudcode:idle-suspended = <time> before it stops it.
+  # While the box is stopped with that tag, a plan with running = null keeps it stopped (no change); running =
+  # true starts it, and the agent clears the tag as it starts.
+  idle_suspend      = var.idle_suspend_after != null
+  idle_tag          = "cloudcode:idle-suspended"
+  idle_suspended_at = try(data.alicloud_instances.current.instances[0].tags[local.idle_tag], null)
+  idle_suspended    = local.idle_suspended_at != null && try(data.alicloud_instances.current.instances[0].status, "") == "Stopped"
+  running           = var.running == null ? !local.idle_suspended : var.running
+
   current_disk_size = try(max([for i in data.alicloud_instances.current.instances : i.disk_device_mappings[0].size]...), 0)
   # The key pair bound to the box now (the planned one before the box exists).
   current_key_pair = try(data.alicloud_instances.current.instances[0].key_name, local.key_pair_name)
@@ -231,8 +240,11 @@ resource "alicloud_instance" "this" {
   # Suspend/resume: a stopped pay-as-you-go instance is not billed for CPU and memory. The API reports
   # stopped_mode "Not-applicable" while the instance runs, so that is what a running box asks for: any other
   # value would show as a change on every plan.
-  status       = var.running ? "Running" : "Stopped"
-  stopped_mode = var.running ? "Not-applicable" : "StopCharging"
+  status       = local.running ? "Running" : "Stopped"
+  stopped_mode = local.running ? "Not-applicable" : "StopCharging"
+  # Idle auto-suspend: the role whose STS credentials the box's agent gets from the metadata service. "" (not
+  # null, which the provider reads as "keep what the instance has") detaches it when idle suspend is turned off.
+  role_name = local.idle_suspend ? alicloud_ram_role.idle[0].name : ""
 
   tags        = local.tags
   volume_tags = local.tags
@@ -243,7 +255,8 @@ resource "alicloud_instance" "this" {
     # before the key pair attachment was introduced have it set; it must not replace them. host_name: set at
     # creation; changing it makes the provider restart the instance, sending stopped_mode "Not-applicable",
     # which StopInstance refuses (an adopted box keeps its own).
-    ignore_changes = [image_id, key_name, host_name]
+    # tags[idle_tag]: set and cleared by the box's idle agent, not by this module.
+    ignore_changes = [image_id, key_name, host_name, tags["cloudcode:idle-suspended"]]
 
     precondition {
       condition     = try(data.cloudcode_preflight.this[0].ok, true)
@@ -254,7 +267,7 @@ resource "alicloud_instance" "this" {
       error_message = "No Ubuntu 24.04 x86_64 system image offers ${var.instance_type} in this region; choose another instance_type."
     }
     precondition {
-      condition     = !var.running || local.current_running_type == null || local.current_running_type == var.instance_type
+      condition     = !local.running || local.current_running_type == null || local.current_running_type == var.instance_type
       error_message = "instance_type can change only with running = false (the provider would stop the running box with stopped_mode \"Not-applicable\", which Alibaba Cloud refuses): apply the new instance_type with running = false, then resume with running = true."
     }
     precondition {
@@ -277,7 +290,7 @@ resource "alicloud_ecs_key_pair_attachment" "this" {
   lifecycle {
     precondition {
       # RebootInstance needs a running instance.
-      condition     = var.running || local.current_key_pair == "" || local.current_key_pair == local.key_pair_name
+      condition     = local.running || local.current_key_pair == "" || local.current_key_pair == local.key_pair_name
       error_message = "ssh_public_key can change only while the box runs (binding the new key restarts it): apply it with running = true."
     }
   }
@@ -396,8 +409,11 @@ resource "cloudcode_stack" "this" {
   https_alt_port   = var.enable_https_alt_port ? 8443 : null
   timezone         = var.timezone
 
-  # While suspended nothing connects; the stack resumes with the instance.
-  host_running = var.running
+  # While suspended (by request or for idleness) nothing connects; the stack resumes with the instance.
+  host_running = local.running
+
+  idle_suspend_after    = var.idle_suspend_after
+  idle_suspend_endpoint = var.idle_suspend_endpoint
   # The VM is destroyed with the stack: no need to tear the containers down first.
   remote_teardown = false
 
@@ -409,6 +425,52 @@ resource "cloudcode_stack" "this" {
     alicloud_security_group_rule.public,
     alicloud_alidns_record.this,
   ]
+}
+
+# ---------------------------------------------------------------------------------------------------------
+# Idle auto-suspend: a RAM role for the instance, allowed to stop and tag this one instance only
+# ---------------------------------------------------------------------------------------------------------
+
+resource "alicloud_ram_role" "idle" {
+  count = local.idle_suspend ? 1 : 0
+
+  # alicloud 1.240: `name` and `document` (role_name / assume_role_policy_document came later).
+  name        = "${var.name}-cloudcode-idle"
+  description = "cloudcode ${var.name}: the box's idle agent stops its own instance"
+  document = jsonencode({
+    Version = "1"
+    Statement = [{
+      Action    = "sts:AssumeRole"
+      Effect    = "Allow"
+      Principal = { Service = ["ecs.aliyuncs.com"] }
+    }]
+  })
+  force = true
+}
+
+resource "alicloud_ram_policy" "idle" {
+  count = local.idle_suspend ? 1 : 0
+
+  policy_name = "${var.name}-cloudcode-idle"
+  description = "cloudcode ${var.name}: stop and tag instance ${alicloud_instance.this.id} only"
+  # Instance ids are unique across regions and accounts.
+  policy_document = jsonencode({
+    Version = "1"
+    Statement = [{
+      Effect   = "Allow"
+      Action   = ["ecs:StopInstance", "ecs:TagResources", "ecs:UntagResources"]
+      Resource = ["acs:ecs:*:*:instance/${alicloud_instance.this.id}"]
+    }]
+  })
+  force = true
+}
+
+resource "alicloud_ram_role_policy_attachment" "idle" {
+  count = local.idle_suspend ? 1 : 0
+
+  policy_name = alicloud_ram_policy.idle[0].policy_name
+  policy_type = "Custom"
+  role_name   = alicloud_ram_role.idle[0].name
 }
 
 resource "cloudcode_snapshot_backup" "this" {

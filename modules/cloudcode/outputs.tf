@@ -90,6 +90,11 @@ output "instance_status" {
   value       = alicloud_instance.this.status
 }
 
+output "idle_suspended_at" {
+  description = "When the box stopped itself for idleness (RFC 3339), while it is stopped so; null otherwise."
+  value       = local.idle_suspended ? local.idle_suspended_at : null
+}
+
 output "instance_stopped_mode" {
   description = "`StopCharging` while suspended (CPU and memory not billed); `Not-applicable`, as the API reports it, while running."
   value       = alicloud_instance.this.stopped_mode

@@ -71,9 +71,26 @@ variable "key_pair_name" {
 }
 
 variable "running" {
-  description = "`false` suspends the machine: the instance stops in StopCharging mode (CPU and memory are not billed, the disk and EIP stay). `true` starts it again."
+  description = "`false` suspends the machine: the instance stops in StopCharging mode (CPU and memory are not billed, the disk and EIP stay). `true` starts it (also after an idle suspend). Null (the default): running, except that a box that suspended itself for idleness (`idle_suspend_after`) stays stopped until an apply with `true`."
   type        = bool
-  default     = true
+  default     = null
+}
+
+variable "idle_suspend_after" {
+  description = "Idle auto-suspend, off when null: once nobody has used the box for this long (`2h`, `90m`, `1h30m`; at least `1m`) it stops itself in StopCharging mode. The module gives the instance a RAM role whose policy allows stopping and tagging that one instance only; the next plan shows no change while it is suspended; `running = true` (or `cloudcode resume`) starts it again."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.idle_suspend_after == null || can(regex("^([0-9]+(h|m|s))+$", var.idle_suspend_after))
+    error_message = "idle_suspend_after must be a duration such as \"2h\", \"90m\" or \"1h30m\"."
+  }
+}
+
+variable "idle_suspend_endpoint" {
+  description = "ECS endpoint the box's idle agent calls (host name or URL), e.g. the VPC endpoint `ecs-vpc.<region>.aliyuncs.com`. Null: `ecs.<region>.aliyuncs.com`."
+  type        = string
+  default     = null
 }
 
 # ---------------------------------------------------------------------------------------------------------

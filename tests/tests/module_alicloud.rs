@@ -278,7 +278,7 @@ fn default_plan_creates_the_listed_resources_with_the_design_settings() {
 }
 
 #[test]
-fn suspend_plans_stopped_with_stop_charging_and_a_quiet_stack() {
+fn suspend_plans_stopped_with_stop_charging_and_a_quiet_stack_and_an_idle_suspend_is_not_fought() {
     assert_file_passes(
         "suspend_resume.tftest.hcl",
         &[
@@ -286,6 +286,12 @@ fn suspend_plans_stopped_with_stop_charging_and_a_quiet_stack() {
             "suspend_asks_for_a_stopped_instance_and_a_quiet_stack",
             "suspend",
             "resume_asks_for_a_running_instance",
+            "resume",
+            "an_idle_suspended_box_stays_stopped_while_running_is_null",
+            "running_true_resumes_an_idle_suspended_box",
+            "a_resumed_box_with_the_tag_not_yet_cleared_keeps_running",
+            "idle_suspend_gives_the_instance_a_role_limited_to_itself",
+            "without_idle_suspend_there_is_no_role",
         ],
     );
 }
