@@ -1,5 +1,5 @@
-//! The `cloudcode-im` image for the test VM, made from the binary under test without a registry or a Docker
-//! daemon: one layer with the binary, the shared libraries it links (from `ldd`), the CA bundle and a passwd
+//! The images of our own binaries for the test VM (`cloudcode-im`, `cloudcode-agent`), made from the binary under
+//! test without a registry or a Docker daemon: one layer with the binary, the shared libraries it links (from `ldd`), the CA bundle and a passwd
 //! file, written as a `docker save` archive that `docker load` on the VM takes like the other test images.
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -77,17 +77,45 @@ fn stripped(binary: &Path) -> Option<Vec<u8>> {
     }
 }
 
-/// Writes `<dir>/im.tar` (tag `cloudcode-test/im:<binary hash>`) unless it is there already.
+/// One of our binaries as an image: its role in the stack's `images`, its name in `/usr/local/bin`, its default
+/// command and the directories its image has.
+pub struct BinaryImage {
+    pub role: &'static str,
+    pub name: &'static str,
+    pub cmd: &'static [&'static str],
+    pub dirs: &'static [&'static str],
+}
+
+/// The chat bridge (`cloudcode-im serve`).
+pub const IM: BinaryImage = BinaryImage {
+    role: "im",
+    name: "cloudcode-im",
+    cmd: &["serve"],
+    dirs: &["data", "etc/cloudcode-im"],
+};
+
+/// The agent on the box (`cloudcode-agent idle`; the Compose file names the command).
+pub const AGENT: BinaryImage = BinaryImage {
+    role: "agent",
+    name: "cloudcode-agent",
+    cmd: &["idle"],
+    dirs: &[],
+};
+
+/// Writes the bridge's image from `binary` (see [`build_image`]).
 pub fn build(binary: &Path, dir: &Path) -> Result<VmImage, ImImageError> {
+    build_image(&IM, binary, dir)
+}
+
+/// Writes `<dir>/<role>-<hash>.tar` (tag `cloudcode-test/<role>:<binary hash>`) unless it is there already.
+pub fn build_image(spec: &BinaryImage, binary: &Path, dir: &Path) -> Result<VmImage, ImImageError> {
     let bin = stripped(binary).unwrap_or(std::fs::read(binary)?);
-    let tag = format!(
-        "cloudcode-test/im:{}",
-        &hex::encode(Sha256::digest(&bin))[..12]
-    );
-    let archive = dir.join(format!("im-{}.tar", &tag[tag.len() - 12..]));
+    let hash = &hex::encode(Sha256::digest(&bin))[..12];
+    let tag = format!("cloudcode-test/{}:{hash}", spec.role);
+    let archive = dir.join(format!("{}-{hash}.tar", spec.role));
     if archive.exists() {
         return Ok(VmImage {
-            role: "im".into(),
+            role: spec.role.into(),
             image: tag,
             archive,
         });
@@ -100,13 +128,19 @@ pub fn build(binary: &Path, dir: &Path) -> Result<VmImage, ImImageError> {
         "etc",
         "etc/ssl",
         "etc/ssl/certs",
-        "data",
-        "etc/cloudcode-im",
-    ] {
+    ]
+    .iter()
+    .chain(spec.dirs)
+    {
         add_dir(&mut layer, d, 0o755)?;
     }
     add_dir(&mut layer, "tmp", 0o1777)?;
-    add_file(&mut layer, "usr/local/bin/cloudcode-im", &bin, 0o755)?;
+    add_file(
+        &mut layer,
+        &format!("usr/local/bin/{}", spec.name),
+        &bin,
+        0o755,
+    )?;
     for lib in libraries(binary)? {
         let rel = lib.to_string_lossy().trim_start_matches('/').to_string();
         let real = std::fs::canonicalize(&lib)?;
@@ -126,7 +160,7 @@ pub fn build(binary: &Path, dir: &Path) -> Result<VmImage, ImImageError> {
     let config = serde_json::json!({
         "architecture": "amd64", "os": "linux",
         "config": {
-            "Entrypoint": ["/usr/local/bin/cloudcode-im"], "Cmd": ["serve"],
+            "Entrypoint": [format!("/usr/local/bin/{}", spec.name)], "Cmd": spec.cmd,
             "Env": ["PATH=/usr/local/bin:/usr/bin:/bin", "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"],
         },
         "rootfs": { "type": "layers", "diff_ids": [diff_id] },
@@ -148,7 +182,7 @@ pub fn build(binary: &Path, dir: &Path) -> Result<VmImage, ImImageError> {
     std::fs::File::create(&tmp)?.write_all(&out.into_inner()?)?;
     std::fs::rename(&tmp, &archive)?;
     Ok(VmImage {
-        role: "im".into(),
+        role: spec.role.into(),
         image: tag,
         archive,
     })

@@ -121,7 +121,21 @@ fn cloud_commands_generate_roots_that_plan_create_suspend_resume_and_destroy_as_
         // A mainland region with the cn mirrors: the root must still validate with the real alicloud provider.
         "--mirrors",
         "cn",
+        "--idle-suspend-after",
+        "2h",
     ]);
+    // The refused case first: a limit under a minute is one sentence naming the flag, and nothing is written.
+    let mut short = args.clone();
+    short.idle_suspend_after = Some("30s".into());
+    let refused = deploy::configure("short", &short)
+        .err()
+        .expect("30s is refused")
+        .to_string();
+    assert!(
+        refused.contains("--idle-suspend-after") && refused.contains("shorter than one minute"),
+        "{refused}"
+    );
+    assert!(!home.path().join("short").join(VARS_FILE).exists());
     let configured = deploy::configure("work", &args).unwrap();
     let stack = configured.stack.path.clone();
     drop(configured);
@@ -171,6 +185,13 @@ fn cloud_commands_generate_roots_that_plan_create_suspend_resume_and_destroy_as_
     assert_eq!(deploy_vars["ssh_allowed_cidrs"][0], "203.0.113.7/32");
     assert_eq!(deploy_vars["running"], true);
     assert_eq!(deploy_vars["mirrors"]["preset"], "cn");
+    assert_eq!(deploy_vars["idle_suspend_after"], "2h");
+    let main_tf = std::fs::read_to_string(stack.join("main.tf")).unwrap();
+    assert!(
+        main_tf.contains("idle_suspend_after = var.stack.idle_suspend_after")
+            && main_tf.contains("running = var.stack.running ? (var.resume ? true : null) : false"),
+        "the root passes the idle limit and leaves running null unless resuming:\n{main_tf}"
+    );
     assert!(
         std::fs::read_to_string(stack.join("main.tf"))
             .unwrap()

@@ -246,6 +246,12 @@ pub struct DeployArgs {
     pub spot: bool,
     #[arg(long)]
     pub no_spot: bool,
+    /// Cloud: stop the box (StopCharging) once nobody has used it for this long, e.g. 2h or 90m (at least 1m);
+    /// `cloudcode resume` starts it again. --no-idle-suspend turns it off.
+    #[arg(long, value_name = "DURATION", conflicts_with = "no_idle_suspend")]
+    pub idle_suspend_after: Option<String>,
+    #[arg(long)]
+    pub no_idle_suspend: bool,
     /// Registry and package mirrors preset: cn (mainland China), or none to remove every mirror setting.
     #[arg(long, value_name = "PRESET")]
     pub mirrors: Option<String>,

@@ -30,6 +30,7 @@ const OUTPUTS_CLOUD: &[&str] = &[
     "instance_status",
     "instance_stopped_mode",
     "host_running",
+    "idle_suspended_at",
     "snapshot_on_destroy",
     "stack_id",
     "backup_id",
@@ -117,6 +118,9 @@ pub struct StackConfig {
     /// Cloud: a spot instance (SpotAsPriceGo).
     #[serde(default)]
     pub spot: bool,
+    /// Cloud: idle auto-suspend after this long without use (`2h`); `None`: off.
+    #[serde(default)]
+    pub idle_suspend_after: Option<String>,
 
     /// OpenCode's permission policy (tool → ask/allow/deny).
     #[serde(default)]
@@ -204,6 +208,7 @@ impl StackConfig {
             mirrors: None,
             preflight: true,
             spot: false,
+            idle_suspend_after: None,
             im_fingerprints: BTreeMap::new(),
             im_salt: None,
         }

@@ -28,7 +28,13 @@ pub fn run(name: &str, running: bool) -> Result<()> {
     let (stack, _cfg, _lock) = configure(name, running)?;
     let eng = Engine::new(&stack)?;
     eng.init()?;
-    eng.plan_and_apply(&Secrets::default(), None, &[])?;
+    // Resume also starts a box that suspended itself for idleness (the root's `resume`).
+    let extra: &[&str] = if running {
+        &["-var", "resume=true"]
+    } else {
+        &[]
+    };
+    eng.plan_and_apply(&Secrets::default(), None, extra)?;
     println!(
         "{}",
         if running {

@@ -33,6 +33,13 @@ pub fn settings_for(cfg: &StackConfig) -> Result<Settings> {
     }
     s.images = Images::from_map(&cfg.images);
     s.opencode_permission = cfg.opencode_permission.clone();
+    s.idle_suspend = cfg
+        .idle_suspend_after
+        .clone()
+        .map(|after| cloudcode_bundle::IdleSuspend {
+            after,
+            ecs_endpoint: None,
+        });
     s.proxy_wo_version = cfg.proxy_version;
     s.no_proxy = cfg.no_proxy.clone();
     s.mirrors = cfg

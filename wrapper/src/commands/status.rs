@@ -55,11 +55,15 @@ pub fn run(name: &str, as_json: bool) -> Result<()> {
     let host = v["host"].as_str().unwrap_or(&cfg.host).to_string();
     // Cloud stacks: the instance's state from the root's outputs ("Running", or "Stopped" while suspended).
     let instance = state["values"]["outputs"]["instance_status"]["value"].clone();
+    // Set while the box is stopped because it suspended itself for idleness (RFC 3339).
+    let idle_suspended_at = state["values"]["outputs"]["idle_suspended_at"]["value"].clone();
     let out = json!({
         "name": name,
         "mode": cfg.mode,
         "host": host,
         "instance": instance,
+        "idle_suspended_at": idle_suspended_at,
+        "idle_suspend_after": cfg.idle_suspend_after,
         "region": cfg.region,
         "deployed": !v.is_null(),
         "url": v["url"],
@@ -76,6 +80,15 @@ pub fn run(name: &str, as_json: bool) -> Result<()> {
     println!("{}: {}", tr("Host", "主机"), host);
     if let Some(state) = instance.as_str() {
         println!("{}: {state}", tr("Instance", "实例"));
+    }
+    if let Some(at) = idle_suspended_at.as_str() {
+        println!(
+            "{}",
+            tr(
+                format!("Suspended for idleness at {at} (nobody used it for {}); `cloudcode resume` starts it.", cfg.idle_suspend_after.as_deref().unwrap_or("the limit")),
+                format!("因空闲于 {at} 自动暂停（{} 无人使用）；`cloudcode resume` 可恢复运行。", cfg.idle_suspend_after.as_deref().unwrap_or("超过时限")),
+            )
+        );
     }
     println!("URL: {}", v["url"].as_str().unwrap_or("-"));
     if let Some(services) = v["services"].as_object() {

@@ -193,6 +193,21 @@ pub fn configure(name: &str, a: &DeployArgs) -> Result<Configured> {
     proxy::configure_mirrors(a, previous.as_ref(), &mut cfg)?;
     cfg.preflight = !a.no_preflight;
     cfg.spot = (a.spot || previous.as_ref().is_some_and(|p| p.spot)) && !a.no_spot;
+    cfg.idle_suspend_after = match (&a.idle_suspend_after, a.no_idle_suspend) {
+        (_, true) => None,
+        (Some(after), false) => {
+            validate::idle_suspend_after(after)
+                .map_err(|e| invalid("--idle-suspend-after", "空闲暂停时间", e))?;
+            Some(after.trim().to_string())
+        }
+        (None, false) => previous.as_ref().and_then(|p| p.idle_suspend_after.clone()),
+    };
+    if cfg.idle_suspend_after.is_some() && !cfg.is_cloud() {
+        return Err(Error::input(
+            "--idle-suspend-after applies to cloud stacks: a machine you manage (--host) cannot be stopped through the Alibaba Cloud API",
+            "--idle-suspend-after 只适用于云上的栈：自己管理的机器（--host）无法通过阿里云 API 停止",
+        ));
+    }
 
     // Bundle-level rules (provider/base URL combination etc.) before anything is written. A cloud stack
     // without a domain has no address yet: check with a placeholder address.
