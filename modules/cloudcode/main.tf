@@ -242,9 +242,6 @@ resource "alicloud_instance" "this" {
   # value would show as a change on every plan.
   status       = local.running ? "Running" : "Stopped"
   stopped_mode = local.running ? "Not-applicable" : "StopCharging"
-  # Idle auto-suspend: the role whose STS credentials the box's agent gets from the metadata service. "" (not
-  # null, which the provider reads as "keep what the instance has") detaches it when idle suspend is turned off.
-  role_name = local.idle_suspend ? alicloud_ram_role.idle[0].name : ""
 
   tags        = local.tags
   volume_tags = local.tags
@@ -463,6 +460,15 @@ resource "alicloud_ram_policy" "idle" {
     }]
   })
   force = true
+}
+
+# The role on the instance (AttachInstanceRamRole), not the instance's own role_name: that one is ForceNew in the
+# provider, so turning idle suspend on or off would replace the box.
+resource "alicloud_ram_role_attachment" "idle" {
+  count = local.idle_suspend ? 1 : 0
+
+  role_name    = alicloud_ram_role.idle[0].name
+  instance_ids = [alicloud_instance.this.id]
 }
 
 resource "alicloud_ram_role_policy_attachment" "idle" {

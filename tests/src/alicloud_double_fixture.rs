@@ -1,7 +1,8 @@
 //! The official alicloud provider (the real 1.240.0 binary) pointed at the API double, shared by the scenarios that
-//! drive it (`alicloud_provider`, `alicloud_eip_dns`, `alicloud_zones`, `alicloud_ram`, and the cloud path's override
-//! file): the provider block (ECS, VPC, Alidns and RAM endpoints on the double, no configure-time call), a working directory
-//! holding the keys in the environment and trusting the double's CA, and the apply/destroy checks.
+//! drive it (`alicloud_provider`, `alicloud_eip_dns`, `alicloud_zones`, `alicloud_ram`, and the cloud path's
+//! override file): the provider block (ECS, VPC, Alidns and RAM endpoints on the double, no configure-time call), a
+//! working directory holding the keys in the environment and trusting the double's CA, and the apply/destroy
+//! checks.
 
 use std::path::{Path, PathBuf};
 

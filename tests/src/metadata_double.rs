@@ -112,10 +112,10 @@ impl State {
         }
         match header(TOKEN_HEADER) {
             Some(t)
-                if !self
+                if self
                     .tokens
                     .get(t.trim())
-                    .is_some_and(|e| *e > Instant::now()) =>
+                    .is_none_or(|e| *e <= Instant::now()) =>
             {
                 return (StatusCode::UNAUTHORIZED, "Unauthorized".into())
             }

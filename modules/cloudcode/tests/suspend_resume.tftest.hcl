@@ -302,7 +302,7 @@ run "idle_suspend_gives_the_instance_a_role_limited_to_itself" {
   }
 
   assert {
-    condition     = alicloud_instance.this.role_name == alicloud_ram_role.idle[0].name && cloudcode_stack.this.idle_suspend_after == "2h"
+    condition     = alicloud_ram_role_attachment.idle[0].role_name == alicloud_ram_role.idle[0].name && alicloud_ram_role_attachment.idle[0].instance_ids == toset([alicloud_instance.this.id]) && cloudcode_stack.this.idle_suspend_after == "2h"
     error_message = "the instance must carry the idle role and the stack the limit"
   }
   assert {
@@ -323,7 +323,7 @@ run "without_idle_suspend_there_is_no_role" {
   command = plan
 
   assert {
-    condition     = length(alicloud_ram_role.idle) == 0 && length(alicloud_ram_policy.idle) == 0 && alicloud_instance.this.role_name == "" && cloudcode_stack.this.idle_suspend_after == null
+    condition     = length(alicloud_ram_role.idle) == 0 && length(alicloud_ram_policy.idle) == 0 && length(alicloud_ram_role_attachment.idle) == 0 && cloudcode_stack.this.idle_suspend_after == null
     error_message = "no role and no agent without idle_suspend_after"
   }
 }

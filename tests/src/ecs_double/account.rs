@@ -80,7 +80,7 @@ impl Account {
                 "RoleId": role_id.unwrap_or("300081234567891234"),
                 "Arn": format!(
                     "acs:ram::{ACCOUNT_ID}:assumed-role/{}/cloudcode",
-                    caller.role.as_deref().unwrap_or("cloudcode").to_ascii_lowercase()
+                    caller.role.as_deref().unwrap_or("cloudcode")
                 ),
             })),
             "GetCallerIdentity" => Ok(json!({

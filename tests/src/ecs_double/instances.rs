@@ -1028,3 +1028,223 @@ impl World {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ecs_double::state::test_params;
+
+    const BOX: &str = "i-bp1instancerole1";
+    const REGION: &str = "cn-hangzhou";
+    const ECS_TRUST: &str = r#"{"Version":"1","Statement":[{"Action":"sts:AssumeRole","Effect":"Allow","Principal":{"Service":["ecs.aliyuncs.com"]}}]}"#;
+    const FC_TRUST: &str = r#"{"Version":"1","Statement":[{"Action":"sts:AssumeRole","Effect":"Allow","Principal":{"Service":["fc.aliyuncs.com"]}}]}"#;
+
+    fn world() -> World {
+        let mut w = World::new();
+        w.add_instance(InstanceSeed::running(BOX, REGION));
+        for (role, trust) in [
+            ("box-idle", ECS_TRUST),
+            ("box-other", ECS_TRUST),
+            ("functions", FC_TRUST),
+        ] {
+            w.handle_ram(
+                "CreateRole",
+                &test_params(&[("RoleName", role), ("AssumeRolePolicyDocument", trust)]),
+            )
+            .unwrap();
+        }
+        w
+    }
+
+    fn run(w: &mut World, action: &str, pairs: &[(&str, &str)]) -> Result<Value, ApiError> {
+        w.handle(action, &test_params(pairs))
+    }
+
+    fn role_call<'a>(role: &'a str, ids: &'a str) -> [(&'a str, &'a str); 3] {
+        [
+            ("RegionId", REGION),
+            ("RamRoleName", role),
+            ("InstanceIds", ids),
+        ]
+    }
+
+    fn role_of(w: &mut World) -> Value {
+        let ids = format!("[\"{BOX}\"]");
+        let d = run(
+            w,
+            "DescribeInstanceRamRole",
+            &[("RegionId", REGION), ("InstanceIds", &ids)],
+        )
+        .unwrap();
+        d["InstanceRamRoleSets"]["InstanceRamRoleSet"][0]["RamRoleName"].clone()
+    }
+
+    #[test]
+    fn an_instance_takes_one_role_of_the_account_that_trusts_ecs() {
+        let mut w = world();
+        let ids = format!("[\"{BOX}\"]");
+        assert_eq!(role_of(&mut w), "");
+        for (role, ids, code) in [
+            ("nobody", ids.as_str(), "InvalidRamRole.NotFound"),
+            ("functions", ids.as_str(), "InvalidRamRole.NotEcsRole"),
+            ("box-idle", "i-not-json", "InvalidInstanceIds.Malformed"),
+            ("box-idle", "[]", "InvalidInstanceIds.Malformed"),
+            ("box-idle", "[\"i-ghost\"]", "InvalidInstanceId.NotFound"),
+        ] {
+            let err = run(&mut w, "AttachInstanceRamRole", &role_call(role, ids)).unwrap_err();
+            assert_eq!(err.code, code, "{role} {ids}");
+        }
+        let done = run(
+            &mut w,
+            "AttachInstanceRamRole",
+            &role_call("BOX-IDLE", &ids),
+        )
+        .unwrap();
+        assert_eq!(
+            (done["RamRoleName"].as_str(), done["FailCount"].as_u64()),
+            (Some("box-idle"), Some(0))
+        );
+        assert_eq!(role_of(&mut w), "box-idle");
+        // A second role is a failed item; the first stays.
+        let other = run(
+            &mut w,
+            "AttachInstanceRamRole",
+            &role_call("box-other", &ids),
+        )
+        .unwrap();
+        assert_eq!(other["FailCount"], 1);
+        assert_eq!(
+            other["AttachInstanceRamRoleResults"]["AttachInstanceRamRoleResult"][0]["Success"],
+            false
+        );
+        assert_eq!(role_of(&mut w), "box-idle");
+        // Listed by role too; a role the account does not have is not found.
+        let by_role = run(
+            &mut w,
+            "DescribeInstanceRamRole",
+            &[("RegionId", REGION), ("RamRoleName", "box-idle")],
+        )
+        .unwrap();
+        assert_eq!(by_role["TotalCount"], 1);
+        let err = run(
+            &mut w,
+            "DescribeInstanceRamRole",
+            &[("RegionId", REGION), ("RamRoleName", "nobody")],
+        )
+        .unwrap_err();
+        assert_eq!(err.code, "InvalidRamRole.NotFound");
+
+        let wrong = run(
+            &mut w,
+            "DetachInstanceRamRole",
+            &role_call("box-other", &ids),
+        )
+        .unwrap();
+        assert_eq!(wrong["FailCount"], 1);
+        let detached = run(
+            &mut w,
+            "DetachInstanceRamRole",
+            &role_call("box-idle", &ids),
+        )
+        .unwrap();
+        let item = &detached["DetachInstanceRamRoleResults"]["DetachInstanceRamRoleResult"][0];
+        assert_eq!(
+            item["InstanceRamRoleSets"]["InstanceRamRoleSet"][0]["RamRoleName"],
+            "box-idle"
+        );
+        assert_eq!(role_of(&mut w), "");
+    }
+
+    #[test]
+    fn instance_tags_change_with_tag_and_untag_resources_and_show_everywhere() {
+        let mut w = world();
+        let tag = [
+            ("RegionId", REGION),
+            ("ResourceType", "instance"),
+            ("ResourceId.1", BOX),
+            ("Tag.1.Key", "cloudcode:idle-suspended"),
+            ("Tag.1.Value", "2026-12-01T08:00:00Z"),
+            ("Tag.2.Key", "cloudcode:stack"),
+            ("Tag.2.Value", "box"),
+        ];
+        run(&mut w, "TagResources", &tag).unwrap();
+        let listed = run(
+            &mut w,
+            "ListTagResources",
+            &[
+                ("RegionId", REGION),
+                ("ResourceType", "instance"),
+                ("ResourceId.1", BOX),
+            ],
+        )
+        .unwrap();
+        let items = listed["TagResources"]["TagResource"]
+            .as_array()
+            .unwrap()
+            .clone();
+        assert_eq!(items.len(), 2);
+        assert_eq!(
+            (
+                items[0]["ResourceId"].as_str(),
+                items[0]["ResourceType"].as_str()
+            ),
+            (Some(BOX), Some("instance"))
+        );
+        let by_tag = run(
+            &mut w,
+            "ListTagResources",
+            &[
+                ("RegionId", REGION),
+                ("ResourceType", "instance"),
+                ("Tag.1.Key", "cloudcode:idle-suspended"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            by_tag["TagResources"]["TagResource"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
+        let filtered = run(
+            &mut w,
+            "DescribeInstances",
+            &[
+                ("RegionId", REGION),
+                ("Tag.1.Key", "cloudcode:stack"),
+                ("Tag.1.Value", "box"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(filtered["Instances"]["Instance"][0]["InstanceId"], BOX);
+
+        let untag = [
+            ("RegionId", REGION),
+            ("ResourceType", "instance"),
+            ("ResourceId.1", BOX),
+            ("TagKey.1", "cloudcode:idle-suspended"),
+        ];
+        run(&mut w, "UntagResources", &untag).unwrap();
+        let described = run(&mut w, "DescribeInstances", &[("RegionId", REGION)]).unwrap();
+        let tags = described["Instances"]["Instance"][0]["Tags"]["Tag"]
+            .as_array()
+            .unwrap()
+            .clone();
+        assert_eq!(tags.len(), 1);
+        assert_eq!(
+            (tags[0]["TagKey"].as_str(), tags[0]["TagValue"].as_str()),
+            (Some("cloudcode:stack"), Some("box"))
+        );
+        let unknown = [
+            ("RegionId", REGION),
+            ("ResourceType", "instance"),
+            ("ResourceId.1", "i-ghost"),
+            ("Tag.1.Key", "k"),
+        ];
+        assert_eq!(
+            run(&mut w, "TagResources", &unknown).unwrap_err().code,
+            "InvalidInstanceId.NotFound"
+        );
+    }
+}

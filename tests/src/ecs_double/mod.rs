@@ -214,16 +214,12 @@ impl EcsDouble {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
         let answer = w.handle("AttachInstanceRamRole", &p)?;
-        match answer["AttachInstanceRamRoleResults"]["AttachInstanceRamRoleResult"][0]["Success"]
-            .as_bool()
-        {
-            Some(true) => Ok(()),
-            _ => Err(ApiError::new(
-                403,
-                "InvalidInstance.RamRoleAttached",
-                answer.to_string(),
-            )),
+        let item = &answer["AttachInstanceRamRoleResults"]["AttachInstanceRamRoleResult"][0];
+        if item["Success"] == true {
+            return Ok(());
         }
+        let field = |name: &str| item[name].as_str().unwrap_or_default().to_string();
+        Err(ApiError::new(403, &field("Code"), field("Message")))
     }
 
     /// The account's RAM roles.

@@ -224,7 +224,7 @@ fn max_session(p: &BTreeMap<String, String>, param: &str) -> Result<Option<u64>,
 }
 
 fn arn(role: &str) -> String {
-    format!("acs:ram::{ACCOUNT_ID}:role/{}", role.to_ascii_lowercase())
+    format!("acs:ram::{ACCOUNT_ID}:role/{role}")
 }
 
 impl Role {
@@ -1094,7 +1094,7 @@ mod tests {
         assert!(policy::allows(
             &statements,
             "ecs:DescribeInstances",
-            &[any.clone()]
+            std::slice::from_ref(&any)
         ));
         assert!(!policy::allows(&statements, "ecs:StopInstance", &[any]));
     }
