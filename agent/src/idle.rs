@@ -44,12 +44,12 @@ fn rfc3339(t: OffsetDateTime) -> String {
 }
 
 impl IdleAgent {
-    pub fn new(cfg: IdleConfig) -> Result<Self, cloudcode_alicloud::Error> {
+    pub fn new(cfg: IdleConfig) -> Result<Self, Box<cloudcode_alicloud::Error>> {
         let metadata = InstanceMetadata::new(&cfg.metadata_url)?;
         let http = reqwest::Client::builder()
             .no_proxy()
             .build()
-            .map_err(|e| cloudcode_alicloud::Error::Config(e.to_string()))?;
+            .map_err(|e| Box::new(cloudcode_alicloud::Error::Config(e.to_string())))?;
         Ok(Self {
             cfg,
             metadata,

@@ -27,18 +27,26 @@ pub fn caddy_requests(log: &Path) -> std::io::Result<Option<Activity>> {
     Ok(tail.lines().rev().find_map(request_entry))
 }
 
-/// One access log line → its time and what was asked, unless it is unparsable or one of our own checks.
+/// One access log line → its time and what was asked, when it is use of the box: a request that passed the login
+/// and reached the devbox. Not use: cloudcode's own checks, the login portal (`auth.<domain>`), and requests the
+/// login turned away (401, or a redirect to the portal) — the internet's scanners must not keep a box awake.
 fn request_entry(line: &str) -> Option<Activity> {
     let v: serde_json::Value = serde_json::from_str(line).ok()?;
     let ts = v["ts"].as_f64()?;
     let req = &v["request"];
-    let own = req["headers"]["User-Agent"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|u| u.as_str())
-        .any(|u| u.starts_with(OWN_CHECK_USER_AGENT));
-    if own {
+    let first = |h: &serde_json::Value| {
+        h.as_array()
+            .and_then(|a| a.first())
+            .and_then(|x| x.as_str())
+            .map(str::to_string)
+    };
+    let own =
+        first(&req["headers"]["User-Agent"]).is_some_and(|u| u.starts_with(OWN_CHECK_USER_AGENT));
+    let portal = req["host"].as_str().is_some_and(|h| h.starts_with("auth."));
+    let status = v["status"].as_u64().unwrap_or(0);
+    let to_login = (300..400).contains(&status)
+        && first(&v["resp_headers"]["Location"]).is_some_and(|l| l.contains("//auth."));
+    if own || portal || status == 401 || to_login {
         return None;
     }
     let at = OffsetDateTime::from_unix_timestamp_nanos((ts * 1e9) as i128).ok()?;
@@ -118,14 +126,18 @@ mod tests {
     use super::*;
     use std::io::Write;
 
-    fn line(ts: f64, uri: &str, ua: &str) -> String {
+    fn entry(ts: f64, host: &str, uri: &str, ua: &str, status: u16, location: &str) -> String {
         serde_json::json!({
             "level": "info", "ts": ts, "logger": "http.log.access.log0", "msg": "handled request",
-            "request": {"remote_ip": "198.51.100.9", "method": "GET", "host": "box.example.com", "uri": uri,
+            "request": {"remote_ip": "198.51.100.9", "method": "GET", "host": host, "uri": uri,
                         "headers": {"User-Agent": [ua]}},
-            "status": 200
+            "status": status, "resp_headers": {"Location": [location]}
         })
         .to_string()
+    }
+
+    fn line(ts: f64, uri: &str, ua: &str) -> String {
+        entry(ts, "box.example.com", uri, ua, 200, "")
     }
 
     #[test]
@@ -139,6 +151,57 @@ mod tests {
         assert_eq!(a.signal, "request GET box.example.com/terminal/");
         let empty = tempfile::NamedTempFile::new().unwrap();
         assert_eq!(caddy_requests(empty.path()).unwrap(), None);
+    }
+
+    #[test]
+    fn requests_the_login_turned_away_and_the_portal_are_not_use() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        writeln!(f, "{}", line(1_796_000_000.0, "/", "Mozilla/5.0")).unwrap();
+        for turned_away in [
+            entry(
+                1_796_000_010.0,
+                "box.example.com",
+                "/.env",
+                "scanner",
+                302,
+                "https://auth.box.example.com/?rd=x",
+            ),
+            entry(1_796_000_020.0, "box.example.com", "/api", "curl", 401, ""),
+            entry(
+                1_796_000_030.0,
+                "auth.box.example.com",
+                "/",
+                "Mozilla/5.0",
+                200,
+                "",
+            ),
+        ] {
+            writeln!(f, "{turned_away}").unwrap();
+        }
+        let a = caddy_requests(f.path()).unwrap().unwrap();
+        assert_eq!(a.at.unix_timestamp(), 1_796_000_000, "{a:?}");
+        // A redirect of the app itself (not to the portal) is use.
+        writeln!(
+            f,
+            "{}",
+            entry(
+                1_796_000_040.0,
+                "box.example.com",
+                "/x",
+                "Mozilla/5.0",
+                302,
+                "/y"
+            )
+        )
+        .unwrap();
+        assert_eq!(
+            caddy_requests(f.path())
+                .unwrap()
+                .unwrap()
+                .at
+                .unix_timestamp(),
+            1_796_000_040
+        );
     }
 
     #[test]

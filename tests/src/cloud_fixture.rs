@@ -12,7 +12,7 @@ use crate::ecs_double::EcsDouble;
 use crate::engine::Engine;
 use crate::stack_fixture::{API_KEY, PASSWORD};
 use crate::terraform::{repo_root, Run, Workdir};
-use crate::vm::TestVm;
+use crate::vm::{TestVm, VmImage};
 
 pub const ACCESS_KEY: &str = "LTAI5tCloudPathDoubleKey";
 pub const SECRET_KEY: &str = "cloud-path-double-test-secret";
@@ -32,8 +32,9 @@ pub struct CloudBox {
 
 /// What the double's provider blocks and the test VM need on top of a root module that uses `modules/cloudcode`, as
 /// Terraform override files (root, module): the endpoints of the double, and for the stack the VM's local images
-/// (nothing can be pulled there) and Caddy's internal CA (no public ACME).
-pub fn overrides(double: &EcsDouble, vm: &TestVm) -> (String, String) {
+/// (nothing can be pulled there; with `agent`, the idle agent's too, for `idle_suspend_after`) and Caddy's internal CA
+/// (no public ACME).
+pub fn overrides(double: &EcsDouble, vm: &TestVm, agent: Option<&VmImage>) -> (String, String) {
     let addr = double.addr();
     // The alicloud block keeps the example's region (an override block merges into it).
     let providers = format!(
@@ -53,25 +54,28 @@ provider "cloudcode" {{
             .unwrap_or_else(|| panic!("test image {role}"))
             .clone()
     };
-    let (caddy, auth, devbox) = (img("caddy"), img("authelia"), img("devbox"));
+    let mut images = vec![img("caddy"), img("authelia"), img("devbox")];
+    images.extend(agent.cloned());
     let stack = format!(
         r#"
 resource "cloudcode_stack" "this" {{
   tls_mode = "internal"
   images = {{
-    caddy    = "{}"
-    authelia = "{}"
-    devbox   = "{}"
+{}
   }}
-  image_archives = ["{}", "{}", "{}"]
+  image_archives = [{}]
 }}
 "#,
-        caddy.image,
-        auth.image,
-        devbox.image,
-        caddy.archive.display(),
-        auth.archive.display(),
-        devbox.archive.display(),
+        images
+            .iter()
+            .map(|i| format!("    {} = \"{}\"", i.role, i.image))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        images
+            .iter()
+            .map(|i| format!("\"{}\"", i.archive.display()))
+            .collect::<Vec<_>>()
+            .join(", "),
     );
     (providers, stack)
 }
@@ -114,7 +118,8 @@ impl CloudBox {
             .map(PathBuf::from)
             .unwrap_or_else(|| root.join("modules/cloudcode"));
         wd.copy_tree(&module, "modules/cloudcode").expect("module");
-        let (providers, stack) = overrides(&double, vm);
+        let agent = crate::im_image::agent_image(files.path()).expect("the agent image");
+        let (providers, stack) = overrides(&double, vm, Some(&agent));
         wd.write(&format!("{dir}/double_override.tf"), &providers)
             .expect("override");
         wd.write("modules/cloudcode/test_vm_override.tf", &stack)

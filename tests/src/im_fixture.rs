@@ -8,20 +8,7 @@ use serde_json::{json, Value};
 
 /// The bridge binary built by this crate (`cloudcode-im-under-test`), or `CLOUDCODE_IM_BIN`.
 pub fn bridge_binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("CLOUDCODE_IM_BIN") {
-        return PathBuf::from(p);
-    }
-    // Test executables live in target/<profile>/deps, the bench binaries in target/<profile>.
-    let exe = std::env::current_exe().expect("the test executable's path");
-    let here = exe.parent().expect("a directory").to_path_buf();
-    [
-        here.clone(),
-        here.parent().map(Path::to_path_buf).unwrap_or(here),
-    ]
-    .into_iter()
-    .map(|d| d.join("cloudcode-im-under-test"))
-    .find(|p| p.exists())
-    .expect("cloudcode-im-under-test is built beside the tests (cargo builds it with them)")
+    crate::im_image::binary_under_test("cloudcode-im-under-test", "CLOUDCODE_IM_BIN")
 }
 
 /// One box the bridge serves.

@@ -102,6 +102,33 @@ pub const AGENT: BinaryImage = BinaryImage {
     dirs: &[],
 };
 
+/// A binary this crate builds (`name`, e.g. `cloudcode-agent-under-test`), or the path in the environment variable
+/// `env`: found beside the running test executable (target/<profile>/deps) or the bench binaries (target/<profile>).
+pub fn binary_under_test(name: &str, env: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os(env) {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("the test executable's path");
+    let here = exe.parent().expect("a directory").to_path_buf();
+    [
+        here.clone(),
+        here.parent().map(Path::to_path_buf).unwrap_or(here),
+    ]
+    .into_iter()
+    .map(|d| d.join(name))
+    .find(|p| p.exists())
+    .unwrap_or_else(|| panic!("{name} is built beside the tests (cargo builds it with them)"))
+}
+
+/// The agent's image for the test VM, from `cloudcode-agent-under-test` (or `CLOUDCODE_AGENT_BIN`).
+pub fn agent_image(dir: &Path) -> Result<VmImage, ImImageError> {
+    build_image(
+        &AGENT,
+        &binary_under_test("cloudcode-agent-under-test", "CLOUDCODE_AGENT_BIN"),
+        dir,
+    )
+}
+
 /// Writes the bridge's image from `binary` (see [`build_image`]).
 pub fn build(binary: &Path, dir: &Path) -> Result<VmImage, ImImageError> {
     build_image(&IM, binary, dir)

@@ -127,10 +127,10 @@ fn cloud_commands_generate_roots_that_plan_create_suspend_resume_and_destroy_as_
     // The refused case first: a limit under a minute is one sentence naming the flag, and nothing is written.
     let mut short = args.clone();
     short.idle_suspend_after = Some("30s".into());
-    let refused = deploy::configure("short", &short)
-        .err()
-        .expect("30s is refused")
-        .to_string();
+    let refused = match deploy::configure("short", &short) {
+        Ok(_) => panic!("30s is refused"),
+        Err(e) => e.to_string(),
+    };
     assert!(
         refused.contains("--idle-suspend-after") && refused.contains("shorter than one minute"),
         "{refused}"

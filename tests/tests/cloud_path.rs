@@ -141,6 +141,84 @@ fn basic_example_applies_suspends_resumes_rotates_its_key_and_restores_a_larger_
         );
         assert_no_changes(&cloud, &[], "after resume");
 
+        // Idle suspend on: the role, its policy (this instance only) and the role on the instance are created and
+        // the agent runs on the box; the instance stays (its own role_name would be ForceNew). Off again: they go,
+        // the instance still stays.
+        let idle_override = format!("{}/idle_override.tf", cloud.dir);
+        cloud
+            .wd
+            .write(
+                &idle_override,
+                "module \"cloudcode\" {\n  idle_suspend_after = \"2h\"\n}\n",
+            )
+            .expect("idle override");
+        let plan = cloud.plan(&[]);
+        let mut changes = plan.changes();
+        changes.sort();
+        assert_eq!(
+            changes,
+            [
+                (
+                    "module.cloudcode.alicloud_ram_policy.idle[0]".to_string(),
+                    vec!["create".to_string()]
+                ),
+                (
+                    "module.cloudcode.alicloud_ram_role.idle[0]".to_string(),
+                    vec!["create".to_string()]
+                ),
+                (
+                    "module.cloudcode.alicloud_ram_role_attachment.idle[0]".to_string(),
+                    vec!["create".to_string()]
+                ),
+                (
+                    "module.cloudcode.alicloud_ram_role_policy_attachment.idle[0]".to_string(),
+                    vec!["create".to_string()]
+                ),
+                (
+                    "module.cloudcode.cloudcode_stack.this".to_string(),
+                    vec!["update".to_string()]
+                ),
+            ],
+            "idle suspend on"
+        );
+        cloud.apply(&[]);
+        let now = &cloud.double.instances()[0];
+        assert_eq!(now.instance_id, box1.instance_id);
+        assert_eq!(now.ram_role_name, "cloudcode-cloudcode-idle");
+        let roles = cloud.double.ram_roles();
+        assert_eq!(roles.len(), 1, "{roles:?}");
+        let policies = cloud.double.ram_policies();
+        assert_eq!(policies.len(), 1, "{policies:?}");
+        let doc: serde_json::Value = serde_json::from_str(&policies[0].document).unwrap();
+        assert_eq!(
+            doc["Statement"][0]["Resource"][0],
+            format!("acs:ecs:*:*:instance/{}", box1.instance_id)
+        );
+        assert!(
+            container_ids(&vm).contains_key("idle"),
+            "the agent runs on the box"
+        );
+        assert_no_changes(&cloud, &[], "with idle suspend on");
+        std::fs::remove_file(cloud.wd.path().join(&idle_override)).expect("idle override");
+        let plan = cloud.plan(&[]);
+        assert!(
+            plan.deletions().iter().all(|a| a.contains(".idle[0]")),
+            "idle suspend off deletes only its own resources: {:?}",
+            plan.deletions()
+        );
+        cloud.apply(&[]);
+        let now = &cloud.double.instances()[0];
+        assert_eq!(
+            (now.instance_id.as_str(), now.ram_role_name.as_str()),
+            (box1.instance_id.as_str(), "")
+        );
+        assert!(cloud.double.ram_roles().is_empty() && cloud.double.ram_policies().is_empty());
+        assert!(
+            !container_ids(&vm).contains_key("idle"),
+            "the agent is gone"
+        );
+        assert_no_changes(&cloud, &[], "with idle suspend off again");
+
         // A new SSH key reaches the box: the key pair is replaced and bound again with a restart; the new key
         // logs in, the old one no longer does; the instance, its disk and the EIP stay.
         let old_key = cloud.key_path.with_extension("old");
@@ -496,7 +574,7 @@ fn import_legacy_adopts_a_go_tool_deployment_with_no_replacement_and_destroy_dry
 
         // The generated root against the same double (endpoints and the VM's images as override files).
         let (root_override, module_override) =
-            cloudcode_tests::cloud_fixture::overrides(&double, &vm);
+            cloudcode_tests::cloud_fixture::overrides(&double, &vm, None);
         std::fs::write(stack.join("double_override.tf"), root_override).unwrap();
         std::fs::write(
             stack.join("modules/cloudcode/test_vm_override.tf"),

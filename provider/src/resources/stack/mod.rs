@@ -825,6 +825,22 @@ impl Resource for Stack {
                 );
                 return Some(state);
             }
+            // No answer at all (refused, timed out): the machine is stopped — e.g. it suspended itself for
+            // idleness (`idle_suspend_after`), which the configuration learns from the instance's tag — or out of
+            // reach. Recorded as not running, so a configuration that says so (the module while the instance
+            // is stopped) plans no change, and one that says it runs plans the apply that connects again.
+            Err(e @ cloudcode_ssh::SshError::ConnectTimeout { .. }) => {
+                diags.warning(
+                    "The host did not answer: recorded as not running",
+                    format!(
+                        "{e}. host_running is read as false for this plan (a stopped machine, e.g. one that \
+                         suspended itself for idleness). If the host should be running, the apply connects \
+                         again and checks it."
+                    ),
+                );
+                state.host_running = Some(false);
+                return Some(state);
+            }
             Err(e) => {
                 host_error(
                     diags,

@@ -186,7 +186,8 @@ pub fn schema() -> Schema {
         // --- images --------------------------------------------------------------------------------------
         .attribute(Attribute::map_of("images", Type::String).optional().validate(rule_image_keys).description(
             "Image per service, overriding the pinned defaults (private registries, mirrors): keys `caddy`, \
-             `authelia`, `devbox`, `im` (the chat bridge, used with the `im` block; it must run as uid 10001 or root).",
+             `authelia`, `devbox`, `im` (the chat bridge, used with the `im` block; it must run as uid 10001 or root), \
+             `agent` (the idle agent, used with `idle_suspend_after`).",
         ))
         .attribute(b("allow_authelia_downgrade").default(Value::bool(false)).description(
             "Allow a plan whose Authelia is older than the one deployed (`authelia_image`). Off by default: a \
@@ -227,10 +228,11 @@ pub fn schema() -> Schema {
         .attribute(s("idle_suspend_after").optional().validate_str(rule_idle_suspend_after).description(
             "Idle auto-suspend (off when null): once nobody has used the box for this long — `2h`, `90m`, `1h30m`, \
              at least `1m` — an agent on the host stops the instance in StopCharging mode through the ECS API. Use \
-             is a request through Caddy (other than cloudcode's own checks), an OpenCode session at work, an SSH \
-             login and a chat bridge message. The instance needs a RAM role allowing `ecs:StopInstance`, \
+             is a request through Caddy that passed the login (not cloudcode's own checks, not the login portal, \
+             not a request the login turned away), an OpenCode session at work, an SSH login and a chat bridge \
+             message. The instance needs a RAM role allowing `ecs:StopInstance`, \
              `ecs:TagResources` and `ecs:UntagResources` on itself (the `cloudcode` module creates it); the agent \
-             takes its credentials from the metadata service and tags the instance `cloudcode:idle-suspended` \
+             takes its credentials from the metadata service (never stored) and tags the instance `cloudcode:idle-suspended` \
              with the time before it stops it.",
         ))
         .attribute(s("idle_suspend_endpoint").optional().validate_str(rule::endpoint).description(
