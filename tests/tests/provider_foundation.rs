@@ -86,6 +86,13 @@ const BAD_INPUTS: &[(&str, &str)] = &[
     ("timezone", r#"timezone = "Mars/Olympus Mons""#),
     // Well-formed but not in the IANA database: the containers used to run in UTC without a word.
     ("timezone", r#"timezone = "Mars/Olympus""#),
+    // Idle auto-suspend: a duration of at least a minute, and an endpoint without a path.
+    ("idle_suspend_after", r#"idle_suspend_after = "soon""#),
+    ("idle_suspend_after", r#"idle_suspend_after = "30s""#),
+    (
+        "idle_suspend_endpoint",
+        r#"idle_suspend_endpoint = "https://ecs.example.com/v1""#,
+    ),
     ("remote_dir", r#"remote_dir = "relative/dir""#),
     ("images", r#"images = { nginx = "nginx:1" }"#),
     ("docker_install", r#"docker_install = "maybe""#),
