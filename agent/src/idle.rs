@@ -1,7 +1,7 @@
-//! The idle agent's loop: finds its instance through the metadata service, clears a stale idle-suspended tag
-//! (the box runs again), looks at the activity signals at each interval, logs each change of decision, and when
-//! idle for the limit tags the instance and stops it in StopCharging mode with the role's STS credentials.
+//! The idle agent's loop: finds its instance through the metadata service, clears a stale idle-suspended tag, looks
+//! at the activity signals, logs each change of decision, and when idle for the limit tags and stops the instance.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use cloudcode_alicloud::{ClientConfig, EcsClient, InstanceMetadata, RoleCredentials};
@@ -17,6 +17,30 @@ const REFRESH_MARGIN: Duration = Duration::from_secs(300);
 /// After StopInstance was accepted, wait this long before asking again (the instance is stopping).
 const AFTER_STOP: Duration = Duration::from_secs(600);
 
+/// Why the agent cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("{0}")]
+    Api(Box<cloudcode_alicloud::Error>),
+    #[error("cannot build the HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+impl From<cloudcode_alicloud::Error> for AgentError {
+    fn from(e: cloudcode_alicloud::Error) -> Self {
+        AgentError::Api(Box::new(e))
+    }
+}
+
+/// An API answer meaning the credentials themselves are no good (fetch new ones before the next call).
+fn credentials_refused(e: &cloudcode_alicloud::Error) -> bool {
+    e.code().is_some_and(|c| {
+        c.starts_with("InvalidSecurityToken")
+            || c.starts_with("InvalidAccessKeyId")
+            || c == "SignatureDoesNotMatch"
+    })
+}
+
 /// Who the agent is on the API: its instance, region and role.
 struct Identity {
     instance_id: String,
@@ -30,8 +54,10 @@ pub struct IdleAgent {
     http: reqwest::Client,
     identity: Option<Identity>,
     credentials: Option<RoleCredentials>,
-    /// The last thing logged about the decision, to log once per change.
-    last_said: String,
+    /// The key of what was last logged per topic (the decision, the identity), to log once per change.
+    said: BTreeMap<&'static str, String>,
+    /// The stale idle-suspended tag was removed (tried at each look until it is).
+    tag_cleared: bool,
     /// Unreadable signals already reported (each once until it reads again).
     unreadable: std::collections::BTreeSet<&'static str>,
 }
@@ -44,19 +70,17 @@ fn rfc3339(t: OffsetDateTime) -> String {
 }
 
 impl IdleAgent {
-    pub fn new(cfg: IdleConfig) -> Result<Self, Box<cloudcode_alicloud::Error>> {
+    pub fn new(cfg: IdleConfig) -> Result<Self, AgentError> {
         let metadata = InstanceMetadata::new(&cfg.metadata_url)?;
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .build()
-            .map_err(|e| Box::new(cloudcode_alicloud::Error::Config(e.to_string())))?;
+        let http = reqwest::Client::builder().no_proxy().build()?;
         Ok(Self {
             cfg,
             metadata,
             http,
             identity: None,
             credentials: None,
-            last_said: String::new(),
+            said: BTreeMap::new(),
+            tag_cleared: false,
             unreadable: Default::default(),
         })
     }
@@ -73,15 +97,23 @@ impl IdleAgent {
             if self.identity.is_none() {
                 self.find_identity().await;
             }
+            if self.identity.is_some() && !self.tag_cleared {
+                self.clear_tag().await;
+            }
             let now = OffsetDateTime::now_utc();
             let seen = self.look(now).await;
             match tracker.look(now, seen) {
-                Decision::Active(a) => self.say(format!(
-                    "active: {} at {}; suspends after {} without use",
-                    a.signal,
-                    rfc3339(a.at),
-                    humantime::format_duration(self.cfg.after)
-                )),
+                Decision::Active(a) => {
+                    // Logged when the kind of signal changes (a busy-now signal's time moves at each look).
+                    let kind = a.signal.split_whitespace().next().unwrap_or("").to_string();
+                    let text = format!(
+                        "active: {} at {}; suspends after {} without use",
+                        a.signal,
+                        rfc3339(a.at),
+                        humantime::format_duration(self.cfg.after)
+                    );
+                    self.say("decision", format!("active {kind}"), &text);
+                }
                 Decision::Suspend { since } => {
                     if self.suspend(now, &since).await {
                         tokio::time::sleep(AFTER_STOP).await;
@@ -93,17 +125,15 @@ impl IdleAgent {
         }
     }
 
-    /// Logs `text` when it differs from the last decision logged (the time of a busy-now signal moves at each
-    /// look; its kind does not).
-    fn say(&mut self, text: String) {
-        let kind = text.split(" at ").next().unwrap_or("").to_string();
-        if kind != self.last_said {
+    /// Logs `text` when `key` differs from the last one logged on `topic`.
+    fn say(&mut self, topic: &'static str, key: String, text: &str) {
+        if self.said.get(topic) != Some(&key) {
             tracing::info!("{text}");
-            self.last_said = kind;
+            self.said.insert(topic, key);
         }
     }
 
-    /// Instance id, region and role from the metadata service; clears a stale idle-suspended tag once found.
+    /// Instance id, region and role from the metadata service.
     async fn find_identity(&mut self) {
         let found = async {
             let instance_id = self.metadata.instance_id().await?;
@@ -123,21 +153,48 @@ impl IdleAgent {
                     "instance found through the metadata service"
                 );
                 self.identity = Some(id);
-                match self.client().await {
-                    Ok((client, instance)) => match client.clear_idle_suspended(&instance).await {
-                        Ok(()) => tracing::info!(
-                            tag = cloudcode_alicloud::TAG_IDLE_SUSPENDED,
-                            "running: the idle-suspended tag is cleared"
-                        ),
-                        Err(e) => tracing::warn!("cannot clear the idle-suspended tag: {e}"),
-                    },
-                    Err(e) => tracing::warn!("cannot clear the idle-suspended tag: {e}"),
-                }
             }
-            Err(e) => self.say(format!(
-                "cannot suspend yet: the instance metadata service at {} did not answer ({e}); idle suspend needs an ECS instance with its RAM role",
-                self.cfg.metadata_url
-            )),
+            Err(e) => {
+                let text = format!(
+                    "cannot suspend yet: the instance metadata service at {} gave no instance and RAM role ({e}); \
+                     idle suspend needs an ECS instance with its RAM role",
+                    self.cfg.metadata_url
+                );
+                self.say("identity", e.to_string(), &text);
+            }
+        }
+    }
+
+    /// Removes the idle-suspended tag: the box runs, so it is not suspended any more.
+    async fn clear_tag(&mut self) {
+        let cleared = match self.client().await {
+            Ok((client, instance)) => client.clear_idle_suspended(&instance).await,
+            Err(e) => Err(e),
+        };
+        match cleared {
+            Ok(()) => {
+                tracing::info!(
+                    tag = cloudcode_alicloud::TAG_IDLE_SUSPENDED,
+                    "running: the idle-suspended tag is cleared"
+                );
+                self.tag_cleared = true;
+            }
+            Err(e) => {
+                self.forget_refused_credentials(&e);
+                self.say(
+                    "tag",
+                    e.to_string(),
+                    &format!(
+                        "cannot clear the idle-suspended tag yet (tried again at each look): {e}"
+                    ),
+                );
+            }
+        }
+    }
+
+    fn forget_refused_credentials(&mut self, e: &cloudcode_alicloud::Error) {
+        if credentials_refused(e) {
+            self.credentials = None;
         }
     }
 
@@ -152,11 +209,15 @@ impl IdleAgent {
             .credentials
             .as_ref()
             .is_none_or(|c| c.expires_within(OffsetDateTime::now_utc(), REFRESH_MARGIN));
-        if stale {
-            self.credentials = Some(self.metadata.role_credentials(&id.role).await?);
-        }
-        let creds = self.credentials.as_ref().expect("just set");
-        let mut config = ClientConfig::new(id.region.clone(), creds.credentials.clone());
+        let creds = match (&self.credentials, stale) {
+            (Some(c), false) => c.clone(),
+            _ => {
+                let fresh = self.metadata.role_credentials(&id.role).await?;
+                self.credentials = Some(fresh.clone());
+                fresh
+            }
+        };
+        let mut config = ClientConfig::new(id.region.clone(), creds.credentials);
         config.endpoint = self.cfg.ecs_endpoint.clone();
         Ok((EcsClient::new(config)?, id.instance_id.clone()))
     }
@@ -212,25 +273,39 @@ impl IdleAgent {
         let (client, instance) = match self.client().await {
             Ok(c) => c,
             Err(e) => {
-                self.say(format!("idle but cannot suspend: {e}"));
+                self.say(
+                    "decision",
+                    format!("no client: {e}"),
+                    &format!("idle but cannot suspend: {e}"),
+                );
                 return false;
             }
         };
-        tracing::info!(
-            instance = %instance,
-            "idle since {} (last: {}), limit {}: suspending (StopInstance, StopCharging)",
+        let text = format!(
+            "idle since {} (last: {}), limit {}: suspending instance {instance} (StopInstance, StopCharging)",
             rfc3339(since.at),
             since.signal,
             humantime::format_duration(self.cfg.after)
         );
+        self.say("decision", "suspending".into(), &text);
         match client.suspend_for_idleness(&instance, &rfc3339(now)).await {
+            // IncorrectInstanceStatus: a StopInstance retried after the first was taken (it is stopping already).
             Ok(()) => {
                 tracing::info!(instance = %instance, "StopInstance accepted: the instance stops now");
-                self.last_said = "suspended".into();
+                self.said.insert("decision", "suspended".into());
+                true
+            }
+            Err(e) if e.code() == Some("IncorrectInstanceStatus") => {
+                tracing::info!(instance = %instance, "the instance is stopping already");
                 true
             }
             Err(e) => {
-                tracing::error!(instance = %instance, "suspend failed, tried again at the next look: {e}");
+                self.forget_refused_credentials(&e);
+                self.say(
+                    "decision",
+                    format!("failed: {}", e.code().unwrap_or("")),
+                    &format!("suspend failed, tried again at each look: {e}"),
+                );
                 false
             }
         }

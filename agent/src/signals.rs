@@ -27,9 +27,10 @@ pub fn caddy_requests(log: &Path) -> std::io::Result<Option<Activity>> {
     Ok(tail.lines().rev().find_map(request_entry))
 }
 
-/// One access log line → its time and what was asked, when it is use of the box: a request that passed the login
-/// and reached the devbox. Not use: cloudcode's own checks, the login portal (`auth.<domain>`), and requests the
-/// login turned away (401, or a redirect to the portal) — the internet's scanners must not keep a box awake.
+/// One access log line → its time and what was asked, when it is use of the box: an HTTPS request that passed the
+/// login and reached the devbox. Not use: plain HTTP (Caddy's redirect to HTTPS), cloudcode's own checks, the login
+/// portal (`auth.<domain>`), and requests the login turned away (401, 403, any redirect: to the portal, or one of
+/// the app's own, which the next request it leads to counts for) — the internet's scanners must not keep a box up.
 fn request_entry(line: &str) -> Option<Activity> {
     let v: serde_json::Value = serde_json::from_str(line).ok()?;
     let ts = v["ts"].as_f64()?;
@@ -43,10 +44,10 @@ fn request_entry(line: &str) -> Option<Activity> {
     let own =
         first(&req["headers"]["User-Agent"]).is_some_and(|u| u.starts_with(OWN_CHECK_USER_AGENT));
     let portal = req["host"].as_str().is_some_and(|h| h.starts_with("auth."));
+    let https = req["tls"].is_object();
     let status = v["status"].as_u64().unwrap_or(0);
-    let to_login = (300..400).contains(&status)
-        && first(&v["resp_headers"]["Location"]).is_some_and(|l| l.contains("//auth."));
-    if own || portal || status == 401 || to_login {
+    let turned_away = status == 401 || status == 403 || (300..400).contains(&status);
+    if own || portal || !https || turned_away {
         return None;
     }
     let at = OffsetDateTime::from_unix_timestamp_nanos((ts * 1e9) as i128).ok()?;
@@ -112,7 +113,12 @@ fn c_string(bytes: &[u8]) -> String {
 pub fn chat_store(dir: &Path) -> std::io::Result<Option<Activity>> {
     let mut newest: Option<std::time::SystemTime> = None;
     for entry in std::fs::read_dir(dir)? {
-        let meta = entry?.metadata()?;
+        let entry = entry?;
+        // SQLite's shared-memory index changes on reads too.
+        if entry.file_name().to_string_lossy().ends_with("-shm") {
+            continue;
+        }
+        let meta = entry.metadata()?;
         if meta.is_file() {
             let m = meta.modified()?;
             newest = Some(newest.map_or(m, |n| n.max(m)));
@@ -130,7 +136,7 @@ mod tests {
         serde_json::json!({
             "level": "info", "ts": ts, "logger": "http.log.access.log0", "msg": "handled request",
             "request": {"remote_ip": "198.51.100.9", "method": "GET", "host": host, "uri": uri,
-                        "headers": {"User-Agent": [ua]}},
+                        "headers": {"User-Agent": [ua]}, "tls": {"resumed": false, "version": 772}},
             "status": status, "resp_headers": {"Location": [location]}
         })
         .to_string()
@@ -178,29 +184,22 @@ mod tests {
         ] {
             writeln!(f, "{turned_away}").unwrap();
         }
+        // Plain HTTP (Caddy's redirect to HTTPS, logged for the site's names) is no use either.
+        let mut http: serde_json::Value =
+            serde_json::from_str(&line(1_796_000_040.0, "/", "crawler")).unwrap();
+        http["request"].as_object_mut().unwrap().remove("tls");
+        writeln!(f, "{http}").unwrap();
         let a = caddy_requests(f.path()).unwrap().unwrap();
         assert_eq!(a.at.unix_timestamp(), 1_796_000_000, "{a:?}");
-        // A redirect of the app itself (not to the portal) is use.
-        writeln!(
-            f,
-            "{}",
-            entry(
-                1_796_000_040.0,
-                "box.example.com",
-                "/x",
-                "Mozilla/5.0",
-                302,
-                "/y"
-            )
-        )
-        .unwrap();
+        // The next request through the login is.
+        writeln!(f, "{}", line(1_796_000_050.0, "/session", "Mozilla/5.0")).unwrap();
         assert_eq!(
             caddy_requests(f.path())
                 .unwrap()
                 .unwrap()
                 .at
                 .unix_timestamp(),
-            1_796_000_040
+            1_796_000_050
         );
     }
 
@@ -232,6 +231,42 @@ mod tests {
             .unwrap();
         assert_eq!(
             logins(f.path(), now).unwrap(),
+            Some(Activity::new("login root on pts/1", now))
+        );
+    }
+
+    /// Records as glibc writes them (util-linux `utmpdump -r` packs `struct utmp`), so the offsets are checked
+    /// against the C layout, not against themselves; skipped where utmpdump is missing.
+    #[test]
+    fn a_utmp_written_by_glibc_reads_as_one_login() {
+        let dump = "[7] [12345] [ts/1] [root    ] [pts/1       ] [203.0.113.9         ] [203.0.113.9    ] [2026-12-04T10:00:00,000000+00:00]\n\
+                    [8] [00100] [ts/0] [        ] [pts/0       ] [                    ] [0.0.0.0        ] [2026-12-04T09:00:00,000000+00:00]\n";
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("utmp");
+        let child = std::process::Command::new("utmpdump")
+            .args(["-r", "-o"])
+            .arg(&out)
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        let Ok(mut child) = child else {
+            eprintln!("utmpdump is not installed: skipped");
+            return;
+        };
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(dump.as_bytes())
+            .unwrap();
+        assert!(child.wait().unwrap().success());
+        assert_eq!(
+            std::fs::metadata(&out).unwrap().len(),
+            2 * UTMP_RECORD as u64
+        );
+        let now = OffsetDateTime::now_utc();
+        assert_eq!(
+            logins(&out, now).unwrap(),
             Some(Activity::new("login root on pts/1", now))
         );
     }

@@ -40,4 +40,6 @@ module "cloudcode" {
 
   # Suspend with `terraform apply -var running=false`; resume with running=true.
   running = var.running
+  # Or let it suspend itself when unused, e.g. idle_suspend_after = "2h".
+  idle_suspend_after = var.idle_suspend_after
 }

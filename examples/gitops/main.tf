@@ -57,6 +57,7 @@ module "cloudcode" {
   llm_api_key            = var.llm_api_key
   llm_api_key_version    = var.llm_api_key_version
 
-  # Suspend/resume by merging a change of this line.
-  running = var.running
+  # Suspend/resume by merging a change of this line (null: running, unless the box suspended itself for idleness).
+  running            = var.running
+  idle_suspend_after = var.idle_suspend_after
 }

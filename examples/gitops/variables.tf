@@ -72,7 +72,13 @@ variable "llm_api_key_version" {
 }
 
 variable "running" {
-  description = "false suspends the instance, true resumes it."
+  description = "false suspends the instance (StopCharging), true resumes it (also after an idle suspend). Null (default): running, but a box that suspended itself for idleness stays stopped."
   type        = bool
-  default     = true
+  default     = null
+}
+
+variable "idle_suspend_after" {
+  description = "Stop the box (StopCharging) once nobody has used it for this long, e.g. \"2h\"; null (default): never."
+  type        = string
+  default     = null
 }

@@ -186,8 +186,9 @@ locals {
   idle_suspend      = var.idle_suspend_after != null
   idle_tag          = "cloudcode:idle-suspended"
   idle_suspended_at = try(data.alicloud_instances.current.instances[0].tags[local.idle_tag], null)
-  idle_suspended    = local.idle_suspended_at != null && try(data.alicloud_instances.current.instances[0].status, "") == "Stopped"
-  running           = var.running == null ? !local.idle_suspended : var.running
+  # Only while idle suspend is on: a tag left from before it was turned off means nothing.
+  idle_suspended = local.idle_suspend && local.idle_suspended_at != null && try(data.alicloud_instances.current.instances[0].status, "") == "Stopped"
+  running        = var.running == null ? !local.idle_suspended : var.running
 
   current_disk_size = try(max([for i in data.alicloud_instances.current.instances : i.disk_device_mappings[0].size]...), 0)
   # The key pair bound to the box now (the planned one before the box exists).

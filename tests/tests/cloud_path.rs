@@ -2,7 +2,7 @@
 //! against the Alibaba Cloud API double, `cloudcode_stack` deploying onto the test VM that stands in for the
 //! instance. Every claim about replacement is read from the engine's own plan, so each can fail.
 
-use cloudcode_tests::cloud_fixture::{CloudBox, Plan};
+use cloudcode_tests::cloud_fixture::{CloudBox, Plan, REGION};
 use cloudcode_tests::engine::{self, Kind};
 use cloudcode_tests::provider_bin;
 use cloudcode_tests::stack_fixture::{container_ids, in_vm};
@@ -199,6 +199,52 @@ fn basic_example_applies_suspends_resumes_rotates_its_key_and_restores_a_larger_
             "the agent runs on the box"
         );
         assert_no_changes(&cloud, &[], "with idle suspend on");
+
+        // The box suspends itself (stack_idle_suspend shows its agent doing so on the test VM; here the double plays
+        // it): tagged with the time, stopped in StopCharging mode, SSH gone. The next plan does not fight it; then
+        // running = true resumes it, and a running box with the tag still on (its agent clears it as it starts) is
+        // left running.
+        let id = box1.instance_id.as_str();
+        cloud
+            .double
+            .ecs_call(
+                "TagResources",
+                &[
+                    ("RegionId", REGION),
+                    ("ResourceType", "instance"),
+                    ("ResourceId.1", id),
+                    ("Tag.1.Key", "cloudcode:idle-suspended"),
+                    ("Tag.1.Value", "2026-12-04T10:00:00Z"),
+                ],
+            )
+            .expect("the agent's tag");
+        cloud
+            .double
+            .ecs_call(
+                "StopInstance",
+                &[("InstanceId", id), ("StoppedMode", "StopCharging")],
+            )
+            .expect("the agent's stop");
+        for _ in 0..50 {
+            if cloud.double.instance_status(id).as_deref() == Some("Stopped") {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        vm.exec_in_vm_ok("systemctl stop ssh").expect("stop sshd");
+        let plan = cloud.plan(&[]);
+        let changes = plan.changes();
+        vm.exec_in_vm_ok("systemctl start ssh").expect("start sshd");
+        assert!(
+            changes.is_empty(),
+            "after an idle suspend the plan is not empty: {changes:?}"
+        );
+        let plan = cloud.plan(&[("running", "true")]);
+        assert_updates_only(&plan, "resume after an idle suspend");
+        assert_eq!(plan.after(INSTANCE)["status"], "Running");
+        cloud.apply(&[("running", "true")]);
+        assert_eq!(cloud.double.instance_status(id).as_deref(), Some("Running"));
+        assert_no_changes(&cloud, &[], "running again, the tag not cleared yet");
         std::fs::remove_file(cloud.wd.path().join(&idle_override)).expect("idle override");
         let plan = cloud.plan(&[]);
         assert!(

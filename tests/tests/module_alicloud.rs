@@ -289,6 +289,7 @@ fn suspend_plans_stopped_with_stop_charging_and_a_quiet_stack_and_an_idle_suspen
             "resume",
             "an_idle_suspended_box_stays_stopped_while_running_is_null",
             "running_true_resumes_an_idle_suspended_box",
+            "a_stale_tag_without_idle_suspend_does_not_keep_the_box_stopped",
             "a_resumed_box_with_the_tag_not_yet_cleared_keeps_running",
             "idle_suspend_gives_the_instance_a_role_limited_to_itself",
             "without_idle_suspend_there_is_no_role",

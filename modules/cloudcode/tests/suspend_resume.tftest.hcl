@@ -246,6 +246,47 @@ run "running_true_resumes_an_idle_suspended_box" {
   }
 }
 
+# A tag left from before idle suspend was turned off means nothing: the box is started like any stopped one.
+run "a_stale_tag_without_idle_suspend_does_not_keep_the_box_stopped" {
+  command = plan
+
+  override_data {
+    target = data.alicloud_instances.current
+    values = {
+      instances = [{
+        status                     = "Stopped"
+        tags                       = { cloudcode = "cloudcode", "cloudcode:idle-suspended" = "2026-12-04T10:00:00Z" }
+        id                         = "i-t4n0000000000000001"
+        name                       = "cloudcode"
+        description                = "cloudcode cloudcode"
+        availability_zone          = "ap-southeast-1b"
+        region_id                  = "ap-southeast-1"
+        creation_time              = "2026-12-01T10:00Z"
+        image_id                   = "ubuntu_24_04_x64_20G_alibase_20250101.vhd"
+        instance_type              = "ecs.e-c1m2.large"
+        instance_charge_type       = "PostPaid"
+        internet_charge_type       = "PayByTraffic"
+        internet_max_bandwidth_out = 0
+        spot_strategy              = "NoSpot"
+        key_name                   = ""
+        ram_role_name              = "cloudcode-cloudcode-idle"
+        resource_group_id          = ""
+        security_groups            = ["sg-t4n0000000000000001"]
+        vpc_id                     = "vpc-t4n0000000000000001"
+        vswitch_id                 = "vsw-t4n0000000000000001"
+        private_ip                 = "192.168.1.10"
+        public_ip                  = ""
+        eip                        = "47.236.10.20"
+        disk_device_mappings       = []
+      }]
+    }
+  }
+  assert {
+    condition     = alicloud_instance.this.status == "Running" && output.idle_suspended_at == null
+    error_message = "without idle_suspend_after the tag must not keep the box stopped"
+  }
+}
+
 # Once running again (before its agent cleared the tag) the box stays running: only a stopped, tagged box is
 # left stopped.
 run "a_resumed_box_with_the_tag_not_yet_cleared_keeps_running" {

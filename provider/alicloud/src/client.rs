@@ -285,12 +285,12 @@ impl EcsClient {
         }
     }
 
-    fn region_param(&self) -> (String, String) {
+    pub(crate) fn region_param(&self) -> (String, String) {
         ("RegionId".to_string(), self.region.clone())
     }
 }
 
-fn p(key: &str, value: impl Into<String>) -> (String, String) {
+pub(crate) fn p(key: &str, value: impl Into<String>) -> (String, String) {
     (key.to_string(), value.into())
 }
 
@@ -346,7 +346,7 @@ struct CreateSnapshotResponse {
 
 /// Any success answer (only `RequestId` is documented).
 #[derive(Deserialize)]
-struct Ack {}
+pub(crate) struct Ack {}
 
 impl EcsClient {
     /// Fetches every page of a PageNumber/PageSize listing.

@@ -1,26 +1,16 @@
-//! Idle suspend on the API: the tag that says an instance stopped itself for idleness (and when), set before
-//! StopInstance in StopCharging mode and removed when the instance runs again.
+//! Idle suspend on the API: the tag an instance that stopped itself for idleness carries, set before it stops.
 
-use serde::Deserialize;
-
-use crate::client::EcsClient;
+use crate::client::{p, Ack, EcsClient};
 use crate::error::Error;
-use crate::model::StoppedMode;
+use crate::model::{Ecs, StoppedMode};
 
 /// The tag an idle-suspended instance carries; its value is the RFC 3339 time it stopped itself.
 pub const TAG_IDLE_SUSPENDED: &str = "cloudcode:idle-suspended";
 
-#[derive(Deserialize)]
-struct Ack {}
-
-fn p(k: &str, v: &str) -> (String, String) {
-    (k.to_string(), v.to_string())
-}
-
 impl EcsClient {
     fn instance_tag_params(&self, instance_id: &str) -> Vec<(String, String)> {
         vec![
-            p("RegionId", self.region()),
+            self.region_param(),
             p("ResourceType", "instance"),
             p("ResourceId.1", instance_id),
         ]
@@ -32,11 +22,8 @@ impl EcsClient {
         tag.push(p("Tag.1.Key", TAG_IDLE_SUSPENDED));
         tag.push(p("Tag.1.Value", at));
         self.call::<Ack>("TagResources", &tag).await?;
-        let stop = vec![
-            p("InstanceId", instance_id),
-            p("StoppedMode", StoppedMode::StopCharging.as_str()),
-        ];
-        self.call::<Ack>("StopInstance", &stop).await.map(|_| ())
+        self.stop_instance(instance_id, StoppedMode::StopCharging)
+            .await
     }
 
     /// Removes the idle-suspended tag (the instance runs again); a tag that is not there is no error.

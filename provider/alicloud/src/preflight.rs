@@ -6,7 +6,7 @@
 
 use serde::Deserialize;
 
-use crate::client::{ClientConfig, EcsClient, Product};
+use crate::client::{p, ClientConfig, EcsClient, Product};
 use crate::error::Error;
 
 /// The 2 vCPU / 4 GiB types tried in order when the first choice is out of stock (burstable first: cheapest).
@@ -537,7 +537,7 @@ async fn price(ecs: &EcsClient, req: &PreflightRequest, choice: &Choice, report:
         p("PriceUnit", unit),
         p("Period", "1"),
         p("SystemDisk.Category", &req.system_disk_category),
-        p("SystemDisk.Size", &req.system_disk_size.to_string()),
+        p("SystemDisk.Size", req.system_disk_size.to_string()),
         p("InternetChargeType", "PayByTraffic"),
     ];
     if req.spot {
@@ -567,10 +567,6 @@ async fn price(ecs: &EcsClient, req: &PreflightRequest, choice: &Choice, report:
             e.code().unwrap_or("no answer")
         )),
     }
-}
-
-fn p(key: &str, value: &str) -> (String, String) {
-    (key.to_string(), value.to_string())
 }
 
 #[cfg(test)]

@@ -74,9 +74,18 @@ fn hostname_rule(v: &str, max_len: usize) -> Rule {
 /// The shortest `idle_suspend_after` accepted (shorter would stop a box between two looks at a user's browser).
 pub const IDLE_SUSPEND_MIN: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// `idle_suspend_after`: a duration such as `2h`, `90m` or `1h30m`, at least a minute; the parsed duration.
+/// `idle_suspend_after`: a duration such as `2h`, `90m` or `1h30m` (digits each followed by `h`, `m` or `s`: the
+/// grammar the module's variable accepts too), at least a minute; the parsed duration.
 pub fn idle_suspend_after(v: &str) -> Result<std::time::Duration, Invalid> {
-    let d = humantime::parse_duration(v.trim()).map_err(|_| {
+    let units_only = !v.is_empty()
+        && v.bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'h' | b'm' | b's'))
+        && v.bytes().next().is_some_and(|b| b.is_ascii_digit())
+        && v.bytes().last().is_some_and(|b| !b.is_ascii_digit());
+    let parsed = units_only
+        .then(|| humantime::parse_duration(v).ok())
+        .flatten();
+    let d = parsed.ok_or_else(|| {
         Invalid::new(format!(
             "{} is not a duration such as \"2h\", \"90m\" or \"1h30m\"",
             shown(v)

@@ -119,3 +119,15 @@ fn a_limit_that_is_not_a_duration_or_under_a_minute_is_refused_naming_the_attrib
     let err = render(&s, &secrets_fixed()).unwrap_err().to_string();
     assert!(err.contains("idle_suspend_endpoint"), "{err}");
 }
+
+#[test]
+fn the_limit_has_the_modules_grammar_digits_each_followed_by_h_m_or_s() {
+    use cloudcode_bundle::validate::idle_suspend_after;
+    for ok in ["2h", "90m", "1h30m", "120s", "1h0m30s"] {
+        assert!(idle_suspend_after(ok).is_ok(), "{ok}");
+    }
+    // humantime would take these; the module's variable would not, so neither does the stack or the CLI.
+    for refused in ["1d", "90min", "1h 30m", " 2h", "2H", "h", "2", "1ms"] {
+        assert!(idle_suspend_after(refused).is_err(), "{refused}");
+    }
+}

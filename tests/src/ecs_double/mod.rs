@@ -191,6 +191,20 @@ impl EcsDouble {
         lock(&self.shared).handle_ram(action, &p)
     }
 
+    /// Runs an ECS action as the account (e.g. `TagResources`, `StopInstance`), unrecorded: what something
+    /// outside the configuration does to a box (its own agent, the console).
+    pub fn ecs_call(
+        &self,
+        action: &str,
+        params: &[(&str, &str)],
+    ) -> Result<serde_json::Value, ApiError> {
+        let p = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        lock(&self.shared).handle(action, &p)
+    }
+
     /// Attaches the RAM role `role_name` to an instance, as AttachInstanceRamRole does (the role must exist and trust
     /// ECS).
     pub fn attach_instance_ram_role(

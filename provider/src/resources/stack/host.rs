@@ -438,7 +438,13 @@ fn finish(
         .map(|s| s.to_string())
         .collect();
     outcome.caddy_reloaded = answer.caddy_reloaded;
-    outcome.services = answer.facts.services;
+    // The facts were taken before leftover containers (a removed service's) were removed: only those that run.
+    outcome.services = answer
+        .facts
+        .services
+        .into_iter()
+        .filter(|(name, _)| p.services.contains(&name.as_str()))
+        .collect();
     tracing::info!(domain, recreated = ?outcome.recreated, caddy_reloaded = outcome.caddy_reloaded, "deployed");
     outcome.facts_before = facts;
     outcome

@@ -829,7 +829,10 @@ impl Resource for Stack {
             // idleness (`idle_suspend_after`), which the configuration learns from the instance's tag — or out of
             // reach. Recorded as not running, so a configuration that says so (the module while the instance
             // is stopped) plans no change, and one that says it runs plans the apply that connects again.
-            Err(e @ cloudcode_ssh::SshError::ConnectTimeout { .. }) => {
+            // Only the host itself (through a jump host, the bastion may be what does not answer).
+            Err(e @ cloudcode_ssh::SshError::ConnectTimeout { .. })
+                if state.jump_host.is_none() =>
+            {
                 diags.warning(
                     "The host did not answer: recorded as not running",
                     format!(
@@ -901,12 +904,13 @@ impl Resource for Stack {
 
     async fn delete(&self, req: &mut DeleteRequest<StackState>, diags: &mut Diagnostics) {
         let state = &req.prior;
-        if !state.remote_teardown.unwrap_or(true) || !state.host_running.unwrap_or(true) {
-            tracing::info!(
-                "forgetting the host without touching it (remote_teardown off or host stopped)"
-            );
+        if !state.remote_teardown.unwrap_or(true) {
+            tracing::info!("forgetting the host without touching it (remote_teardown off)");
             return;
         }
+        // A host recorded as not running (suspended, or found not answering by a read) is torn down when it
+        // answers after all; when it does not, it is forgotten with a warning (what it has stays on it).
+        let stopped = !state.host_running.unwrap_or(true);
         let session = match connect::open(
             state,
             &self.provider_config(),
@@ -916,6 +920,16 @@ impl Resource for Stack {
         .await
         {
             Ok(s) => s,
+            Err(e) if stopped => {
+                diags.warning(
+                    "The stopped host was not torn down",
+                    format!(
+                        "{e}\n\nThe stack is forgotten; its containers, files and volumes stay on the machine \
+                         (remove them with `docker compose down` in the stack's directory when it runs again)."
+                    ),
+                );
+                return;
+            }
             Err(e) => {
                 diags.error(
                     "Could not reach the host to tear the stack down",

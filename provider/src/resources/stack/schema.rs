@@ -241,7 +241,9 @@ pub fn schema() -> Schema {
         ))
         .attribute(b("host_running").default(Value::bool(true)).description(
             "`false` while the machine is stopped (suspend): neither plan nor apply connects; changes wait for \
-             the next apply with the host running. Default `true`.",
+             the next apply with the host running. Default `true`. A read that gets no SSH answer at all records \
+             it as `false` (with a warning), so a stopped machine — e.g. one that suspended itself for idleness — \
+             plans no change when the configuration says so, and an apply with `true` connects again.",
         ))
         .attribute(b("remote_teardown").default(Value::bool(true)).description(
             "On destroy, run `docker compose down` and remove the rendered files (never `secrets/` or volumes). \
