@@ -223,7 +223,7 @@ variable "no_proxy" {
 }
 
 variable "mirrors" {
-  description = "Registry and package mirrors where Docker Hub, ghcr.io, npm or PyPI are slow or blocked: `{ preset = \"cn\" }` (mainland China), or any of `image_registry`, `registry_mirrors`, `insecure_registries`, `npm`, `pypi` (each overrides the preset's). Null: the upstream registries."
+  description = "Registry and package mirrors where Docker Hub, ghcr.io, npm or PyPI are slow or blocked: `{ preset = \"cn\" }` (mainland China), or any of `image_registry`, `registry_mirrors`, `insecure_registries`, `npm`, `pypi`, `apt` (each overrides the preset's; `apt`: the archive mirror the host's apt uses when the deploy installs Docker). Null: the upstream registries."
   type = object({
     preset              = optional(string)
     image_registry      = optional(string)
@@ -231,6 +231,7 @@ variable "mirrors" {
     insecure_registries = optional(list(string))
     npm                 = optional(string)
     pypi                = optional(string)
+    apt                 = optional(string)
   })
   default = null
 }

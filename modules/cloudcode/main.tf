@@ -385,7 +385,11 @@ resource "cloudcode_stack" "this" {
   proxy_wo         = var.proxy_version == null ? null : var.proxy
   proxy_wo_version = var.proxy_version
   no_proxy         = length(var.no_proxy) > 0 ? var.no_proxy : null
-  mirrors          = var.mirrors
+  # On ECS the cn preset's apt mirror is the in-VPC one (no traffic out of the region).
+  # (try: both results of a conditional are evaluated, also with var.mirrors null.)
+  mirrors = var.mirrors == null ? null : try(merge(var.mirrors, {
+    apt = try(coalesce(var.mirrors.apt, var.mirrors.preset == "cn" ? "http://mirrors.cloud.aliyuncs.com" : null), null)
+  }), var.mirrors)
 
   # The chat bridge, only when Telegram or DingTalk is configured (off by default).
   dynamic "im" {

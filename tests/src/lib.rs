@@ -3,6 +3,7 @@
 // The double's DescribeInstances answer is one large `json!` literal.
 #![recursion_limit = "256"]
 pub mod alicloud_double_fixture;
+pub mod apt_mirror;
 pub mod authelia;
 pub mod cloud_fixture;
 pub mod delay_proxy;

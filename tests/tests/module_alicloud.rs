@@ -273,6 +273,9 @@ fn default_plan_creates_the_listed_resources_with_the_design_settings() {
             "alternate_https_port_opens_8443",
             "explicit_zone_skips_the_zone_lookup",
             "existing_eip_is_reused",
+            "cn_mirrors_use_the_in_vpc_apt_mirror",
+            "an_explicit_apt_mirror_is_kept",
+            "no_mirrors_no_mirror_settings",
         ],
     );
 }

@@ -2,11 +2,14 @@
 //! pulled: a real registry (Debian's docker-registry, plain HTTP) on the VM's host side holds the test images
 //! under the default images' names, the stack gets no `images` and no archives — only `mirrors` — and the
 //! apply succeeds with every image pulled from the mirror (its access log shows each one served to the VM).
-//! A hand-written /etc/docker/daemon.json is refused with advice first, and nothing else is touched.
+//! A hand-written /etc/docker/daemon.json is refused with advice first, and nothing else is touched. Docker itself
+//! is installed with apt from the apt mirror (`mirrors.apt`: the VM's package repository served on the host side),
+//! its log showing the package lists and the packages fetched, the VM's own apt sources untouched.
 use cloudcode_bundle::settings::{
     DEFAULT_AUTHELIA_IMAGE, DEFAULT_CADDY_IMAGE, DEFAULT_DEVBOX_REPOSITORY,
     DEFAULT_OPENCODE_VERSION,
 };
+use cloudcode_tests::apt_mirror::AptMirror;
 use cloudcode_tests::engine::{self, Kind};
 use cloudcode_tests::provider_bin;
 use cloudcode_tests::registry::Registry;
@@ -43,6 +46,12 @@ fn a_stack_pulls_every_image_from_the_mirror_registry_and_nothing_else() {
     engine::once(&engine::scenario(Kind::Terraform), |e| {
         let vm = TestVm::start(VmOptions::default()).expect("start the test VM");
         let registry = Registry::start(vm.host_ip.parse().unwrap()).expect("the mirror registry");
+        let apt = AptMirror::start(
+            std::net::SocketAddr::new(vm.host_ip.parse().unwrap(), 0),
+            &vm.path_in_vm("/"),
+        )
+        .expect("the apt mirror");
+        let sources_before = in_vm(&vm, "cat /etc/apt/sources.list.d/*.list");
         let devbox_default = format!("{DEFAULT_DEVBOX_REPOSITORY}:{DEFAULT_OPENCODE_VERSION}");
         let wanted: Vec<String> = [
             DEFAULT_CADDY_IMAGE,
@@ -61,8 +70,9 @@ fn a_stack_pulls_every_image_from_the_mirror_registry_and_nothing_else() {
                 .expect("push to the mirror");
         }
         let extra = format!(
-            "  mirrors = {{\n    image_registry      = \"{addr}/{NAMESPACE}\"\n    insecure_registries = [\"{addr}\"]\n    npm                 = \"{NPM}\"\n  }}\n",
-            addr = registry.address
+            "  mirrors = {{\n    image_registry      = \"{addr}/{NAMESPACE}\"\n    insecure_registries = [\"{addr}\"]\n    npm                 = \"{NPM}\"\n    apt                 = \"{apt_url}\"\n  }}\n",
+            addr = registry.address,
+            apt_url = apt.base_url()
         );
         let hcl = mirrors_only_hcl(&vm, &extra);
         let mut wd = Workdir::new_on(e, provider_bin!(), &hcl).unwrap();
@@ -90,6 +100,25 @@ fn a_stack_pulls_every_image_from_the_mirror_registry_and_nothing_else() {
         assert!(
             registry.manifests_served_to(&vm.ssh_host).is_empty(),
             "pulled before the daemon knew the mirror"
+        );
+        // Docker came from the apt mirror (the VM's repository, at its own path under the mirror's URL); the VM's
+        // sources are as they were.
+        let fetched = apt.requests();
+        assert!(
+            fetched
+                .iter()
+                .any(|p| p.starts_with("/var/local/cloudcode-apt/") && p.contains("Packages")),
+            "no package list from the apt mirror: {fetched:?}"
+        );
+        assert!(
+            fetched
+                .iter()
+                .any(|p| p.contains("/docker.io_") && p.ends_with(".deb")),
+            "docker.io was not fetched from the apt mirror: {fetched:?}"
+        );
+        assert_eq!(
+            in_vm(&vm, "cat /etc/apt/sources.list.d/*.list"),
+            sources_before
         );
 
         // Allowed once the file is gone: every image from the mirror.

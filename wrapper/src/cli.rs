@@ -270,6 +270,9 @@ pub struct DeployArgs {
     /// PyPI index inside the devbox.
     #[arg(long, value_name = "URL")]
     pub pypi_index: Option<String>,
+    /// Debian/Ubuntu archive mirror (base URL) for the host's apt when the deploy installs Docker.
+    #[arg(long, value_name = "URL")]
+    pub apt_mirror: Option<String>,
     /// OpenCode permission, tool=ask|allow|deny (repeatable), e.g. --opencode-permission bash=ask.
     #[arg(long = "opencode-permission", value_name = "TOOL=ask|allow|deny")]
     pub opencode_permission: Vec<String>,

@@ -263,3 +263,40 @@ run "existing_eip_is_reused" {
     error_message = "ssh command"
   }
 }
+
+# Mirrors pass through as given; on ECS the cn preset's apt mirror is the in-VPC one, an explicit one is kept, and
+# without mirrors the stack gets none.
+run "cn_mirrors_use_the_in_vpc_apt_mirror" {
+  command = plan
+
+  variables {
+    mirrors = { preset = "cn" }
+  }
+
+  assert {
+    condition     = cloudcode_stack.this.mirrors.preset == "cn" && cloudcode_stack.this.mirrors.apt == "http://mirrors.cloud.aliyuncs.com"
+    error_message = "the cn preset on ECS must use the in-VPC apt mirror"
+  }
+}
+
+run "an_explicit_apt_mirror_is_kept" {
+  command = plan
+
+  variables {
+    mirrors = { preset = "cn", apt = "https://apt.example.com" }
+  }
+
+  assert {
+    condition     = cloudcode_stack.this.mirrors.apt == "https://apt.example.com"
+    error_message = "an explicit apt mirror must be passed as given"
+  }
+}
+
+run "no_mirrors_no_mirror_settings" {
+  command = plan
+
+  assert {
+    condition     = cloudcode_stack.this.mirrors == null
+    error_message = "without mirrors the stack gets none"
+  }
+}

@@ -77,7 +77,38 @@ pub fn validate(m: &Mirrors) -> Vec<(String, Invalid)> {
     if let Some(u) = &m.pypi {
         check("pypi", https_url(u));
     }
+    if let Some(u) = &m.apt {
+        check("apt", apt_mirror(u));
+    }
     errors
+}
+
+/// `mirrors.apt`: an `http://` or `https://` base URL (host, optional port, optional path of plain characters) —
+/// the host's apt sources keep their own path after it. apt verifies the archive's signatures, so plain HTTP
+/// (what the in-VPC mirror speaks) is allowed.
+pub fn apt_mirror(v: &str) -> Rule {
+    let plain = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-_/~".contains(&b))
+    };
+    let ok = url::Url::parse(v).is_ok_and(|u| {
+        matches!(u.scheme(), "http" | "https")
+            && u.host_str().is_some()
+            && u.username().is_empty()
+            && u.password().is_none()
+            && u.query().is_none()
+            && u.fragment().is_none()
+            && plain(u.path())
+    }) && !v.ends_with('/');
+    if ok {
+        Ok(())
+    } else {
+        Err(Invalid::new(format!(
+            "{} is not an apt mirror base URL such as https://mirrors.aliyun.com (http or https, no trailing slash, \
+             no credentials or query)",
+            crate::validate::shown(v)
+        )))
+    }
 }
 
 /// `host[:port][/namespace...]`, no scheme and no tag: where the default images are pulled from.

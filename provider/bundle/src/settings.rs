@@ -72,6 +72,10 @@ pub struct Mirrors {
     /// PyPI index inside the devbox (`PIP_INDEX_URL`, `UV_DEFAULT_INDEX`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pypi: Option<String>,
+    /// Debian/Ubuntu archive mirror for the host's apt when the deploy installs Docker: every source's scheme and
+    /// host replaced by this base URL, its path kept (`/ubuntu/`, `/debian/`), for that install only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apt: Option<String>,
 }
 
 /// `mirrors` as the user writes it (the provider's block, the CLI's vars file): a preset, and fields that take
@@ -85,6 +89,7 @@ pub struct MirrorsInput {
     pub insecure_registries: Option<Vec<String>>,
     pub npm: Option<String>,
     pub pypi: Option<String>,
+    pub apt: Option<String>,
 }
 
 impl MirrorsInput {
@@ -103,6 +108,7 @@ impl MirrorsInput {
             .unwrap_or(m.insecure_registries);
         m.npm = self.npm.clone().or(m.npm);
         m.pypi = self.pypi.clone().or(m.pypi);
+        m.apt = self.apt.clone().or(m.apt);
         m
     }
 
@@ -116,12 +122,14 @@ impl MirrorsInput {
             insecure_registries: list(&m.insecure_registries),
             npm: m.npm.clone(),
             pypi: m.pypi.clone(),
+            apt: m.apt.clone(),
         }
     }
 }
 
 /// The `cn` preset: the release images in Alibaba Cloud Container Registry (Hangzhou, reachable from every
-/// mainland region), npmmirror and Alibaba Cloud's PyPI mirror.
+/// mainland region), npmmirror, Alibaba Cloud's PyPI mirror and its public apt mirror (the `cloudcode` module uses
+/// the in-VPC one, [`CN_APT_MIRROR_VPC`], on ECS).
 pub fn mirrors_preset(name: &str) -> Option<Mirrors> {
     (name == "cn").then(|| Mirrors {
         image_registry: Some(CN_IMAGE_REGISTRY.to_string()),
@@ -129,8 +137,14 @@ pub fn mirrors_preset(name: &str) -> Option<Mirrors> {
         insecure_registries: Vec::new(),
         npm: Some("https://registry.npmmirror.com".to_string()),
         pypi: Some("https://mirrors.aliyun.com/pypi/simple/".to_string()),
+        apt: Some(CN_APT_MIRROR.to_string()),
     })
 }
+
+/// Alibaba Cloud's public Debian/Ubuntu mirror.
+pub const CN_APT_MIRROR: &str = "https://mirrors.aliyun.com";
+/// The same mirror inside Alibaba Cloud's VPCs (no traffic out of the region; what ECS images use).
+pub const CN_APT_MIRROR_VPC: &str = "http://mirrors.cloud.aliyuncs.com";
 
 /// Where the release workflow pushes every image the stack runs, besides ghcr.io (see `mirrors_preset`).
 pub const CN_IMAGE_REGISTRY: &str = "registry.cn-hangzhou.aliyuncs.com/cloudcode-dev";

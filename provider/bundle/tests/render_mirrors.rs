@@ -18,6 +18,43 @@ fn compose(b: &cloudcode_bundle::Bundle) -> serde_yaml::Value {
 }
 
 #[test]
+fn an_apt_mirror_is_a_base_url_and_anything_else_is_refused_naming_it() {
+    use cloudcode_bundle::mirrors::apt_mirror;
+    for ok in [
+        "https://mirrors.aliyun.com",
+        "http://mirrors.cloud.aliyuncs.com",
+        "http://10.0.0.5:8080/apt",
+    ] {
+        assert!(apt_mirror(ok).is_ok(), "{ok}");
+    }
+    for bad in [
+        "mirrors.aliyun.com",
+        "ftp://mirrors.aliyun.com",
+        "https://mirrors.aliyun.com/",
+        "https://user:pw@mirrors.aliyun.com",
+        "https://mirrors.aliyun.com/?x=1",
+        "http://mirror#x",
+        "http://mirror/a b",
+    ] {
+        assert!(apt_mirror(bad).is_err(), "{bad}");
+    }
+    let err = render(
+        &with(Mirrors {
+            apt: Some("ftp://x".into()),
+            ..Mirrors::default()
+        }),
+        &secrets_fixed(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("mirrors.apt"), "{err}");
+    assert_eq!(
+        mirrors_preset("cn").unwrap().apt.as_deref(),
+        Some("https://mirrors.aliyun.com")
+    );
+}
+
+#[test]
 fn default_images_come_from_the_mirror_registry_and_explicit_ones_as_given() {
     let mut s = with(Mirrors {
         image_registry: Some("10.0.0.5:5000/team".into()),

@@ -291,8 +291,18 @@ pub async fn deploy(r: &dyn Remote, p: &DeployParams<'_>) -> Result<DeployOutcom
         }
         let mode = if p.install_docker { "install" } else { "start" };
         tracing::info!(host = %host, mode, archives = pending.len(), "preparing Docker");
+        // The apt mirror (`mirrors.apt`), for this install only.
+        let apt_mirror = p
+            .bundle
+            .manifest
+            .inputs
+            .mirrors
+            .as_ref()
+            .and_then(|m| m.apt.as_deref())
+            .unwrap_or("");
+        let command = format!("sh -s -- {mode} {}", sh_quote(apt_mirror));
         let install = async {
-            r.run(&format!("sh -s -- {mode}"), Some(DOCKER.as_bytes()))
+            r.run(&command, Some(DOCKER.as_bytes()))
                 .await
                 .map_err(|e| step(&host, "installing Docker", e))
         };

@@ -152,8 +152,8 @@ pub fn schema() -> Schema {
             "mirrors",
             vec![
                 s("preset").optional().validate_str(rule_mirrors_preset).description(
-                    "`cn`: the release images from Alibaba Cloud Container Registry (Hangzhou), npm from npmmirror and \
-                     PyPI from Alibaba Cloud's mirror. Every other field overrides the preset's.",
+                    "`cn`: the release images from Alibaba Cloud Container Registry (Hangzhou), npm from npmmirror, \
+                     PyPI and apt from Alibaba Cloud's mirrors. Every other field overrides the preset's.",
                 ),
                 s("image_registry").optional().validate_str(cloudcode_bundle::mirrors::image_registry).description(
                     "Registry and namespace the default images are pulled from instead of Docker Hub and ghcr.io, \
@@ -173,6 +173,12 @@ pub fn schema() -> Schema {
                 ),
                 s("pypi").optional().validate_str(rule::https_url).description(
                     "PyPI index inside the devbox (`PIP_INDEX_URL`, `UV_DEFAULT_INDEX`).",
+                ),
+                s("apt").optional().validate_str(cloudcode_bundle::mirrors::apt_mirror).description(
+                    "Debian/Ubuntu archive mirror for the host's apt when the deploy installs Docker, e.g. \
+                     `http://mirrors.cloud.aliyuncs.com` inside Alibaba Cloud: each of the host's sources is read \
+                     from this base URL with its own path (`/ubuntu/`), for that install only (the host's apt \
+                     configuration is not changed). The `cn` preset uses `https://mirrors.aliyun.com`.",
                 ),
             ],
         )

@@ -87,6 +87,9 @@ pub fn configure_mirrors(
     if let Some(u) = &a.pypi_index {
         m.pypi = Some(u.clone());
     }
+    if let Some(u) = &a.apt_mirror {
+        m.apt = Some(u.clone());
+    }
     if let Some((field, e)) = cloudcode_bundle::mirrors::validate(&m.resolve())
         .into_iter()
         .next()
@@ -96,6 +99,7 @@ pub fn configure_mirrors(
             "mirrors.registry_mirrors" => "--registry-mirror",
             "mirrors.insecure_registries" => "--insecure-registry",
             "mirrors.npm" => "--npm-registry",
+            "mirrors.apt" => "--apt-mirror",
             _ => "--pypi-index",
         };
         return Err(invalid(flag, &format!("{flag} "), e));
