@@ -225,12 +225,18 @@ fn basic_example_applies_suspends_resumes_rotates_its_key_and_restores_a_larger_
                 &[("InstanceId", id), ("StoppedMode", "StopCharging")],
             )
             .expect("the agent's stop");
-        for _ in 0..50 {
+        // Stopping settles after DescribeInstances polls, as the platform's does.
+        let ids = format!("[\"{id}\"]");
+        for _ in 0..5 {
             if cloud.double.instance_status(id).as_deref() == Some("Stopped") {
                 break;
             }
-            std::thread::sleep(std::time::Duration::from_millis(200));
+            let _ = cloud.double.ecs_call(
+                "DescribeInstances",
+                &[("RegionId", REGION), ("InstanceIds", ids.as_str())],
+            );
         }
+        assert_eq!(cloud.double.instance_status(id).as_deref(), Some("Stopped"));
         vm.exec_in_vm_ok("systemctl stop ssh").expect("stop sshd");
         let plan = cloud.plan(&[]);
         let changes = plan.changes();
