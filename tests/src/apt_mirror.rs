@@ -30,7 +30,10 @@ impl AptMirror {
         let app = axum::Router::new().fallback(move |uri: Uri| {
             let (root, seen) = (root.clone(), seen.clone());
             async move {
-                let path = uri.path().to_string();
+                // apt asks for file names with their `%` encoded (`dmsetup_2%253a…` for `dmsetup_2%3a…`).
+                let path = percent_encoding::percent_decode_str(uri.path())
+                    .decode_utf8_lossy()
+                    .into_owned();
                 seen.lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .push(path.clone());
