@@ -184,11 +184,7 @@ impl EcsDouble {
         action: &str,
         params: &[(&str, &str)],
     ) -> Result<serde_json::Value, ApiError> {
-        let p = params
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        lock(&self.shared).handle_ram(action, &p)
+        lock(&self.shared).handle_ram(action, &owned(params))
     }
 
     /// Runs an ECS action as the account (e.g. `TagResources`, `StopInstance`), unrecorded: what something
@@ -198,11 +194,7 @@ impl EcsDouble {
         action: &str,
         params: &[(&str, &str)],
     ) -> Result<serde_json::Value, ApiError> {
-        let p = params
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        lock(&self.shared).handle(action, &p)
+        lock(&self.shared).handle(action, &owned(params))
     }
 
     /// Attaches the RAM role `role_name` to an instance, as AttachInstanceRamRole does (the role must exist and trust
@@ -219,14 +211,11 @@ impl EcsDouble {
             .map(|i| i.region.clone())
             .unwrap_or_default();
         let ids = serde_json::json!([instance_id]).to_string();
-        let p = [
+        let p = owned(&[
             ("RegionId", region.as_str()),
             ("RamRoleName", role_name),
             ("InstanceIds", ids.as_str()),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+        ]);
         let answer = w.handle("AttachInstanceRamRole", &p)?;
         let item = &answer["AttachInstanceRamRoleResults"]["AttachInstanceRamRoleResult"][0];
         if item["Success"] == true {
@@ -472,4 +461,12 @@ impl Drop for EcsDouble {
             let _ = thread.join();
         }
     }
+}
+
+/// Request parameters as the handlers take them.
+fn owned(params: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
+    params
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
