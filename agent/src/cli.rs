@@ -1,5 +1,4 @@
-//! Command line of `cloudcode-agent`: `idle` reads its settings from flags or the environment the stack's
-//! Compose file sets, validates them and runs the idle agent.
+//! The `cloudcode-agent` command line: `idle`'s flags and environment, validated, then the idle agent run.
 
 use std::path::PathBuf;
 

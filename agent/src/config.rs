@@ -1,6 +1,4 @@
-//! The idle agent's validated settings (the limit is checked by `cloudcode_bundle::validate`, as at plan): the
-//! limit, how often to look, where each activity signal is read and
-//! where the metadata service and the ECS API answer.
+//! The idle agent's validated settings: the limit, how often to look, where each signal and API answers.
 
 use std::path::PathBuf;
 use std::time::Duration;

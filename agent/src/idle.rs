@@ -1,5 +1,4 @@
-//! The idle agent's loop: finds its instance through the metadata service, clears a stale idle-suspended tag, looks
-//! at the activity signals, logs each change of decision, and when idle for the limit tags and stops the instance.
+//! The idle agent's loop: identity from the metadata service, the looks, the logged decisions, tag and stop.
 
 use std::collections::BTreeMap;
 use std::time::Duration;

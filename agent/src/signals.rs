@@ -1,6 +1,4 @@
-//! The activity signals the idle agent reads: requests through Caddy (its JSON access log), busy OpenCode
-//! sessions, SSH logins on the host (utmp) and the chat bridge's store. Each answers with its newest activity, or
-//! None; a signal that cannot be read is no activity (and is logged once by the caller).
+//! The activity signals: Caddy's access log, busy OpenCode sessions, host logins (utmp), the chat store.
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;

@@ -1,5 +1,4 @@
-//! A Debian archive mirror for the test VM: the VM's own offline package repository served over plain HTTP from
-//! the host side (where nothing else is reachable), with a log of every path asked for.
+//! An apt mirror for the test VM: its offline package repository served over HTTP, with a request log.
 use std::net::SocketAddr;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};

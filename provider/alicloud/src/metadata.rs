@@ -1,5 +1,4 @@
-//! The ECS instance metadata service (`http://100.100.100.200`): the instance's id and region, and the STS
-//! credentials of the RAM role attached to it, in the hardened mode (a session token) when the service offers it.
+//! The ECS instance metadata service: instance id, region and the RAM role's STS credentials (hardened mode).
 
 use std::time::Duration;
 
