@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::framework::diag::{AttrPath, Diagnostics};
-use crate::framework::schema::{Attribute, Block, PlanModifier, Schema};
+use crate::framework::schema::{Attribute, Block, Nesting, PlanModifier, Schema};
 use crate::framework::traits::{
     ApplyRequest, Ctx, DataSource, DeleteRequest, PlanRequest, Private, ReadRequest, Resource,
     Typed,
@@ -124,7 +124,8 @@ fn attr<'a>(v: &'a Value, name: &str) -> &'a Value {
     v.get_attr(name).unwrap_or(&Value::Null)
 }
 
-/// Nulls every write-only attribute, including those of nested blocks: they never reach plan or state.
+/// Nulls every write-only attribute, including those of nested blocks and nested attributes: they never reach plan
+/// or state.
 fn null_write_only(schema: &Schema, v: &mut Value) {
     null_write_only_in(&schema.block, v);
 }
@@ -133,9 +134,7 @@ fn null_write_only_in(block: &Block, v: &mut Value) {
     if !v.is_known() || v.is_null() {
         return;
     }
-    for a in block.attributes.iter().filter(|a| a.write_only) {
-        v.set_attr(a.name.clone(), Value::Null);
-    }
+    null_write_only_attrs(&block.attributes, v);
     for b in &block.blocks {
         if let Some(Value::List(items)) = v.get_attr_mut(&b.name) {
             for item in items.iter_mut() {
@@ -145,18 +144,56 @@ fn null_write_only_in(block: &Block, v: &mut Value) {
     }
 }
 
-/// Write-only attributes set in `config` (nested blocks included), with their paths.
+/// Nulls the write-only ones of `attrs` in the object `v`, and those of their nested objects.
+fn null_write_only_attrs(attrs: &[Attribute], v: &mut Value) {
+    if !v.is_known() || v.is_null() {
+        return;
+    }
+    for a in attrs {
+        if a.write_only {
+            v.set_attr(a.name.clone(), Value::Null);
+            continue;
+        }
+        let Some(nested) = &a.nested else { continue };
+        match (a.nesting, v.get_attr_mut(&a.name)) {
+            (Nesting::Single, Some(object)) => null_write_only_attrs(nested, object),
+            (Nesting::Map, Some(Value::Map(m))) => {
+                for object in m.values_mut() {
+                    null_write_only_attrs(nested, object);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Write-only attributes set in the object `v` of `attrs` (those of nested attributes included), with their paths.
+fn write_only_set_attrs(
+    attrs: &[Attribute],
+    v: &Value,
+    path: &AttrPath,
+    out: &mut Vec<(AttrPath, String)>,
+) {
+    for a in attrs {
+        let value = attr(v, &a.name);
+        let p = path.clone().then_attr(a.name.clone());
+        if a.write_only && !value.is_null() {
+            out.push((p.clone(), a.name.clone()));
+        }
+        for (op, object) in a.nested_objects(value, &p) {
+            write_only_set_attrs(a.nested.as_deref().unwrap_or_default(), object, &op, out);
+        }
+    }
+}
+
+/// Write-only attributes set in `config` (nested blocks and attributes included), with their paths.
 fn write_only_set(
     block: &Block,
     config: &Value,
     path: &AttrPath,
     out: &mut Vec<(AttrPath, String)>,
 ) {
-    for a in block.attributes.iter().filter(|a| a.write_only) {
-        if !attr(config, &a.name).is_null() {
-            out.push((path.clone().then_attr(a.name.clone()), a.name.clone()));
-        }
-    }
+    write_only_set_attrs(&block.attributes, config, path, out);
     for b in &block.blocks {
         if let Some(Value::List(items)) = config.get_attr(&b.name) {
             for (i, item) in items.iter().enumerate() {
@@ -530,5 +567,48 @@ mod tests {
         let mut unknown = Value::Unknown;
         null_write_only(&schema(), &mut unknown);
         assert_eq!(unknown, Value::Unknown);
+    }
+
+    #[test]
+    fn write_only_attributes_of_map_nested_objects_are_nulled_and_found_per_key() {
+        let schema = Schema::new(
+            0,
+            Block::new("thing").attribute(Attribute::map_of_objects(
+                "apps",
+                vec![
+                    Attribute::string("image").optional(),
+                    Attribute::map_of("env_wo", Type::String)
+                        .optional()
+                        .write_only(),
+                ],
+            )),
+        );
+        let app = |env: Value| {
+            Value::Object(
+                [
+                    ("image".to_string(), Value::string("i")),
+                    ("env_wo".to_string(), env),
+                ]
+                .into(),
+            )
+        };
+        let env = Value::Map([("K".to_string(), Value::string("v"))].into());
+        let apps = |a: Value, b: Value| {
+            Value::Object(
+                [(
+                    "apps".to_string(),
+                    Value::Map([("a".to_string(), a), ("b".to_string(), b)].into()),
+                )]
+                .into(),
+            )
+        };
+        let mut v = apps(app(env), app(Value::Null));
+        let mut set = Vec::new();
+        write_only_set(&schema.block, &v, &AttrPath::default(), &mut set);
+        let names: Vec<String> = set.iter().map(|(p, _)| p.to_string()).collect();
+        assert_eq!(names.len(), 1, "only the app that sets it: {names:?}");
+        assert!(names[0].contains("\"a\"") && names[0].contains("env_wo"), "{names:?}");
+        null_write_only(&schema, &mut v);
+        assert_eq!(v, apps(app(Value::Null), app(Value::Null)));
     }
 }

@@ -9,7 +9,7 @@ pub mod typed;
 
 pub use diag::{AttrPath, Diagnostic, Diagnostics, Severity};
 pub use erased::{data_source, resource, AnyDataSource, AnyResource};
-pub use schema::{Attribute, Block, PlanModifier, Schema};
+pub use schema::{Attribute, Block, Nesting, PlanModifier, Schema};
 pub use traits::{
     ApplyRequest, Ctx, DataSource, DeleteRequest, Function, FunctionError, Parameter, PlanRequest,
     Private, Provider, ReadRequest, Resource, Typed,

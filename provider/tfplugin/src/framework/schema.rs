@@ -21,13 +21,23 @@ pub enum PlanModifier {
     UseStateForUnknown,
 }
 
+/// How a nested attribute holds its objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nesting {
+    /// One object: `name = { ... }`.
+    Single,
+    /// Objects by key: `name = { key = { ... } }`.
+    Map,
+}
+
 /// One attribute of a block.
 #[derive(Clone)]
 pub struct Attribute {
     pub name: String,
     pub ty: Type,
-    /// Nested attributes (`SINGLE` nesting) instead of a plain type.
+    /// Nested attributes instead of a plain type, held as `nesting` says.
     pub nested: Option<Vec<Attribute>>,
+    pub nesting: Nesting,
     pub description: String,
     pub required: bool,
     pub optional: bool,
@@ -57,6 +67,7 @@ impl Attribute {
             name: name.to_string(),
             ty,
             nested: None,
+            nesting: Nesting::Single,
             description: String::new(),
             required: false,
             optional: false,
@@ -90,6 +101,31 @@ impl Attribute {
         let mut a = Self::new(name, ty);
         a.nested = Some(attributes);
         a
+    }
+    /// A map of nested objects made of `attributes` (`name = { key = { ... } }`); each object's attributes may be
+    /// optional, write-only or validated like a block's.
+    pub fn map_of_objects(name: &str, attributes: Vec<Attribute>) -> Self {
+        let ty = Type::Map(Box::new(object_type(&attributes)));
+        let mut a = Self::new(name, ty);
+        a.nested = Some(attributes);
+        a.nesting = Nesting::Map;
+        a
+    }
+    /// The objects of a nested attribute's value `v` with their paths below `path` (none for a plain attribute or a
+    /// null/unknown value).
+    pub fn nested_objects<'v>(&self, v: &'v Value, path: &AttrPath) -> Vec<(AttrPath, &'v Value)> {
+        if self.nested.is_none() || !v.is_known() || v.is_null() {
+            return Vec::new();
+        }
+        match (self.nesting, v) {
+            (Nesting::Single, _) => vec![(path.clone(), v)],
+            (Nesting::Map, Value::Map(m)) => m
+                .iter()
+                .filter(|(_, o)| o.is_known() && !o.is_null())
+                .map(|(k, o)| (path.clone().then_key(k.clone()), o))
+                .collect(),
+            _ => Vec::new(),
+        }
     }
 
     pub fn description(mut self, markdown: &str) -> Self {
@@ -175,7 +211,10 @@ impl Attribute {
                 Vec::new(),
                 Some(pb::schema::Object {
                     attributes: attrs.iter().map(Attribute::to_proto).collect(),
-                    nesting: pb::schema::object::NestingMode::Single as i32,
+                    nesting: match self.nesting {
+                        Nesting::Single => pb::schema::object::NestingMode::Single,
+                        Nesting::Map => pb::schema::object::NestingMode::Map,
+                    } as i32,
                     ..Default::default()
                 }),
             ),
@@ -294,10 +333,10 @@ fn validate_attribute(a: &Attribute, v: &Value, path: &AttrPath, diags: &mut Dia
     if !v.is_known() || v.is_null() {
         return;
     }
-    if let Some(nested) = &a.nested {
-        for n in nested {
-            let nv = v.get_attr(&n.name).unwrap_or(&Value::Null);
-            validate_attribute(n, nv, &path.clone().then_attr(n.name.clone()), diags);
+    for (p, object) in a.nested_objects(v, path) {
+        for n in a.nested.iter().flatten() {
+            let nv = object.get_attr(&n.name).unwrap_or(&Value::Null);
+            validate_attribute(n, nv, &p.clone().then_attr(n.name.clone()), diags);
         }
     }
     for check in &a.validators {
