@@ -2,6 +2,7 @@
 //! (Compose file, Caddyfile, Authelia configuration and users database, devbox build files, env file, the
 //! host-secret bootstrap script and `manifest.json`), used by the provider and the CLI without gRPC.
 
+pub mod apps;
 pub mod escape;
 pub mod mirrors;
 pub mod password;
@@ -9,6 +10,7 @@ pub mod proxy;
 pub mod render;
 pub mod runtime;
 pub mod settings;
+pub mod tree;
 pub mod validate;
 
 pub use password::{existing_password_hash, hash_password, HashError};

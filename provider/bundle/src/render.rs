@@ -468,8 +468,10 @@ pub fn forward_auth_uri(domain: &str, port: Option<u16>) -> String {
 pub fn render(settings: &Settings, secrets: &Secrets) -> Result<Bundle, RenderError> {
     check_inputs(settings, secrets)?;
     let env = environment()?;
-    let base = base_context(settings);
+    let apps = crate::apps::render::render(settings, secrets)?;
+    let base = context! { ..base_context(settings), ..apps_context(&apps) };
     let mut files = config_files(env, settings, &base)?;
+    files.extend(apps.files);
     files.extend(secret_files(env, secrets, &base)?);
     files.extend(crate::proxy::secret_files(env, settings, secrets, &base)?);
     if let Some(daemon) = crate::mirrors::daemon_json(settings)? {
@@ -544,6 +546,16 @@ fn check_inputs(settings: &Settings, secrets: &Secrets) -> Result<(), RenderErro
             errors.push((source.into(), e));
         }
     }
+    for (app, env) in &secrets.app_secret_env {
+        for (k, v) in env {
+            let field = format!("apps.{app}.secret_env_wo.{k}");
+            for r in [crate::apps::env_name(k), crate::apps::secret_env_value(v)] {
+                if let Err(e) = r {
+                    errors.push((field.clone(), e));
+                }
+            }
+        }
+    }
     if errors.is_empty() {
         Ok(())
     } else {
@@ -614,6 +626,20 @@ fn base_context(s: &Settings) -> Value {
             no_proxy => crate::proxy::no_proxy(s),
             source => crate::proxy::SOURCE,
         }),
+    }
+}
+
+/// What the templates render the apps and static sites from.
+fn apps_context(a: &crate::apps::RenderedApps) -> Value {
+    context! {
+        apps => Value::from_serialize(&a.compose),
+        app_volumes => Value::from_serialize(&a.volumes),
+        host_routes => Value::from_serialize(&a.host_routes),
+        path_routes => Value::from_serialize(&a.path_routes),
+        auth_rules => Value::from_serialize(&a.auth_rules),
+        has_sites => a.has_sites,
+        sites_dir => crate::apps::SITES_DIR,
+        sites_mount => crate::apps::SITES_MOUNT,
     }
 }
 
@@ -889,6 +915,15 @@ fn manifest(s: &Settings, files: &BTreeMap<String, File>) -> Manifest {
                 .map(|path| SecretFile {
                     path: path.into(),
                     source: crate::proxy::SOURCE.into(),
+                }),
+        )
+        .chain(
+            s.apps
+                .iter()
+                .filter(|(_, a)| a.secret_env_wo_version.is_some())
+                .map(|(name, _)| SecretFile {
+                    path: crate::apps::secret_env_path(name),
+                    source: crate::apps::SECRET_ENV_SOURCE.into(),
                 }),
         )
         .collect(),

@@ -239,6 +239,12 @@ pub struct Settings {
     /// Idle auto-suspend; `None`: off (no `idle` service). Left out of the manifest when off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idle_suspend: Option<IdleSuspend>,
+    /// The user's own apps by name (`apps`); left out of the manifest when there are none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub apps: BTreeMap<String, crate::apps::App>,
+    /// Static sites by name (`static_sites`); left out of the manifest when there are none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub static_sites: BTreeMap<String, crate::apps::StaticSite>,
 }
 
 /// Idle auto-suspend (`idle_suspend_after` of `cloudcode_stack`): the agent stops the instance after this long
@@ -280,6 +286,8 @@ impl Settings {
             no_proxy: Vec::new(),
             mirrors: None,
             idle_suspend: None,
+            apps: BTreeMap::new(),
+            static_sites: BTreeMap::new(),
         }
     }
 
@@ -373,6 +381,8 @@ pub struct Secrets {
     pub im_proxy: Option<String>,
     /// `proxy_wo`, the stack's outbound proxy (a URL that may carry credentials).
     pub proxy: Option<String>,
+    /// `apps.<name>.secret_env_wo` by app, for the apps whose secret env this apply supplies.
+    pub app_secret_env: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -394,6 +404,10 @@ impl std::fmt::Debug for Secrets {
             )
             .field("im_proxy", &r(&self.im_proxy))
             .field("proxy", &r(&self.proxy))
+            .field(
+                "app_secret_env",
+                &self.app_secret_env.keys().collect::<Vec<_>>(),
+            )
             .finish()
     }
 }

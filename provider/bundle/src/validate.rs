@@ -977,6 +977,7 @@ pub fn validate(s: &Settings) -> Vec<(String, Invalid)> {
     if let Some(im) = &s.im {
         check_im(im, &mut check);
     }
+    out.extend(crate::apps::validate(&s.apps, &s.static_sites, &s.domain));
     out
 }
 
