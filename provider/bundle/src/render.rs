@@ -548,7 +548,7 @@ fn check_inputs(settings: &Settings, secrets: &Secrets) -> Result<(), RenderErro
     }
     for (app, env) in &secrets.app_secret_env {
         for (k, v) in env {
-            let field = format!("apps.{app}.secret_env_wo.{k}");
+            let field = format!("app_secret_env_wo.{app}.{k}");
             for r in [crate::apps::env_name(k), crate::apps::secret_env_value(v)] {
                 if let Err(e) = r {
                     errors.push((field.clone(), e));

@@ -381,7 +381,7 @@ pub struct Secrets {
     pub im_proxy: Option<String>,
     /// `proxy_wo`, the stack's outbound proxy (a URL that may carry credentials).
     pub proxy: Option<String>,
-    /// `apps.<name>.secret_env_wo` by app, for the apps whose secret env this apply supplies.
+    /// `app_secret_env_wo` (by app), for the apps whose secret env this apply supplies.
     pub app_secret_env: BTreeMap<String, BTreeMap<String, String>>,
 }
 

@@ -241,7 +241,7 @@ fn a_supplied_secret_env_goes_to_a_0600_secret_file_and_never_into_the_manifest(
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("apps.admin.secret_env_wo.BAD") && !e.contains("it's"),
+        e.contains("app_secret_env_wo.admin.BAD") && !e.contains("it's"),
         "{e}"
     );
 }

@@ -46,6 +46,8 @@ pub fn settings_for(cfg: &StackConfig) -> Result<Settings> {
         .mirrors
         .as_ref()
         .map(cloudcode_bundle::MirrorsInput::resolve);
+    s.apps = cfg.apps.clone();
+    s.static_sites = cfg.static_sites.clone();
     if cfg.im_enabled() {
         // The provider derives the box id from the resource id, `user@host:port/remote_dir`.
         let id = format!(
@@ -90,6 +92,8 @@ pub fn run(name: &str, out: &Path) -> Result<()> {
         im_dingtalk_client_secret: Some(MASK.to_string()),
         im_proxy: Some(format!("http://{MASK}.invalid")),
         proxy: Some(format!("http://{MASK}.invalid")),
+        // The apps' secret env files are left out (their keys are not in the configuration).
+        app_secret_env: Default::default(),
     };
     let bundle =
         cloudcode_bundle::render(&settings, &secrets).map_err(|e| Error::Input(e.to_string()))?;

@@ -19,7 +19,7 @@ pub const SITES_DIR: &str = "sites";
 /// Where Caddy sees `sites/`.
 pub const SITES_MOUNT: &str = "/srv/sites";
 /// The write-only attribute an app's secret env comes from.
-pub const SECRET_ENV_SOURCE: &str = "apps.secret_env_wo";
+pub const SECRET_ENV_SOURCE: &str = "app_secret_env_wo";
 /// `auth` values, strongest first; `two_factor` is the default.
 pub const AUTH_MODES: [&str; 3] = ["two_factor", "one_factor", "public"];
 
@@ -45,7 +45,7 @@ pub struct App {
     pub auth: Option<String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
-    /// Version of the write-only `secret_env_wo`; `None`: the app has no secret env.
+    /// Version of its entry in the write-only `app_secret_env_wo`; `None`: the app has no secret env.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret_env_wo_version: Option<i64>,
     /// Volume name → path in the container (Compose volume `app_<name>_<volume>`, kept on destroy).

@@ -99,7 +99,7 @@ pub fn render(s: &Settings, secrets: &Secrets) -> Result<RenderedApps, RenderErr
             continue;
         }
         let mut text = format!(
-            "# Rendered by cloudcode {}: the secret env of app {name} (apps.{name}.secret_env_wo).\n",
+            "# Rendered by cloudcode {}: the secret env of app {name} (app_secret_env_wo).\n",
             crate::CLOUDCODE_VERSION
         );
         for (k, v) in env {

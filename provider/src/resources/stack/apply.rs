@@ -32,13 +32,13 @@ pub struct Work<'a> {
     pub caddyfile_changed: bool,
     pub devbox: DevboxPlan,
     /// The services every deploy checks (`devbox`: the serving colour).
-    pub services: &'a [&'a str],
+    pub services: &'a [String],
     pub build_devbox: bool,
     pub terminal: bool,
     pub ensure_secrets: &'a str,
     pub domain: &'a str,
     /// Files these settings no longer use, relative to `dir`.
-    pub retired: Vec<&'a str>,
+    pub retired: Vec<String>,
     pub health_timeout: Duration,
 }
 
@@ -204,7 +204,7 @@ fn plan(w: &Work<'_>) -> String {
     let mut up: Vec<&str> = w
         .services
         .iter()
-        .copied()
+        .map(String::as_str)
         .filter(|s| !runtime::is_devbox(s))
         .collect();
     if let DevboxPlan::Start { service } = &w.devbox {
@@ -267,7 +267,7 @@ mod tests {
             manifest: None,
             caddyfile_changed: false,
             devbox,
-            services: &["caddy", "authelia", "devbox"],
+            services: &["caddy".into(), "authelia".into(), "devbox".into()],
             build_devbox: false,
             terminal: true,
             ensure_secrets: "bin/ensure-secrets.sh",

@@ -240,8 +240,8 @@ pub struct DeployParams<'a> {
     pub install_docker: bool,
     pub image_archives: &'a [PathBuf],
     pub build_devbox: bool,
-    /// The services that must run (see [`services`]).
-    pub services: &'static [&'static str],
+    /// The services that must run (see [`services`]; the apps' after them).
+    pub services: &'a [String],
     /// Until containers are healthy and the site answers.
     pub health_timeout: Duration,
     pub cancel: &'a CancellationToken,
@@ -407,7 +407,12 @@ impl<'a> Work<'a> {
                 .retired
                 .iter()
                 .filter(|f| facts.has_file(f))
-                .map(String::as_str)
+                .cloned()
+                .chain(cloudcode_bundle::apps::stale(
+                    p.bundle,
+                    facts.files.keys().map(String::as_str),
+                    facts.secrets.iter().map(String::as_str),
+                ))
                 .collect(),
             health_timeout: p.health_timeout,
         }
@@ -443,9 +448,10 @@ fn finish(
         .services
         .iter()
         .filter(|s| {
-            facts.services.get(**s).map(|x| &x.id) != answer.facts.services.get(**s).map(|x| &x.id)
+            facts.services.get(s.as_str()).map(|x| &x.id)
+                != answer.facts.services.get(s.as_str()).map(|x| &x.id)
         })
-        .map(|s| s.to_string())
+        .cloned()
         .collect();
     outcome.caddy_reloaded = answer.caddy_reloaded;
     // The facts were taken before leftover containers (a removed service's) were removed: only those that run.
@@ -453,7 +459,7 @@ fn finish(
         .facts
         .services
         .into_iter()
-        .filter(|(name, _)| p.services.contains(&name.as_str()))
+        .filter(|(name, _)| p.services.contains(name))
         .collect();
     tracing::info!(domain, recreated = ?outcome.recreated, caddy_reloaded = outcome.caddy_reloaded, "deployed");
     outcome.facts_before = facts;

@@ -5,6 +5,7 @@
 //! `host.rs`, which knows nothing of Terraform.
 
 mod apply;
+mod apps;
 mod archive;
 mod connect;
 mod devbox;
@@ -86,6 +87,8 @@ fn settings(c: &StackState, domain: &str) -> cloudcode_bundle::Settings {
             after,
             ecs_endpoint: c.idle_suspend_endpoint.clone(),
         });
+    s.apps = apps::apps(&c.apps);
+    s.static_sites = apps::sites(&c.static_sites);
     s.im = c.im().map(|b| {
         let mut im = cloudcode_bundle::ImSettings::new(&stack_id(c));
         im.telegram_token_wo_version = b.telegram_token_wo_version;
@@ -136,6 +139,24 @@ fn field_path(field: &str) -> (String, AttrPath) {
     }
     if let Some(rest) = field.strip_prefix("im.") {
         return ("im".into(), im_path(rest));
+    }
+    // `apps.api.env.KEY` → apps["api"].env["KEY"]; `app_secret_env_wo.api.KEY` → app_secret_env_wo["api"]["KEY"].
+    if let Some((top @ ("apps" | "static_sites" | "app_secret_env_wo"), rest)) =
+        field.split_once('.')
+    {
+        let mut parts = rest.splitn(3, '.');
+        let mut path = AttrPath::attr(top).then_key(parts.next().unwrap_or_default());
+        if top == "app_secret_env_wo" {
+            if let Some(k) = parts.next() {
+                path = path.then_key(k);
+            }
+        } else if let Some(attr) = parts.next() {
+            path = path.then_attr(attr);
+            if let Some(k) = parts.next() {
+                path = path.then_key(k);
+            }
+        }
+        return (top.to_string(), path);
     }
     match field.split_once('.') {
         Some((top, key)) => (top.to_string(), AttrPath::attr(top).then_key(key)),
@@ -208,6 +229,18 @@ fn validate_config(config: &Typed<StackState>, diags: &mut Diagnostics) {
             "Write-only values are applied when their version changes: set proxy_wo_version = 1, and bump it \
              whenever the proxy changes.",
         );
+    }
+    if !unknown("apps") && !unknown("app_secret_env_wo") {
+        for name in apps::secret_env_without_version(&c.apps, &c.app_secret_env_wo) {
+            diags.error_at(
+                AttrPath::attr("app_secret_env_wo").then_key(name.clone()),
+                format!("apps.{name}.secret_env_wo_version is required with app_secret_env_wo[\"{name}\"]"),
+                format!(
+                    "Write-only values are applied when their version changes: give app {name:?} \
+                     secret_env_wo_version = 1 in apps, and bump it whenever its secret env changes."
+                ),
+            );
+        }
     }
     if let Some(b) = c.im().filter(|_| !unknown("im")) {
         for (secret, version_attr, value, version) in im_write_only(b) {
@@ -491,7 +524,7 @@ fn refuse_authelia_downgrade(
 }
 
 /// The attributes the rendered files depend on (an unknown one leaves `files` unknown in the plan).
-const RENDER_INPUTS: [&str; 27] = [
+const RENDER_INPUTS: [&str; 29] = [
     "host",
     "domain",
     "fallback_domain_service",
@@ -519,6 +552,8 @@ const RENDER_INPUTS: [&str; 27] = [
     "idle_suspend_after",
     "idle_suspend_endpoint",
     "im",
+    "apps",
+    "static_sites",
 ];
 
 fn stack_id(s: &StackState) -> String {
@@ -574,6 +609,18 @@ fn render(
     };
     match cloudcode_bundle::render(&settings, secrets) {
         Ok(b) => Some(b),
+        // A directory of an app or site that cannot be used: said at its attribute.
+        Err(cloudcode_bundle::RenderError::Invalid(errors)) => {
+            for (field, invalid) in errors {
+                let (top, path) = field_path(&field);
+                diags.error_at(
+                    path,
+                    format!("Invalid value for {top}"),
+                    invalid.to_string(),
+                );
+            }
+            None
+        }
         Err(e) => {
             diags.error("Could not render the deployment files", e.to_string());
             None
@@ -660,6 +707,11 @@ async fn secrets_for(
         secrets.im_dingtalk_client_secret = bumped(dingtalk, d0.3);
         secrets.im_proxy = bumped(proxy, p0.3);
     }
+    secrets.app_secret_env = apps::secret_env_to_apply(
+        &planned.apps,
+        prior.map(|p| &p.apps),
+        &req.config.app_secret_env_wo,
+    );
     Some(secrets)
 }
 
@@ -718,7 +770,7 @@ impl Stack {
             install_docker: state.docker_install.as_deref() != Some("skip"),
             image_archives: &archives,
             build_devbox: state.devbox_build.unwrap_or(false),
-            services: state.services_run(),
+            services: &state.services_run(),
             health_timeout: connect::phase_timeout(&state, phase),
             cancel: &req.ctx.cancel,
         };
@@ -881,7 +933,7 @@ impl Resource for Stack {
                             (
                                 s.to_string(),
                                 f.services
-                                    .get(*s)
+                                    .get(s.as_str())
                                     .map(|x| x.read_status())
                                     .unwrap_or("missing".into()),
                             )

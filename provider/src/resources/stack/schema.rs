@@ -258,6 +258,14 @@ pub fn schema() -> Schema {
         .attribute(b("destroy_volumes").default(Value::bool(false)).description(
             "With `remote_teardown`, also delete the volumes (workspace, sessions, passkeys). Default `false`.",
         ))
+        // --- your own apps and static sites ----------------------------------------------------------------
+        .attribute(apps_attribute())
+        .attribute(static_sites_attribute())
+        .attribute(Attribute::map_of("app_secret_env_wo", Type::Map(Box::new(Type::String))).optional().sensitive().write_only().description(
+            "Secret environment of the apps: app name → variables. **Write-only**: never stored; written to \
+             `secrets/app-<name>.env` (0600) on the host when that app's `secret_env_wo_version` changes, otherwise \
+             the host keeps what it has.",
+        ))
         // --- the chat bridge ----------------------------------------------------------------------------
         .single_block("im", im_block())
         // --- results -------------------------------------------------------------------------------------
@@ -277,6 +285,97 @@ pub fn schema() -> Schema {
             "The Authelia image deployed on the host (`images.authelia`, or the provider's pinned default). A later \
              plan with an older Authelia version is refused unless `allow_authelia_downgrade`.",
         )),
+    )
+}
+
+fn host_and_auth() -> [Attribute; 2] {
+    let s = Attribute::string;
+    [
+        s("host").optional().description(
+            "Where it is served: `<name>.<domain>` by default; a DNS label (`api` → `api.<domain>`), a name under \
+             the domain, or a path on the main site (`/api`, the prefix stripped before the request reaches it). \
+             One login covers the domain and its subdomains.",
+        ),
+        s("auth").optional().validate_str(|v| {
+            if cloudcode_bundle::apps::AUTH_MODES.contains(&v) {
+                Ok(())
+            } else {
+                Err(format!("{v:?} is not one of \"two_factor\", \"one_factor\", \"public\""))
+            }
+        }).description(
+            "`two_factor` (default: password and passkey/TOTP), `one_factor` (password) or `public` (no login; \
+             still HTTPS with HSTS).",
+        ),
+    ]
+}
+
+/// `apps`: the user's own containers behind the same HTTPS and login.
+fn apps_attribute() -> Attribute {
+    let s = Attribute::string;
+    let n = Attribute::number;
+    let [host, auth] = host_and_auth();
+    Attribute::map_of_objects(
+        "apps",
+        vec![
+            s("image").optional().validate_str(rule::image_ref).description(
+                "The image to run. Exactly one of `image` and `build`.",
+            ),
+            s("build").optional().description(
+                "A local directory with a `Dockerfile` at its top: uploaded to `<remote_dir>/apps/<name>/` (only \
+                 changed files move, deleted ones are removed; `.gitignore` and `.cloudcodeignore` are honoured) \
+                 and built on the host. A changed file rebuilds and replaces this app only.",
+            ),
+            n("port").required().validate_i64(|p| {
+                if (1..=65535).contains(&p) {
+                    Ok(())
+                } else {
+                    Err(format!("must be a TCP port between 1 and 65535, got {p}"))
+                }
+            }).description("The port the app listens on inside its container."),
+            host,
+            auth,
+            Attribute::map_of("env", Type::String).optional().description("Environment variables (not secret; they are stored in state)."),
+            n("secret_env_wo_version").optional().description(
+                "Set (e.g. `1`) to give the app its entry of `app_secret_env_wo`; bump it to apply new values.",
+            ),
+            Attribute::map_of("volumes", Type::String).optional().description(
+                "Named volumes: name → path in the container (`app_<name>_<volume>` on the host). Kept when the \
+                 app is removed or the stack destroyed, unless `destroy_volumes`.",
+            ),
+            s("health").optional().description(
+                "An HTTP path Caddy checks every 10 s (active health check) before sending requests to the app; \
+                 the image needs no curl or shell.",
+            ),
+            Attribute::list_of("command", Type::String).optional().description("The command, instead of the image's."),
+            s("memory").optional().description("Memory limit, e.g. `\"256m\"` or `\"1g\"`."),
+        ],
+    )
+    .optional()
+    .description(
+        "Your own apps by name (`^[a-z][a-z0-9-]{0,30}$`): each a Compose service `app-<name>` on the stack's \
+         network, served by Caddy over HTTPS with the login its `auth` asks for. They publish no port.",
+    )
+}
+
+/// `static_sites`: local directories served by Caddy.
+fn static_sites_attribute() -> Attribute {
+    let [host, auth] = host_and_auth();
+    Attribute::map_of_objects(
+        "static_sites",
+        vec![
+            Attribute::string("dir").required().description(
+                "The local directory to serve: uploaded to `<remote_dir>/sites/<name>/` (only changed files \
+                 move, deleted ones are removed).",
+            ),
+            host,
+            auth,
+        ],
+    )
+    .optional()
+    .description(
+        "Static sites by name, served by Caddy's file server with zstd/gzip and cache headers (names with a content \
+         hash such as `app.3f2a9c1b.js` immutable, everything else revalidated). For public front-ends at scale, \
+         see the `static-site` module (OSS + CDN).",
     )
 }
 

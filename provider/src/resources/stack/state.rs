@@ -65,6 +65,9 @@ pub struct StackState {
     pub idle_suspend_endpoint: Option<String>,
     /// The `im` block (at most one element; empty: no chat bridge).
     pub im: Vec<ImBlock>,
+    pub apps: Option<BTreeMap<String, super::apps::AppState>>,
+    pub static_sites: Option<BTreeMap<String, super::apps::SiteState>>,
+    pub app_secret_env_wo: Option<BTreeMap<String, BTreeMap<String, String>>>,
 }
 
 /// The `im` block.
@@ -88,9 +91,18 @@ impl StackState {
         self.im.first()
     }
 
-    /// The services this stack runs (`services` shows them).
-    pub fn services_run(&self) -> &'static [&'static str] {
+    /// The services this stack runs (`services` shows them): the built-in ones, then each app's.
+    pub fn services_run(&self) -> Vec<String> {
         super::host::services(self.im().is_some(), self.idle_suspend_after.is_some())
+            .iter()
+            .map(|s| s.to_string())
+            .chain(
+                self.apps
+                    .iter()
+                    .flatten()
+                    .map(|(name, _)| cloudcode_bundle::apps::service(name)),
+            )
+            .collect()
     }
 
     /// The directory on the host.
@@ -169,6 +181,18 @@ impl StackState {
                     ..ImBlock::default()
                 })
                 .collect();
+        self.apps = (!i.apps.is_empty()).then(|| {
+            i.apps
+                .iter()
+                .map(|(k, a)| (k.clone(), super::apps::AppState::from_app(a)))
+                .collect()
+        });
+        self.static_sites = (!i.static_sites.is_empty()).then(|| {
+            i.static_sites
+                .iter()
+                .map(|(k, s)| (k.clone(), super::apps::SiteState::from_site(s)))
+                .collect()
+        });
         let mut files = m.files.clone();
         files.insert(
             cloudcode_bundle::paths::MANIFEST.to_string(),

@@ -607,7 +607,10 @@ mod tests {
         write_only_set(&schema.block, &v, &AttrPath::default(), &mut set);
         let names: Vec<String> = set.iter().map(|(p, _)| p.to_string()).collect();
         assert_eq!(names.len(), 1, "only the app that sets it: {names:?}");
-        assert!(names[0].contains("\"a\"") && names[0].contains("env_wo"), "{names:?}");
+        assert!(
+            names[0].contains("\"a\"") && names[0].contains("env_wo"),
+            "{names:?}"
+        );
         null_write_only(&schema, &mut v);
         assert_eq!(v, apps(app(Value::Null), app(Value::Null)));
     }

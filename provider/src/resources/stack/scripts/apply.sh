@@ -185,11 +185,12 @@ while :; do
   bad="" final=0
   for s in $services; do
     st=$(service_status "$s" "$in/facts")
+    v=since_$(printf '%s' "$s" | tr -c 'A-Za-z0-9_' _) # app services have '-' in their names
     case $st in
-      running) unset "since_$s" ;;
+      running) unset "$v" ;;
       *unhealthy*)
-        eval "since=\${since_$s:-}"
-        [ -n "$since" ] || { since=$(now); eval "since_$s=$since"; }
+        eval "since=\${$v:-}"
+        [ -n "$since" ] || { since=$(now); eval "$v=$since"; }
         [ $(($(now) - since)) -ge "$grace_s" ] && final=1
         bad="$bad, $s: $st" ;;
       exited* | dead*) final=1 bad="$bad, $s: $st" ;;
@@ -226,6 +227,9 @@ fi
 if [ -n "$retired" ]; then
   # shellcheck disable=SC2086
   rm -f $retired && { rmdir im 2>/dev/null || true; }
+  # Directories of apps' and sites' files left empty (a deleted folder, a removed app or site).
+  for d in apps sites; do [ -d "$d" ] && find "$d" -depth -type d -empty -delete 2>/dev/null; done
+  true
 fi
 
 # 10. The manifest marks a complete generation (import reads it).
