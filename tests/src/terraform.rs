@@ -307,9 +307,13 @@ impl Workdir {
         self.env.retain(|(k, _)| k != key);
     }
 
-    /// Writes or replaces a file in the working directory.
+    /// Writes or replaces a file in the working directory (its directories created).
     pub fn write(&self, name: &str, content: &str) -> Result<()> {
-        Ok(std::fs::write(self.dir.path().join(name), content)?)
+        let path = self.dir.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        Ok(std::fs::write(path, content)?)
     }
 
     /// Runs `terraform <args>` here.

@@ -295,3 +295,156 @@ fn provider_run_by_hand_prints_a_human_sentence_and_exits_1() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("plugin for Terraform"), "{err}");
 }
+
+/// Apps and static sites refused at validate, each error at its element's attribute with one sentence.
+const BAD_APPS: &[(&str, &str)] = &[
+    (
+        r#"apps = { api = { port = 8000 } }"#,
+        "set image (an image reference) or build",
+    ),
+    (
+        r#"apps = { api = { image = "nginx:1", build = "./api", port = 80 } }"#,
+        "either image or build, not both",
+    ),
+    (
+        r#"apps = { api = { image = "nginx:1", port = 0 } }"#,
+        "between 1 and 65535",
+    ),
+    (
+        r#"apps = { api = { image = "nginx:1", port = 80, auth = "none" } }"#,
+        "\"none\" is not one of",
+    ),
+    (
+        r#"apps = { Api = { image = "nginx:1", port = 80 } }"#,
+        "is not a valid name",
+    ),
+    (
+        r#"apps = { auth = { image = "nginx:1", port = 80 } }"#,
+        "login portal",
+    ),
+    (
+        r#"apps = { api = { image = "nginx:1", port = 80, host = "/terminal" } }"#,
+        "OpenCode or the terminal answers on",
+    ),
+    (
+        r#"apps = { api = { image = "nginx:1", port = 80, memory = "1m" } }"#,
+        "smallest memory limit",
+    ),
+    (
+        r#"static_sites = { www = { dir = "./www", host = "elsewhere.org" } }"#,
+        "neither a name under",
+    ),
+];
+
+#[test]
+fn bad_apps_and_sites_are_refused_at_validate_naming_the_app() {
+    engine::each(&engine::matrix(), |e| {
+        let body: String = BAD_APPS
+            .iter()
+            .enumerate()
+            .map(|(i, (line, _))| stack(&format!("case{i}"), &format!("  {line}")))
+            .collect();
+        let wd = Workdir::new_on(e, provider_bin!(), &body).unwrap();
+        wd.init().unwrap();
+        let run = wd.validate().unwrap();
+        assert!(!run.success, "validate accepted bad apps");
+        let diags = run.diagnostics();
+        for (i, (_, sentence)) in BAD_APPS.iter().enumerate() {
+            let address = format!("cloudcode_stack.case{i}");
+            let found = diags.iter().any(|d| {
+                d["severity"] == "error"
+                    && d["address"] == address.as_str()
+                    && d["detail"].as_str().unwrap_or_default().contains(sentence)
+            });
+            assert!(found, "case{i}: no error saying {sentence:?}:\n{diags:#?}");
+        }
+        // A valid app beside them is no error.
+        let ok = stack(
+            "fine",
+            r#"  apps = { api = { image = "nginx:1", port = 80, host = "/api", auth = "public" } }"#,
+        );
+        let wd = Workdir::new_on(e, provider_bin!(), &ok).unwrap();
+        wd.init().unwrap();
+        let run = wd.validate().unwrap();
+        assert!(run.success, "{:#?}", run.diagnostics());
+    });
+}
+
+#[test]
+fn an_apps_build_directory_is_read_at_plan_and_its_secret_env_stays_out_of_the_plan() {
+    engine::each(&engine::matrix(), |e| {
+        let secret = "app-secret-value-5521";
+        let config = format!(
+            r#"
+variable "admin_password" {{
+  type      = string
+  ephemeral = true
+}}
+variable "app_env" {{
+  type      = map(map(string))
+  ephemeral = true
+}}
+{}
+"#,
+            stack(
+                "s",
+                "  admin_password_wo = var.admin_password\n  app_secret_env_wo = var.app_env\n  \
+                 apps = { api = { build = \"./api\", port = 8000, secret_env_wo_version = 1 } }\n  \
+                 static_sites = { www = { dir = \"./www\" } }",
+            )
+        );
+        let mut wd = Workdir::new_on(e, provider_bin!(), &config).unwrap();
+        wd.set_env("TF_VAR_admin_password", PASSWORD);
+        wd.set_env(
+            "TF_VAR_app_env",
+            &format!(r#"{{ api = {{ TOKEN = "{secret}" }} }}"#),
+        );
+        wd.init().unwrap();
+        // No directories yet: each refused at its attribute.
+        let run = wd.tf(&["plan", "-json", "-input=false"]).unwrap();
+        assert!(!run.success);
+        let text = serde_json::to_string(&run.diagnostics()).unwrap();
+        assert!(
+            text.contains("cannot read the directory") && text.contains("api"),
+            "{text}"
+        );
+        assert!(text.contains("www"), "{text}");
+        // A build directory without a Dockerfile.
+        wd.write("api/app.py", "print(1)\n").unwrap();
+        wd.write("www/index.html", "<h1>hi</h1>\n").unwrap();
+        let run = wd.tf(&["plan", "-json", "-input=false"]).unwrap();
+        assert!(!run.success);
+        let text = serde_json::to_string(&run.diagnostics()).unwrap();
+        assert!(text.contains("no Dockerfile"), "{text}");
+        // With one: the plan lists the uploaded files and the app's service, and never the secret.
+        wd.write("api/Dockerfile", "FROM scratch\n").unwrap();
+        let (_, plan) = wd.plan_saved("tfplan").unwrap();
+        let after = &plan["resource_changes"][0]["change"]["after"];
+        assert!(
+            after["files"]["apps/api/Dockerfile"].is_string(),
+            "{after:#}"
+        );
+        assert!(
+            after["files"]["sites/www/index.html"].is_string(),
+            "{after:#}"
+        );
+        assert_eq!(after["services"]["app-api"], "running");
+        assert_eq!(after["app_secret_env_wo"], Json::Null);
+        let raw = std::fs::read(wd.path().join("tfplan")).unwrap();
+        assert!(!raw.windows(secret.len()).any(|w| w == secret.as_bytes()));
+        assert!(!serde_json::to_string(&plan).unwrap().contains(secret));
+        // Secret env for an app without a version would never be applied: refused.
+        wd.set_env(
+            "TF_VAR_app_env",
+            &format!(r#"{{ other = {{ TOKEN = "{secret}" }} }}"#),
+        );
+        let run = wd.tf(&["plan", "-json", "-input=false"]).unwrap();
+        assert!(!run.success);
+        let text = serde_json::to_string(&run.diagnostics()).unwrap();
+        assert!(
+            text.contains("apps.other.secret_env_wo_version is required"),
+            "{text}"
+        );
+        assert!(!text.contains(secret));
+    });
+}

@@ -166,6 +166,11 @@ fn hcl(vm: &TestVm, api: &Path, site: &Path) -> String {
       dir  = "{site}"
       auth = "public"
     }}
+    docs = {{
+      dir  = "{site}"
+      host = "/docs"
+      auth = "public"
+    }}
   }}
   app_secret_env_wo = var.app_secret_env
 "#,
@@ -241,6 +246,17 @@ fn apps_and_a_static_site_answer_as_their_auth_says_and_updates_move_only_what_c
             "{headers}"
         );
         assert!(headers.contains("no-cache"), "HTML revalidates: {headers}");
+        // Under a path of the main site: public there (Authelia's rule for the path), while the site keeps its login.
+        let (code, headers, body) = get(&vm, DOMAIN, "/docs/");
+        assert_eq!(
+            (code, body.as_str()),
+            (200, "<h1>static site</h1>\n"),
+            "{headers}"
+        );
+        let (code, headers, _) = get(&vm, DOMAIN, "/docsx");
+        assert_eq!(code, 302, "only the prefix is public: {headers}");
+        let (code, headers, _) = get(&vm, DOMAIN, "/docs");
+        assert_eq!(code, 308, "{headers}");
         let (_, headers, _) = get(&vm, &format!("www.{DOMAIN}"), "/assets/app.0123abcd.js");
         assert!(
             headers.contains("immutable"),
