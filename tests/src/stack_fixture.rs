@@ -167,21 +167,35 @@ pub struct RequestLoop {
 /// Requests through Caddy to OpenCode and ttyd in turn (signed in: `session` is Authelia's session cookie), one
 /// after the other, while `f` runs; anything but a 200 is a failure.
 pub fn with_request_loop<T>(vm_ip: &str, session: &str, f: impl FnOnce() -> T) -> (T, RequestLoop) {
+    with_requests(
+        |n| {
+            let path = if n % 2 == 0 {
+                "/global/health"
+            } else {
+                "/terminal/"
+            };
+            (path.to_string(), curl_at(vm_ip, path, Some(session)).0)
+        },
+        f,
+    )
+}
+
+/// `request(n)` → (what was asked, status), the n-th one, one after the other while `f` runs; anything but a 200
+/// is a failure.
+pub fn with_requests<T>(
+    request: impl Fn(u64) -> (String, u16) + Sync,
+    f: impl FnOnce() -> T,
+) -> (T, RequestLoop) {
     use std::sync::atomic::{AtomicBool, Ordering};
     let stop = AtomicBool::new(false);
     std::thread::scope(|s| {
         let looper = s.spawn(|| {
             let mut seen = RequestLoop::default();
             while !stop.load(Ordering::SeqCst) {
-                let path = if seen.total % 2 == 0 {
-                    "/global/health"
-                } else {
-                    "/terminal/"
-                };
-                let (code, _, _) = curl_at(vm_ip, path, Some(session));
+                let (what, code) = request(seen.total);
                 seen.total += 1;
                 if code != 200 {
-                    seen.failed.push((path.to_string(), code));
+                    seen.failed.push((what, code));
                 }
             }
             seen

@@ -10,7 +10,8 @@ use std::process::Command;
 use cloudcode_tests::engine::{self, Kind};
 use cloudcode_tests::provider_bin;
 use cloudcode_tests::stack_fixture::{
-    apply_ok, assert_no_secret, container_ids, in_vm, plan_exit, stack_hcl, DOMAIN, PASSWORD,
+    apply_ok, assert_no_secret, container_ids, in_vm, plan_exit, stack_hcl, with_requests, DOMAIN,
+    PASSWORD,
 };
 use cloudcode_tests::terraform::Workdir;
 use cloudcode_tests::vm::{TestVm, VmOptions};
@@ -99,13 +100,18 @@ fn flask_build_dir(into: &Path, base: &str) -> PathBuf {
 
 /// `curl` to the VM's Caddy for `https://<name><path>`: (status, headers, body).
 fn get(vm: &TestVm, name: &str, path: &str) -> (u16, String, String) {
+    get_at(&vm.ssh_host, name, path)
+}
+
+/// [`get`] to the VM at `vm_ip` (for threads: a `TestVm` cannot cross them).
+fn get_at(vm_ip: &str, name: &str, path: &str) -> (u16, String, String) {
     let dir = tempfile::tempdir().unwrap();
     let headers = dir.path().join("h");
     let out = Command::new("curl")
         .args(["-sk", "--compressed", "--max-time", "20", "-D"])
         .arg(&headers)
         .arg("--resolve")
-        .arg(format!("{name}:443:{}", vm.ssh_host))
+        .arg(format!("{name}:443:{vm_ip}"))
         .arg(format!("https://{name}{path}"))
         .output()
         .expect("curl");
@@ -272,7 +278,7 @@ fn apps_and_a_static_site_answer_as_their_auth_says_and_updates_move_only_what_c
             "{headers}"
         );
         // The secret env reached the app, from a 0600 file.
-        let env = in_vm(&vm, "cd /opt/cloudcode && stat -c %a secrets/app-admin.env && docker exec $(docker ps -q --filter label=com.docker.compose.service=app-admin) env");
+        let env = in_vm(&vm, "cd /opt/cloudcode && stat -c %a secrets/app-admin.env && docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' $(docker ps -q --filter label=com.docker.compose.service=app-admin)");
         assert!(
             env.starts_with("600") && env.contains(&format!("DATABASE_URL={DB_URL}")),
             "{env}"
@@ -299,26 +305,50 @@ fn apps_and_a_static_site_answer_as_their_auth_says_and_updates_move_only_what_c
         let app_py = std::fs::read_to_string(api.join("app.py")).unwrap();
         std::fs::write(
             api.join("app.py"),
-            app_py.replace("hello from Flask", "hello again"),
+            app_py.replace(r#"os.environ.get("APP_VERSION", "dev")"#, r#""2""#),
         )
         .unwrap();
         std::fs::remove_file(site.join("old.html")).unwrap();
         wd.set_env("TF_LOG", "debug");
-        let update = apply_ok(&wd);
+        // Requests to the API all along: Caddy holds them while the app is replaced, none fails.
+        let vm_ip = vm.ssh_host.clone();
+        let api_name = format!("api.{DOMAIN}");
+        let (update, requests) = with_requests(
+            |_| ("/".to_string(), get_at(&vm_ip, &api_name, "/").0),
+            || apply_ok(&wd),
+        );
         wd.set_env("TF_LOG", "");
+        eprintln!("requests to the API during the update: {requests:?}");
+        assert!(requests.total >= 5, "{requests:?}");
+        assert!(
+            requests.failed.is_empty(),
+            "requests failed while the app was replaced: {requests:?}"
+        );
         let (line, bytes) = uploaded(&format!("{}{}", update.stdout, update.stderr));
         let changed_py = std::fs::metadata(api.join("app.py")).unwrap().len() as usize;
         eprintln!("update moved {bytes} bytes: {line}");
+        // The changed file, and the two rendered files that name it (the Compose file's label, the manifest): not
+        // the rest of the build directory (the wheels alone are several hundred KB).
         assert!(
-            line.contains("apps/api/app.py")
-                && !line.contains("requirements.txt")
-                && !line.contains(".whl"),
+            line.contains(
+                r#"files="[\"apps/api/app.py\", \"docker-compose.yml\", \"manifest.json\"]""#
+            ),
             "{line}"
         );
-        assert!(
-            bytes < changed_py + 8 * 1024,
-            "only the changed file and the small rendered files move: {bytes}"
+        let sizes = in_vm(
+            &vm,
+            "cd /opt/cloudcode && stat -c %s apps/api/app.py docker-compose.yml manifest.json",
         );
+        let on_host: usize = sizes
+            .split_whitespace()
+            .map(|n| n.parse::<usize>().unwrap())
+            .sum();
+        assert_eq!(bytes, on_host, "{sizes}");
+        assert!(on_host > changed_py);
+        let (_, _, body) = get(&vm, &format!("api.{DOMAIN}"), "/");
+        let json: serde_json::Value =
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+        assert_eq!(json["version"], "2", "the new code answers: {body}");
         let after = container_ids(&vm);
         for (svc, id) in &before {
             let replaced = after.get(svc) != Some(id);

@@ -343,7 +343,7 @@ fn apps_attribute() -> Attribute {
                  app is removed or the stack destroyed, unless `destroy_volumes`.",
             ),
             s("health").optional().description(
-                "An HTTP path Caddy checks every 10 s (active health check) before sending requests to the app; \
+                "An HTTP path Caddy checks every 5 s (active health check) before sending requests to the app; \
                  the image needs no curl or shell.",
             ),
             Attribute::list_of("command", Type::String).optional().description("The command, instead of the image's."),
