@@ -366,5 +366,33 @@ fn apps_and_a_static_site_answer_as_their_auth_says_and_updates_move_only_what_c
         assert_eq!(code, 404);
         let (code, plan) = plan_exit(&wd);
         assert_eq!(code, 0, "converged: {}", plan.stdout);
+
+        // 4. Import keeps working: a second working directory adopts the host with its apps and sites; nothing is
+        //    replaced and the next plan is empty (no secret needed: its version is the host's).
+        let import_hcl = format!(
+            "{}\nimport {{\n  to = cloudcode_stack.box\n  id = \"root@{}:{}/opt/cloudcode\"\n}}\n",
+            hcl(&vm, &api, &site),
+            vm.ssh_host,
+            vm.ssh_port
+        );
+        let mut adopt = Workdir::new_on(e, provider_bin!(), &import_hcl).unwrap();
+        // Import connects with the provider's key (the resource's private_key_path is not known before it).
+        adopt.set_env(
+            "CLOUDCODE_SSH_PRIVATE_KEY",
+            &std::fs::read_to_string(&vm.private_key_path).unwrap(),
+        );
+        adopt.init().unwrap();
+        let (code, run) = plan_exit(&adopt);
+        assert_eq!(code, 2, "{}{}", run.stdout, run.stderr);
+        assert!(run.stdout.contains("1 to import"), "{}", run.stdout);
+        let ids = container_ids(&vm);
+        apply_ok(&adopt);
+        assert_eq!(container_ids(&vm), ids, "importing replaced containers");
+        let (code, run) = plan_exit(&adopt);
+        assert_eq!(code, 0, "plan after import not empty:\n{}", run.stdout);
+        let state: serde_json::Value = serde_json::from_str(&adopt.state_text()).unwrap();
+        let attrs = &state["resources"][0]["instances"][0]["attributes"];
+        assert_eq!(attrs["apps"]["api"]["port"], 8000, "{attrs:#}");
+        assert_eq!(attrs["static_sites"]["docs"]["host"], "/docs");
     });
 }
