@@ -41,47 +41,12 @@ pub fn double_dir() -> PathBuf {
 
 /// The double's Python libraries, installed once per version of its requirements file into the test cache.
 pub fn double_site() -> PathBuf {
-    let req = double_dir().join("requirements.txt");
-    let text = std::fs::read(&req).expect("requirements.txt");
-    let hash = hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(&text)[..8]);
-    let dir = crate::engine::test_cache()
-        .join("authelia-double")
-        .join(hash);
-    if dir.join(".complete").exists() {
-        return dir;
-    }
-    std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
-    let tmp = dir.with_extension(format!(
-        "tmp{}-{}",
-        std::process::id(),
-        rand::random::<u32>()
-    ));
-    let _ = std::fs::remove_dir_all(&tmp);
-    let out = Command::new("python3")
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--no-deps",
-            "--disable-pip-version-check",
-        ])
-        .arg("--target")
-        .arg(&tmp)
-        .arg("-r")
-        .arg(&req)
-        .output()
-        .expect("python3 -m pip");
-    assert!(
-        out.status.success(),
-        "installing the double's libraries: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::write(tmp.join(".complete"), "").unwrap();
-    if std::fs::rename(&tmp, &dir).is_err() {
-        let _ = std::fs::remove_dir_all(&tmp); // another test installed it meanwhile
-    }
-    dir
+    crate::engine::pip_cached(
+        "authelia-double",
+        &double_dir().join("requirements.txt"),
+        "--target",
+        &["install", "--no-deps"],
+    )
 }
 
 /// The double running on this host against a rendered bundle's `authelia/` files, with its container's

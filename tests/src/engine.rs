@@ -8,7 +8,7 @@
 
 use std::fmt;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
@@ -119,6 +119,43 @@ pub fn test_cache() -> PathBuf {
             PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
                 .join(".cache/cloudcode-test")
         })
+}
+
+/// `python3 -m pip <args> <into> -r <requirements>` run once per content of the requirements file, into
+/// `<test cache>/<name>/<hash>` (`into` is `--target` or `-d`); later calls return the directory at once.
+pub fn pip_cached(name: &str, requirements: &Path, into: &str, args: &[&str]) -> PathBuf {
+    let text = std::fs::read(requirements).expect("the requirements file");
+    let hash = hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(&text)[..8]);
+    let dir = test_cache().join(name).join(hash);
+    if dir.join(".complete").exists() {
+        return dir;
+    }
+    std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
+    let tmp = dir.with_extension(format!(
+        "tmp{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let out = Command::new("python3")
+        .args(["-m", "pip"])
+        .args(args)
+        .args(["-q", "--disable-pip-version-check", into])
+        .arg(&tmp)
+        .arg("-r")
+        .arg(requirements)
+        .output()
+        .expect("python3 -m pip");
+    assert!(
+        out.status.success(),
+        "pip for {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(tmp.join(".complete"), "").unwrap();
+    if std::fs::rename(&tmp, &dir).is_err() {
+        let _ = std::fs::remove_dir_all(&tmp); // another test filled it meanwhile
+    }
+    dir
 }
 
 /// The official `aliyun/alicloud` provider version the module is tested against (built by

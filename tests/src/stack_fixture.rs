@@ -300,6 +300,37 @@ pub fn write_main(wd: &Workdir, hcl: &str) {
     .unwrap();
 }
 
+/// Imports the stack the VM runs into a new working directory of `hcl` (which holds the `cloudcode_stack.box`
+/// resource): the plan says one to import, the import apply restarts no container, the next plan is empty.
+/// Returns the working directory.
+pub fn assert_import_adopts(
+    e: &crate::engine::Engine,
+    vm: &TestVm,
+    hcl: &str,
+    provider: &std::path::Path,
+) -> Workdir {
+    let import_hcl = format!(
+        "{hcl}\nimport {{\n  to = cloudcode_stack.box\n  id = \"root@{}:{}/opt/cloudcode\"\n}}\n",
+        vm.ssh_host, vm.ssh_port
+    );
+    let mut adopt = Workdir::new_on(e, provider, &import_hcl).unwrap();
+    // Import connects with the provider's key (the resource's private_key_path is not known before it).
+    adopt.set_env(
+        "CLOUDCODE_SSH_PRIVATE_KEY",
+        &std::fs::read_to_string(&vm.private_key_path).unwrap(),
+    );
+    adopt.init().unwrap();
+    let (code, run) = plan_exit(&adopt);
+    assert_eq!(code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("1 to import"), "{}", run.stdout);
+    let ids = container_ids(vm);
+    apply_ok(&adopt);
+    assert_eq!(container_ids(vm), ids, "importing restarted containers");
+    let (code, run) = plan_exit(&adopt);
+    assert_eq!(code, 0, "plan after import not empty:\n{}", run.stdout);
+    adopt
+}
+
 pub fn apply_ok(wd: &Workdir) -> Run {
     let run = wd.apply().unwrap();
     assert!(

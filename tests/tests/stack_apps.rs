@@ -10,8 +10,8 @@ use std::process::Command;
 use cloudcode_tests::engine::{self, Kind};
 use cloudcode_tests::provider_bin;
 use cloudcode_tests::stack_fixture::{
-    apply_ok, assert_no_secret, container_ids, in_vm, plan_exit, stack_hcl, with_requests, DOMAIN,
-    PASSWORD,
+    apply_ok, assert_import_adopts, assert_no_secret, container_ids, in_vm, plan_exit, stack_hcl,
+    with_requests, DOMAIN, PASSWORD,
 };
 use cloudcode_tests::terraform::Workdir;
 use cloudcode_tests::vm::{TestVm, VmOptions};
@@ -21,49 +21,25 @@ const DB_URL: &str = "postgres://api:s3cret-db-7731@db/api";
 /// Flask, Gunicorn and their dependencies as wheels for the VM images' CPython 3.11, downloaded once into the test
 /// cache (PyPI is reachable from this host, not from the VM).
 fn wheels() -> PathBuf {
-    let req = repo().join("examples/flask-app/api/requirements.txt");
-    let text = std::fs::read(&req).unwrap();
-    let hash = hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(&text)[..8]);
-    let dir = engine::test_cache().join("flask-wheels").join(hash);
-    if dir.join(".complete").exists() {
-        return dir;
-    }
-    let tmp = dir.with_extension(format!("tmp{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).unwrap();
-    let out = Command::new("python3")
-        .args([
-            "-m",
-            "pip",
+    engine::pip_cached(
+        "flask-wheels",
+        &repo().join("examples/flask-app/api/requirements.txt"),
+        "-d",
+        &[
             "download",
-            "-q",
-            "--disable-pip-version-check",
             "--only-binary=:all:",
-        ])
-        .args(["--implementation", "cp", "--python-version", "3.11"])
-        .args([
+            "--implementation",
+            "cp",
+            "--python-version",
+            "3.11",
             "--platform",
             "manylinux2014_x86_64",
             "--platform",
             "manylinux_2_17_x86_64",
             "--platform",
             "any",
-        ])
-        .arg("-d")
-        .arg(&tmp)
-        .arg("-r")
-        .arg(&req)
-        .output()
-        .expect("pip");
-    assert!(
-        out.status.success(),
-        "pip download: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::write(tmp.join(".complete"), "").unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::rename(&tmp, &dir).unwrap();
-    dir
+        ],
+    )
 }
 
 fn repo() -> PathBuf {
@@ -369,27 +345,7 @@ fn apps_and_a_static_site_answer_as_their_auth_says_and_updates_move_only_what_c
 
         // 4. Import keeps working: a second working directory adopts the host with its apps and sites; nothing is
         //    replaced and the next plan is empty (no secret needed: its version is the host's).
-        let import_hcl = format!(
-            "{}\nimport {{\n  to = cloudcode_stack.box\n  id = \"root@{}:{}/opt/cloudcode\"\n}}\n",
-            hcl(&vm, &api, &site),
-            vm.ssh_host,
-            vm.ssh_port
-        );
-        let mut adopt = Workdir::new_on(e, provider_bin!(), &import_hcl).unwrap();
-        // Import connects with the provider's key (the resource's private_key_path is not known before it).
-        adopt.set_env(
-            "CLOUDCODE_SSH_PRIVATE_KEY",
-            &std::fs::read_to_string(&vm.private_key_path).unwrap(),
-        );
-        adopt.init().unwrap();
-        let (code, run) = plan_exit(&adopt);
-        assert_eq!(code, 2, "{}{}", run.stdout, run.stderr);
-        assert!(run.stdout.contains("1 to import"), "{}", run.stdout);
-        let ids = container_ids(&vm);
-        apply_ok(&adopt);
-        assert_eq!(container_ids(&vm), ids, "importing replaced containers");
-        let (code, run) = plan_exit(&adopt);
-        assert_eq!(code, 0, "plan after import not empty:\n{}", run.stdout);
+        let adopt = assert_import_adopts(e, &vm, &hcl(&vm, &api, &site), provider_bin!());
         let state: serde_json::Value = serde_json::from_str(&adopt.state_text()).unwrap();
         let attrs = &state["resources"][0]["instances"][0]["attributes"];
         assert_eq!(attrs["apps"]["api"]["port"], 8000, "{attrs:#}");

@@ -10,8 +10,9 @@ use std::time::Instant;
 use cloudcode_tests::engine::{self, Kind};
 use cloudcode_tests::provider_bin;
 use cloudcode_tests::stack_fixture::{
-    apply_ok, assert_no_secret, assert_recreated, container_ids, curl, fingerprint, in_vm,
-    plan_exit, sign_in, stack_hcl, with_request_loop, write_main, API_KEY, DOMAIN, PASSWORD,
+    apply_ok, assert_import_adopts, assert_no_secret, assert_recreated, container_ids, curl,
+    fingerprint, in_vm, plan_exit, sign_in, stack_hcl, with_request_loop, write_main, API_KEY,
+    DOMAIN, PASSWORD,
 };
 use cloudcode_tests::terraform::Workdir;
 use cloudcode_tests::vm::{TestVm, VmOptions};
@@ -350,24 +351,12 @@ fn fresh_vm_deploy_change_drift_import_and_destroy() {
         assert_eq!(plan_exit(&wd).0, 0);
 
         // 5. Import: a second working directory adopts the deployed host; after the import apply, plans are empty.
-        let key = std::fs::read_to_string(&vm.private_key_path).unwrap();
-        let import_hcl = format!(
-            "{}\nimport {{\n  to = cloudcode_stack.box\n  id = \"root@{}:{}/opt/cloudcode\"\n}}\n",
-            stack_hcl(&vm, "  llm_model = \"claude-opus-4-1\"\n"),
-            vm.ssh_host,
-            vm.ssh_port
+        assert_import_adopts(
+            e,
+            &vm,
+            &stack_hcl(&vm, "  llm_model = \"claude-opus-4-1\"\n"),
+            provider_bin!(),
         );
-        let mut adopt = Workdir::new_on(e, provider_bin!(), &import_hcl).unwrap();
-        adopt.set_env("CLOUDCODE_SSH_PRIVATE_KEY", &key);
-        adopt.init().unwrap();
-        let (code, run) = plan_exit(&adopt);
-        assert_eq!(code, 2, "{}{}", run.stdout, run.stderr);
-        assert!(run.stdout.contains("1 to import"), "{}", run.stdout);
-        let ids = container_ids(&vm);
-        apply_ok(&adopt);
-        assert_eq!(container_ids(&vm), ids, "importing restarted containers");
-        let (code, run) = plan_exit(&adopt);
-        assert_eq!(code, 0, "plan after import not empty:\n{}", run.stdout);
 
         // 6. A replaced host key: apply refuses and shows both fingerprints.
         let pinned = vm.host_key().to_string();

@@ -42,7 +42,8 @@ pub(crate) fn shown(v: &str) -> String {
     format!("\"{s}\"")
 }
 
-fn is_label(l: &str) -> bool {
+/// A lower-case DNS label (letters, digits, inner hyphens; 1..=63 characters).
+pub(crate) fn is_label(l: &str) -> bool {
     !l.is_empty()
         && l.len() <= 63
         && l.bytes()

@@ -298,14 +298,12 @@ fn bad_apps_are_refused_naming_the_field() {
             ..App::default()
         },
     );
-    s.apps.insert(
-        "nodocker".into(),
-        App {
-            build: Some(root.path().join("www").display().to_string()),
-            port: 1,
-            ..App::default()
-        },
-    );
+    let nodocker = App {
+        build: Some(root.path().join("www").display().to_string()),
+        port: 1,
+        ..App::default()
+    };
+    s.apps.insert("nodocker".into(), nodocker.clone());
     s.apps.get_mut("admin").unwrap().auth = Some("none".into());
     s.static_sites.get_mut("www").unwrap().host = Some("api".into());
     let Err(RenderError::Invalid(errors)) = render(&s, &secrets_fixed()) else {
@@ -323,14 +321,7 @@ fn bad_apps_are_refused_naming_the_field() {
     }
     // The directory rule runs once the settings pass.
     let mut s = with_apps(root.path());
-    s.apps.insert(
-        "nodocker".into(),
-        App {
-            build: Some(root.path().join("www").display().to_string()),
-            port: 1,
-            ..App::default()
-        },
-    );
+    s.apps.insert("nodocker".into(), nodocker);
     let e = render(&s, &secrets_fixed()).unwrap_err().to_string();
     assert!(
         e.contains("apps.nodocker.build") && e.contains("no Dockerfile"),

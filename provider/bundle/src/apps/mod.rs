@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::validate::{image_ref, shown, Invalid};
+use crate::validate::{image_ref, is_label, shown, Invalid};
 
 pub mod render;
 pub use render::{stale, RenderedApps};
@@ -186,15 +186,6 @@ const MAIN_SITE_PATHS: [&str; 23] = [
     "/instance",
     "/permission",
 ];
-
-fn is_label(l: &str) -> bool {
-    !l.is_empty()
-        && l.len() <= 63
-        && l.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !l.starts_with('-')
-        && !l.ends_with('-')
-}
 
 /// An app's or site's name: `^[a-z][a-z0-9-]{0,30}$`, not ending in `-`, not `auth`.
 pub fn name(v: &str) -> Result<(), Invalid> {
