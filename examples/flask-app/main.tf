@@ -38,11 +38,11 @@ module "cloudcode" {
         GREETING    = "hello from cloudcode"
         APP_VERSION = "1"
       }
-      # Bump to apply new values of app_secret_env_wo["api"].
+      # Bump to apply new values of app_secret_env["api"].
       secret_env_wo_version = 1
     }
   }
-  app_secret_env_wo = {
+  app_secret_env = {
     api = { DATABASE_URL = var.database_url }
   }
 }

@@ -46,7 +46,21 @@ resource "cloudcode_stack" "this" {
     }
   }
 
+  # Your own apps and static sites (null when none, as the provider stores them).
+  apps              = length(var.apps) > 0 ? var.apps : null
+  static_sites      = length(var.static_sites) > 0 ? var.static_sites : null
+  app_secret_env_wo = var.app_secret_env
+
   terminal_enabled = var.terminal_enabled
   https_alt_port   = var.https_alt_port
   remote_teardown  = var.remote_teardown
+}
+
+locals {
+  # Where each app and static site is served, by name: a path of the main site (`/api`), else a name — a full
+  # name under the domain (with a dot), or a DNS label under it (the app's own name by default).
+  app_hosts = merge(
+    { for n, a in var.apps : n => a.host == null ? n : a.host },
+    { for n, s in var.static_sites : n => s.host == null ? n : s.host },
+  )
 }

@@ -312,7 +312,7 @@ resource "alicloud_eip_association" "this" {
 }
 
 # ---------------------------------------------------------------------------------------------------------
-# DNS: the name and auth.<name> point at the EIP
+# DNS: the name, auth.<name> and each app's and static site's own name point at the EIP
 # ---------------------------------------------------------------------------------------------------------
 
 data "alicloud_alidns_domains" "this" {
@@ -331,10 +331,25 @@ locals {
   )
   site_rr = local.dns_zone == null ? null : (local.domain == local.dns_zone ? "@" : trimsuffix(local.domain, ".${local.dns_zone}"))
 
-  dns_names = local.has_domain ? {
-    site = { name = local.domain, rr = local.site_rr }
-    auth = { name = "auth.${local.domain}", rr = local.site_rr == null ? null : (local.site_rr == "@" ? "auth" : "auth.${local.site_rr}") }
-  } : {}
+  # Where each app and static site is served, by name: a path of the main site (`/api`), else a name — a full
+  # name under the domain (with a dot), or a DNS label under it (the app's own name by default).
+  app_hosts = merge(
+    { for n, a in var.apps : n => a.host == null ? n : a.host },
+    { for n, s in var.static_sites : n => s.host == null ? n : s.host },
+  )
+  # The names of those not on a path, under `domain`: each gets its own record.
+  app_names = {
+    for n, h in local.app_hosts : n => try(provider::cloudcode::ascii_domain(length(regexall("[.]", h)) > 0 ? h : "${h}.${local.domain}"), lower(h))
+    if !startswith(h, "/")
+  }
+
+  dns_names = local.has_domain ? merge(
+    {
+      site = { name = local.domain, rr = local.site_rr }
+      auth = { name = "auth.${local.domain}", rr = local.site_rr == null ? null : (local.site_rr == "@" ? "auth" : "auth.${local.site_rr}") }
+    },
+    { for n, name in local.app_names : "app.${n}" => { name = name, rr = local.dns_zone == null ? null : trimsuffix(name, ".${local.dns_zone}") } },
+  ) : {}
 }
 
 resource "alicloud_alidns_record" "this" {
@@ -406,6 +421,11 @@ resource "cloudcode_stack" "this" {
       proxy_wo_version                  = var.im_proxy_version
     }
   }
+
+  # Your own apps and static sites (null when none, as the provider stores them).
+  apps              = length(var.apps) > 0 ? var.apps : null
+  static_sites      = length(var.static_sites) > 0 ? var.static_sites : null
+  app_secret_env_wo = var.app_secret_env
 
   terminal_enabled = var.terminal_enabled
   https_alt_port   = var.enable_https_alt_port ? 8443 : null

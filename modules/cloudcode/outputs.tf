@@ -18,6 +18,15 @@ output "domain" {
   value       = cloudcode_stack.this.domain
 }
 
+output "app_urls" {
+  description = "Each app and static site by name → its https URL (its own name, or a path of the main site)."
+  value = {
+    for n, h in local.app_hosts : n => startswith(h, "/") ? "https://${cloudcode_stack.this.domain}${h}/" : format(
+      "https://%s/", try(provider::cloudcode::ascii_domain(length(regexall("[.]", h)) > 0 ? h : "${h}.${cloudcode_stack.this.domain}"), lower(h))
+    )
+  }
+}
+
 output "public_ip" {
   description = "The EIP: the machine's public address."
   value       = local.public_ip

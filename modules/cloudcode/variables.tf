@@ -501,3 +501,69 @@ variable "spot" {
   type        = bool
   default     = false
 }
+
+# --- your own apps and static sites (none unless set) -------------------------------------------------------
+
+variable "apps" {
+  description = "Your own apps by name (1 to 31 lower-case letters, digits and '-', starting with a letter; not `auth`), each a container behind the stack's HTTPS and login: exactly one of `image` (an image reference) and `build` (a local directory with a Dockerfile, uploaded and built on the host); `port` it listens on; `host` (default `<name>.<domain>`; a DNS label → `<label>.<domain>`, a name under the domain, or `/prefix` for a path of the main site); `auth` (`two_factor` default, `one_factor`, `public`); `env`; `secret_env_wo_version` (set or bump to apply the app's entry of `app_secret_env_wo`); `volumes` (name → container path, kept on destroy); `health` (an HTTP path); `command`; `memory` (e.g. `256m`). With a `domain` and `manage_dns`, each app not on a path gets an A record on its name."
+  type = map(object({
+    image                 = optional(string)
+    build                 = optional(string)
+    port                  = number
+    host                  = optional(string)
+    auth                  = optional(string)
+    env                   = optional(map(string))
+    secret_env_wo_version = optional(number)
+    volumes               = optional(map(string))
+    health                = optional(string)
+    command               = optional(list(string))
+    memory                = optional(string)
+  }))
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = alltrue([for n in keys(var.apps) : can(regex("^[a-z][a-z0-9-]{0,30}$", n)) && !endswith(n, "-") && n != "auth"])
+    error_message = "apps: each name must be 1 to 31 lower-case letters, digits and '-', start with a letter, not end with '-', and not be \"auth\"."
+  }
+  validation {
+    condition     = alltrue([for a in values(var.apps) : (a.image == null) != (a.build == null)])
+    error_message = "apps: each app sets exactly one of image (an image reference) and build (a local directory with a Dockerfile)."
+  }
+  validation {
+    condition     = alltrue([for a in values(var.apps) : a.port >= 1 && a.port <= 65535 && floor(a.port) == a.port])
+    error_message = "apps: each app's port must be a TCP port between 1 and 65535."
+  }
+  validation {
+    condition     = alltrue([for a in values(var.apps) : contains(["two_factor", "one_factor", "public"], a.auth == null ? "two_factor" : a.auth)])
+    error_message = "apps: auth must be \"two_factor\", \"one_factor\" or \"public\"."
+  }
+}
+
+variable "static_sites" {
+  description = "Static sites by name (the same names as `apps`), served by Caddy's file server: `dir` (a local directory, uploaded to the host), `host` and `auth` as for `apps` (an A record too)."
+  type = map(object({
+    dir  = string
+    host = optional(string)
+    auth = optional(string)
+  }))
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = alltrue([for n in keys(var.static_sites) : can(regex("^[a-z][a-z0-9-]{0,30}$", n)) && !endswith(n, "-") && n != "auth"])
+    error_message = "static_sites: each name must be 1 to 31 lower-case letters, digits and '-', start with a letter, not end with '-', and not be \"auth\"."
+  }
+  validation {
+    condition     = alltrue([for s in values(var.static_sites) : contains(["two_factor", "one_factor", "public"], s.auth == null ? "two_factor" : s.auth)])
+    error_message = "static_sites: auth must be \"two_factor\", \"one_factor\" or \"public\"."
+  }
+}
+
+variable "app_secret_env" {
+  description = "Secret environment of the apps: app name → variables (e.g. `{ api = { DB_PASSWORD = \"…\" } }`). Ephemeral: sent through a write-only argument, never stored; an app's entry is applied when its `secret_env_wo_version` is set or bumped."
+  type        = map(map(string))
+  default     = null
+  sensitive   = true
+  ephemeral   = true
+}

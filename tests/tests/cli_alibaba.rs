@@ -80,7 +80,7 @@ fn assert_valid(wd: &Workdir, sub: &str) {
 /// time fails the apply phase ("must remain unset"), unlike a real `terraform apply`.
 fn run_block(name: &str, command: &str, stack: &Json, asserts: &[(&str, &str)]) -> String {
     let mut s = format!(
-        "run \"{name}\" {{\n  command = {command}\n  variables {{\n    stack = {stack}\n    admin_password = \"{PASSWORD}\"\n    llm_api_key = \"{API_KEY}\"\n    im_telegram_token = \"unused\"\n    im_dingtalk_client_secret = \"unused\"\n    im_proxy = \"unused\"\n    proxy = \"unused\"\n  }}\n"
+        "run \"{name}\" {{\n  command = {command}\n  variables {{\n    stack = {stack}\n    admin_password = \"{PASSWORD}\"\n    llm_api_key = \"{API_KEY}\"\n    im_telegram_token = \"unused\"\n    im_dingtalk_client_secret = \"unused\"\n    im_proxy = \"unused\"\n    proxy = \"unused\"\n    app_secret_env = {{}}\n  }}\n"
     );
     for (cond, msg) in asserts {
         s.push_str(&format!(

@@ -11,10 +11,11 @@ use cloudcode_tests::provider_bin;
 use cloudcode_tests::terraform::{mock_provider_blocks, repo_root, Run, TestReport, Workdir};
 use serde_json::Value as Json;
 
-const EXAMPLES: [&str; 4] = [
+const EXAMPLES: [&str; 5] = [
     "examples/alicloud-basic",
     "examples/custom-domain",
     "examples/existing-host",
+    "examples/flask-app",
     "examples/gitops",
 ];
 
@@ -311,6 +312,8 @@ fn domain_plans_two_dns_records_and_none_without_one() {
             "apex_domain_uses_the_at_record",
             "records_point_at_the_eip",
             "domain_outside_alibaba_dns_is_listed_for_manual_creation",
+            "apps_on_their_own_names_get_records_and_path_apps_none",
+            "app_records_are_listed_for_manual_creation_without_managed_dns",
             "managed_domain_missing_from_the_account_fails_with_advice",
         ],
     );
@@ -355,6 +358,10 @@ fn host_module_tests_plan_a_host_stack_and_refuse_bad_input_under_every_engine()
         "unknown_fallback_domain_service_is_refused",
         "no_chat_bridge_by_default",
         "chat_bridge_with_telegram_and_a_permission_policy",
+        "apps_and_static_sites_pass_through_with_their_urls",
+        "no_apps_leaves_the_stack_without_them",
+        "app_with_an_unknown_auth_is_refused",
+        "app_with_both_image_and_build_is_refused",
     ];
     engine::each(&engine::smoke(), |e| {
         let wd = workdir(e);

@@ -12,9 +12,10 @@ use clap::{Args, Parser, Subcommand};
     about = "Deploy OpenCode behind a login onto a cloud VM or your own machine"
 )]
 pub struct Cli {
-    /// Stack name (one working directory per stack under ~/.cloudcode/).
+    /// Stack name (one working directory per stack under ~/.cloudcode/); `--stack` is the same.
     #[arg(
         long,
+        alias = "stack",
         global = true,
         env = "CLOUDCODE_STACK",
         default_value = "default"
@@ -129,6 +130,10 @@ pub enum Command {
     /// --dingtalk-client-id.
     #[command(subcommand)]
     Im(ImCommand),
+    /// Your own apps and static sites on the stack, each described by a cloudcode-app.toml: served over HTTPS
+    /// behind the same login (or public), on its own name or a path of the site.
+    #[command(subcommand)]
+    App(AppCommand),
     /// Version, commit and build date.
     Version,
     /// Shell completion script.
@@ -157,6 +162,49 @@ pub enum ImCommand {
         /// Print the bridge's JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppCommand {
+    /// Add an app or static site from its TOML file (or update the one of that name), then apply.
+    Add {
+        /// The app's cloudcode-app.toml; `build` and `dir` in it are relative to its directory.
+        file: PathBuf,
+        /// Only write the stack's configuration; the next `cloudcode deploy` or `app add` applies it (secret env
+        /// values are not read).
+        #[arg(long)]
+        no_apply: bool,
+        /// Fail instead of prompting for secret env values missing from the environment.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+    /// The stack's apps and static sites: URL, login, image or directory, and the container's state.
+    List {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print an app's container logs.
+    Logs {
+        /// The app's name.
+        #[arg(value_name = "NAME")]
+        app: String,
+        /// Lines to print.
+        #[arg(long, default_value_t = 200)]
+        tail: u32,
+        /// Keep printing new lines until Ctrl-C.
+        #[arg(long, short = 'f')]
+        follow: bool,
+    },
+    /// Remove an app or static site, then apply (an app's volumes are kept).
+    Remove {
+        /// The app's or static site's name.
+        #[arg(value_name = "NAME")]
+        app: String,
+        /// Only write the stack's configuration; the next `cloudcode deploy` or `app add` applies it.
+        #[arg(long)]
+        no_apply: bool,
     },
 }
 

@@ -18,13 +18,21 @@ static MODULE_ALIBABA: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../modul
 const ROOT_TEMPLATE: &str = include_str!("../templates/root.tf.j2");
 const VERSIONS_TEMPLATE: &str = include_str!("../templates/versions.tf.j2");
 /// Module outputs the generated root passes through (the CLI reads them from `terraform output`).
-const OUTPUTS_HOST: &[&str] = &["url", "auth_url", "terminal_url", "domain", "host_key"];
+const OUTPUTS_HOST: &[&str] = &[
+    "url",
+    "auth_url",
+    "terminal_url",
+    "domain",
+    "host_key",
+    "app_urls",
+];
 const OUTPUTS_CLOUD: &[&str] = &[
     "url",
     "auth_url",
     "terminal_url",
     "domain",
     "host_key",
+    "app_urls",
     "public_ip",
     "instance_id",
     "instance_status",
@@ -147,6 +155,15 @@ pub struct StackConfig {
     /// Registry and package mirrors (the module's `mirrors`); `None`: upstream registries.
     #[serde(default)]
     pub mirrors: Option<cloudcode_bundle::MirrorsInput>,
+    /// Your own apps by name (`cloudcode app add`), as the module's `apps` takes them; `build` is absolute.
+    #[serde(default)]
+    pub apps: BTreeMap<String, cloudcode_bundle::apps::App>,
+    /// Static sites by name (`cloudcode app add`), as the module's `static_sites` takes them; `dir` is absolute.
+    #[serde(default)]
+    pub static_sites: BTreeMap<String, cloudcode_bundle::apps::StaticSite>,
+    /// The names — never the values — of each app's secret environment variables (`secret_env` of its TOML).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub app_secret_env: BTreeMap<String, Vec<String>>,
     /// Read only from stacks an older CLI wrote: salted fingerprints of the chat bridge secrets (honoured once);
     /// fingerprints now live keyed in `secret-fingerprints.json` (mode 0600), outside the vars file.
     #[serde(default)]
@@ -209,6 +226,9 @@ impl StackConfig {
             preflight: true,
             spot: false,
             idle_suspend_after: None,
+            apps: BTreeMap::new(),
+            static_sites: BTreeMap::new(),
+            app_secret_env: BTreeMap::new(),
             im_fingerprints: BTreeMap::new(),
             im_salt: None,
         }

@@ -146,3 +146,64 @@ run "chat_bridge_with_telegram_and_a_permission_policy" {
     error_message = "the permission policy reaches the stack"
   }
 }
+
+run "apps_and_static_sites_pass_through_with_their_urls" {
+  command = plan
+
+  variables {
+    domain = "code.example.com"
+    apps = {
+      api   = { image = "ghcr.io/me/api:1.2", port = 8000, auth = "public", env = { LOG_LEVEL = "info" } }
+      admin = { image = "ghcr.io/me/admin:3", port = 80, host = "/admin" }
+    }
+    static_sites = {
+      docs = { dir = "tests", host = "help" }
+    }
+  }
+
+  assert {
+    condition     = cloudcode_stack.this.apps["api"].port == 8000 && cloudcode_stack.this.apps["api"].auth == "public" && cloudcode_stack.this.apps["admin"].host == "/admin"
+    error_message = "the apps reach the stack as given"
+  }
+  assert {
+    condition     = cloudcode_stack.this.static_sites["docs"].dir == "tests"
+    error_message = "the static site reaches the stack"
+  }
+  assert {
+    condition = output.app_urls == {
+      api   = "https://api.code.example.com/"
+      admin = "https://code.example.com/admin/"
+      docs  = "https://help.code.example.com/"
+    }
+    error_message = "an app on its own name, one on a path of the main site, a site on a label"
+  }
+}
+
+run "no_apps_leaves_the_stack_without_them" {
+  command = plan
+
+  assert {
+    condition     = cloudcode_stack.this.apps == null && cloudcode_stack.this.static_sites == null && length(output.app_urls) == 0
+    error_message = "no apps: nothing is passed and there are no app URLs"
+  }
+}
+
+run "app_with_an_unknown_auth_is_refused" {
+  command = plan
+  variables {
+    apps = {
+      api = { image = "ghcr.io/me/api:1.2", port = 8000, auth = "none" }
+    }
+  }
+  expect_failures = [var.apps]
+}
+
+run "app_with_both_image_and_build_is_refused" {
+  command = plan
+  variables {
+    apps = {
+      api = { image = "ghcr.io/me/api:1.2", build = "tests", port = 8000 }
+    }
+  }
+  expect_failures = [var.apps]
+}

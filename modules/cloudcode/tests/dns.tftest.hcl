@@ -209,6 +209,63 @@ run "domain_outside_alibaba_dns_is_listed_for_manual_creation" {
   }
 }
 
+run "apps_on_their_own_names_get_records_and_path_apps_none" {
+  command = plan
+
+  variables {
+    domain = "oc.dev.example.com"
+    apps = {
+      api   = { image = "ghcr.io/me/api:1.2", port = 8000 }
+      admin = { image = "ghcr.io/me/admin:3", port = 80, host = "/admin" }
+    }
+    static_sites = {
+      www = { dir = "site", host = "web", auth = "public" }
+    }
+  }
+
+  assert {
+    condition     = length(alicloud_alidns_record.this) == 4 && !contains(keys(alicloud_alidns_record.this), "app.admin")
+    error_message = "the site, the login portal, the app and the static site on their names; none for the app on a path"
+  }
+  assert {
+    condition     = alicloud_alidns_record.this["app.api"].domain_name == "dev.example.com" && alicloud_alidns_record.this["app.api"].rr == "api.oc"
+    error_message = "the app's record is api.oc in the site's DNS domain"
+  }
+  assert {
+    condition     = alicloud_alidns_record.this["app.www"].rr == "web.oc" && alicloud_alidns_record.this["app.www"].type == "A"
+    error_message = "the static site's record is its host label"
+  }
+  assert {
+    condition = output.app_urls == {
+      api   = "https://api.oc.dev.example.com/"
+      admin = "https://oc.dev.example.com/admin/"
+      www   = "https://web.oc.dev.example.com/"
+    }
+    error_message = "each app's and site's URL"
+  }
+  assert {
+    condition     = cloudcode_stack.this.apps["api"].port == 8000 && cloudcode_stack.this.static_sites["www"].auth == "public"
+    error_message = "the apps and sites reach the stack"
+  }
+}
+
+run "app_records_are_listed_for_manual_creation_without_managed_dns" {
+  command = apply
+
+  variables {
+    domain     = "oc.example.net"
+    manage_dns = false
+    apps = {
+      api = { image = "ghcr.io/me/api:1.2", port = 8000, host = "api.oc.example.net" }
+    }
+  }
+
+  assert {
+    condition     = [for r in output.manual_dns_records : r.name] == ["api.oc.example.net", "auth.oc.example.net", "oc.example.net"]
+    error_message = "the app's name is listed with the site's"
+  }
+}
+
 run "managed_domain_missing_from_the_account_fails_with_advice" {
   command = plan
 

@@ -7,11 +7,13 @@ admin_password    = "correct-horse-battery-staple"
 llm_api_key       = "sk-test-0123456789"
 # terraform test (1.11) fails an apply run when an ephemeral variable is unset (or null) at plan time and the
 # apply phase sees it ("must remain unset"): every ephemeral secret gets a value. The chat bridge's are never
-# used (it stays off without their versions), nor is the outbound proxy (off without proxy_version).
+# used (it stays off without their versions), nor is the outbound proxy (off without proxy_version),
+# nor the apps' secret env (applied only for an app with a secret_env_wo_version).
 im_telegram_token         = "unused"
 im_dingtalk_client_secret = "unused"
 im_proxy                  = "unused"
 proxy                     = "unused"
+app_secret_env            = {}
 # The preflight calls the Alibaba Cloud APIs with the real cloudcode provider; these plan-only tests have no API
 # (preflight.tftest.hcl overrides its answer instead).
 preflight = false

@@ -241,3 +241,13 @@ run "unknown_fallback_domain_service_is_refused" {
   }
   expect_failures = [var.fallback_domain_service]
 }
+
+run "app_with_an_unknown_auth_is_refused" {
+  command = plan
+  variables {
+    apps = {
+      api = { image = "ghcr.io/me/api:1.2", port = 8000, auth = "none" }
+    }
+  }
+  expect_failures = [var.apps]
+}

@@ -1,5 +1,6 @@
 //! One file per command; `run` dispatches.
 
+pub mod app;
 mod completions;
 pub mod deploy;
 pub mod destroy;
@@ -7,7 +8,7 @@ mod doctor;
 pub mod im;
 pub mod import_legacy;
 pub(crate) mod input;
-mod logs;
+pub(crate) mod logs;
 mod migrate_engine;
 pub mod otc;
 mod passwd;
@@ -42,6 +43,7 @@ pub fn run(cli: Cli) -> Result<()> {
         } => import_legacy::run(&cli.name, state.as_deref(), &admin_email, &ssh_cidr),
         Command::Otc { file } => otc::run(&cli.name, file.as_deref()),
         Command::Im(c) => im::run(&cli.name, c),
+        Command::App(c) => app::run(&cli.name, c),
         Command::Passwd { password, yes } => passwd::run(&cli.name, password, yes),
         Command::Render { out } => render::run(&cli.name, &out),
         Command::Suspend => power::run(&cli.name, false),

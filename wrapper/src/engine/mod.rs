@@ -2,6 +2,7 @@
 //! secrets (as `TF_VAR_*` for the ephemeral variables, never in files or arguments), parses the `-json` UI
 //! stream and the provider's progress file into an indicatif display, and forwards one SIGINT on Ctrl-C.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -14,7 +15,7 @@ use serde_json::Value as Json;
 
 use crate::error::{Error, Result};
 use crate::i18n::tr;
-use crate::stack::StackDir;
+use crate::stack::{hcl_string, StackDir};
 
 pub mod choice;
 
@@ -68,6 +69,25 @@ pub struct Secrets {
     pub im_dingtalk_client_secret: Option<String>,
     pub im_proxy: Option<String>,
     pub proxy: Option<String>,
+    /// The apps' secret env (app → name → value) whose versions this run bumps (`cloudcode app add`).
+    pub app_secret_env: Option<BTreeMap<String, BTreeMap<String, String>>>,
+}
+
+/// `TF_VAR_app_secret_env`: a complex variable's value is read as an HCL expression, so every key and value is
+/// an HCL string literal (nothing interpolated).
+fn app_secret_env_var(env: &BTreeMap<String, BTreeMap<String, String>>) -> String {
+    let object = |entries: Vec<String>| format!("{{{}}}", entries.join(", "));
+    object(
+        env.iter()
+            .map(|(app, vars)| {
+                let vars = vars
+                    .iter()
+                    .map(|(k, v)| format!("{} = {}", hcl_string(k), hcl_string(v)))
+                    .collect();
+                format!("{} = {}", hcl_string(app), object(vars))
+            })
+            .collect(),
+    )
 }
 
 impl std::fmt::Debug for Secrets {
@@ -160,6 +180,7 @@ impl Engine {
             .env_remove("TF_VAR_im_dingtalk_client_secret")
             .env_remove("TF_VAR_im_proxy")
             .env_remove("TF_VAR_proxy")
+            .env_remove("TF_VAR_app_secret_env")
             .stdin(Stdio::null())
             // Own process group: the terminal's Ctrl-C reaches only us; we forward exactly one SIGINT.
             .process_group(0);
@@ -187,6 +208,9 @@ impl Engine {
             if let Some(v) = value {
                 c.env(var, v);
             }
+        }
+        if let Some(env) = &secrets.app_secret_env {
+            c.env("TF_VAR_app_secret_env", app_secret_env_var(env));
         }
         c
     }
@@ -465,6 +489,22 @@ fn step_label(step: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn app_secret_env_is_an_hcl_object_of_literal_strings() {
+        let env = BTreeMap::from([(
+            "api".to_string(),
+            BTreeMap::from([
+                ("DB_PASSWORD".to_string(), "p\"w${x}%{y}".to_string()),
+                ("TOKEN".to_string(), "t".to_string()),
+            ]),
+        )]);
+        assert_eq!(
+            app_secret_env_var(&env),
+            r#"{"api" = {"DB_PASSWORD" = "p\"w$${x}%%{y}", "TOKEN" = "t"}}"#
+        );
+        assert_eq!(app_secret_env_var(&BTreeMap::new()), "{}");
+    }
 
     fn lock_with(host: &str, version: &str) -> String {
         format!(

@@ -188,6 +188,12 @@ pub fn configure(name: &str, a: &DeployArgs) -> Result<Configured> {
             previous.as_ref().map(|p| p.llm_api_key_version),
         )
         .unwrap_or(1);
+    // Apps and static sites are `cloudcode app`'s: a deploy keeps them (their secret env stays on the host).
+    if let Some(p) = &previous {
+        cfg.apps = p.apps.clone();
+        cfg.static_sites = p.static_sites.clone();
+        cfg.app_secret_env = p.app_secret_env.clone();
+    }
     let im_secrets = im::configure(a, previous.as_ref(), &mut cfg, &mut fingerprints)?;
     let proxy = proxy::configure(a, previous.as_ref(), &mut cfg, &mut fingerprints)?;
     proxy::configure_mirrors(a, previous.as_ref(), &mut cfg)?;
@@ -240,6 +246,7 @@ pub fn configure(name: &str, a: &DeployArgs) -> Result<Configured> {
             im_dingtalk_client_secret: im_secrets.dingtalk_client_secret,
             im_proxy: im_secrets.proxy,
             proxy,
+            app_secret_env: None,
         },
         lock,
     })
