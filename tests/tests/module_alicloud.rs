@@ -11,12 +11,13 @@ use cloudcode_tests::provider_bin;
 use cloudcode_tests::terraform::{mock_provider_blocks, repo_root, Run, TestReport, Workdir};
 use serde_json::Value as Json;
 
-const EXAMPLES: [&str; 5] = [
+const EXAMPLES: [&str; 6] = [
     "examples/alicloud-basic",
     "examples/custom-domain",
     "examples/existing-host",
     "examples/flask-app",
     "examples/gitops",
+    "examples/static-site",
 ];
 
 /// A working directory with both providers installed and the repository's `modules/` and `examples/` copied in,
@@ -124,7 +125,11 @@ fn versions_tofu_repeats_versions_tf_but_for_the_opentofu_guard() {
         canonical.starts_with("required_version = \">= 1.11.6, != 1.11.12, != 1.12.4\""),
         "{canonical}"
     );
-    for m in ["modules/cloudcode", "modules/cloudcode-host"] {
+    for m in [
+        "modules/cloudcode",
+        "modules/cloudcode-host",
+        "modules/static-site",
+    ] {
         let tf = std::fs::read_to_string(root.join(m).join("versions.tf")).unwrap();
         let tofu = std::fs::read_to_string(root.join(m).join("versions.tofu")).unwrap();
         assert_eq!(
@@ -172,9 +177,13 @@ fn every_test_file_mocks_the_providers_alike() {
 fn modules_and_every_example_validate_against_the_real_alicloud_provider() {
     engine::each(&engine::smoke(), |e| {
         let wd = workdir(e);
-        let dirs = ["modules/cloudcode", "modules/cloudcode-host"]
-            .into_iter()
-            .chain(EXAMPLES);
+        let dirs = [
+            "modules/cloudcode",
+            "modules/cloudcode-host",
+            "modules/static-site",
+        ]
+        .into_iter()
+        .chain(EXAMPLES);
         for dir in dirs {
             init(&wd, dir);
             let run = wd.tf_in(dir, &["validate", "-json", "-no-color"]).unwrap();

@@ -1,6 +1,7 @@
 //! Alibaba Cloud ECS API contract double: a local HTTP(S) server that verifies ACS3-HMAC-SHA256 and
 //! classic RPC (1.0, HMAC-SHA1) signatures and implements the ECS actions cloudcode and the official
-//! provider's scenarios use (and the VPC, EIP, Alidns and RAM ones beside them), with injectable faults, and the
+//! provider's scenarios use (and the VPC, EIP, Alidns, RAM and CDN ones beside them, and OSS with its own V1
+//! signature, reached over HTTPS through the double's CONNECT proxy), with injectable faults, and the
 //! STS credentials of an instance's RAM role, allowed only what the role's policies say. One of the two doubles
 //! the test standards allow (see docs/engineering/alicloud.md for what it follows).
 //!
@@ -10,10 +11,13 @@
 mod account;
 pub use account::ACCOUNT_ID;
 mod alidns;
+mod cdn;
+mod connect_proxy;
 mod eip;
 mod images;
 mod instances;
 mod keypairs;
+mod oss;
 mod policy;
 mod ram;
 mod role_credentials;
@@ -32,8 +36,10 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub use alidns::{DnsRecordView, ALIDNS_API_VERSION};
+pub use cdn::{CdnDomainView, CDN_API_VERSION};
 pub use eip::EipView;
 pub use instances::InstanceView;
+pub use oss::{OssBucketView, OssObjectView, OSS_ENDPOINT_HOST, OSS_EXTRANET_ENDPOINT};
 pub use ram::{RamPolicyView, RamRoleView, RAM_API_VERSION};
 pub use role_credentials::RoleCredentials;
 pub use server::API_VERSION;
@@ -47,6 +53,8 @@ pub struct EcsDouble {
     addr: SocketAddr,
     /// The CA of its HTTPS certificate (PEM), when started with [`EcsDouble::start_https`].
     ca_pem: Option<String>,
+    /// Its CONNECT proxy (HTTPS only).
+    proxy: Option<SocketAddr>,
     shared: Shared,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
@@ -83,6 +91,19 @@ impl EcsDouble {
             .build()?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let app = server::router(shared.clone());
+        let proxy_listener = match &tls {
+            Some(_) => {
+                let l = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+                l.set_nonblocking(true)?;
+                Some(l)
+            }
+            None => None,
+        };
+        let proxy = proxy_listener
+            .as_ref()
+            .map(|l| l.local_addr())
+            .transpose()?;
+        let proxy_shared = shared.clone();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<std::io::Result<()>>();
         let thread = std::thread::Builder::new()
             .name("ecs-double".into())
@@ -95,6 +116,17 @@ impl EcsDouble {
                             return;
                         }
                     };
+                    if let Some(l) = proxy_listener {
+                        match tokio::net::TcpListener::from_std(l) {
+                            Ok(l) => {
+                                tokio::spawn(connect_proxy::serve(l, addr, proxy_shared));
+                            }
+                            Err(e) => {
+                                let _ = ready_tx.send(Err(e));
+                                return;
+                            }
+                        }
+                    }
                     let _ = ready_tx.send(Ok(()));
                     match tls {
                         Some(t) => tls::serve(listener, app, t.server, rx).await,
@@ -114,6 +146,7 @@ impl EcsDouble {
         Ok(Self {
             addr,
             ca_pem,
+            proxy,
             shared,
             shutdown: Some(tx),
             thread: Some(thread),
@@ -137,6 +170,27 @@ impl EcsDouble {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// `http://127.0.0.1:<port>` of its CONNECT proxy (HTTPS only), for `HTTPS_PROXY`: it tunnels every host to the
+    /// double, so that OSS's virtual-hosted names (`<bucket>.oss.double.test`) reach it.
+    pub fn proxy_url(&self) -> Option<String> {
+        self.proxy.map(|p| format!("http://{p}"))
+    }
+
+    /// The `host:port` of every CONNECT its proxy tunnelled, in order.
+    pub fn proxied(&self) -> Vec<String> {
+        lock(&self.shared).proxied.clone()
+    }
+
+    /// The account's OSS buckets with their objects.
+    pub fn oss_buckets(&self) -> Vec<OssBucketView> {
+        lock(&self.shared).oss.views()
+    }
+
+    /// The account's CDN domains.
+    pub fn cdn_domains(&self) -> Vec<CdnDomainView> {
+        lock(&self.shared).cdn.views()
     }
 
     /// Accepts requests signed with this AccessKey pair.

@@ -1,7 +1,8 @@
 //! The HTTP side of the double: authenticates every request as the ECS gateway does (an ACS3 signature, or
 //! the classic RPC signature 1.0 with HMAC-SHA1 over query and form parameters; access key, STS token and its
 //! expiry, nonce replay, clock skew, body hash), authorizes a RAM role's temporary key against the role's
-//! policies, then dispatches to the world by API version (ECS, VPC, Alidns, RAM, STS, BSS).
+//! policies, then dispatches to the world by API version (ECS, VPC, Alidns, RAM, STS, BSS, CDN); OSS requests
+//! (signed the OSS way or addressed to its endpoint) go to the OSS handler, which checks its own signature.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -16,6 +17,7 @@ use time::OffsetDateTime;
 
 use super::account::{BSS_API_VERSION, STS_API_VERSION};
 use super::alidns::ALIDNS_API_VERSION;
+use super::cdn::CDN_API_VERSION;
 use super::ram::RAM_API_VERSION;
 use super::signature;
 use super::state::{ApiError, Caller, RecordedCall, World};
@@ -52,6 +54,9 @@ fn handle(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Response {
+    if super::oss::is_oss(uri, headers) {
+        return super::oss::handle(&mut lock(shared), method, uri, headers, body);
+    }
     let query_pairs = signature::decode_pairs(uri.query().unwrap_or(""));
     let mut params: BTreeMap<String, String> = query_pairs.iter().cloned().collect();
     let form = header(headers, "content-type")
@@ -66,7 +71,9 @@ fn handle(
         .unwrap_or_default();
     let (product, endpoint) = product_of(&version);
     let host_id = match params.get("RegionId") {
-        Some(r) if !matches!(product, "Alidns" | "Ram") => format!("{endpoint}.{r}.aliyuncs.com"),
+        Some(r) if !matches!(product, "Alidns" | "Ram" | "Cdn") => {
+            format!("{endpoint}.{r}.aliyuncs.com")
+        }
         _ => format!("{endpoint}.aliyuncs.com"),
     };
     let mut world = lock(shared);
@@ -113,12 +120,20 @@ fn handle(
                     .handle_sts(&action, &caller, role_id.as_deref())
             }
             None if version == BSS_API_VERSION => world.account.handle_bss(&action),
+            None if version == CDN_API_VERSION => {
+                let now = world.clock();
+                world.cdn.handle(&action, &params, &now)
+            }
             None => world.handle(&action, &params),
         });
     let outcome = match &result {
         Ok(_) => "OK".to_string(),
         Err(e) => e.code.clone(),
     };
+    // A certificate's private key is handled but never kept in the log.
+    if let Some(key) = params.get_mut("SSLPri") {
+        *key = format!("<redacted, {} bytes>", key.len());
+    }
     world.calls.push(RecordedCall {
         action,
         params,
@@ -159,6 +174,7 @@ fn product_of(version: &str) -> (&'static str, &'static str) {
         STS_API_VERSION => ("Sts", "sts"),
         BSS_API_VERSION => ("BssOpenApi", "business"),
         RAM_API_VERSION => ("Ram", "ram"),
+        CDN_API_VERSION => ("Cdn", "cdn"),
         _ => ("Ecs", "ecs"),
     }
 }
@@ -172,6 +188,7 @@ fn permission_product(version: &str) -> Option<&'static str> {
         STS_API_VERSION => None,
         BSS_API_VERSION => Some("bss"),
         RAM_API_VERSION => Some("ram"),
+        CDN_API_VERSION => Some("cdn"),
         _ => Some("ecs"),
     }
 }
@@ -391,6 +408,7 @@ fn authenticate_rpc(
         VPC_API_VERSION,
         ALIDNS_API_VERSION,
         RAM_API_VERSION,
+        CDN_API_VERSION,
     ]
     .contains(&version)
     {

@@ -1,5 +1,6 @@
-//! Server-side signature verification for the double: ACS3-HMAC-SHA256 (our snapshot client) and the classic
-//! RPC signature, version 1.0 with HMAC-SHA1 (what the official alicloud provider's SDKs send). Written
+//! Server-side signature verification for the double: ACS3-HMAC-SHA256 (our snapshot client), the classic
+//! RPC signature, version 1.0 with HMAC-SHA1 (what the official alicloud provider's SDKs send), and OSS's V1
+//! header signature (what its OSS SDKs send by default). Written
 //! independently of any client signer (different encoder: `form_urlencoded` + the documented `+`/`*`/`%7E`
 //! fix-ups), so a canonicalisation bug in one is not silently mirrored by the other.
 
@@ -125,15 +126,120 @@ pub fn rpc_v1_string_to_sign(method: &str, params: &[(String, String)]) -> Strin
 
 /// Constant-time check of a base64 `Signature` against HMAC-SHA1(secret + "&", string_to_sign).
 pub fn verify_rpc_v1(secret: &str, string_to_sign: &str, signature_b64: &str) -> bool {
+    verify_hmac_sha1_b64(
+        format!("{secret}&").as_bytes(),
+        string_to_sign,
+        signature_b64,
+    )
+}
+
+/// Constant-time check of a base64 HMAC-SHA1 signature (the RPC 1.0 and the OSS V1 signatures share it).
+fn verify_hmac_sha1_b64(key: &[u8], string_to_sign: &str, signature_b64: &str) -> bool {
     use base64::Engine;
     let Ok(sig) = base64::engine::general_purpose::STANDARD.decode(signature_b64) else {
         return false;
     };
-    let Ok(mut mac) = Hmac::<sha1::Sha1>::new_from_slice(format!("{secret}&").as_bytes()) else {
+    let Ok(mut mac) = Hmac::<sha1::Sha1>::new_from_slice(key) else {
         return false;
     };
     mac.update(string_to_sign.as_bytes());
     mac.verify_slice(&sig).is_ok()
+}
+
+/// The sub-resources OSS signs (V1) when they are in the query: the documented list, those the double serves
+/// among them and the `response-*` overrides.
+const OSS_SIGNED_SUBRESOURCES: [&str; 32] = [
+    "acl",
+    "append",
+    "bucketInfo",
+    "cname",
+    "cors",
+    "delete",
+    "encryption",
+    "lifecycle",
+    "location",
+    "logging",
+    "objectMeta",
+    "partNumber",
+    "policy",
+    "position",
+    "referer",
+    "replication",
+    "requestPayment",
+    "resourceGroup",
+    "response-cache-control",
+    "response-content-disposition",
+    "response-content-encoding",
+    "response-content-language",
+    "response-content-type",
+    "response-expires",
+    "security-token",
+    "stat",
+    "tagging",
+    "transferAcceleration",
+    "uploadId",
+    "uploads",
+    "versioning",
+    "website",
+];
+
+/// The parts of an OSS request the V1 signature covers.
+pub struct OssRequest<'a> {
+    pub method: &'a str,
+    pub content_md5: &'a str,
+    pub content_type: &'a str,
+    pub date: &'a str,
+    /// Every `x-oss-*` header (any case) with its value.
+    pub oss_headers: Vec<(String, String)>,
+    /// The bucket (empty for a service request such as ListBuckets) and the decoded object key.
+    pub bucket: &'a str,
+    pub key: &'a str,
+    /// The decoded query pairs.
+    pub query: &'a [(String, String)],
+}
+
+/// The OSS V1 string to sign: `VERB\nContent-MD5\nContent-Type\nDate\n` + the `x-oss-` headers (lower case,
+/// sorted, `name:value\n`) + the canonicalized resource (`/bucket/key` and the signed sub-resources, sorted).
+pub fn oss_v1_string_to_sign(r: &OssRequest<'_>) -> String {
+    let mut headers: Vec<(String, &str)> = r
+        .oss_headers
+        .iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.as_str()))
+        .filter(|(k, _)| k.starts_with("x-oss-"))
+        .collect();
+    headers.sort();
+    let mut out = format!(
+        "{}\n{}\n{}\n{}\n",
+        r.method, r.content_md5, r.content_type, r.date
+    );
+    for (k, v) in headers {
+        out.push_str(&format!("{k}:{v}\n"));
+    }
+    out.push('/');
+    if !r.bucket.is_empty() {
+        out.push_str(&format!("{}/{}", r.bucket, r.key));
+    }
+    let mut sub: Vec<&(String, String)> = r
+        .query
+        .iter()
+        .filter(|(k, _)| OSS_SIGNED_SUBRESOURCES.contains(&k.as_str()))
+        .collect();
+    sub.sort();
+    for (i, (k, v)) in sub.into_iter().enumerate() {
+        out.push(if i == 0 { '?' } else { '&' });
+        out.push_str(k);
+        if !v.is_empty() {
+            out.push('=');
+            out.push_str(v);
+        }
+    }
+    out
+}
+
+/// Constant-time check of the `<signature>` of `Authorization: OSS <ak>:<signature>` against
+/// base64(HMAC-SHA1(secret, string_to_sign)).
+pub fn verify_oss_v1(secret: &str, string_to_sign: &str, signature_b64: &str) -> bool {
+    verify_hmac_sha1_b64(secret.as_bytes(), string_to_sign, signature_b64)
 }
 
 #[cfg(test)]
@@ -207,6 +313,46 @@ mod tests {
             &sts,
             "e521358f7776c97df52e6b2891a8bc73026794a071b50c3323388c4e0df64804"
         ));
+    }
+
+    /// The OSS V1 example of the documentation (PUT of `nelson` into `examplebucket`, secret
+    /// `OtxrzxIsfpFjA7SwPzILwy8Bw21TLhquhboDYROV`).
+    #[test]
+    fn published_oss_v1_vector_verifies_and_a_changed_header_does_not() {
+        let query = decode_pairs("");
+        let mut r = OssRequest {
+            method: "PUT",
+            content_md5: "eB5eJF1ptWaXm4bijSPyxw==",
+            content_type: "text/html",
+            date: "Wed, 28 Dec 2022 10:27:41 GMT",
+            oss_headers: vec![
+                ("X-OSS-Meta-Author".into(), "alice".into()),
+                ("x-oss-magic".into(), "abracadabra".into()),
+            ],
+            bucket: "examplebucket",
+            key: "nelson",
+            query: &query,
+        };
+        let sts = oss_v1_string_to_sign(&r);
+        assert_eq!(
+            sts,
+            "PUT\neB5eJF1ptWaXm4bijSPyxw==\ntext/html\nWed, 28 Dec 2022 10:27:41 GMT\nx-oss-magic:abracadabra\n\
+             x-oss-meta-author:alice\n/examplebucket/nelson"
+        );
+        let secret = "OtxrzxIsfpFjA7SwPzILwy8Bw21TLhquhboDYROV";
+        let good = {
+            use base64::Engine;
+            let mut mac = Hmac::<sha1::Sha1>::new_from_slice(secret.as_bytes()).unwrap();
+            mac.update(sts.as_bytes());
+            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+        };
+        assert!(verify_oss_v1(secret, &sts, &good));
+        r.content_type = "text/plain";
+        assert!(!verify_oss_v1(secret, &oss_v1_string_to_sign(&r), &good));
+        let acl = decode_pairs("acl&max-keys=10");
+        r.query = &acl;
+        r.key = "";
+        assert!(oss_v1_string_to_sign(&r).ends_with("/examplebucket/?acl"));
     }
 
     #[test]

@@ -217,6 +217,12 @@ pub(crate) struct World {
     pub(crate) account: super::account::Account,
     /// The account's RAM roles and policies.
     pub(crate) ram: super::ram::Ram,
+    /// The account's OSS buckets and objects.
+    pub(crate) oss: super::oss::Oss,
+    /// The account's CDN domains.
+    pub(crate) cdn: super::cdn::Cdn,
+    /// The `host:port` of every CONNECT the double's proxy tunnelled, in order.
+    pub(crate) proxied: Vec<String>,
     /// Who signed the request being handled (set once it is authenticated).
     pub(crate) caller: Option<Caller>,
     /// DescribeSnapshots calls a new snapshot needs before it is accomplished.
@@ -254,6 +260,9 @@ impl World {
             dns: super::alidns::Dns::default(),
             account: super::account::Account::default(),
             ram: super::ram::Ram::default(),
+            oss: super::oss::Oss::default(),
+            cdn: super::cdn::Cdn::default(),
+            proxied: Vec::new(),
             caller: None,
             snapshot_polls: 3,
             key_pair_boot: None,

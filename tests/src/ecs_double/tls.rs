@@ -1,4 +1,5 @@
-//! HTTPS for the double: a throwaway CA and a certificate for 127.0.0.1 and localhost, as the official alicloud
+//! HTTPS for the double: a throwaway CA and a certificate for 127.0.0.1, localhost and the OSS endpoint with its
+//! buckets (`*.oss.double.test`, reached through the double's CONNECT proxy), as the official alicloud
 //! provider needs (its SDKs send HTTPS, and some calls force it); its Go process trusts the CA through
 //! `SSL_CERT_FILE`.
 
@@ -31,8 +32,14 @@ pub fn test_tls() -> Result<TestTls, String> {
     let ca_cert = ca.self_signed(&ca_key).map_err(err)?;
     let issuer = Issuer::new(ca, ca_key);
     let leaf_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(err)?;
-    let mut leaf = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-        .map_err(err)?;
+    let host = super::oss::OSS_ENDPOINT_HOST;
+    let mut leaf = CertificateParams::new(vec![
+        "127.0.0.1".to_string(),
+        "localhost".to_string(),
+        host.to_string(),
+        format!("*.{host}"),
+    ])
+    .map_err(err)?;
     leaf.distinguished_name
         .push(DnType::CommonName, "127.0.0.1");
     let leaf_cert = leaf.signed_by(&leaf_key, &issuer).map_err(err)?;
