@@ -260,6 +260,8 @@ mod tests {
         }
     }
 
+    static SERVICES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+
     fn work<'a>(files: Vec<(&'a str, &'a cloudcode_bundle::File)>, devbox: DevboxPlan) -> Work<'a> {
         Work {
             dir: "/opt/cloud code",
@@ -267,7 +269,8 @@ mod tests {
             manifest: None,
             caddyfile_changed: false,
             devbox,
-            services: &["caddy".into(), "authelia".into(), "devbox".into()],
+            services: SERVICES
+                .get_or_init(|| ["caddy", "authelia", "devbox"].map(String::from).to_vec()),
             build_devbox: false,
             terminal: true,
             ensure_secrets: "bin/ensure-secrets.sh",
