@@ -15,7 +15,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 # Longest first (measured in a serial CI run), so the two lanes end close together; the rest keep cargo's order.
-LONG=(stack_lifecycle cloud_path im_stack stack_idle_suspend stack_apps module_alicloud cli_engines engine_smoke reliability snapshot_backup
+LONG=(stack_lifecycle cloud_path im_stack stack_idle_suspend static_site_module stack_apps module_alicloud cli_engines engine_smoke reliability snapshot_backup
   release_install login_flows im_bridge alicloud_eip_dns alicloud_ram cli_alibaba im_guide cli_host alicloud_provider)
 
 echo "== building the test binaries" >&2
