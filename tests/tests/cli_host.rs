@@ -20,8 +20,14 @@ struct Env {
 
 impl Env {
     fn run(&self, args: &[&str]) -> Output {
+        self.run_with(args, &[])
+    }
+
+    /// [`Env::run`] with more environment variables.
+    fn run_with(&self, args: &[&str], extra: &[(&str, &str)]) -> Output {
         let out = Command::new(CLI)
             .args(args)
+            .envs(extra.iter().copied())
             .env("CLOUDCODE_HOME", self.home.path())
             .env("CLOUDCODE_PROVIDER_DIR", self.provider_dir.path())
             .env("CLOUDCODE_ADMIN_PASSWORD", PASSWORD)
@@ -164,6 +170,80 @@ fn deploy_host_status_logs_render_destroy() {
     );
     let bad = env.run(&["--name", "vmbox", "logs", "postgres"]);
     assert!(!bad.status.success());
+
+    // Your own app from a cloudcode-app.toml: added (its secret env from the environment, never on disk), served
+    // on its own name without a login, listed, its logs read, removed.
+    let app_dir = tempfile::tempdir().unwrap();
+    let toml = app_dir.path().join("cloudcode-app.toml");
+    std::fs::write(
+        &toml,
+        format!(
+            "name = \"hello\"\nimage = \"{}\"\nport = 8080\nauth = \"public\"\n\
+             command = [\"caddy\", \"respond\", \"--listen\", \":8080\", \"hello from the CLI\"]\n\
+             secret_env = [\"APP_TOKEN\"]\n",
+            vm.image("caddy").unwrap().image
+        ),
+    )
+    .unwrap();
+    let token = "app-token-3391-heron";
+    let added = env.run_with(
+        &[
+            "--name",
+            "vmbox",
+            "app",
+            "add",
+            toml.to_str().unwrap(),
+            "--yes",
+        ],
+        &[("APP_TOKEN", token)],
+    );
+    let added_out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&added.stdout),
+        String::from_utf8_lossy(&added.stderr)
+    );
+    assert!(added.status.success(), "app add: {added_out}");
+    assert!(
+        added_out.contains(&format!("https://hello.{DOMAIN}/")),
+        "{added_out}"
+    );
+    assert!(!added_out.contains(token), "the secret was printed");
+    assert!(
+        grep_tree(env.home.path(), token).is_empty(),
+        "the secret is on disk"
+    );
+    let hello = Command::new("curl")
+        .args(["-sk", "--max-time", "20", "--resolve"])
+        .arg(format!("hello.{DOMAIN}:443:{}", vm.ssh_host))
+        .arg(format!("https://hello.{DOMAIN}/"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&hello.stdout), "hello from the CLI");
+    let env_seen = vm
+        .exec_in_vm_ok(
+            "docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' \
+             $(docker ps -q --filter label=com.docker.compose.service=app-hello)",
+        )
+        .unwrap();
+    assert!(
+        env_seen.contains(&format!("APP_TOKEN={token}")),
+        "{env_seen}"
+    );
+    let list = env.ok(&["--name", "vmbox", "app", "list"]);
+    assert!(
+        list.contains("hello") && list.contains(&format!("https://hello.{DOMAIN}/")),
+        "{list}"
+    );
+    let logs = env.ok(&["--name", "vmbox", "app", "logs", "hello", "--tail", "20"]);
+    assert!(logs.contains("app-hello"), "the app's log lines: {logs}");
+    env.ok(&["--name", "vmbox", "app", "remove", "hello"]);
+    let gone = vm
+        .exec_in_vm_ok("docker ps -aq --filter label=com.docker.compose.service=app-hello | wc -l; ls /opt/cloudcode/secrets")
+        .unwrap();
+    assert!(
+        gone.trim_start().starts_with('0') && !gone.contains("app-hello.env"),
+        "{gone}"
+    );
 
     // exec on the host: output streamed back, the remote exit status becomes ours.
     let out = env.run(&[
