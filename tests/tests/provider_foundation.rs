@@ -334,6 +334,10 @@ const BAD_APPS: &[(&str, &str)] = &[
         r#"static_sites = { www = { dir = "./www", host = "elsewhere.org" } }"#,
         "neither a name under",
     ),
+    (
+        r#"apps = { api = { image = "nginx:1", port = 80, host = "/api", auth = "one_factor" } }"#,
+        "needs the app on its own name",
+    ),
 ];
 
 #[test]
@@ -430,9 +434,30 @@ variable "app_env" {{
         );
         assert_eq!(after["services"]["app-api"], "running");
         assert_eq!(after["app_secret_env_wo"], Json::Null);
-        let raw = std::fs::read(wd.path().join("tfplan")).unwrap();
-        assert!(!raw.windows(secret.len()).any(|w| w == secret.as_bytes()));
         assert!(!serde_json::to_string(&plan).unwrap().contains(secret));
+        // A value the env file cannot carry, or a variable also in `env`: refused at plan, the value never shown.
+        wd.set_env(
+            "TF_VAR_app_env",
+            r#"{ api = { TOKEN = "it's-secret-9931" } }"#,
+        );
+        let run = wd.tf(&["plan", "-json", "-input=false"]).unwrap();
+        assert!(!run.success);
+        let text = serde_json::to_string(&run.diagnostics()).unwrap();
+        assert!(
+            text.contains("Invalid value for app_secret_env_wo") && text.contains("single quote"),
+            "{text}"
+        );
+        assert!(!text.contains("it's-secret-9931"), "{text}");
+        // A first secret env version with no values: refused at plan rather than deployed without them.
+        wd.unset_env("TF_VAR_app_env");
+        wd.set_env("TF_VAR_app_env", "{}");
+        let run = wd.tf(&["plan", "-json", "-input=false"]).unwrap();
+        assert!(!run.success);
+        let text = serde_json::to_string(&run.diagnostics()).unwrap();
+        assert!(
+            text.contains(r#"app_secret_env_wo[\"api\"] is required"#),
+            "{text}"
+        );
         // Secret env for an app without a version would never be applied: refused.
         wd.set_env(
             "TF_VAR_app_env",

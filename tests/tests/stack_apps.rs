@@ -11,7 +11,7 @@ use cloudcode_tests::engine::{self, Kind};
 use cloudcode_tests::provider_bin;
 use cloudcode_tests::stack_fixture::{
     apply_ok, assert_import_adopts, assert_no_secret, container_ids, in_vm, plan_exit, stack_hcl,
-    with_requests, DOMAIN, PASSWORD,
+    with_requests, write_main, DOMAIN, PASSWORD,
 };
 use cloudcode_tests::terraform::Workdir;
 use cloudcode_tests::vm::{TestVm, VmOptions};
@@ -84,7 +84,15 @@ fn get_at(vm_ip: &str, name: &str, path: &str) -> (u16, String, String) {
     let dir = tempfile::tempdir().unwrap();
     let headers = dir.path().join("h");
     let out = Command::new("curl")
-        .args(["-sk", "--compressed", "--max-time", "20", "-D"])
+        // --path-as-is: `..` reaches Caddy as sent (as an attacker would send it).
+        .args([
+            "-sk",
+            "--path-as-is",
+            "--compressed",
+            "--max-time",
+            "20",
+            "-D",
+        ])
         .arg(&headers)
         .arg("--resolve")
         .arg(format!("{name}:443:{vm_ip}"))
@@ -121,11 +129,10 @@ fn uploaded(log: &str) -> (String, usize) {
     (line.to_string(), bytes)
 }
 
-fn hcl(vm: &TestVm, api: &Path, site: &Path) -> String {
+fn hcl(vm: &TestVm, api: &Path, site: &Path, with_admin_and_www: bool) -> String {
     let caddy = &vm.image("caddy").unwrap().image;
-    let extra = format!(
+    let admin = format!(
         r#"
-  apps = {{
     admin = {{
       image                 = "{caddy}"
       command               = ["caddy", "respond", "--listen", ":8080", "private app"]
@@ -133,7 +140,24 @@ fn hcl(vm: &TestVm, api: &Path, site: &Path) -> String {
       volumes               = {{ data = "/data" }}
       memory                = "128m"
       secret_env_wo_version = 1
-    }}
+    }}"#
+    );
+    let www = format!(
+        r#"
+    www = {{
+      dir  = "{site}"
+      auth = "public"
+    }}"#,
+        site = site.display()
+    );
+    let (admin, www) = if with_admin_and_www {
+        (admin.as_str(), www.as_str())
+    } else {
+        ("", "")
+    };
+    let extra = format!(
+        r#"
+  apps = {{{admin}
     api = {{
       build  = "{api}"
       port   = 8000
@@ -143,11 +167,7 @@ fn hcl(vm: &TestVm, api: &Path, site: &Path) -> String {
       env    = {{ GREETING = "hello from the VM" }}
     }}
   }}
-  static_sites = {{
-    www = {{
-      dir  = "{site}"
-      auth = "public"
-    }}
+  static_sites = {{{www}
     docs = {{
       dir  = "{site}"
       host = "/docs"
@@ -179,7 +199,7 @@ fn apps_and_a_static_site_answer_as_their_auth_says_and_updates_move_only_what_c
         .unwrap();
         std::fs::write(site.join("old.html"), "old\n").unwrap();
 
-        let mut wd = Workdir::new_on(e, provider_bin!(), &hcl(&vm, &api, &site)).unwrap();
+        let mut wd = Workdir::new_on(e, provider_bin!(), &hcl(&vm, &api, &site, true)).unwrap();
         wd.set_env("TF_VAR_admin_password", PASSWORD);
         wd.set_env(
             "TF_VAR_app_secret_env",
@@ -239,6 +259,22 @@ fn apps_and_a_static_site_answer_as_their_auth_says_and_updates_move_only_what_c
         assert_eq!(code, 302, "only the prefix is public: {headers}");
         let (code, headers, _) = get(&vm, DOMAIN, "/docs");
         assert_eq!(code, 308, "{headers}");
+        // Caddy decides on the cleaned path: climbing out of the public prefix lands behind the login.
+        for sneaky in [
+            "/docs/../global/health",
+            "/docs/%2e%2e/global/health",
+            "/docs/..%2fglobal/health",
+        ] {
+            let (code, headers, body) = get(&vm, DOMAIN, sneaky);
+            assert!(
+                code == 302 || code == 404,
+                "{sneaky}: {code}\n{headers}{body}"
+            );
+            assert!(
+                !body.contains("healthy"),
+                "{sneaky} reached OpenCode: {body}"
+            );
+        }
         let (_, headers, _) = get(&vm, &format!("www.{DOMAIN}"), "/assets/app.0123abcd.js");
         assert!(
             headers.contains("immutable"),
@@ -345,10 +381,42 @@ fn apps_and_a_static_site_answer_as_their_auth_says_and_updates_move_only_what_c
 
         // 4. Import keeps working: a second working directory adopts the host with its apps and sites; nothing is
         //    replaced and the next plan is empty (no secret needed: its version is the host's).
-        let adopt = assert_import_adopts(e, &vm, &hcl(&vm, &api, &site), provider_bin!());
+        let adopt = assert_import_adopts(e, &vm, &hcl(&vm, &api, &site, true), provider_bin!());
         let state: serde_json::Value = serde_json::from_str(&adopt.state_text()).unwrap();
         let attrs = &state["resources"][0]["instances"][0]["attributes"];
         assert_eq!(attrs["apps"]["api"]["port"], 8000, "{attrs:#}");
         assert_eq!(attrs["static_sites"]["docs"]["host"], "/docs");
+
+        // 5. Removing an app and a site: the container, its secret env file and the site's files go; the app's
+        //    volume stays (nothing the user had is lost); the rest keeps running.
+        write_main(&wd, &hcl(&vm, &api, &site, false));
+        wd.unset_env("TF_VAR_app_secret_env");
+        let before = container_ids(&vm);
+        apply_ok(&wd);
+        let after = container_ids(&vm);
+        assert!(!after.contains_key("app-admin"), "{after:?}");
+        assert_eq!(
+            after.get("app-api"),
+            before.get("app-api"),
+            "the other app is kept"
+        );
+        let host = in_vm(
+            &vm,
+            "cd /opt/cloudcode && ls secrets; echo ---; ls sites; echo ---; docker volume ls --format '{{.Name}}'",
+        );
+        let parts: Vec<&str> = host.split("---").collect();
+        assert!(!parts[0].contains("app-admin.env"), "{host}");
+        assert!(
+            !parts[1].contains("www") && parts[1].contains("docs"),
+            "{host}"
+        );
+        assert!(
+            parts[2].contains("app_admin_data"),
+            "the volume is kept: {host}"
+        );
+        let (code, _, _) = get(&vm, &format!("admin.{DOMAIN}"), "/");
+        assert_ne!(code, 302, "no site for the removed app any more");
+        let (code, plan) = plan_exit(&wd);
+        assert_eq!(code, 0, "converged: {}", plan.stdout);
     });
 }

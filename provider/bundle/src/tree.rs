@@ -46,7 +46,7 @@ impl Tree {
 
 /// A relative path the host's upload and inspection can carry (they are tab- and line-separated, and the remote
 /// removal of deleted files splits on blanks).
-fn carried(rel: &str) -> bool {
+pub fn carried(rel: &str) -> bool {
     !rel.is_empty()
         && !rel
             .chars()
@@ -105,18 +105,19 @@ pub fn read(dir: &Path) -> Result<Tree, Invalid> {
                  uploaded; rename it or list it in {IGNORE_FILE}"
             )));
         }
-        let bytes = std::fs::read(entry.path())
+        let meta = std::fs::metadata(entry.path())
             .map_err(|e| Invalid::new(format!("cannot read {shown}/{rel}: {e}")))?;
-        total += bytes.len() as u64;
+        // The limits before the bytes are read.
+        total += meta.len();
         if tree.files.len() >= MAX_FILES || total > MAX_BYTES {
             return Err(Invalid::new(format!(
                 "{shown} holds more than {MAX_FILES} files or 1 GiB; leave build output and dependencies out \
                  with {IGNORE_FILE}"
             )));
         }
-        let exec = std::fs::metadata(entry.path())
-            .map(|m| m.permissions().mode() & 0o111 != 0)
-            .unwrap_or(false);
+        let bytes = std::fs::read(entry.path())
+            .map_err(|e| Invalid::new(format!("cannot read {shown}/{rel}: {e}")))?;
+        let exec = meta.permissions().mode() & 0o111 != 0;
         tree.files.insert(
             rel,
             TreeFile {

@@ -17,7 +17,7 @@ fn write(dir: &Path, rel: &str, text: &str) {
 }
 
 /// `api` (public, built from a directory), `admin` (two_factor image, volume, memory, secret env), `docs` (a
-/// static site on a path, one_factor), `www` (a public static site on its own name).
+/// static site on a path, behind the login), `www` (a public static site on its own name).
 fn with_apps(root: &Path) -> Settings {
     write(root, "api/Dockerfile", "FROM python:3.12-slim\n");
     write(root, "api/app.py", "print('hi')\n");
@@ -53,7 +53,7 @@ fn with_apps(root: &Path) -> Settings {
         StaticSite {
             dir: root.join("docs").display().to_string(),
             host: Some("/docs".into()),
-            auth: Some("one_factor".into()),
+            auth: None,
         },
     );
     s.static_sites.insert(
@@ -183,33 +183,33 @@ fn caddy_asks_for_the_login_only_where_auth_says_and_serves_sites_with_cache_hea
 }
 
 #[test]
-fn authelia_gets_a_rule_per_login_policy_and_none_for_public_names() {
+fn authelia_gets_a_rule_per_name_behind_a_login_and_none_for_public_names_or_paths() {
     let root = tempfile::tempdir().unwrap();
-    let b = render_ok(&with_apps(root.path()), &secrets_fixed());
+    let b = render_ok(&with_apps(root.path()), &secrets());
     let cfg: serde_yaml::Value =
         serde_yaml::from_slice(&b.files[paths::AUTHELIA_CONFIG].bytes).unwrap();
-    let rules: Vec<(String, Option<String>, String)> = cfg["access_control"]["rules"]
+    let rules: Vec<(String, String)> = cfg["access_control"]["rules"]
         .as_sequence()
         .unwrap()
         .iter()
         .map(|r| {
+            assert!(
+                r.get("resources").is_none(),
+                "paths are Caddy's to decide: {r:?}"
+            );
             (
                 r["domain"].as_str().unwrap().to_string(),
-                r["resources"][0].as_str().map(str::to_string),
                 r["policy"].as_str().unwrap().to_string(),
             )
         })
         .collect();
+    // The app on its own name behind the login gets its rule; the public names (api, www) none; the path (docs)
+    // is the main site's.
     assert_eq!(
         rules,
         [
-            (
-                "code.example.com".into(),
-                Some("^/docs([/?].*)?$".into()),
-                "one_factor".into()
-            ),
-            ("admin.code.example.com".into(), None, "two_factor".into()),
-            ("code.example.com".into(), None, "two_factor".into()),
+            ("admin.code.example.com".into(), "two_factor".into()),
+            ("code.example.com".into(), "two_factor".into()),
         ]
     );
 }
@@ -339,4 +339,87 @@ fn a_stack_without_apps_renders_no_app_service_mount_or_rule() {
         .files
         .keys()
         .any(|p| p.starts_with("apps/") || p.starts_with("sites/")));
+}
+
+#[test]
+fn an_apps_own_tz_replaces_the_stacks_and_the_real_compose_reads_one_value() {
+    let root = tempfile::tempdir().unwrap();
+    let mut s = with_apps(root.path());
+    s.apps
+        .get_mut("api")
+        .unwrap()
+        .env
+        .insert("TZ".into(), "Europe/Berlin".into());
+    let b = render_ok(&s, &secrets());
+    let dir = tempfile::tempdir().unwrap();
+    write_bundle(&b, dir.path());
+    let cfg = compose_config(dir.path());
+    assert_eq!(
+        cfg["services"]["app-api"]["environment"]["TZ"],
+        "Europe/Berlin"
+    );
+    assert_eq!(
+        cfg["services"]["app-admin"]["environment"]["TZ"],
+        s.timezone.as_str()
+    );
+}
+
+#[test]
+fn where_and_behind_which_login_an_app_is_served_does_not_replace_its_container() {
+    let root = tempfile::tempdir().unwrap();
+    let s = with_apps(root.path());
+    let label = |s: &Settings| {
+        let b = render_ok(s, &secrets());
+        let c: serde_yaml::Value = serde_yaml::from_slice(&b.files[paths::COMPOSE].bytes).unwrap();
+        c["services"]["app-api"]["labels"][cloudcode_bundle::HASH_LABEL]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let before = label(&s);
+    let mut routed = s.clone();
+    let api = routed.apps.get_mut("api").unwrap();
+    api.host = Some("v2".into());
+    api.auth = Some("one_factor".into());
+    api.health = Some("/ready".into());
+    assert_eq!(label(&routed), before, "only Caddy's configuration changes");
+    let mut env = s.clone();
+    env.apps
+        .get_mut("api")
+        .unwrap()
+        .env
+        .insert("NEW".into(), "1".into());
+    assert_ne!(label(&env), before, "the container's environment changes");
+}
+
+#[test]
+fn stale_files_are_the_hosts_app_and_site_files_the_bundle_no_longer_has() {
+    let root = tempfile::tempdir().unwrap();
+    let mut s = with_apps(root.path());
+    let b = render_ok(&s, &secrets());
+    let host_files = [
+        "apps/api/app.py",      // still there
+        "apps/api/removed.py",  // deleted locally
+        "apps/gone/Dockerfile", // a removed app
+        "sites/www/index.html", // still there
+        "sites/www/old.html",   // deleted locally
+        "apps/api/a b.txt",     // a hand-made name the removal could not carry: left alone
+        "caddy/Caddyfile",      // not an app's or site's
+    ];
+    let host_secrets = ["app-admin.env", "app-gone.env", "authelia_session_secret"];
+    let stale = cloudcode_bundle::apps::stale(&b, host_files, host_secrets);
+    assert_eq!(
+        stale,
+        [
+            "apps/api/removed.py",
+            "apps/gone/Dockerfile",
+            "sites/www/old.html",
+            "secrets/app-gone.env"
+        ]
+    );
+    // Without its secret env version, the app's env file goes too.
+    s.apps.get_mut("admin").unwrap().secret_env_wo_version = None;
+    let b = render_ok(&s, &secrets_fixed());
+    let stale = cloudcode_bundle::apps::stale(&b, [], host_secrets);
+    assert_eq!(stale, ["secrets/app-admin.env", "secrets/app-gone.env"]);
 }

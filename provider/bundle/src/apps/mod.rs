@@ -108,31 +108,18 @@ pub struct Route {
 }
 
 impl Route {
-    /// Authelia's policy for it (`bypass` for public).
+    /// Authelia's policy for a route on its own name (`public` ones get no rule and no login).
     pub fn policy(&self) -> &'static str {
         match self.auth.as_str() {
-            "public" => "bypass",
             "one_factor" => "one_factor",
             _ => "two_factor",
         }
     }
 
-    /// Authelia's `resources` regex of a path route: the prefix itself, or below it.
-    pub fn resource(&self) -> Option<String> {
-        match &self.place {
-            Place::Path(p) => Some(format!("^{}([/?].*)?$", regex_escape(p))),
-            Place::Host(_) => None,
-        }
+    /// A route of the main site that Caddy serves without the login.
+    pub fn is_public(&self) -> bool {
+        self.auth == "public"
     }
-}
-
-fn regex_escape(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| {
-            let special = "\\.+*?()|[]{}^$".contains(c);
-            special.then_some('\\').into_iter().chain([c])
-        })
-        .collect()
 }
 
 /// The Compose service of app `name`.
@@ -148,10 +135,12 @@ pub fn secret_env_path(name: &str) -> String {
 /// The image an app runs: its `image`, or the tag its build gets on the host (named after the build's tree hash, so
 /// changed files make a new image and Compose builds it).
 pub fn image(name: &str, app: &App, tree_hash: Option<&str>) -> String {
-    match (&app.image, tree_hash) {
-        (Some(i), _) => i.clone(),
-        (None, Some(h)) => format!("cloudcode-app-{name}:{}", &h[..h.len().min(16)]),
-        (None, None) => format!("cloudcode-app-{name}:latest"),
+    match &app.image {
+        Some(i) => i.clone(),
+        None => {
+            let h = tree_hash.unwrap_or_default();
+            format!("cloudcode-app-{name}:{}", &h[..h.len().min(16)])
+        }
     }
 }
 
@@ -161,8 +150,9 @@ pub fn volume(app: &str, volume: &str) -> String {
 }
 
 /// Paths of the main site that OpenCode and the terminal answer on: an app or site may not take them.
-const MAIN_SITE_PATHS: [&str; 23] = [
+const MAIN_SITE_PATHS: [&str; 24] = [
     "/terminal",
+    "/pty",
     "/global",
     "/session",
     "/event",
@@ -213,15 +203,14 @@ pub fn place(name: &str, host: Option<&str>, domain: &str) -> Result<Place, Inva
         let segments_ok = !rest.is_empty()
             && rest.split('/').all(|s| {
                 !s.is_empty()
-                    && s.bytes().all(|b| {
-                        b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~')
-                    })
+                    && s.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
                     && s != "."
                     && s != ".."
             });
         if !segments_ok {
             return Err(Invalid::new(format!(
-                "{} is not a path prefix such as \"/api\": use letters, digits, '-', '_', '.' and '~' between \
+                "{} is not a path prefix such as \"/api\": use letters, digits, '-', '_' and '.' between \
                  slashes, without a trailing slash",
                 shown(h)
             )));
@@ -284,14 +273,14 @@ pub fn env_name(v: &str) -> Result<(), Invalid> {
     }
 }
 
-/// A secret env value: it goes into a Compose env file single-quoted.
+/// A secret env value: it goes into a Compose env file single-quoted ([`crate::escape::dotenv_quote`]).
 pub fn secret_env_value(v: &str) -> Result<(), Invalid> {
-    if v.contains(['\'', '\\', '\n', '\r', '\0']) {
-        Err(Invalid::new(
-            "a secret env value cannot hold a single quote, a backslash or a line break (Compose's env-file format)",
-        ))
-    } else {
-        Ok(())
+    match crate::escape::dotenv_quote(v) {
+        Ok(_) if !v.contains('\0') => Ok(()),
+        _ => Err(Invalid::new(
+            "a secret env value cannot hold a single quote, a backslash, a line break or a NUL (Compose's env-file \
+             format)",
+        )),
     }
 }
 
@@ -335,8 +324,8 @@ fn container_path(v: &str) -> Result<(), Invalid> {
 }
 
 fn http_path(v: &str) -> Result<(), Invalid> {
-    let token = |b: u8| b.is_ascii_alphanumeric() || b"-._~/%+:?=@".contains(&b);
-    if v.starts_with('/') && v.bytes().all(token) {
+    // What the Caddyfile carries as one bare token (the template writes it with `caddy_token`).
+    if v.starts_with('/') && crate::escape::caddy_token(v).is_ok() {
         Ok(())
     } else {
         Err(Invalid::new(format!(
@@ -394,10 +383,10 @@ pub fn validate(
                 );
             }
         }
-        if let Some(v) = app.secret_env_wo_version.filter(|v| *v < 0) {
+        if let Some(v) = app.secret_env_wo_version.filter(|v| *v < 1) {
             check(
                 f("secret_env_wo_version"),
-                Err(Invalid::new(format!("must be zero or positive, got {v}"))),
+                Err(Invalid::new(format!("must be 1 or more, got {v}"))),
             );
         }
         for (vol, path) in &app.volumes {
@@ -448,14 +437,26 @@ pub fn validate(
     let mut taken: BTreeMap<Place, String> = BTreeMap::new();
     let hosts = apps
         .iter()
-        .map(|(n, a)| (format!("apps.{n}"), n, a.host.as_deref()))
-        .chain(
-            sites
-                .iter()
-                .map(|(n, s)| (format!("static_sites.{n}"), n, s.host.as_deref())),
-        );
-    for (field, n, host) in hosts {
+        .map(|(n, a)| (format!("apps.{n}"), n, a.host.as_deref(), a.auth.as_deref()))
+        .chain(sites.iter().map(|(n, s)| {
+            (
+                format!("static_sites.{n}"),
+                n,
+                s.host.as_deref(),
+                s.auth.as_deref(),
+            )
+        }));
+    for (field, n, host, login) in hosts {
         match place(n, host, domain) {
+            // Caddy decides which requests of the main site need no login (on the path it matches, cleaned), so a
+            // path is either behind the site's login or public; a weaker login needs a name of its own.
+            Ok(Place::Path(p)) if login == Some("one_factor") => check(
+                format!("{field}.auth"),
+                Err(Invalid::new(format!(
+                    "\"one_factor\" needs the app on its own name (e.g. host = \"{n}\"): {p} is a path of the main \
+                     site, which is either behind its login (two_factor) or public"
+                ))),
+            ),
             Ok(p) => {
                 if let Some(other) = taken.get(&p) {
                     check(
@@ -529,17 +530,6 @@ pub fn routes(
         .collect()
 }
 
-/// The names under the domain the apps and sites add (for DNS records and certificates).
-pub fn host_names(routes: &[Route]) -> Vec<&str> {
-    routes
-        .iter()
-        .filter_map(|r| match &r.place {
-            Place::Host(h) => Some(h.as_str()),
-            Place::Path(_) => None,
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -593,14 +583,38 @@ mod tests {
     }
 
     #[test]
-    fn path_routes_get_an_anchored_escaped_resource() {
-        let r = Route {
-            name: "x".into(),
-            place: Place::Path("/a.b".into()),
-            auth: "public".into(),
-            target: Target::Site { root: "/r".into() },
+    fn a_path_of_the_main_site_is_behind_its_login_or_public_never_one_factor() {
+        let app = |host: &str, auth: &str| App {
+            image: Some("x:1".into()),
+            port: 80,
+            host: Some(host.into()),
+            auth: Some(auth.into()),
+            ..App::default()
         };
-        assert_eq!(r.resource().unwrap(), "^/a\\.b([/?].*)?$");
-        assert_eq!(r.policy(), "bypass");
+        let sites = BTreeMap::new();
+        for auth in ["two_factor", "public"] {
+            let apps = BTreeMap::from([("a".to_string(), app("/a", auth))]);
+            assert!(validate(&apps, &sites, "example.com").is_empty(), "{auth}");
+        }
+        let apps = BTreeMap::from([("a".to_string(), app("/a", "one_factor"))]);
+        let errors = validate(&apps, &sites, "example.com");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].0, "apps.a.auth");
+        assert!(
+            errors[0].1.to_string().contains("its own name"),
+            "{errors:?}"
+        );
+        // On its own name, one_factor is fine.
+        let apps = BTreeMap::from([("a".to_string(), app("a", "one_factor"))]);
+        assert!(validate(&apps, &sites, "example.com").is_empty());
+    }
+
+    #[test]
+    fn paths_and_health_use_the_characters_a_caddyfile_token_carries() {
+        assert!(http_path("/healthz?full=1").is_ok());
+        for bad in ["/~me", "health", "/a b", "/\"x"] {
+            assert!(http_path(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(place("a", Some("/~me"), "example.com").is_err());
     }
 }

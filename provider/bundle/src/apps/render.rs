@@ -8,7 +8,8 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::{
-    routes, secret_env_path, service, volume, Place, Route, APPS_DIR, SECRET_ENV_SOURCE, SITES_DIR,
+    routes, secret_env_path, service, volume, App, Place, Route, APPS_DIR, SECRET_ENV_SOURCE,
+    SITES_DIR,
 };
 use crate::render::{File, FileKind, RenderError};
 use crate::settings::{Secrets, Settings};
@@ -48,10 +49,12 @@ pub struct RenderedApps {
     pub compose: Vec<ComposeApp>,
     /// Every Compose volume the apps use.
     pub volumes: Vec<String>,
-    /// Routes on their own names, and under a path of the main site.
+    /// Routes on their own names.
     pub host_routes: Vec<HostRoute>,
-    pub path_routes: Vec<Route>,
-    /// Routes Authelia needs a rule for (not the public ones on their own names, which Caddy never asks about).
+    /// Routes under a path of the main site: served without the login, and behind it.
+    pub public_paths: Vec<Route>,
+    pub login_paths: Vec<Route>,
+    /// A rule per route on its own name behind a login (public ones never reach Authelia).
     pub auth_rules: Vec<AuthRule>,
     /// Caddy mounts `sites/`.
     pub has_sites: bool,
@@ -61,35 +64,95 @@ pub struct RenderedApps {
 #[derive(Debug, Clone, Serialize)]
 pub struct AuthRule {
     pub domain: String,
-    pub resource: Option<String>,
     pub policy: &'static str,
+}
+
+/// What an app's container is made of (not where or behind which login Caddy serves it), for its label's hash: a
+/// change of `host`, `auth` or `health` reloads Caddy without replacing the container.
+#[derive(Serialize)]
+struct ContainerInputs<'a> {
+    image: &'a str,
+    port: u16,
+    env: &'a [(String, String)],
+    secret_env_wo_version: Option<i64>,
+    volumes: &'a [(String, String)],
+    command: &'a [String],
+    memory: Option<&'a str>,
 }
 
 /// Reads the apps' build directories and the sites' directories and renders what they add. Unreadable or
 /// unusable directories are [`RenderError::Invalid`] naming the attribute.
 pub fn render(s: &Settings, secrets: &Secrets) -> Result<RenderedApps, RenderError> {
     let mut out = RenderedApps::default();
+    let tree_hashes = read_trees(s, &mut out.files)?;
+    out.files.extend(secret_env_files(s, secrets)?);
+    for (name, app) in &s.apps {
+        out.compose
+            .push(compose_app(s, name, app, tree_hashes.get(name.as_str())));
+    }
+    out.volumes = out
+        .compose
+        .iter()
+        .flat_map(|c| c.volumes.iter().map(|(v, _)| v.clone()))
+        .collect();
+    out.has_sites = !s.static_sites.is_empty();
+    for r in routes(&s.apps, &s.static_sites, &s.domain) {
+        match &r.place {
+            Place::Host(h) => {
+                if !r.is_public() {
+                    out.auth_rules.push(AuthRule {
+                        domain: h.clone(),
+                        policy: r.policy(),
+                    });
+                }
+                out.host_routes.push(HostRoute {
+                    host: h.clone(),
+                    route: r,
+                });
+            }
+            Place::Path(_) if r.is_public() => out.public_paths.push(r),
+            Place::Path(_) => out.login_paths.push(r),
+        }
+    }
+    Ok(out)
+}
+
+/// The build and site directories' files into `files`; the tree hash of each app's build.
+fn read_trees<'s>(
+    s: &'s Settings,
+    files: &mut BTreeMap<String, File>,
+) -> Result<BTreeMap<&'s str, String>, RenderError> {
     let mut errors = Vec::new();
-    let mut trees: BTreeMap<&str, Tree> = BTreeMap::new();
+    let mut tree_hashes = BTreeMap::new();
     for (name, app) in &s.apps {
         let Some(dir) = &app.build else { continue };
         match read_build(Path::new(dir)) {
             Ok(t) => {
-                add_tree(&mut out.files, &format!("{APPS_DIR}/{name}"), &t);
-                trees.insert(name, t);
+                tree_hashes.insert(name.as_str(), t.hash());
+                add_tree(files, &format!("{APPS_DIR}/{name}"), t);
             }
             Err(e) => errors.push((format!("apps.{name}.build"), e)),
         }
     }
     for (name, site) in &s.static_sites {
         match tree::read(Path::new(&site.dir)) {
-            Ok(t) => add_tree(&mut out.files, &format!("{SITES_DIR}/{name}"), &t),
+            Ok(t) => add_tree(files, &format!("{SITES_DIR}/{name}"), t),
             Err(e) => errors.push((format!("static_sites.{name}.dir"), e)),
         }
     }
-    if !errors.is_empty() {
-        return Err(RenderError::Invalid(errors));
+    if errors.is_empty() {
+        Ok(tree_hashes)
+    } else {
+        Err(RenderError::Invalid(errors))
     }
+}
+
+/// The secret env files this apply supplies (apps with a `secret_env_wo_version` only), single-quoted values.
+fn secret_env_files(
+    s: &Settings,
+    secrets: &Secrets,
+) -> Result<BTreeMap<String, File>, RenderError> {
+    let mut files = BTreeMap::new();
     for (name, env) in &secrets.app_secret_env {
         if s.apps
             .get(name)
@@ -103,9 +166,15 @@ pub fn render(s: &Settings, secrets: &Secrets) -> Result<RenderedApps, RenderErr
             crate::CLOUDCODE_VERSION
         );
         for (k, v) in env {
-            text.push_str(&format!("{k}='{v}'\n"));
+            let quoted = crate::escape::dotenv_quote(v).map_err(|_| {
+                RenderError::Invalid(vec![(
+                    format!("app_secret_env_wo.{name}.{k}"),
+                    Invalid::new("cannot be written to an env file"),
+                )])
+            })?;
+            text.push_str(&format!("{k}={quoted}\n"));
         }
-        out.files.insert(
+        files.insert(
             secret_env_path(name),
             File {
                 bytes: text.into_bytes(),
@@ -116,68 +185,49 @@ pub fn render(s: &Settings, secrets: &Secrets) -> Result<RenderedApps, RenderErr
             },
         );
     }
-    for (name, app) in &s.apps {
-        let tree_hash = trees.get(name.as_str()).map(Tree::hash);
-        let image = super::image(name, app, tree_hash.as_deref());
-        let volumes: Vec<(String, String)> = app
-            .volumes
-            .iter()
-            .map(|(v, path)| (volume(name, v), path.clone()))
-            .collect();
-        out.volumes.extend(volumes.iter().map(|(v, _)| v.clone()));
-        let mut h = Sha256::new();
-        // serde_json of the settings is deterministic (maps are sorted); the tree hash stands for the build's files.
-        h.update(serde_json::to_vec(app).unwrap_or_default());
-        h.update(format!(
-            "\ntree={}\n",
-            tree_hash.as_deref().unwrap_or("none")
-        ));
-        h.update(format!("timezone={}\n", s.timezone));
-        out.compose.push(ComposeApp {
-            service: service(name),
-            image,
-            build: app.build.as_ref().map(|_| format!("./{APPS_DIR}/{name}")),
-            command: app.command.clone(),
-            env: app
-                .env
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-            env_file: app
-                .secret_env_wo_version
-                .map(|_| format!("./{}", secret_env_path(name))),
-            volumes,
-            memory: app.memory.clone(),
-            hash: hex::encode(h.finalize()),
-        });
+    Ok(files)
+}
+
+/// One app's Compose service.
+fn compose_app(s: &Settings, name: &str, app: &App, tree_hash: Option<&String>) -> ComposeApp {
+    let image = super::image(name, app, tree_hash.map(String::as_str));
+    let volumes: Vec<(String, String)> = app
+        .volumes
+        .iter()
+        .map(|(v, path)| (volume(name, v), path.clone()))
+        .collect();
+    // The stack's time zone unless the app sets its own (a second TZ key would break the Compose file).
+    let env: Vec<(String, String)> = (!app.env.contains_key("TZ"))
+        .then(|| ("TZ".to_string(), s.timezone.clone()))
+        .into_iter()
+        .chain(app.env.iter().map(|(k, v)| (k.clone(), v.clone())))
+        .collect();
+    // The image name carries a build's tree hash; serde_json keeps the order written here.
+    let inputs = ContainerInputs {
+        image: &image,
+        port: app.port,
+        env: &env,
+        secret_env_wo_version: app.secret_env_wo_version,
+        volumes: &volumes,
+        command: &app.command,
+        memory: app.memory.as_deref(),
+    };
+    let hash = hex::encode(Sha256::digest(
+        serde_json::to_vec(&inputs).unwrap_or_default(),
+    ));
+    ComposeApp {
+        service: service(name),
+        build: app.build.as_ref().map(|_| format!("./{APPS_DIR}/{name}")),
+        command: app.command.clone(),
+        env,
+        env_file: app
+            .secret_env_wo_version
+            .map(|_| format!("./{}", secret_env_path(name))),
+        volumes,
+        memory: app.memory.clone(),
+        hash,
+        image,
     }
-    out.has_sites = !s.static_sites.is_empty();
-    for r in routes(&s.apps, &s.static_sites, &s.domain) {
-        if let Place::Host(h) = &r.place {
-            if r.auth != "public" {
-                out.auth_rules.push(AuthRule {
-                    domain: h.clone(),
-                    resource: None,
-                    policy: r.policy(),
-                });
-            }
-            out.host_routes.push(HostRoute {
-                host: h.clone(),
-                route: r,
-            });
-        } else {
-            out.auth_rules.push(AuthRule {
-                domain: s.domain.clone(),
-                resource: r.resource(),
-                policy: r.policy(),
-            });
-            out.path_routes.push(r);
-        }
-    }
-    // Longer prefixes first, so Authelia's first matching rule is the most specific one.
-    out.auth_rules
-        .sort_by_key(|r| std::cmp::Reverse(r.resource.as_ref().map_or(0, String::len)));
-    Ok(out)
 }
 
 fn read_build(dir: &Path) -> Result<Tree, Invalid> {
@@ -191,12 +241,12 @@ fn read_build(dir: &Path) -> Result<Tree, Invalid> {
     Ok(t)
 }
 
-fn add_tree(files: &mut BTreeMap<String, File>, prefix: &str, t: &Tree) {
-    for (rel, f) in &t.files {
+fn add_tree(files: &mut BTreeMap<String, File>, prefix: &str, t: Tree) {
+    for (rel, f) in t.files {
         files.insert(
             format!("{prefix}/{rel}"),
             File {
-                bytes: f.bytes.clone(),
+                bytes: f.bytes,
                 mode: f.mode,
                 kind: FileKind::Managed,
             },
@@ -218,9 +268,10 @@ pub fn stale<'h>(
             a.secret_env_wo_version.is_some() && secret_env_path(app) == format!("secrets/{name}")
         })
     };
+    // Only names the host's removal can carry (a hand-made `apps/x/a b` is left alone rather than split).
     host_files
         .into_iter()
-        .filter(|p| in_tree(p) && !bundle.files.contains_key(*p))
+        .filter(|p| in_tree(p) && tree::carried(p) && !bundle.files.contains_key(*p))
         .map(str::to_string)
         .chain(
             host_secrets

@@ -110,8 +110,26 @@ pub fn secret_env_to_apply(
     prior: Option<&Option<BTreeMap<String, AppState>>>,
     config: &Option<BTreeMap<String, BTreeMap<String, String>>>,
 ) -> BTreeMap<String, BTreeMap<String, String>> {
-    let version = |m: Option<&Option<BTreeMap<String, AppState>>>, name: &str| {
-        m.and_then(|m| m.as_ref())
+    bumped(planned, prior)
+        .into_iter()
+        .filter_map(|name| {
+            config
+                .as_ref()
+                .and_then(|c| c.get(name))
+                .map(|env| (name.to_string(), env.clone()))
+        })
+        .collect()
+}
+
+/// The apps whose `secret_env_wo_version` is set and differs from the prior state's (a new app counts as changed):
+/// those whose entry of `app_secret_env_wo` this apply must carry.
+pub fn bumped<'a>(
+    planned: &'a Option<BTreeMap<String, AppState>>,
+    prior: Option<&Option<BTreeMap<String, AppState>>>,
+) -> Vec<&'a str> {
+    let before = |name: &str| {
+        prior
+            .and_then(|m| m.as_ref())
             .and_then(|m| m.get(name))
             .and_then(|a| a.secret_env_wo_version)
     };
@@ -120,15 +138,46 @@ pub fn secret_env_to_apply(
         .flatten()
         .filter(|(name, a)| {
             a.secret_env_wo_version.is_some()
-                && (prior.is_none() || version(prior, name) != a.secret_env_wo_version)
+                && (prior.is_none() || before(name) != a.secret_env_wo_version)
         })
-        .filter_map(|(name, _)| {
-            config
-                .as_ref()
-                .and_then(|c| c.get(name))
-                .map(|env| (name.clone(), env.clone()))
-        })
+        .map(|(name, _)| name.as_str())
         .collect()
+}
+
+/// Problems with the values of `app_secret_env_wo` (never echoed): (app, variable, sentence) — a name Compose's
+/// env file cannot carry, a value it cannot, and a variable the app's `env` sets too (Compose would silently take
+/// `env`'s).
+pub fn secret_env_problems(
+    apps: &Option<BTreeMap<String, AppState>>,
+    config: &Option<BTreeMap<String, BTreeMap<String, String>>>,
+) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    for (app, env) in config.iter().flatten() {
+        let plain = apps
+            .as_ref()
+            .and_then(|m| m.get(app))
+            .and_then(|a| a.env.as_ref());
+        for (k, v) in env {
+            let rules = [
+                cloudcode_bundle::apps::env_name(k)
+                    .err()
+                    .map(|e| e.to_string()),
+                cloudcode_bundle::apps::secret_env_value(v)
+                    .err()
+                    .map(|e| e.to_string()),
+                plain.filter(|p| p.contains_key(k)).map(|_| {
+                    format!("{k} is also in apps.{app}.env; a variable is either plain or secret")
+                }),
+            ];
+            out.extend(
+                rules
+                    .into_iter()
+                    .flatten()
+                    .map(|why| (app.clone(), k.clone(), why)),
+            );
+        }
+    }
+    out
 }
 
 /// Apps named in `app_secret_env_wo` that do not exist or have no `secret_env_wo_version` (their values would never
@@ -181,11 +230,34 @@ mod tests {
             ("a".to_string(), app(Some(1))),
             ("b".to_string(), app(Some(1))),
         ]));
+        assert_eq!(bumped(&planned, Some(&prior)), ["b"]);
         let got = secret_env_to_apply(&planned, Some(&prior), &config);
         assert_eq!(got.keys().collect::<Vec<_>>(), ["b"]);
         let create = secret_env_to_apply(&planned, None, &config);
         assert_eq!(create.keys().collect::<Vec<_>>(), ["a", "b"]);
         assert_eq!(secret_env_without_version(&planned, &config), ["c"]);
+    }
+
+    #[test]
+    fn secret_env_problems_name_the_variable_and_never_the_value() {
+        let mut a = app(Some(1));
+        a.env = Some(BTreeMap::from([("PLAIN".to_string(), "x".to_string())]));
+        let apps = Some(BTreeMap::from([("a".to_string(), a)]));
+        let config = Some(BTreeMap::from([(
+            "a".to_string(),
+            BTreeMap::from([
+                ("OK".to_string(), "fine-value".to_string()),
+                ("PLAIN".to_string(), "x".to_string()),
+                ("1BAD".to_string(), "v".to_string()),
+                ("QUOTE".to_string(), "it's-secret".to_string()),
+            ]),
+        )]));
+        let problems = secret_env_problems(&apps, &config);
+        let vars: Vec<&str> = problems.iter().map(|(_, k, _)| k.as_str()).collect();
+        assert_eq!(vars, ["1BAD", "PLAIN", "QUOTE"]);
+        assert!(problems
+            .iter()
+            .all(|(_, _, why)| !why.contains("it's-secret")));
     }
 
     #[test]

@@ -231,6 +231,15 @@ fn validate_config(config: &Typed<StackState>, diags: &mut Diagnostics) {
         );
     }
     if !unknown("apps") && !unknown("app_secret_env_wo") {
+        for (app, var, why) in apps::secret_env_problems(&c.apps, &c.app_secret_env_wo) {
+            diags.error_at(
+                AttrPath::attr("app_secret_env_wo")
+                    .then_key(app)
+                    .then_key(var),
+                "Invalid value for app_secret_env_wo",
+                why,
+            );
+        }
         for name in apps::secret_env_without_version(&c.apps, &c.app_secret_env_wo) {
             diags.error_at(
                 AttrPath::attr("app_secret_env_wo").then_key(name.clone()),
@@ -319,6 +328,23 @@ fn plan(
             "admin_password_wo is required",
             format!("The admin password is needed when {why}. Pass it from an ephemeral variable."),
         );
+    }
+    // A new or bumped secret env version of an app needs its entry in this apply (else the host would keep the old
+    // values, or on create have none and fail there).
+    if !cfg.is_unknown("app_secret_env_wo") && !cfg.is_unknown("apps") {
+        let given = cfg.value.app_secret_env_wo.as_ref();
+        for name in apps::bumped(&p.value.apps, req.prior.as_ref().map(|x| &x.apps)) {
+            if given.is_none_or(|g| !g.contains_key(name)) {
+                diags.error_at(
+                    AttrPath::attr("app_secret_env_wo").then_key(name),
+                    format!("app_secret_env_wo[\"{name}\"] is required"),
+                    format!(
+                        "App {name:?}'s secret env is needed when its secret_env_wo_version is first set or \
+                         changed. Pass it from an ephemeral variable."
+                    ),
+                );
+            }
+        }
     }
     // A new or bumped proxy version needs the proxy in this apply.
     let proxy_version_new = p.value.proxy_wo_version.is_some()
@@ -754,6 +780,29 @@ impl Stack {
         }
         let secrets = secrets_for(&session, req, diags).await?;
         let bundle = render(&state, &secrets, diags)?;
+        // The plan promised these files (read from the apps' and sites' directories then): a local edit since would
+        // deploy other bytes than planned, which Terraform refuses only after the host changed.
+        if let Some(planned) = state.files.as_ref() {
+            let now = bundle.managed_hashes();
+            let changed: Vec<&String> = now
+                .iter()
+                .filter(|(p, h)| planned.get(*p) != Some(*h))
+                .map(|(p, _)| p)
+                .chain(planned.keys().filter(|p| !now.contains_key(*p)))
+                .collect();
+            if !changed.is_empty() {
+                diags.error(
+                    "Local files changed since the plan",
+                    format!(
+                        "{} changed after the plan was made (e.g. {}); nothing was deployed. Plan and apply again.",
+                        if changed.len() == 1 { "A file".to_string() } else { format!("{} files", changed.len()) },
+                        changed.iter().take(3).map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                );
+                session.close().await;
+                return None;
+            }
+        }
         let archives: Vec<std::path::PathBuf> = state
             .image_archives
             .clone()

@@ -303,8 +303,8 @@ fn host_and_auth() -> [Attribute; 2] {
                 Err(format!("{v:?} is not one of \"two_factor\", \"one_factor\", \"public\""))
             }
         }).description(
-            "`two_factor` (default: password and passkey/TOTP), `one_factor` (password) or `public` (no login; \
-             still HTTPS with HSTS).",
+            "`two_factor` (default: password and passkey/TOTP), `one_factor` (password; only on a name of its own, \
+             not a path of the main site) or `public` (no login; still HTTPS with HSTS).",
         ),
     ]
 }
@@ -340,7 +340,7 @@ fn apps_attribute() -> Attribute {
             ),
             Attribute::map_of("volumes", Type::String).optional().description(
                 "Named volumes: name → path in the container (`app_<name>_<volume>` on the host). Kept when the \
-                 app is removed or the stack destroyed, unless `destroy_volumes`.",
+                 app is removed, and when the stack is destroyed unless `destroy_volumes`.",
             ),
             s("health").optional().description(
                 "An HTTP path Caddy checks every 5 s (active health check) before sending requests to the app; \

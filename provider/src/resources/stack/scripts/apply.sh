@@ -45,14 +45,22 @@ restore() {
     done) || return 1
     while IFS= read -r f; do [ -n "$f" ] && rm -f "$f"; done <.previous/.created
   fi
+  # Only services the restored Compose file defines: a service this deploy added (an app) is not in it, and
+  # naming it would make Compose refuse the whole command; its container goes.
+  known=" $(compose config --services 2>/dev/null | tr '\n' ' ') "
   others=""
-  for s in $up; do case $s in devbox*) ;; *) others="$others $s" ;; esac; done
+  for s in $up; do
+    case $s in
+      devbox*) ;;
+      *) case $known in *" $s "*) others="$others $s" ;; *) docker rm -f $(compose ps -aq "$s" 2>/dev/null) >/dev/null 2>&1 ;; esac ;;
+    esac
+  done
   [ ! -f docker-compose.yml ] || compose up -d $others >/dev/null 2>&1
 }
 
 # The last log lines of every service not running healthy, on stderr.
 logs_of_unhealthy() {
-  sh "$in/inspect.sh" "$dir" >"$in/facts.fail" 2>/dev/null
+  sh "$in/inspect.sh" "$dir" --no-files >"$in/facts.fail" 2>/dev/null
   for s in $services; do
     state=$(service_status "$s" "$in/facts.fail")
     [ "$state" = running ] && continue
@@ -181,7 +189,8 @@ fi
 #    out on a busy first boot), so it fails the deploy only after grace_s without a healthy report.
 deadline=$(($(now) + health_s))
 while :; do
-  sh "$in/inspect.sh" "$dir" --check-starting >"$in/facts" 2>/dev/null
+  # Containers only: hashing every file (apps' and sites' included) twice a second is work nobody reads here.
+  sh "$in/inspect.sh" "$dir" --check-starting --no-files >"$in/facts" 2>/dev/null
   bad="" final=0
   for s in $services; do
     st=$(service_status "$s" "$in/facts")
@@ -225,12 +234,21 @@ fi
 
 # 9. Files these settings no longer use (the chat bridge's once its block is gone): its container is gone now.
 if [ -n "$retired" ]; then
+  # Names carry no blanks (the provider filters them); no globbing either.
+  set -f
   # shellcheck disable=SC2086
-  rm -f $retired && { rmdir im 2>/dev/null || true; }
-  # Directories of apps' and sites' files left empty (a deleted folder, a removed app or site).
-  for d in apps sites; do [ -d "$d" ] && find "$d" -depth -type d -empty -delete 2>/dev/null; done
+  rm -f -- $retired && { rmdir im 2>/dev/null || true; }
+  set +f
+  # Directories of apps' and sites' files left empty (a deleted folder, a removed app or site); `sites` itself
+  # stays, as Caddy's bind mount.
+  for d in apps sites; do [ -d "$d" ] && find "$d" -mindepth 1 -depth -type d -empty -delete 2>/dev/null; done
   true
 fi
+
+# Images of apps built on the host that no container uses any more (an earlier build, a removed app).
+docker images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null | grep '^cloudcode-app-' | while IFS= read -r ref; do
+  [ -n "$(docker ps -aq --filter "ancestor=$ref" 2>/dev/null)" ] || docker rmi "$ref" >/dev/null 2>&1 || true
+done
 
 # 10. The manifest marks a complete generation (import reads it).
 if [ -f "$in/manifest" ]; then

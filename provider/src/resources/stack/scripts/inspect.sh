@@ -1,6 +1,7 @@
 #!/bin/sh
-# inspect.sh DIR [--check-starting] [IMAGE...] — everything cloudcode needs to know about a host, in one round trip
+# inspect.sh DIR [--check-starting] [--no-files] [IMAGE...] — everything cloudcode needs to know about a host, in one round trip
 # (Read runs only this). --check-starting: run the health check of containers Docker reports "starting" now.
+# --no-files: no `file` lines (the deploy's health loop looks at containers only).
 # Output, one fact per line, tab-separated:
 #   os       <ID> <VERSION_ID>
 #   docker   <server version> | stopped (client present, daemon not answering) | missing
@@ -18,7 +19,9 @@ set -u
 dir="$1"
 shift
 check_starting=0
+files=1
 if [ "${1:-}" = --check-starting ]; then check_starting=1; shift; fi
+if [ "${1:-}" = --no-files ]; then files=0; shift; fi
 # Runs container $1's own health check now (the test its image or Compose file defines), as Docker would: Engine
 # 20.10 runs the first one only a whole `interval` after the start (`start_interval` needs Engine 25), so a
 # deploy would wait for it and a plan right after one would see "starting" as drift. 1 s at most: a service that
@@ -48,7 +51,7 @@ else
 fi
 [ -d "$dir" ] || exit 0
 cd "$dir" || exit 0
-find . \( -path ./secrets -o -path ./.previous -o -path ./.images -o -path ./.incoming -o -path ./.lock \) -prune -o -type f -print0 2>/dev/null \
+[ "$files" = 0 ] || find . \( -path ./secrets -o -path ./.previous -o -path ./.images -o -path ./.incoming -o -path ./.lock \) -prune -o -type f -print0 2>/dev/null \
   | xargs -0 -r sha256sum | sed 's|^\([0-9a-f]*\)  \./|file\t\1\t|'
 for s in secrets/*; do
   [ -s "$s" ] && printf 'secret\t%s\n' "${s#secrets/}"

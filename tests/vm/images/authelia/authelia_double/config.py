@@ -116,19 +116,11 @@ class Config:
         self.default_policy = ac.get("default_policy", "deny")
         self.rules = []
         for i, r in enumerate(ac.get("rules") or []):
-            unsupported = set(r) - {"domain", "policy", "methods", "resources"}
+            unsupported = set(r) - {"domain", "policy", "methods"}
             if unsupported:
                 raise Refused(f"access_control: rule #{i + 1}: the double does not implement {sorted(unsupported)}")
             domains = r["domain"] if isinstance(r["domain"], list) else [r["domain"]]
-            resources = []
-            for pattern in r.get("resources") or []:
-                try:  # Authelia compiles each with Go's regexp and refuses the configuration otherwise
-                    resources.append(re.compile(pattern))
-                except re.error as e:
-                    raise Refused(f"access_control: rule #{i + 1}: resources: invalid regular expression "
-                                  f"'{pattern}': {e}")
-            self.rules.append((domains, r.get("policy", "deny"), [m.upper() for m in r.get("methods") or []],
-                               resources))
+            self.rules.append((domains, r.get("policy", "deny"), [m.upper() for m in r.get("methods") or []]))
         reg = cfg.get("regulation") or {}
         self.max_retries = int(reg.get("max_retries", 3))
         self.find_time = duration(reg.get("find_time"), 120)
@@ -190,13 +182,9 @@ class Config:
                 return c
         return None
 
-    def policy(self, hostname, method, path="/"):
-        """The first matching rule's policy; `resources` are unanchored regexes on the path with its query, as
-        Authelia matches them."""
-        for domains, policy, methods, resources in self.rules:
+    def policy(self, hostname, method):
+        for domains, policy, methods in self.rules:
             if methods and method not in methods:
-                continue
-            if resources and not any(r.search(path) for r in resources):
                 continue
             for d in domains:
                 if hostname == d or (d.startswith("*.") and hostname.endswith(d[1:])):

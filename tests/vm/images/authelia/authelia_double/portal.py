@@ -191,7 +191,7 @@ class Handler(SecondFactors, http.server.BaseHTTPRequestHandler):
         if target_cookie is None:
             log(level="error", msg="target URL is not within a configured cookie domain", host=host)
             return self.ko(400, MSG_FAIL)
-        policy = self.config.policy(hostname, method, uri)
+        policy = self.config.policy(hostname, method)
         if self.session is not None:
             self._touch()
         level = self.session["level"] if self.session else 0
@@ -278,9 +278,7 @@ class Handler(SecondFactors, http.server.BaseHTTPRequestHandler):
                             remember=bool(body.get("keepMeLoggedIn")))
         self._regenerate()
         target = self._safe_redirect(body.get("targetURL"))
-        parts = urllib.parse.urlsplit(target) if target else None
-        path = (parts.path or "/") + (f"?{parts.query}" if parts and parts.query else "") if parts else "/"
-        if target and self.config.policy(parts.hostname, body.get("requestMethod") or "GET", path) == "one_factor":
+        if target and self.config.policy(urllib.parse.urlsplit(target).hostname, body.get("requestMethod") or "GET") == "one_factor":
             return self.ok({"redirect": target})
         self.ok()
 
