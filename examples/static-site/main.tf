@@ -1,6 +1,8 @@
 # A static site on Alibaba Cloud: ./site uploaded to a private OSS bucket and served over HTTPS by the CDN at
-# var.domain, with the CNAME in the account's DNS. Credentials come from ALICLOUD_ACCESS_KEY / ALICLOUD_SECRET_KEY;
-# the certificate's key from TF_VAR_private_key.
+# var.domain, with the CNAME in the account's DNS. Credentials come from ALICLOUD_ACCESS_KEY / ALICLOUD_SECRET_KEY.
+# The certificate is one already in Certificate Management Service, by id (var.certificate_id): its key never
+# passes through Terraform. Uploading a certificate and its key instead (certificate_path + TF_VAR_private_key) keeps
+# the key in state: use that only where it is acceptable.
 
 terraform {
   required_version = ">= 1.11"
@@ -24,9 +26,11 @@ module "site" {
   bucket_name = var.bucket_name
   source_dir  = "${path.module}/site"
   domain      = var.domain
-  certificate = file(var.certificate_path)
-  private_key = var.private_key
   manage_dns  = var.manage_dns
+
+  certificate_id = var.certificate_id
+  certificate    = var.certificate_path == null ? null : file(var.certificate_path)
+  private_key    = var.private_key
 }
 
 variable "region" {
@@ -45,14 +49,22 @@ variable "domain" {
   type        = string
 }
 
-variable "certificate_path" {
-  description = "The domain's certificate (PEM)."
+variable "certificate_id" {
+  description = "The id of the domain's certificate in Certificate Management Service (the console's SSL Certificates): the key stays there, out of Terraform state."
   type        = string
+  default     = null
+}
+
+variable "certificate_path" {
+  description = "Instead of certificate_id: the domain's certificate (PEM) to upload, with private_key (the key is then kept in state)."
+  type        = string
+  default     = null
 }
 
 variable "private_key" {
-  description = "The certificate's private key (PEM): export TF_VAR_private_key=\"$(cat key.pem)\"."
+  description = "Instead of certificate_id: the certificate's private key (PEM), export TF_VAR_private_key=\"$(cat key.pem)\". Kept in Terraform state."
   type        = string
+  default     = null
   sensitive   = true
 }
 

@@ -101,9 +101,14 @@ resource "alicloud_cdn_domain_new" "this" {
     weight   = 10
   }
 
+  # The certificate by its Certificate Management Service id (cert_type "cas": the CDN fetches certificate and key
+  # there, nothing secret passes through Terraform), or uploaded with its key (the provider keeps private_key in
+  # state). The variables' validations allow exactly one of the two.
   certificate_config {
-    cert_type                 = "upload"
-    cert_name                 = "${replace(var.domain, ".", "-")}-cert"
+    cert_type                 = var.certificate_id != null ? "cas" : "upload"
+    cert_id                   = var.certificate_id
+    cert_region               = var.certificate_id != null ? var.certificate_region : null
+    cert_name                 = var.certificate_id != null ? null : "${replace(var.domain, ".", "-")}-cert"
     server_certificate        = var.certificate
     private_key               = var.private_key
     server_certificate_status = "on"

@@ -39,23 +39,57 @@ variable "scope" {
   }
 }
 
-variable "certificate" {
-  description = "The HTTPS certificate of the domain (PEM, the chain after the leaf)."
+variable "certificate_id" {
+  description = "The id of the domain's certificate in Alibaba Cloud's Certificate Management Service (CAS), e.g. \"8089870\": the CDN takes the certificate and its key from there, so the key never enters Terraform state. The default way; set this or certificate and private_key, not both."
   type        = string
+  default     = null
 
   validation {
-    condition     = startswith(trimspace(var.certificate), "-----BEGIN CERTIFICATE-----")
+    condition     = var.certificate_id == null || can(regex("^[0-9]+$", var.certificate_id))
+    error_message = "certificate_id must be the numeric id of a certificate in Certificate Management Service (e.g. 8089870)."
+  }
+
+  validation {
+    condition     = var.certificate_id != null || (var.certificate != null && var.private_key != null)
+    error_message = "certificate_id must be set (a certificate in Certificate Management Service) unless both certificate and private_key are given to upload one."
+  }
+
+  validation {
+    condition     = var.certificate_id == null || (var.certificate == null && var.private_key == null)
+    error_message = "certificate_id cannot be combined with certificate or private_key: reference the certificate by id, or upload it with its key, not both."
+  }
+}
+
+variable "certificate_region" {
+  description = "Where the certificate_id certificate lives in Certificate Management Service: cn-hangzhou (China site) or ap-southeast-1 (International site)."
+  type        = string
+  default     = "cn-hangzhou"
+
+  validation {
+    condition     = contains(["cn-hangzhou", "ap-southeast-1"], var.certificate_region)
+    error_message = "certificate_region must be cn-hangzhou or ap-southeast-1."
+  }
+}
+
+variable "certificate" {
+  description = "Upload instead of certificate_id: the domain's certificate (PEM, the chain after the leaf), with private_key. The key is then kept in Terraform state (the provider stores it there): use only where that is acceptable."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.certificate == null || startswith(trimspace(coalesce(var.certificate, " ")), "-----BEGIN CERTIFICATE-----")
     error_message = "certificate must be a PEM certificate (-----BEGIN CERTIFICATE-----)."
   }
 }
 
 variable "private_key" {
-  description = "The certificate's private key (PEM). Sensitive: never shown in a plan."
+  description = "Upload instead of certificate_id: the certificate's private key (PEM). Sensitive, never shown in a plan, but kept in Terraform state: use only where that is acceptable."
   type        = string
+  default     = null
   sensitive   = true
 
   validation {
-    condition     = can(regex("^-----BEGIN (RSA |EC )?PRIVATE KEY-----", trimspace(var.private_key)))
+    condition     = var.private_key == null || can(regex("^-----BEGIN (RSA |EC )?PRIVATE KEY-----", trimspace(coalesce(var.private_key, " "))))
     error_message = "private_key must be a PEM private key (-----BEGIN PRIVATE KEY-----)."
   }
 }

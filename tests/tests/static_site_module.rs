@@ -1,8 +1,10 @@
 //! `modules/static-site` through `examples/static-site`, run by real Terraform and OpenTofu with the real alicloud
 //! provider 1.240.0 against the API double (OSS with its V1 signature, reached through the double's CONNECT proxy
-//! as `<bucket>.oss.double.test`; CDN; Alidns): plan, apply, a change of one file and the removal of another, and
-//! destroy, each checked on the double's state and call log; a variable refused at plan; a bad OSS signature
-//! refused beside a good one; the module's mocked test file under every engine.
+//! as `<bucket>.oss.double.test`; CDN; Alidns): with the certificate referenced in Certificate Management Service
+//! (the default), plan, apply (no private key in state), a change of one file and the removal of another, and
+//! destroy, each checked on the double's state and call log; a variable refused at plan; the upload form planned
+//! with its key hidden, and both or neither forms refused, under every engine; a bad OSS signature refused beside
+//! a good one; the module's mocked test file under every engine.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -20,6 +22,15 @@ const DIR: &str = "examples/static-site";
 const BUCKET: &str = "cloudcode-site-e2e";
 const DOMAIN: &str = "static.example.com";
 const ZONE: &str = "example.com";
+/// The site's certificate in the double's Certificate Management Service.
+const CAS_ID: u64 = 8089870;
+
+/// How the example gets the certificate: by its Certificate Management Service id, or uploaded with its key.
+#[derive(Clone, Copy, PartialEq)]
+enum CertForm {
+    Cas,
+    Upload,
+}
 
 /// The example and the module copied into a working directory for one engine, pointed at a new double.
 struct Site {
@@ -53,7 +64,7 @@ provider "alicloud" {{
     )
 }
 
-fn site(e: &Engine) -> Site {
+fn site(e: &Engine, form: CertForm) -> Site {
     let double = EcsDouble::start_https().expect("double");
     double.add_access_key(AK, SK);
     double.add_dns_domain(ZONE);
@@ -64,6 +75,7 @@ fn site(e: &Engine) -> Site {
     let (certificate, private_key) = (cert.cert.pem(), cert.signing_key.serialize_pem());
     let cert_path = files.path().join("site.crt");
     std::fs::write(&cert_path, &certificate).unwrap();
+    double.add_cas_certificate(CAS_ID, "cn-hangzhou", "static-example-com", &certificate);
 
     let mut wd = Workdir::with_alicloud(e, provider_bin!()).unwrap();
     let root = repo_root();
@@ -81,12 +93,13 @@ fn site(e: &Engine) -> Site {
         &provider_override(&double),
     )
     .unwrap();
+    let certificate_vars = match form {
+        CertForm::Cas => format!("certificate_id = \"{CAS_ID}\"\n"),
+        CertForm::Upload => format!("certificate_path = \"{}\"\n", cert_path.display()),
+    };
     wd.write(
         &format!("{DIR}/terraform.tfvars"),
-        &format!(
-            "bucket_name = \"{BUCKET}\"\ndomain = \"{DOMAIN}\"\ncertificate_path = \"{}\"\n",
-            cert_path.display()
-        ),
+        &format!("bucket_name = \"{BUCKET}\"\ndomain = \"{DOMAIN}\"\n{certificate_vars}"),
     )
     .unwrap();
     for (k, v) in [
@@ -94,9 +107,11 @@ fn site(e: &Engine) -> Site {
         ("ALICLOUD_SECRET_KEY", SK),
         ("SSL_CERT_FILE", &ca.display().to_string()),
         ("HTTPS_PROXY", &double.proxy_url().unwrap()),
-        ("TF_VAR_private_key", &private_key),
     ] {
         wd.set_env(k, v);
+    }
+    if form == CertForm::Upload {
+        wd.set_env("TF_VAR_private_key", &private_key);
     }
     wd.init_in(DIR).unwrap();
     Site {
@@ -139,6 +154,16 @@ impl Site {
         (run, serde_json::from_str(&shown.stdout).unwrap())
     }
 
+    /// The local state as the engine wrote it.
+    fn raw_state(&self) -> String {
+        std::fs::read_to_string(self.wd.path().join(DIR).join("terraform.tfstate")).unwrap()
+    }
+
+    /// The second line of the private key's PEM (its first body line): what a leak of the key would contain.
+    fn key_line(&self) -> String {
+        self.private_key.lines().nth(1).unwrap().to_string()
+    }
+
     fn file(&self, name: &str) -> PathBuf {
         self.wd.path().join(DIR).join("site").join(name)
     }
@@ -178,8 +203,8 @@ fn the_example_uploads_serves_through_cdn_updates_incrementally_and_destroys() {
     // Once, under OpenTofu (~6 min, mostly the provider's own fixed waits around CDN changes); Terraform validates and
     // plans the module and the example in module_alicloud, and runs the module's test file below.
     engine::once(&engine::scenario(Kind::Tofu), |e| {
-        let s = site(e);
-        let key_line = s.private_key.lines().nth(1).unwrap().to_string();
+        let s = site(e, CertForm::Cas);
+        let key_line = s.key_line();
 
         // Refused at plan, before any call: a bucket name OSS would refuse.
         let refused = s.tf(&["plan", "-var=bucket_name=Static_Site"]);
@@ -311,11 +336,34 @@ fn the_example_uploads_serves_through_cdn_updates_incrementally_and_destroys() {
         assert_eq!(d.functions.get("https_option"), Some(&on("http2")));
         assert_eq!(d.functions.get("https_force"), Some(&on("enable")));
         assert_eq!(d.functions.get("l2_oss_key"), Some(&on("private_oss_auth")));
+        // The certificate by its Certificate Management Service id: no key sent, none in state.
+        assert_eq!(
+            (d.certificate_type.as_str(), d.certificate_id),
+            ("cas", Some(CAS_ID))
+        );
         let ssl = since(&calls, 0, "SetCdnDomainSSLCertificate");
-        assert_eq!(ssl.len(), 1);
+        assert_eq!(ssl.len(), 1, "{ssl:#?}");
+        let sent = |name: &str| ssl[0].params.get(name).map(String::as_str);
+        assert_eq!(
+            (sent("CertType"), sent("CertId"), sent("CertRegion")),
+            (
+                Some("cas"),
+                Some(CAS_ID.to_string().as_str()),
+                Some("cn-hangzhou")
+            )
+        );
         assert!(
-            !ssl[0].params["SSLPri"].contains(&key_line),
-            "the private key is kept out of the double's log"
+            sent("SSLPri").is_none_or(str::is_empty),
+            "no private key sent: {ssl:#?}"
+        );
+        let state = s.raw_state();
+        assert!(
+            state.contains(&format!("\"cert_id\": \"{CAS_ID}\"")),
+            "the state references the certificate by id"
+        );
+        assert!(
+            !state.contains(&key_line),
+            "the private key is in the state"
         );
 
         // The CNAME, and the outputs.
@@ -402,6 +450,71 @@ fn the_example_uploads_serves_through_cdn_updates_incrementally_and_destroys() {
             "the bucket is deleted once, after its objects"
         );
         assert_eq!(since(&calls, mark, "DeleteCdnDomain").len(), 1);
+    });
+}
+
+/// The plan's `certificate_config` of the CDN domain and which of its attributes are sensitive.
+fn planned_certificate(plan: &serde_json::Value) -> (serde_json::Value, serde_json::Value) {
+    let rc = plan["resource_changes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|rc| rc["type"] == "alicloud_cdn_domain_new")
+        .expect("the CDN domain is planned");
+    (
+        rc["change"]["after"]["certificate_config"][0].clone(),
+        rc["change"]["after_sensitive"]["certificate_config"][0].clone(),
+    )
+}
+
+/// One diagnostic text of a run, whitespace folded (engines wrap long messages).
+fn folded(run: &Run) -> String {
+    format!("{}{}", run.stdout, run.stderr)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn the_upload_form_plans_with_its_key_hidden_and_both_or_neither_forms_are_refused() {
+    // Plan only (the full scenario above runs the CAS form): the upload form is still accepted, sends the PEMs
+    // with the key sensitive and out of the plan output; both forms at once, or neither, are refused at plan with
+    // the module's sentence, before any call to the CDN.
+    engine::each(&engine::smoke(), |e| {
+        let s = site(e, CertForm::Upload);
+        let (run, plan) = s.plan_json();
+        assert!(
+            !run.stdout.contains(&s.key_line()),
+            "the private key is in the plan output"
+        );
+        let (config, sensitive) = planned_certificate(&plan);
+        assert_eq!(config["cert_type"], "upload", "{config}");
+        assert_eq!(config["cert_name"], "static-example-com-cert", "{config}");
+        assert_eq!(sensitive["private_key"], true, "{sensitive}");
+
+        let both = s.tf(&["plan", &format!("-var=certificate_id={CAS_ID}")]);
+        assert!(!both.success);
+        assert!(
+            folded(&both).contains("certificate_id cannot be combined with certificate or private_key: reference the certificate by id, or upload it with its key, not both."),
+            "{}",
+            folded(&both)
+        );
+        s.wd.write(
+            &format!("{DIR}/neither.tfvars"),
+            "certificate_path = null\nprivate_key = null\n",
+        )
+        .unwrap();
+        let neither = s.tf(&["plan", "-var-file=neither.tfvars"]);
+        assert!(!neither.success);
+        assert!(
+            folded(&neither).contains("certificate_id must be set (a certificate in Certificate Management Service) unless both certificate and private_key are given to upload one."),
+            "{}",
+            folded(&neither)
+        );
+        assert!(
+            s.double.calls().iter().all(|c| !c.action.contains("Cdn")),
+            "plans only: no CDN call"
+        );
     });
 }
 
@@ -543,7 +656,7 @@ fn the_module_test_file_passes_under_every_engine() {
             "{e}: {}\n{}\n{}",
             report.summary, run.stdout, run.stderr
         );
-        assert_eq!(report.summary["passed"], 10, "{:?}", report.runs);
+        assert_eq!(report.summary["passed"], 17, "{:?}", report.runs);
         assert!(
             report.runs.values().all(|s| s == "pass"),
             "{:?}",

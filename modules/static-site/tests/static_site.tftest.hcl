@@ -1,5 +1,6 @@
 # The module's own logic under mocked providers: content types by extension, Content-MD5 from filemd5, the DNS
-# name, and every variable's validation. The real provider against the API double: tests/tests/static_site_module.rs.
+# name, the certificate by Certificate Management Service id (the default) or uploaded (exactly one of the two), and
+# every variable's validation. The real provider against the API double: tests/tests/static_site_module.rs.
 
 mock_provider "alicloud" {
   mock_resource "alicloud_oss_bucket" {
@@ -16,11 +17,10 @@ mock_provider "alicloud" {
 }
 
 variables {
-  bucket_name = "cloudcode-site-test"
-  source_dir  = "tests/site"
-  domain      = "static.example.com"
-  certificate = "-----BEGIN CERTIFICATE-----\nMIIBtest\n-----END CERTIFICATE-----\n"
-  private_key = "-----BEGIN PRIVATE KEY-----\nMIGHtest\n-----END PRIVATE KEY-----\n"
+  bucket_name    = "cloudcode-site-test"
+  source_dir     = "tests/site"
+  domain         = "static.example.com"
+  certificate_id = "8089870"
 }
 
 run "each_file_gets_its_content_type_and_content_md5" {
@@ -147,10 +147,81 @@ run "unknown_scope_is_refused" {
   expect_failures = [var.scope]
 }
 
+run "a_certificate_management_service_id_is_the_default_way_and_sends_no_key" {
+  command = plan
+
+  assert {
+    condition     = one(alicloud_cdn_domain_new.this.certificate_config).cert_type == "cas" && one(alicloud_cdn_domain_new.this.certificate_config).cert_id == "8089870" && one(alicloud_cdn_domain_new.this.certificate_config).cert_region == "cn-hangzhou"
+    error_message = "certificate_id is sent as cert_type cas with its id, in cn-hangzhou by default"
+  }
+  assert {
+    condition     = one(alicloud_cdn_domain_new.this.certificate_config).private_key == null && one(alicloud_cdn_domain_new.this.certificate_config).server_certificate_status == "on"
+    error_message = "no private key in the configuration (so none in state), HTTPS on"
+  }
+}
+
+run "an_uploaded_certificate_and_key_are_accepted" {
+  command = plan
+
+  variables {
+    certificate_id = null
+    certificate    = "-----BEGIN CERTIFICATE-----\nMIIBtest\n-----END CERTIFICATE-----\n"
+    private_key    = "-----BEGIN PRIVATE KEY-----\nMIGHtest\n-----END PRIVATE KEY-----\n"
+  }
+
+  assert {
+    condition     = one(alicloud_cdn_domain_new.this.certificate_config).cert_type == "upload" && one(alicloud_cdn_domain_new.this.certificate_config).cert_name == "static-example-com-cert"
+    error_message = "certificate and private_key are uploaded under the domain's name"
+  }
+}
+
+run "a_certificate_id_and_an_upload_together_are_refused" {
+  command = plan
+  variables {
+    private_key = "-----BEGIN PRIVATE KEY-----\nMIGHtest\n-----END PRIVATE KEY-----\n"
+  }
+  expect_failures = [var.certificate_id]
+}
+
+run "neither_a_certificate_id_nor_an_upload_is_refused" {
+  command = plan
+  variables {
+    certificate_id = null
+  }
+  expect_failures = [var.certificate_id]
+}
+
+run "a_certificate_without_its_key_is_refused" {
+  command = plan
+  variables {
+    certificate_id = null
+    certificate    = "-----BEGIN CERTIFICATE-----\nMIIBtest\n-----END CERTIFICATE-----\n"
+  }
+  expect_failures = [var.certificate_id]
+}
+
+run "certificate_id_that_is_not_a_number_is_refused" {
+  command = plan
+  variables {
+    certificate_id = "cas-8089870"
+  }
+  expect_failures = [var.certificate_id]
+}
+
+run "unknown_certificate_region_is_refused" {
+  command = plan
+  variables {
+    certificate_region = "eu-central-1"
+  }
+  expect_failures = [var.certificate_region]
+}
+
 run "certificate_that_is_not_pem_is_refused" {
   command = plan
   variables {
-    certificate = "MIIBtest"
+    certificate_id = null
+    certificate    = "MIIBtest"
+    private_key    = "-----BEGIN PRIVATE KEY-----\nMIGHtest\n-----END PRIVATE KEY-----\n"
   }
   expect_failures = [var.certificate]
 }
@@ -158,7 +229,9 @@ run "certificate_that_is_not_pem_is_refused" {
 run "private_key_that_is_not_pem_is_refused" {
   command = plan
   variables {
-    private_key = "hunter2"
+    certificate_id = null
+    certificate    = "-----BEGIN CERTIFICATE-----\nMIIBtest\n-----END CERTIFICATE-----\n"
+    private_key    = "hunter2"
   }
   expect_failures = [var.private_key]
 }

@@ -6,6 +6,15 @@
 //! their tags (ListTagResources). Documented errors: `DomainAlreadyExist`, `InvalidDomain.NotFound` (404),
 //! `InvalidSources.Malformed`, `ServiceBusy` (403, a domain still configuring), `SSLPub.MissingParameter`,
 //! `SSLPri.MissingParameter`, `PrivateKeyError`, `InvalidSSLProtocol.ValueNotSupported`.
+//!
+//! The certificate comes in one of two forms, as `CertType` says. `upload` (the default): `SSLPub` and `SSLPri`
+//! carry the PEMs, both required and checked for their PEM headers. `cas`: a certificate already in Certificate
+//! Management Service, by `CertId` (required, an integer as the API types it) in `CertRegion` (`cn-hangzhou`, the
+//! default, or `ap-southeast-1`; another is `Abs.CertRegion.ValueNotSupported`); the double knows the ids a test
+//! registered (`EcsDouble::add_cas_certificate`) and refuses any other with the CDN's documented
+//! `InvalidCertId.NotFound` ("The certId does not exist."); no key is sent or needed, and the domain then reports
+//! the CAS certificate's name, PEM, id and region. `free` (a DV certificate the CDN issues once the domain's CNAME
+//! points at it) is not modelled: the double refuses it as an invalid `CertType`.
 
 use std::collections::BTreeMap;
 
@@ -62,7 +71,19 @@ struct Cert {
     name: String,
     kind: String,
     public: String,
+    /// `cas`: the certificate's id and region in Certificate Management Service.
+    cas: Option<(u64, String)>,
 }
+
+/// A certificate of the account's Certificate Management Service: its name and PEM.
+#[derive(Debug, Clone)]
+struct CasCert {
+    name: String,
+    public: String,
+}
+
+/// The regions Certificate Management Service certificates are read from (`CertRegion`).
+const CERT_REGIONS: [&str; 2] = ["cn-hangzhou", "ap-southeast-1"];
 
 #[derive(Debug, Clone)]
 struct Config {
@@ -113,6 +134,9 @@ pub struct CdnDomainView {
     /// Whether HTTPS is on, and the certificate's PEM.
     pub ssl_on: bool,
     pub certificate: Option<String>,
+    /// How the certificate was set (`upload` or `cas`; empty without one), and for `cas` its id.
+    pub certificate_type: String,
+    pub certificate_id: Option<u64>,
     /// function name → its arguments.
     pub functions: BTreeMap<String, BTreeMap<String, String>>,
 }
@@ -122,6 +146,8 @@ pub struct CdnDomainView {
 pub(crate) struct Cdn {
     domains: BTreeMap<String, Domain>,
     next_config: u64,
+    /// The account's Certificate Management Service certificates, by (region, id).
+    cas: BTreeMap<(String, u64), CasCert>,
 }
 
 fn not_found() -> ApiError {
@@ -206,6 +232,48 @@ fn sources_of(raw: &str) -> Result<Vec<Source>, ApiError> {
             })
         })
         .collect()
+}
+
+/// The certificate of an `upload` (`SSLPub`), with its key (`SSLPri`) present and both PEM.
+fn uploaded(p: &BTreeMap<String, String>) -> Result<String, ApiError> {
+    let public = p.get("SSLPub").cloned().unwrap_or_default();
+    let private = p.get("SSLPri").cloned().unwrap_or_default();
+    if public.is_empty() {
+        return Err(ApiError::new(
+            400,
+            "SSLPub.MissingParameter",
+            "The SSLPub parameter is required.",
+        ));
+    }
+    if private.is_empty() {
+        return Err(ApiError::new(
+            400,
+            "SSLPri.MissingParameter",
+            "The SSLPri parameter is required.",
+        ));
+    }
+    if !public
+        .trim_start()
+        .starts_with("-----BEGIN CERTIFICATE-----")
+    {
+        return Err(ApiError::new(
+            400,
+            "Certificate.FormatError",
+            "The certificate format is invalid.",
+        ));
+    }
+    let key = private.trim_start();
+    if !(key.starts_with("-----BEGIN PRIVATE KEY-----")
+        || key.starts_with("-----BEGIN RSA PRIVATE KEY-----")
+        || key.starts_with("-----BEGIN EC PRIVATE KEY-----"))
+    {
+        return Err(ApiError::new(
+            400,
+            "PrivateKeyError",
+            "HTTPS_DOMAIN_SSL_KEY_ERROR.",
+        ));
+    }
+    Ok(public)
 }
 
 impl Cdn {
@@ -337,9 +405,16 @@ impl Cdn {
             .as_ref()
             .map(|c| (c.name.clone(), c.kind.clone(), c.public.clone()))
             .unwrap_or_default();
+        let (cert_id, cert_region) = d
+            .cert
+            .as_ref()
+            .and_then(|c| c.cas.clone())
+            .map(|(id, region)| (id.to_string(), region))
+            .unwrap_or_default();
         Ok(json!({
             "CertInfos": { "CertInfo": [{
-                "DomainName": d.name, "CertName": name, "CertType": kind, "CertId": "", "CertRegion": "",
+                "DomainName": d.name, "CertName": name, "CertType": kind, "CertId": cert_id,
+                "CertRegion": cert_region,
                 "ServerCertificate": public,
                 "ServerCertificateStatus": if d.ssl_on { "on" } else { "off" },
                 "Status": if d.ssl_on { "success" } else { "" },
@@ -358,61 +433,82 @@ impl Cdn {
                 "The specified SSLProtocol is invalid.",
             ));
         }
-        let d = self.settled(p, "DomainName")?;
+        let current = self.settled(p, "DomainName")?.cert.clone();
         if protocol == "off" {
-            d.ssl_on = false;
+            self.settled(p, "DomainName")?.ssl_on = false;
             return Ok(json!({}));
         }
+        // Without CertType the call keeps the domain's kind of certificate (upload for a first one), and a `cas`
+        // one without CertId its id and region (the provider sends each only when it changed).
         let kind = p
             .get("CertType")
             .cloned()
+            .or_else(|| current.as_ref().map(|c| c.kind.clone()))
             .unwrap_or_else(|| "upload".into());
-        let public = p.get("SSLPub").cloned().unwrap_or_default();
-        let private = p.get("SSLPri").cloned().unwrap_or_default();
-        if kind == "upload" || !public.is_empty() {
-            if public.is_empty() {
-                return Err(ApiError::new(
-                    400,
-                    "SSLPub.MissingParameter",
-                    "The SSLPub parameter is required.",
-                ));
-            }
-            if private.is_empty() {
-                return Err(ApiError::new(
-                    400,
-                    "SSLPri.MissingParameter",
-                    "The SSLPri parameter is required.",
-                ));
-            }
-            if !public
-                .trim_start()
-                .starts_with("-----BEGIN CERTIFICATE-----")
-            {
-                return Err(ApiError::new(
-                    400,
-                    "Certificate.FormatError",
-                    "The certificate format is invalid.",
-                ));
-            }
-            let key = private.trim_start();
-            if !(key.starts_with("-----BEGIN PRIVATE KEY-----")
-                || key.starts_with("-----BEGIN RSA PRIVATE KEY-----")
-                || key.starts_with("-----BEGIN EC PRIVATE KEY-----"))
-            {
-                return Err(ApiError::new(
-                    400,
-                    "PrivateKeyError",
-                    "HTTPS_DOMAIN_SSL_KEY_ERROR.",
-                ));
-            }
+        let mut p = p.clone();
+        if let Some((id, region)) = current.and_then(|c| c.cas) {
+            p.entry("CertId".into()).or_insert_with(|| id.to_string());
+            p.entry("CertRegion".into()).or_insert(region);
         }
+        let p = &p;
+        let cert = match kind.as_str() {
+            "upload" => Cert {
+                name: p.get("CertName").cloned().unwrap_or_default(),
+                kind,
+                public: uploaded(p)?,
+                cas: None,
+            },
+            "cas" => {
+                let id: u64 = required(p, "CertId")?
+                    .parse()
+                    .map_err(|_| ApiError::invalid("CertId"))?;
+                let region = p
+                    .get("CertRegion")
+                    .filter(|r| !r.is_empty())
+                    .cloned()
+                    .unwrap_or_else(|| CERT_REGIONS[0].into());
+                if !CERT_REGIONS.contains(&region.as_str()) {
+                    return Err(ApiError::new(
+                        400,
+                        "Abs.CertRegion.ValueNotSupported",
+                        "CertRegion is not supported.",
+                    ));
+                }
+                let known = self
+                    .cas
+                    .get(&(region.clone(), id))
+                    .ok_or_else(|| {
+                        ApiError::new(400, "InvalidCertId.NotFound", "The certId does not exist.")
+                    })?
+                    .clone();
+                Cert {
+                    name: p
+                        .get("CertName")
+                        .filter(|n| !n.is_empty())
+                        .cloned()
+                        .unwrap_or(known.name),
+                    kind,
+                    public: known.public,
+                    cas: Some((id, region)),
+                }
+            }
+            _ => return Err(ApiError::invalid("CertType")),
+        };
+        let d = self.settled(p, "DomainName")?;
         d.ssl_on = true;
-        d.cert = Some(Cert {
-            name: p.get("CertName").cloned().unwrap_or_default(),
-            kind,
-            public,
-        });
+        d.cert = Some(cert);
         Ok(json!({}))
+    }
+
+    /// Registers a certificate of the account's Certificate Management Service (what `CertType=cas` reads).
+    pub(crate) fn add_cas_certificate(&mut self, id: u64, region: &str, name: &str, pem: &str) {
+        self.cas.insert(
+            (region.to_string(), id),
+            CasCert {
+                name: name.to_string(),
+                public: pem.to_string(),
+            },
+        );
     }
 
     fn modify(&mut self, p: &BTreeMap<String, String>) -> Result<Value, ApiError> {
@@ -571,6 +667,11 @@ impl Cdn {
                     .collect(),
                 ssl_on: d.ssl_on,
                 certificate: d.cert.as_ref().map(|c| c.public.clone()),
+                certificate_type: d.cert.as_ref().map(|c| c.kind.clone()).unwrap_or_default(),
+                certificate_id: d
+                    .cert
+                    .as_ref()
+                    .and_then(|c| c.cas.as_ref().map(|(id, _)| *id)),
                 functions: d
                     .configs
                     .iter()
@@ -695,6 +796,87 @@ mod tests {
         assert_eq!(
             code(run(&mut cdn, "SetCdnDomainSSLCertificate", &no_key)),
             "SSLPri.MissingParameter"
+        );
+    }
+
+    #[test]
+    fn a_certificate_management_service_id_sets_the_certificate_without_a_key() {
+        let mut cdn = Cdn::default();
+        run(&mut cdn, "AddCdnDomain", &ADD).unwrap();
+        let name = [("DomainName", "static.example.com")];
+        for _ in 0..CONFIGURING_POLLS {
+            run(&mut cdn, "DescribeCdnDomainDetail", &name).unwrap();
+        }
+        let pem = "-----BEGIN CERTIFICATE-----\nMIIBcas\n-----END CERTIFICATE-----\n";
+        cdn.add_cas_certificate(8089870, "cn-hangzhou", "static-cas", pem);
+        let cas = |id: &'static str, region: Option<&'static str>| {
+            let mut p = vec![
+                ("DomainName", "static.example.com"),
+                ("SSLProtocol", "on"),
+                ("CertType", "cas"),
+                ("CertId", id),
+            ];
+            p.extend(region.map(|r| ("CertRegion", r)));
+            p
+        };
+        // An id CAS does not hold, one in another region, a region CAS has not, an id that is no number.
+        for (params, refused) in [
+            (cas("1234", None), "InvalidCertId.NotFound"),
+            (
+                cas("8089870", Some("ap-southeast-1")),
+                "InvalidCertId.NotFound",
+            ),
+            (
+                cas("8089870", Some("eu-central-1")),
+                "Abs.CertRegion.ValueNotSupported",
+            ),
+            (cas("cas-1", None), "InvalidParameter"),
+            (cas("", None), "MissingParameter"),
+        ] {
+            let got = code(run(&mut cdn, "SetCdnDomainSSLCertificate", &params));
+            assert_eq!(got, refused, "{params:?}");
+        }
+        assert!(cdn.views()[0].certificate.is_none());
+        run(
+            &mut cdn,
+            "SetCdnDomainSSLCertificate",
+            &cas("8089870", None),
+        )
+        .unwrap();
+        let view = cdn.views().remove(0);
+        assert_eq!(
+            (
+                view.ssl_on,
+                view.certificate.as_deref(),
+                view.certificate_type.as_str(),
+                view.certificate_id
+            ),
+            (true, Some(pem), "cas", Some(8089870))
+        );
+        let info = run(&mut cdn, "DescribeDomainCertificateInfo", &name).unwrap();
+        let info = &info["CertInfos"]["CertInfo"][0];
+        assert_eq!(
+            (
+                &info["CertType"],
+                &info["CertId"],
+                &info["CertRegion"],
+                &info["CertName"]
+            ),
+            (
+                &json!("cas"),
+                &json!("8089870"),
+                &json!("cn-hangzhou"),
+                &json!("static-cas")
+            )
+        );
+        let free = [
+            ("DomainName", "static.example.com"),
+            ("SSLProtocol", "on"),
+            ("CertType", "free"),
+        ];
+        assert_eq!(
+            code(run(&mut cdn, "SetCdnDomainSSLCertificate", &free)),
+            "InvalidParameter"
         );
     }
 }

@@ -193,6 +193,15 @@ impl EcsDouble {
         lock(&self.shared).cdn.views()
     }
 
+    /// Registers a certificate in the account's Certificate Management Service: `id` in `region` (`cn-hangzhou`
+    /// or `ap-southeast-1`), with its name and PEM, so SetCdnDomainSSLCertificate accepts `CertType=cas` with that
+    /// `CertId` (any other id is `InvalidCertId.NotFound`). The key stays out of the double, as it stays in CAS.
+    pub fn add_cas_certificate(&self, id: u64, region: &str, name: &str, pem: &str) {
+        lock(&self.shared)
+            .cdn
+            .add_cas_certificate(id, region, name, pem);
+    }
+
     /// Accepts requests signed with this AccessKey pair.
     pub fn add_access_key(&self, access_key_id: &str, secret: &str) {
         lock(&self.shared)
