@@ -1,4 +1,4 @@
-//! Errors of the ECS client: API errors carry Code, Message and RequestId as the service sent them.
+//! Errors of the Alibaba Cloud client (ECS, STS, BSS), named by action: Code, Message and RequestId as sent.
 
 use std::time::Duration;
 
@@ -6,7 +6,9 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The service answered with an error document.
-    #[error("Alibaba Cloud ECS {action} failed: {code}: {message} (HTTP {status}, RequestId {request_id})")]
+    #[error(
+        "Alibaba Cloud {action} failed: {code}: {message} (HTTP {status}, RequestId {request_id})"
+    )]
     Api {
         action: String,
         status: u16,
@@ -16,25 +18,25 @@ pub enum Error {
         recommend: Option<String>,
     },
     /// A non-2xx answer without a parseable error document.
-    #[error("Alibaba Cloud ECS {action} failed: HTTP {status}: {body}")]
+    #[error("Alibaba Cloud {action} failed: HTTP {status}: {body}")]
     Http {
         action: String,
         status: u16,
         body: String,
     },
     /// Connection, TLS or timeout failure.
-    #[error("Alibaba Cloud ECS {action}: request failed: {source}")]
+    #[error("Alibaba Cloud {action}: request failed: {source}")]
     Transport {
         action: String,
         #[source]
         source: reqwest::Error,
     },
     /// A 2xx answer whose JSON did not have the documented shape.
-    #[error("Alibaba Cloud ECS {action}: unexpected response: {message}")]
+    #[error("Alibaba Cloud {action}: unexpected response: {message}")]
     Decode { action: String, message: String },
     #[error("no Alibaba Cloud {what} configured: set it in the provider block or via {env}")]
     MissingCredentials { what: &'static str, env: String },
-    #[error("invalid ECS client configuration: {0}")]
+    #[error("invalid Alibaba Cloud client configuration: {0}")]
     Config(String),
     #[error("timed out after {waited:?} waiting for {what}")]
     Timeout { what: String, waited: Duration },
