@@ -633,7 +633,7 @@ fn base_context(s: &Settings) -> Value {
 fn apps_context(a: &crate::apps::RenderedApps) -> Value {
     context! {
         apps => Value::from_serialize(&a.compose),
-        app_volumes => Value::from_serialize(&a.volumes),
+        app_volumes => Value::from_serialize(a.volumes()),
         host_routes => Value::from_serialize(&a.host_routes),
         public_paths => Value::from_serialize(&a.public_paths),
         login_paths => Value::from_serialize(&a.login_paths),

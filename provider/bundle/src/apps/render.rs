@@ -47,8 +47,6 @@ pub struct RenderedApps {
     /// Build contexts under `apps/<name>/`, sites under `sites/<name>/`, and the secret env files supplied now.
     pub files: BTreeMap<String, File>,
     pub compose: Vec<ComposeApp>,
-    /// Every Compose volume the apps use.
-    pub volumes: Vec<String>,
     /// Routes on their own names.
     pub host_routes: Vec<HostRoute>,
     /// Routes under a path of the main site: served without the login, and behind it.
@@ -58,6 +56,16 @@ pub struct RenderedApps {
     pub auth_rules: Vec<AuthRule>,
     /// Caddy mounts `sites/`.
     pub has_sites: bool,
+}
+
+impl RenderedApps {
+    /// Every Compose volume the apps use.
+    pub fn volumes(&self) -> Vec<&str> {
+        self.compose
+            .iter()
+            .flat_map(|c| c.volumes.iter().map(|(v, _)| v.as_str()))
+            .collect()
+    }
 }
 
 /// One Authelia access rule.
@@ -90,11 +98,6 @@ pub fn render(s: &Settings, secrets: &Secrets) -> Result<RenderedApps, RenderErr
         out.compose
             .push(compose_app(s, name, app, tree_hashes.get(name.as_str())));
     }
-    out.volumes = out
-        .compose
-        .iter()
-        .flat_map(|c| c.volumes.iter().map(|(v, _)| v.clone()))
-        .collect();
     out.has_sites = !s.static_sites.is_empty();
     for r in routes(&s.apps, &s.static_sites, &s.domain) {
         match &r.place {
