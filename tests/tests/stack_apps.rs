@@ -79,6 +79,20 @@ fn get(vm: &TestVm, name: &str, path: &str) -> (u16, String, String) {
     get_at(&vm.ssh_host, name, path)
 }
 
+/// [`get`] once Caddy serves `name` at all: the deploy waits for the main site, while Caddy obtains the certificates of
+/// the apps' and sites' names in the background after its reload (a TLS failure, status 0, for the first moments; seen
+/// once in CI). Any HTTP answer counts; at most 30 s.
+fn get_served(vm: &TestVm, name: &str, path: &str) -> (u16, String, String) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let answer = get(vm, name, path);
+        if answer.0 != 0 || std::time::Instant::now() >= deadline {
+            return answer;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
 /// [`get`] to the VM at `vm_ip` (for threads: a `TestVm` cannot cross them).
 fn get_at(vm_ip: &str, name: &str, path: &str) -> (u16, String, String) {
     let dir = tempfile::tempdir().unwrap();
@@ -224,13 +238,13 @@ fn apps_and_a_static_site_answer_as_their_auth_says_and_updates_move_only_what_c
         }
 
         // 1. Each answers as its auth says: the two_factor app sends to the login, the public ones answer.
-        let (code, headers, _) = get(&vm, &format!("admin.{DOMAIN}"), "/");
+        let (code, headers, _) = get_served(&vm, &format!("admin.{DOMAIN}"), "/");
         assert_eq!(code, 302, "{headers}");
         assert!(
             headers.contains(&format!("https://auth.{DOMAIN}/")),
             "{headers}"
         );
-        let (code, headers, body) = get(&vm, &format!("api.{DOMAIN}"), "/");
+        let (code, headers, body) = get_served(&vm, &format!("api.{DOMAIN}"), "/");
         assert_eq!(code, 200, "{headers}{body}");
         assert!(
             headers
@@ -241,7 +255,7 @@ fn apps_and_a_static_site_answer_as_their_auth_says_and_updates_move_only_what_c
         let json: serde_json::Value =
             serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
         assert_eq!(json["message"], "hello from the VM");
-        let (code, headers, body) = get(&vm, &format!("www.{DOMAIN}"), "/");
+        let (code, headers, body) = get_served(&vm, &format!("www.{DOMAIN}"), "/");
         assert_eq!(
             (code, body.as_str()),
             (200, "<h1>static site</h1>\n"),
